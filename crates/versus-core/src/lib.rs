@@ -1,0 +1,23 @@
+//! versus-core: the vocabulary every other crate speaks (suites, tasks, messages, model specs,
+//! generation parameters, completions) and the pure computations on it. No I/O lives here:
+//! no files, no network, no clock, no database.
+
+pub mod builtin;
+pub mod completion;
+pub mod fingerprint;
+pub mod message;
+pub mod model;
+pub mod params;
+pub mod spec;
+pub mod stats;
+pub mod suggest;
+pub mod suite;
+
+pub use completion::{
+    ChatModel, ChatRequest, Completion, ErrorKind, FinishReason, ModelError, Timings, Usage,
+};
+pub use message::{ContentPart, Message, Role};
+pub use model::{Modality, ModelConfig, ModelMetadata, Price};
+pub use params::GenerationParams;
+pub use spec::ModelSpec;
+pub use suite::{Defaults, FileRef, Location, Suite, SuiteError, SuiteSource, Task};

@@ -1,0 +1,84 @@
+//! Generation parameters, and how suite defaults, model overrides and task overrides layer onto each other.
+
+use serde::{Deserialize, Serialize};
+
+/// What a model is asked to do when sampling. `None` means "the server's or engine's default".
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GenerationParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Vec<String>>,
+}
+
+impl GenerationParams {
+    /// `self` with every field that `over` sets replaced by `over`'s value.
+    pub fn overlaid(&self, over: &GenerationParams) -> GenerationParams {
+        GenerationParams {
+            temperature: over.temperature.or(self.temperature),
+            top_p: over.top_p.or(self.top_p),
+            max_tokens: over.max_tokens.or(self.max_tokens),
+            seed: over.seed.or(self.seed),
+            stop: over.stop.clone().or_else(|| self.stop.clone()),
+        }
+    }
+
+    /// Whether two calls with these parameters should give the same answer, so that a stored
+    /// answer may stand in for a new call: greedy decoding, or sampling with a fixed seed.
+    pub fn is_reproducible(&self) -> bool {
+        self.seed.is_some() || self.temperature.unwrap_or(1.0) == 0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_prefers_the_override_field_by_field() {
+        let base = GenerationParams {
+            temperature: Some(0.0),
+            max_tokens: Some(100),
+            stop: Some(vec!["x".into()]),
+            ..Default::default()
+        };
+        let over = GenerationParams {
+            max_tokens: Some(256),
+            seed: Some(3),
+            ..Default::default()
+        };
+        let merged = base.overlaid(&over);
+        assert_eq!(merged.temperature, Some(0.0));
+        assert_eq!(merged.max_tokens, Some(256));
+        assert_eq!(merged.seed, Some(3));
+        assert_eq!(merged.stop, Some(vec!["x".to_string()]));
+    }
+
+    #[test]
+    fn reproducible_means_greedy_or_seeded() {
+        let greedy = GenerationParams {
+            temperature: Some(0.0),
+            ..Default::default()
+        };
+        let seeded = GenerationParams {
+            temperature: Some(0.7),
+            seed: Some(1),
+            ..Default::default()
+        };
+        let sampled = GenerationParams {
+            temperature: Some(0.7),
+            ..Default::default()
+        };
+        assert!(greedy.is_reproducible());
+        assert!(seeded.is_reproducible());
+        assert!(!sampled.is_reproducible());
+        // The server default temperature is not zero for any API we know of.
+        assert!(!GenerationParams::default().is_reproducible());
+    }
+}

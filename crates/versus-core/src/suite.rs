@@ -1,0 +1,837 @@
+//! Suites: the TOML file that names models and tasks, parsed and validated into `Suite`, with
+//! errors that point at file, line and column and name the field.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::message::{ContentPart, Message, Role};
+use crate::model::{Modality, ModelConfig, ModelMetadata, Price};
+use crate::params::GenerationParams;
+use crate::spec::ModelSpec;
+use crate::suggest;
+
+/// A parsed, validated suite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Suite {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub defaults: Defaults,
+    pub models: Vec<ModelConfig>,
+    pub tasks: Vec<Task>,
+}
+
+/// Run-wide settings from `[defaults]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Defaults {
+    pub params: GenerationParams,
+    /// Per-request timeout.
+    pub timeout_secs: f64,
+    /// Requests in flight at once per model.
+    pub concurrency: usize,
+    /// Requests in flight at once across all models.
+    pub max_concurrency: usize,
+    /// Retries after the first attempt, for faults worth retrying (429, 5xx, resets, timeouts).
+    pub retries: u32,
+    /// The first back-off delay; it doubles on each retry, with jitter.
+    pub retry_backoff_secs: f64,
+}
+
+impl Default for Defaults {
+    fn default() -> Defaults {
+        Defaults {
+            // The seed article ran GPT-4o-mini at temperature 0, and the pipeline greedily.
+            params: GenerationParams {
+                temperature: Some(0.0),
+                ..GenerationParams::default()
+            },
+            timeout_secs: 120.0,
+            concurrency: 4,
+            max_concurrency: 16,
+            retries: 4,
+            retry_backoff_secs: 1.0,
+        }
+    }
+}
+
+/// A place in a suite file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Location {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// A file the suite refers to, relative to the suite's folder, with where it was named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    pub path: String,
+    pub location: Location,
+}
+
+/// One task: the same messages go to every model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: String,
+    pub category: String,
+    /// The conversation as written in the suite, system message first; images are not included
+    /// (see `images`), since reading them is the caller's I/O.
+    pub messages: Vec<Message>,
+    /// Images sent with the last user message, as paths (relative to the suite) or URLs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<FileRef>,
+    /// A reference answer (e.g. a human summary) for metrics and judges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// A file holding the reference answer; the caller reads it into `reference`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_file: Option<FileRef>,
+    #[serde(default)]
+    pub params: GenerationParams,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub location: Location,
+}
+
+impl Task {
+    /// The messages with `images` appended to the last user message.
+    pub fn messages_with_images(&self, images: Vec<ContentPart>) -> Vec<Message> {
+        let mut messages = self.messages.clone();
+        if let Some(last_user) = messages.iter_mut().rev().find(|m| m.role == Role::User) {
+            last_user.content.extend(images);
+        }
+        messages
+    }
+
+    /// The last user message's text: what a report shows as "the prompt".
+    pub fn prompt_text(&self) -> String {
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User)
+            .map(Message::text_content)
+            .unwrap_or_default()
+    }
+
+    pub fn system_text(&self) -> Option<String> {
+        self.messages
+            .iter()
+            .find(|m| m.role == Role::System)
+            .map(Message::text_content)
+    }
+}
+
+/// A mistake in a suite file, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct SuiteError {
+    /// The file (or builtin name) the suite came from.
+    pub origin: String,
+    pub location: Option<Location>,
+    /// The offending line of the file, for display.
+    pub source_line: Option<String>,
+    /// The field at fault, when one is.
+    pub field: Option<String>,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl fmt::Display for SuiteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.location {
+            Some(at) => write!(f, "{}:{}:{}: ", self.origin, at.line, at.column)?,
+            None => write!(f, "{}: ", self.origin)?,
+        }
+        f.write_str(&self.message)?;
+        if let (Some(at), Some(line)) = (self.location, &self.source_line) {
+            let gutter = at.line.to_string().len();
+            write!(
+                f,
+                "\n{:gutter$} |\n{} | {}\n{:gutter$} | {:>col$}",
+                "",
+                at.line,
+                line,
+                "",
+                "^",
+                col = at.column
+            )?;
+        }
+        if let Some(help) = &self.help {
+            write!(f, "\n  help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a suite's text came from, for error messages.
+pub struct SuiteSource<'a> {
+    pub origin: &'a str,
+    pub text: &'a str,
+}
+
+impl SuiteSource<'_> {
+    fn location(&self, offset: usize) -> Location {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = before[line_start..].chars().count() + 1;
+        Location { line, column }
+    }
+
+    fn line_text(&self, line: usize) -> Option<String> {
+        self.text
+            .lines()
+            .nth(line.saturating_sub(1))
+            .map(str::to_string)
+    }
+
+    /// An error at a byte range of the text.
+    pub fn error_at(
+        &self,
+        span: Option<Range<usize>>,
+        field: Option<&str>,
+        message: impl Into<String>,
+    ) -> SuiteError {
+        let location = span.map(|span| self.location(span.start));
+        SuiteError {
+            origin: self.origin.to_string(),
+            location,
+            source_line: location.and_then(|at| self.line_text(at.line)),
+            field: field.map(str::to_string),
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    /// An error at a location found earlier (for checks made after parsing, such as missing files).
+    pub fn error_at_location(
+        &self,
+        location: Location,
+        field: &str,
+        message: impl Into<String>,
+    ) -> SuiteError {
+        SuiteError {
+            origin: self.origin.to_string(),
+            location: Some(location),
+            source_line: self.line_text(location.line),
+            field: Some(field.to_string()),
+            message: message.into(),
+            help: None,
+        }
+    }
+}
+
+impl SuiteError {
+    pub fn with_help(mut self, help: impl Into<String>) -> SuiteError {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+// ---- The file format, as serde reads it. Kept apart from `Suite` so the file can stay flat and
+// friendly while the vocabulary stays structured.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSuite {
+    name: Option<String>,
+    description: Option<String>,
+    #[serde(default)]
+    defaults: RawDefaults,
+    #[serde(default)]
+    models: Vec<Spanned<RawModel>>,
+    #[serde(default)]
+    tasks: Vec<Spanned<RawTask>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    temperature: Option<Spanned<f64>>,
+    top_p: Option<Spanned<f64>>,
+    max_tokens: Option<Spanned<u32>>,
+    seed: Option<u64>,
+    stop: Option<Vec<String>>,
+    timeout: Option<Spanned<f64>>,
+    concurrency: Option<Spanned<usize>>,
+    max_concurrency: Option<Spanned<usize>>,
+    retries: Option<u32>,
+    retry_backoff: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    id: Option<Spanned<String>>,
+    spec: Spanned<String>,
+    base_url: Option<String>,
+    api_key_env: Option<String>,
+    stream: Option<bool>,
+    concurrency: Option<Spanned<usize>>,
+    temperature: Option<Spanned<f64>>,
+    top_p: Option<Spanned<f64>>,
+    max_tokens: Option<Spanned<u32>>,
+    seed: Option<u64>,
+    stop: Option<Vec<String>>,
+    parameters: Option<String>,
+    context_length: Option<u64>,
+    modalities: Option<Vec<Modality>>,
+    price: Option<Price>,
+    architecture: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTask {
+    id: Spanned<String>,
+    category: Option<String>,
+    system: Option<Spanned<String>>,
+    prompt: Option<Spanned<String>>,
+    messages: Option<Spanned<Vec<RawMessage>>>,
+    #[serde(default)]
+    images: Vec<Spanned<String>>,
+    reference: Option<String>,
+    reference_file: Option<Spanned<String>>,
+    temperature: Option<Spanned<f64>>,
+    top_p: Option<Spanned<f64>>,
+    max_tokens: Option<Spanned<u32>>,
+    seed: Option<u64>,
+    stop: Option<Vec<String>>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMessage {
+    role: Role,
+    content: Spanned<String>,
+}
+
+/// The category a task gets when the suite names none.
+pub const DEFAULT_CATEGORY: &str = "general";
+
+/// Categories versus knows criteria for; any other string is allowed too.
+pub const KNOWN_CATEGORIES: &[&str] = &[
+    "reasoning",
+    "coding",
+    "creative",
+    "summarization",
+    "explanation",
+];
+
+impl Suite {
+    /// Parses and validates a suite. File references (images, reference files) are recorded
+    /// but not checked: that is the caller's I/O (see `Suite::file_refs`).
+    pub fn parse(source: &SuiteSource<'_>) -> Result<Suite, SuiteError> {
+        let raw: RawSuite = toml::from_str(source.text).map_err(|e| toml_error(source, &e))?;
+        let defaults = convert_defaults(source, raw.defaults)?;
+
+        let mut models: Vec<ModelConfig> = Vec::new();
+        let mut model_lines: HashMap<String, Location> = HashMap::new();
+        for raw_model in raw.models {
+            let span = raw_model.span();
+            let model = convert_model(source, raw_model.into_inner())?;
+            let here = source.location(span.start);
+            if let Some(first) = model_lines.insert(model.id.clone(), here) {
+                return Err(source
+                    .error_at(
+                        Some(span),
+                        Some("id"),
+                        format!("duplicate model id `{}`", model.id),
+                    )
+                    .with_help(format!(
+                        "line {} already defines it; give each model its own `id`",
+                        first.line
+                    )));
+            }
+            models.push(model);
+        }
+
+        let mut tasks: Vec<Task> = Vec::new();
+        let mut task_lines: HashMap<String, Location> = HashMap::new();
+        for raw_task in raw.tasks {
+            let span = raw_task.span();
+            let task = convert_task(source, span.clone(), raw_task.into_inner())?;
+            if let Some(first) = task_lines.insert(task.id.clone(), task.location) {
+                return Err(source
+                    .error_at(
+                        Some(span),
+                        Some("id"),
+                        format!("duplicate task id `{}`", task.id),
+                    )
+                    .with_help(format!(
+                        "line {} already defines it; give each task its own `id`",
+                        first.line
+                    )));
+            }
+            tasks.push(task);
+        }
+        if tasks.is_empty() {
+            return Err(source
+                .error_at(None, Some("tasks"), "the suite has no tasks")
+                .with_help("add at least one [[tasks]] table with an `id` and a `prompt`"));
+        }
+
+        let name = raw
+            .name
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| default_name(source.origin));
+        Ok(Suite {
+            name,
+            description: raw.description,
+            defaults,
+            models,
+            tasks,
+        })
+    }
+
+    /// Every file the suite names, for the caller to check and read.
+    pub fn file_refs(&self) -> impl Iterator<Item = (&Task, &FileRef)> {
+        self.tasks.iter().flat_map(|task| {
+            task.images
+                .iter()
+                .chain(task.reference_file.iter())
+                .map(move |file| (task, file))
+        })
+    }
+}
+
+fn default_name(origin: &str) -> String {
+    let file = origin.rsplit(['/', '\\']).next().unwrap_or(origin);
+    file.strip_suffix(".toml").unwrap_or(file).to_string()
+}
+
+/// Turns a TOML or serde error into a `SuiteError`, adding "did you mean" to unknown keys.
+fn toml_error(source: &SuiteSource<'_>, error: &toml::de::Error) -> SuiteError {
+    let message = error.message().trim().to_string();
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let unknown = rest.split('`').next().unwrap_or_default().to_string();
+        let expected: Vec<&str> = rest
+            .split_once("expected")
+            .map(|(_, list)| list.split('`').skip(1).step_by(2).collect())
+            .unwrap_or_default();
+        let mut err = source.error_at(
+            error.span(),
+            Some(&unknown),
+            format!("unknown key `{unknown}`"),
+        );
+        err.help = Some(match suggest::closest(&unknown, expected.iter().copied()) {
+            Some(close) => format!("did you mean `{close}`?"),
+            None => format!("expected one of: {}", expected.join(", ")),
+        });
+        return err;
+    }
+    let field = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    source.error_at(error.span(), field, message.clone())
+}
+
+fn check_range<T: PartialOrd + Copy + fmt::Display>(
+    source: &SuiteSource<'_>,
+    field: &str,
+    value: &Option<Spanned<T>>,
+    min: T,
+    max: T,
+) -> Result<Option<T>, SuiteError> {
+    match value {
+        None => Ok(None),
+        Some(spanned) => {
+            let v = *spanned.get_ref();
+            if v < min || v > max {
+                Err(source.error_at(
+                    Some(spanned.span()),
+                    Some(field),
+                    format!("`{field}` is {v}, outside {min}..={max}"),
+                ))
+            } else {
+                Ok(Some(v))
+            }
+        }
+    }
+}
+
+fn convert_params(
+    source: &SuiteSource<'_>,
+    temperature: &Option<Spanned<f64>>,
+    top_p: &Option<Spanned<f64>>,
+    max_tokens: &Option<Spanned<u32>>,
+    seed: Option<u64>,
+    stop: Option<Vec<String>>,
+) -> Result<GenerationParams, SuiteError> {
+    Ok(GenerationParams {
+        temperature: check_range(source, "temperature", temperature, 0.0, 2.0)?,
+        top_p: check_range(source, "top_p", top_p, 0.0, 1.0)?,
+        max_tokens: check_range(source, "max_tokens", max_tokens, 1, u32::MAX)?,
+        seed,
+        stop,
+    })
+}
+
+fn convert_defaults(source: &SuiteSource<'_>, raw: RawDefaults) -> Result<Defaults, SuiteError> {
+    let base = Defaults::default();
+    let params = convert_params(
+        source,
+        &raw.temperature,
+        &raw.top_p,
+        &raw.max_tokens,
+        raw.seed,
+        raw.stop,
+    )?;
+    Ok(Defaults {
+        params: base.params.overlaid(&params),
+        timeout_secs: check_range(source, "timeout", &raw.timeout, 0.001, 86_400.0)?
+            .unwrap_or(base.timeout_secs),
+        concurrency: check_range(source, "concurrency", &raw.concurrency, 1, 4096)?
+            .unwrap_or(base.concurrency),
+        max_concurrency: check_range(source, "max_concurrency", &raw.max_concurrency, 1, 65_536)?
+            .unwrap_or(base.max_concurrency),
+        retries: raw.retries.unwrap_or(base.retries),
+        retry_backoff_secs: check_range(source, "retry_backoff", &raw.retry_backoff, 0.0, 600.0)?
+            .unwrap_or(base.retry_backoff_secs),
+    })
+}
+
+fn convert_model(source: &SuiteSource<'_>, raw: RawModel) -> Result<ModelConfig, SuiteError> {
+    let spec = ModelSpec::parse(raw.spec.get_ref())
+        .map_err(|e| source.error_at(Some(raw.spec.span()), Some("spec"), e.to_string()))?;
+    let mut config = ModelConfig::from_spec(spec);
+    if let Some(id) = raw.id {
+        if id.get_ref().trim().is_empty() {
+            return Err(source.error_at(Some(id.span()), Some("id"), "model `id` is empty"));
+        }
+        config.id = id.into_inner();
+    }
+    config.base_url = raw.base_url;
+    config.api_key_env = raw.api_key_env;
+    config.stream = raw.stream.unwrap_or(true);
+    config.concurrency = check_range(source, "concurrency", &raw.concurrency, 1, 4096)?;
+    config.params = convert_params(
+        source,
+        &raw.temperature,
+        &raw.top_p,
+        &raw.max_tokens,
+        raw.seed,
+        raw.stop,
+    )?;
+    let mine = ModelMetadata {
+        parameters: raw.parameters,
+        context_length: raw.context_length,
+        modalities: raw.modalities.unwrap_or_default(),
+        price: raw.price,
+        architecture: raw.architecture,
+    };
+    config.metadata = mine.or(&config.metadata);
+    Ok(config)
+}
+
+fn convert_task(
+    source: &SuiteSource<'_>,
+    span: Range<usize>,
+    raw: RawTask,
+) -> Result<Task, SuiteError> {
+    let id_span = raw.id.span();
+    let id = raw.id.into_inner();
+    if id.trim().is_empty() {
+        return Err(source.error_at(Some(id_span), Some("id"), "task `id` is empty"));
+    }
+    let nonempty = |field: &str, value: &Spanned<String>| -> Result<(), SuiteError> {
+        if value.get_ref().trim().is_empty() {
+            Err(source.error_at(
+                Some(value.span()),
+                Some(field),
+                format!("task `{id}` has an empty `{field}`"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+
+    let mut messages = Vec::new();
+    if let Some(system) = &raw.system {
+        nonempty("system", system)?;
+        messages.push(Message::system(system.get_ref().clone()));
+    }
+    match (raw.prompt, raw.messages) {
+        (Some(prompt), None) => {
+            nonempty("prompt", &prompt)?;
+            messages.push(Message::user(prompt.into_inner()));
+        }
+        (None, Some(list)) => {
+            let list_span = list.span();
+            let list = list.into_inner();
+            if list.is_empty() {
+                return Err(source.error_at(
+                    Some(list_span),
+                    Some("messages"),
+                    format!("task `{id}` has an empty `messages` list"),
+                ));
+            }
+            for message in &list {
+                nonempty("content", &message.content)?;
+                if message.role == Role::System && raw.system.is_some() {
+                    return Err(source
+                        .error_at(
+                            Some(message.content.span()),
+                            Some("messages"),
+                            format!("task `{id}` has a system message and a `system` key"),
+                        )
+                        .with_help("keep one of the two"));
+                }
+            }
+            if list.last().map(|m| m.role) != Some(Role::User) {
+                return Err(source
+                    .error_at(
+                        Some(list_span),
+                        Some("messages"),
+                        format!("task `{id}`: the last message must be the user's"),
+                    )
+                    .with_help("the models answer the last user message"));
+            }
+            messages.extend(
+                list.into_iter()
+                    .map(|m| Message::text(m.role, m.content.into_inner())),
+            );
+        }
+        (Some(prompt), Some(_)) => {
+            return Err(source
+                .error_at(
+                    Some(prompt.span()),
+                    Some("prompt"),
+                    format!("task `{id}` has both `prompt` and `messages`"),
+                )
+                .with_help(
+                    "use `prompt` for one turn or `messages` for a conversation, not both",
+                ));
+        }
+        (None, None) => {
+            return Err(source
+                .error_at(
+                    Some(id_span),
+                    Some("prompt"),
+                    format!("task `{id}` has no `prompt`"),
+                )
+                .with_help("add `prompt = \"...\"` or a `messages` list"));
+        }
+    }
+
+    let file_ref = |value: Spanned<String>, field: &str| -> Result<FileRef, SuiteError> {
+        if value.get_ref().trim().is_empty() {
+            return Err(source.error_at(
+                Some(value.span()),
+                Some(field),
+                format!("task `{id}` has an empty path in `{field}`"),
+            ));
+        }
+        Ok(FileRef {
+            location: source.location(value.span().start),
+            path: value.into_inner(),
+        })
+    };
+    let images = raw
+        .images
+        .into_iter()
+        .map(|image| file_ref(image, "images"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let reference_file = raw
+        .reference_file
+        .map(|file| file_ref(file, "reference_file"))
+        .transpose()?;
+    if raw.reference.is_some() && reference_file.is_some() {
+        return Err(source.error_at(
+            Some(span.clone()),
+            Some("reference"),
+            format!("task `{id}` has both `reference` and `reference_file`"),
+        ));
+    }
+
+    let params = convert_params(
+        source,
+        &raw.temperature,
+        &raw.top_p,
+        &raw.max_tokens,
+        raw.seed,
+        raw.stop,
+    )?;
+    Ok(Task {
+        category: raw
+            .category
+            .filter(|c| !c.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_CATEGORY.to_string()),
+        messages,
+        images,
+        reference: raw.reference,
+        reference_file,
+        params,
+        tags: raw.tags,
+        location: source.location(span.start),
+        id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Suite, SuiteError> {
+        Suite::parse(&SuiteSource {
+            origin: "suite.toml",
+            text,
+        })
+    }
+
+    /// Parses `text` expecting an error, and returns it as the user would see it.
+    fn error(text: &str) -> String {
+        parse(text)
+            .expect_err("suite should be rejected")
+            .to_string()
+    }
+
+    #[test]
+    fn parses_a_full_suite() {
+        let suite = parse(
+            r#"
+name = "demo"
+[defaults]
+temperature = 0.2
+max_tokens = 300
+concurrency = 2
+
+[[models]]
+spec = "openai:gpt-4o-mini"
+
+[[models]]
+id = "local-llama"
+spec = "openai-compatible:llama3"
+base_url = "http://127.0.0.1:8080/v1"
+api_key_env = "LLAMA_KEY"
+max_tokens = 100
+parameters = "8B"
+price = { input = 0.0, output = 0.0 }
+
+[[tasks]]
+id = "t1"
+category = "reasoning"
+system = "Be brief."
+prompt = "Why?"
+max_tokens = 50
+tags = ["a"]
+
+[[tasks]]
+id = "chat"
+messages = [
+  { role = "user", content = "Hi" },
+  { role = "assistant", content = "Hello" },
+  { role = "user", content = "And?" },
+]
+images = ["cat.png"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(suite.name, "demo");
+        assert_eq!(suite.defaults.params.temperature, Some(0.2));
+        assert_eq!(suite.defaults.concurrency, 2);
+        assert_eq!(suite.models[0].id, "gpt-4o-mini");
+        assert!(
+            suite.models[0].metadata.price.is_some(),
+            "catalogue metadata"
+        );
+        assert_eq!(suite.models[1].id, "local-llama");
+        assert_eq!(suite.models[1].params.max_tokens, Some(100));
+        assert_eq!(suite.models[1].metadata.parameters.as_deref(), Some("8B"));
+        let t1 = &suite.tasks[0];
+        assert_eq!(
+            t1.messages,
+            vec![Message::system("Be brief."), Message::user("Why?")]
+        );
+        assert_eq!(t1.params.max_tokens, Some(50));
+        assert_eq!(t1.location.line, 20, "the `[[tasks]]` header");
+        let chat = &suite.tasks[1];
+        assert_eq!(chat.category, DEFAULT_CATEGORY);
+        assert_eq!(chat.messages.len(), 3);
+        assert_eq!(chat.prompt_text(), "And?");
+        assert_eq!(chat.images[0].path, "cat.png");
+        assert_eq!(suite.file_refs().count(), 1);
+    }
+
+    #[test]
+    fn unknown_keys_point_at_the_key_and_suggest() {
+        let text = "[[tasks]]\nid = \"a\"\npromt = \"x\"\n";
+        let message = error(text);
+        assert!(
+            message.starts_with("suite.toml:3:1: unknown key `promt`"),
+            "{message}"
+        );
+        assert!(message.contains("did you mean `prompt`?"), "{message}");
+        assert!(message.contains("3 | promt = \"x\""), "{message}");
+    }
+
+    #[test]
+    fn rejects_mistakes_with_their_place() {
+        let cases: &[(&str, &str)] = &[
+            ("", "the suite has no tasks"),
+            ("[[tasks]]\nid = \"a\"\n", "task `a` has no `prompt`"),
+            ("[[tasks]]\nid = \"a\"\nprompt = \"  \"\n", "3:10: task `a` has an empty `prompt`"),
+            (
+                "[[tasks]]\nid = \"a\"\nprompt = \"x\"\n[[tasks]]\nid = \"a\"\nprompt = \"y\"\n",
+                "4:1: duplicate task id `a`",
+            ),
+            (
+                "[[models]]\nspec = \"openai:x\"\n[[models]]\nspec = \"openai:x\"\n[[tasks]]\nid = \"a\"\nprompt = \"x\"\n",
+                "duplicate model id `x`",
+            ),
+            (
+                "[[models]]\nspec = \"nope:x\"\n[[tasks]]\nid = \"a\"\nprompt = \"x\"\n",
+                "2:8: invalid model spec `nope:x`",
+            ),
+            (
+                "[defaults]\ntemperature = 5.0\n[[tasks]]\nid = \"a\"\nprompt = \"x\"\n",
+                "2:15: `temperature` is 5, outside 0..=2",
+            ),
+            (
+                "[[tasks]]\nid = \"a\"\nprompt = \"x\"\nmessages = [{ role = \"user\", content = \"y\" }]\n",
+                "has both `prompt` and `messages`",
+            ),
+            (
+                "[[tasks]]\nid = \"a\"\nmessages = [{ role = \"user\", content = \"y\" }, { role = \"assistant\", content = \"z\" }]\n",
+                "the last message must be the user's",
+            ),
+            ("[[tasks]]\nid = \"a\"\nprompt = \"x\"\nimages = [\"\"]\n", "empty path in `images`"),
+            ("[[tasks]]\nprompt = \"x\"\n", "missing field `id`"),
+            ("[[tasks]]\nid = \"a\"\nprompt = 3\n", "invalid type"),
+            ("[[tasks]\n", "suite.toml:1:"),
+        ];
+        for (text, expected) in cases {
+            let message = error(text);
+            assert!(message.contains(expected), "for {text:?}: got {message}");
+        }
+    }
+
+    #[test]
+    fn name_defaults_to_the_file_stem() {
+        let suite = Suite::parse(&SuiteSource {
+            origin: "dir/my-suite.toml",
+            text: "[[tasks]]\nid = \"a\"\nprompt = \"x\"\n",
+        })
+        .unwrap();
+        assert_eq!(suite.name, "my-suite");
+        assert_eq!(suite.defaults, Defaults::default());
+    }
+
+    #[test]
+    fn images_go_to_the_last_user_message() {
+        let suite = parse("[[tasks]]\nid = \"a\"\nsystem = \"s\"\nprompt = \"x\"\n").unwrap();
+        let image = ContentPart::Image {
+            url: "https://example.com/cat.png".into(),
+            source: None,
+        };
+        let messages = suite.tasks[0].messages_with_images(vec![image.clone()]);
+        assert_eq!(messages[1].content.last(), Some(&image));
+        assert!(!messages[0].has_images());
+    }
+}
