@@ -155,7 +155,7 @@ pub trait ChatModel: Send + Sync {
     async fn complete(
         &self,
         request: &ChatRequest,
-        on_text: &mut (dyn FnMut(&str) + Send),
+        on_text: &mut (dyn for<'t> FnMut(&'t str) + Send),
     ) -> Result<Completion, ModelError>;
 }
 

@@ -1,6 +1,10 @@
 //! Suites: the TOML file that names models and tasks, parsed and validated into `Suite`, with
 //! errors that point at file, line and column and name the field.
 
+// Suite errors carry the offending source line for display; they are made once per failed
+// parse, so their size does not matter.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;

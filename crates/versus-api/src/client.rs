@@ -1,0 +1,707 @@
+//! `OpenAiClient`: a `ChatModel` over the OpenAI chat-completions API (and the many servers that
+//! copy it), with streaming, per-attempt timeouts and the retry loop.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::{Response, Url};
+use versus_core::{
+    ChatModel, ChatRequest, Completion, ErrorKind, FinishReason, ModelError, Timings, Usage,
+};
+
+use crate::error::ApiError;
+use crate::fault::{Fault, Target};
+use crate::retry::{self, RetryPolicy};
+use crate::sse::{SseDecoder, SseEvent};
+use crate::wire::{
+    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ErrorDetail,
+};
+
+/// OpenAI's own API root.
+pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+
+/// The default limit on one attempt, body included: long answers from slow models take minutes.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// An error body is only read this far: enough for the message, not a whole HTML page.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// How much of a malformed body is quoted back in the error.
+const MALFORMED_QUOTE_LIMIT: usize = 120;
+
+const USER_AGENT: &str = concat!("versus/", env!("CARGO_PKG_VERSION"));
+
+/// Where and how to reach one model.
+#[derive(Clone)]
+pub struct ClientConfig {
+    /// The API root, e.g. `http://127.0.0.1:9000/v1`; requests go to `{base_url}/chat/completions`.
+    pub base_url: String,
+    /// The model name sent on the wire.
+    pub model: String,
+    /// Sent as `Authorization: Bearer ...`. Never shown: `Debug` redacts it and every message is
+    /// scrubbed of it.
+    pub api_key: Option<String>,
+    /// The environment variable the key came from (`OPENAI_API_KEY`), named in auth errors.
+    pub key_hint: Option<String>,
+    /// Ask for an SSE stream (text as it is generated, and time to first token).
+    pub stream: bool,
+    /// The limit on one attempt, from sending the request to the end of the body.
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl ClientConfig {
+    /// A streaming configuration without a key, with the default timeout and retry policy.
+    pub fn new(base_url: impl Into<String>, model: impl Into<String>) -> ClientConfig {
+        ClientConfig {
+            base_url: base_url.into(),
+            model: model.into(),
+            api_key: None,
+            key_hint: None,
+            stream: true,
+            timeout: DEFAULT_TIMEOUT,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("key_hint", &self.key_hint)
+            .field("stream", &self.stream)
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+/// A chat model behind an OpenAI-compatible `/chat/completions` endpoint. Cloning is cheap and
+/// clones share one connection pool.
+#[derive(Clone)]
+pub struct OpenAiClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    endpoint: Url,
+    /// `Bearer KEY`, marked sensitive so that it is never printed.
+    authorization: Option<HeaderValue>,
+    config: ClientConfig,
+    target: Target,
+}
+
+impl fmt::Debug for OpenAiClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenAiClient")
+            .field("endpoint", &self.inner.target.url)
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpenAiClient {
+    /// Checks the configuration and builds the HTTP client; no request is sent yet.
+    pub fn new(config: ClientConfig) -> Result<OpenAiClient, ApiError> {
+        let endpoint = endpoint_url(&config.base_url)?;
+        let authorization = authorization_header(&config)?;
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .build()
+            .map_err(|error| ApiError::HttpClient {
+                reason: error.to_string(),
+            })?;
+        let target = Target {
+            url: displayable(&endpoint),
+            model: config.model.clone(),
+            secret: config
+                .api_key
+                .as_ref()
+                .map(|key| key.trim().to_string())
+                .filter(|key| !key.is_empty()),
+            key_hint: config.key_hint.clone(),
+            timeout: config.timeout,
+        };
+        Ok(OpenAiClient {
+            inner: Arc::new(Inner {
+                http,
+                endpoint,
+                authorization,
+                config,
+                target,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// The full URL requests go to (`.../chat/completions`), any password in it masked.
+    pub fn endpoint(&self) -> &str {
+        &self.inner.target.url
+    }
+}
+
+/// `Bearer KEY`, marked sensitive so that it is never printed; checked here so that a key with a
+/// stray line break fails at setup, not on every request.
+fn authorization_header(config: &ClientConfig) -> Result<Option<HeaderValue>, ApiError> {
+    let Some(key) = &config.api_key else {
+        return Ok(None);
+    };
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", key.trim())).map_err(|_| {
+        ApiError::InvalidApiKey {
+            key_hint: config.key_hint.clone(),
+        }
+    })?;
+    value.set_sensitive(true);
+    Ok(Some(value))
+}
+
+/// `{base_url}/chat/completions`, whatever trailing slashes the base has. A base that already
+/// ends in `/chat/completions` (a common slip) is taken as the endpoint itself.
+fn endpoint_url(base_url: &str) -> Result<Url, ApiError> {
+    let invalid = |reason: String| ApiError::InvalidBaseUrl {
+        url: base_url.to_string(),
+        reason,
+    };
+    let mut url = Url::parse(base_url.trim()).map_err(|error| invalid(error.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(format!(
+            "the scheme must be http or https, not `{}`",
+            url.scheme()
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("there is no host".to_string()));
+    }
+    let segments: Vec<String> = url
+        .path_segments()
+        .map(|segments| {
+            segments
+                .filter(|segment| !segment.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let already_endpoint = segments.ends_with(&["chat".to_string(), "completions".to_string()]);
+    url.path_segments_mut()
+        .map_err(|()| invalid("it cannot have a path".to_string()))?
+        .clear()
+        .extend(&segments)
+        .extend(if already_endpoint {
+            &[][..]
+        } else {
+            &["chat", "completions"][..]
+        });
+    Ok(url)
+}
+
+/// The URL as messages show it: a password in it is masked.
+fn displayable(url: &Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        // Cannot fail: a URL with a password has a host.
+        let _ = shown.set_password(Some("***"));
+    }
+    shown.to_string()
+}
+
+impl OpenAiClient {
+    /// Answers one request, passing text to `on_text` as it arrives; what `ChatModel::complete`
+    /// is meant to do (see the note on that impl).
+    ///
+    /// Retries transient faults (429, 408, 5xx, broken connections or streams, timeouts,
+    /// malformed answers) up to `retry.max_retries` times; a retry does not show text twice.
+    pub async fn complete_streaming(
+        &self,
+        request: &ChatRequest,
+        on_text: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Completion, ModelError> {
+        let inner = &*self.inner;
+        let wire =
+            ChatCompletionRequest::from_chat(&inner.config.model, request, inner.config.stream);
+        let body = serde_json::to_vec(&wire)
+            .map(Bytes::from)
+            .map_err(|error| {
+                ModelError::new(
+                    ErrorKind::Config,
+                    format!("could not encode the request as JSON: {error}"),
+                )
+            })?;
+        let retry = &inner.config.retry;
+        let mut forwarder = TextForwarder::new(on_text);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            forwarder.start_attempt();
+            let started = Instant::now();
+            let attempt = inner.attempt(body.clone(), started, &mut forwarder);
+            let outcome = tokio::time::timeout(inner.config.timeout, attempt).await;
+            let fault = match outcome {
+                Ok(Ok(answer)) => return Ok(answer.into_completion(forwarder, attempts)),
+                Ok(Err(fault)) => fault,
+                Err(_elapsed) => Fault::timeout(&inner.target),
+            };
+            if !fault.retryable || attempts > retry.max_retries {
+                return Err(fault.into_model_error(attempts, &inner.target));
+            }
+            let delay = fault
+                .retry_after
+                .unwrap_or_else(|| retry.backoff(attempts - 1));
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+#[async_trait]
+impl ChatModel for OpenAiClient {
+    async fn complete(
+        &self,
+        request: &ChatRequest,
+        // Spelled with `for<'t>` because `#[async_trait]` would otherwise give the elided `&str`
+        // a caller-chosen lifetime (dtolnay/async-trait#257), which network text cannot meet.
+        on_text: &mut (dyn for<'t> FnMut(&'t str) + Send),
+    ) -> Result<Completion, ModelError> {
+        self.complete_streaming(request, on_text).await
+    }
+}
+
+/// What one successful attempt produced, apart from the text (which the forwarder holds).
+struct Answer {
+    finish_reason: Option<String>,
+    usage: Option<Usage>,
+    served_model: Option<String>,
+    ttft: Option<Duration>,
+    latency: Duration,
+}
+
+impl Answer {
+    fn into_completion(self, forwarder: TextForwarder<'_, '_>, attempts: u32) -> Completion {
+        Completion {
+            text: forwarder.attempt_text,
+            finish_reason: FinishReason::from_wire(self.finish_reason.as_deref()),
+            usage: self.usage,
+            timings: Timings {
+                latency_ms: millis(self.latency),
+                ttft_ms: self.ttft.map(millis),
+            },
+            served_model: self.served_model,
+            attempts,
+        }
+    }
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// Passes text to the caller's `on_text` so that a retry does not show text twice.
+///
+/// When a stream is cut and retried, the new attempt usually starts with the same words (greedy
+/// decoding, cached answers): those are held back until the new answer gets past what was already
+/// shown. If the new answer differs, it is shown whole from its start, so that what the caller
+/// displays always ends with the complete final answer.
+struct TextForwarder<'a, 'f> {
+    on_text: &'a mut (dyn FnMut(&str) + Send + 'f),
+    /// The text of the attempt in progress.
+    attempt_text: String,
+    /// The text the caller was last shown, as it ends what they have seen.
+    shown: String,
+    /// The attempt in progress is still repeating `shown`.
+    replaying: bool,
+}
+
+impl<'a, 'f> TextForwarder<'a, 'f> {
+    fn new(on_text: &'a mut (dyn FnMut(&str) + Send + 'f)) -> TextForwarder<'a, 'f> {
+        TextForwarder {
+            on_text,
+            attempt_text: String::new(),
+            shown: String::new(),
+            replaying: false,
+        }
+    }
+
+    fn start_attempt(&mut self) {
+        self.attempt_text.clear();
+        self.replaying = !self.shown.is_empty();
+    }
+
+    fn push(&mut self, delta: &str) {
+        if delta.is_empty() {
+            return;
+        }
+        self.attempt_text.push_str(delta);
+        if !self.replaying {
+            (self.on_text)(delta);
+            self.shown.push_str(delta);
+            return;
+        }
+        if self.shown.starts_with(self.attempt_text.as_str()) {
+            return;
+        }
+        self.replaying = false;
+        if self.attempt_text.starts_with(self.shown.as_str()) {
+            (self.on_text)(&self.attempt_text[self.shown.len()..]);
+        } else {
+            (self.on_text)(&self.attempt_text);
+        }
+        self.shown.clone_from(&self.attempt_text);
+    }
+}
+
+/// How the body of a successful response is to be read.
+enum BodyFormat {
+    EventStream,
+    Json,
+}
+
+/// Decided by the content type first (servers that do not stream answer JSON even when asked to),
+/// then by what was asked for.
+fn body_format(headers: &HeaderMap, asked_to_stream: bool) -> BodyFormat {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if media_type == "text/event-stream" {
+        BodyFormat::EventStream
+    } else if media_type == "application/json" || media_type.ends_with("+json") {
+        BodyFormat::Json
+    } else if asked_to_stream {
+        BodyFormat::EventStream
+    } else {
+        BodyFormat::Json
+    }
+}
+
+impl Inner {
+    /// One HTTP request, from sending it to the end of the body.
+    async fn attempt(
+        &self,
+        body: Bytes,
+        started: Instant,
+        forwarder: &mut TextForwarder<'_, '_>,
+    ) -> Result<Answer, Fault> {
+        let mut request = self
+            .http
+            .post(self.endpoint.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .body(body);
+        if let Some(authorization) = &self.authorization {
+            request = request.header(AUTHORIZATION, authorization.clone());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|error| Fault::send(&error, &self.target))?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = retry::server_delay(response.headers(), SystemTime::now());
+            let body = read_capped(response, ERROR_BODY_LIMIT).await;
+            return Err(Fault::from_status(status, &body, retry_after, &self.target));
+        }
+        match body_format(response.headers(), self.config.stream) {
+            BodyFormat::EventStream => self.read_stream(response, started, forwarder).await,
+            BodyFormat::Json => self.read_json(response, started, forwarder).await,
+        }
+    }
+
+    async fn read_stream(
+        &self,
+        mut response: Response,
+        started: Instant,
+        forwarder: &mut TextForwarder<'_, '_>,
+    ) -> Result<Answer, Fault> {
+        let mut decoder = SseDecoder::new();
+        let mut progress = StreamProgress::default();
+        while !progress.done {
+            let events = match response.chunk().await {
+                Ok(Some(bytes)) => decoder.feed(&bytes),
+                Ok(None) => {
+                    let last = decoder.finish();
+                    progress.ended = true;
+                    last.into_iter().collect()
+                }
+                Err(error) => return Err(Fault::read(&error, &self.target)),
+            };
+            for event in events {
+                self.apply_event(event, &mut progress, started, forwarder)?;
+                if progress.done {
+                    break;
+                }
+            }
+            if progress.ended {
+                break;
+            }
+        }
+        if !progress.done && progress.finish_reason.is_none() {
+            return Err(Fault::cut_stream(&self.target));
+        }
+        Ok(Answer {
+            finish_reason: progress.finish_reason,
+            usage: progress.usage,
+            served_model: progress.served_model,
+            ttft: progress.ttft,
+            latency: started.elapsed(),
+        })
+    }
+
+    fn apply_event(
+        &self,
+        event: SseEvent,
+        progress: &mut StreamProgress,
+        started: Instant,
+        forwarder: &mut TextForwarder<'_, '_>,
+    ) -> Result<(), Fault> {
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            progress.done = true;
+            return Ok(());
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        let value: serde_json::Value = serde_json::from_str(data).map_err(|error| {
+            self.malformed(&format!("a stream event is not JSON ({error})"), data)
+        })?;
+        if let Some(detail) = ErrorDetail::from_body(&value) {
+            return Err(Fault::reported(&detail, &self.target));
+        }
+        if event.event.as_deref() == Some("error") {
+            let detail = ErrorDetail {
+                message: data.to_string(),
+                ..ErrorDetail::default()
+            };
+            return Err(Fault::reported(&detail, &self.target));
+        }
+        let chunk: ChatCompletionChunk = serde_json::from_value(value).map_err(|error| {
+            self.malformed(
+                &format!("a stream event has the wrong shape ({error})"),
+                data,
+            )
+        })?;
+        if let Some(model) = chunk.model.filter(|model| !model.is_empty()) {
+            progress.served_model = Some(model);
+        }
+        if let Some(usage) = chunk.usage.and_then(|usage| usage.to_usage()) {
+            progress.usage = Some(usage);
+        }
+        if let Some(choice) = chunk.choices.into_iter().find(|choice| choice.index == 0) {
+            if let Some(content) = choice.delta.content.filter(|text| !text.is_empty()) {
+                progress.ttft.get_or_insert_with(|| started.elapsed());
+                forwarder.push(&content);
+            }
+            if let Some(reason) = choice.finish_reason {
+                progress.finish_reason = Some(reason);
+            }
+        }
+        Ok(())
+    }
+
+    async fn read_json(
+        &self,
+        response: Response,
+        started: Instant,
+        forwarder: &mut TextForwarder<'_, '_>,
+    ) -> Result<Answer, Fault> {
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| Fault::read(&error, &self.target))?;
+        let latency = started.elapsed();
+        let quoted = || String::from_utf8_lossy(&body).into_owned();
+        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|error| {
+            self.malformed(&format!("the body is not JSON ({error})"), &quoted())
+        })?;
+        if let Some(detail) = ErrorDetail::from_body(&value) {
+            return Err(Fault::reported(&detail, &self.target));
+        }
+        let answer: ChatCompletionResponse = serde_json::from_value(value).map_err(|error| {
+            self.malformed(
+                &format!("the body has the wrong shape ({error})"),
+                &quoted(),
+            )
+        })?;
+        let Some(choice) = answer.choices.into_iter().find(|choice| choice.index == 0) else {
+            return Err(self.malformed("the answer has no choices", &quoted()));
+        };
+        forwarder.push(choice.message.content.as_deref().unwrap_or(""));
+        Ok(Answer {
+            finish_reason: choice.finish_reason,
+            usage: answer.usage.and_then(|usage| usage.to_usage()),
+            served_model: answer.model.filter(|model| !model.is_empty()),
+            ttft: None,
+            latency,
+        })
+    }
+
+    /// A fault for a malformed body, quoting the start of what was received.
+    fn malformed(&self, what: &str, received: &str) -> Fault {
+        let quote = self
+            .target
+            .server_text(received)
+            .map(|text| {
+                let short: String = text.chars().take(MALFORMED_QUOTE_LIMIT).collect();
+                format!("; received `{short}`")
+            })
+            .unwrap_or_default();
+        Fault::invalid(&format!("{what}{quote}"), &self.target)
+    }
+}
+
+/// What a stream has delivered so far.
+#[derive(Default)]
+struct StreamProgress {
+    finish_reason: Option<String>,
+    usage: Option<Usage>,
+    served_model: Option<String>,
+    ttft: Option<Duration>,
+    /// `[DONE]` arrived.
+    done: bool,
+    /// The body ended (EOF), with or without `[DONE]`.
+    ended: bool,
+}
+
+/// The start of a body, for error messages; a read error just ends it early, since the status
+/// already says what matters.
+async fn read_capped(mut response: Response, limit: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match response.chunk().await {
+            Ok(Some(bytes)) => body.extend_from_slice(&bytes),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body.truncate(limit);
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(base: &str) -> String {
+        endpoint_url(base).expect("a valid base").to_string()
+    }
+
+    #[test]
+    fn endpoint_is_joined_whatever_the_slashes() {
+        assert_eq!(
+            endpoint("https://api.openai.com/v1"),
+            "https://api.openai.com/v1/chat/completions"
+        );
+        assert_eq!(
+            endpoint("http://127.0.0.1:9000/v1/"),
+            "http://127.0.0.1:9000/v1/chat/completions"
+        );
+        assert_eq!(
+            endpoint("http://localhost:8080"),
+            "http://localhost:8080/chat/completions"
+        );
+        assert_eq!(
+            endpoint("http://host/v1/chat/completions/"),
+            "http://host/v1/chat/completions"
+        );
+        assert_eq!(
+            endpoint("https://host/openai/v1?api-version=1"),
+            "https://host/openai/v1/chat/completions?api-version=1"
+        );
+    }
+
+    #[test]
+    fn bad_base_urls_are_rejected() {
+        for base in ["", "api.openai.com/v1", "ftp://host/v1", "mailto:a@b"] {
+            assert!(
+                matches!(endpoint_url(base), Err(ApiError::InvalidBaseUrl { .. })),
+                "{base}"
+            );
+        }
+    }
+
+    #[test]
+    fn passwords_in_urls_are_masked() {
+        let url = endpoint_url("http://user:hunter2@host/v1").expect("valid");
+        assert_eq!(
+            displayable(&url),
+            "http://user:***@host/v1/chat/completions"
+        );
+    }
+
+    #[test]
+    fn keys_that_cannot_be_headers_are_rejected_without_echoing_them() {
+        let mut config = ClientConfig::new(OPENAI_BASE_URL, "gpt");
+        config.api_key = Some("sk-bad\nkey".into());
+        config.key_hint = Some("OPENAI_API_KEY".into());
+        let error = OpenAiClient::new(config).expect_err("invalid key");
+        let message = error.to_string();
+        assert!(message.contains("OPENAI_API_KEY"), "{message}");
+        assert!(!message.contains("sk-bad"), "{message}");
+    }
+
+    fn forwarded(attempts: &[&[&str]]) -> (String, String) {
+        let mut shown = String::new();
+        let mut on_text = |text: &str| shown.push_str(text);
+        let mut forwarder = TextForwarder::new(&mut on_text);
+        for deltas in attempts {
+            forwarder.start_attempt();
+            for delta in *deltas {
+                forwarder.push(delta);
+            }
+        }
+        let last = forwarder.attempt_text.clone();
+        drop(forwarder);
+        (shown, last)
+    }
+
+    #[test]
+    fn a_retry_that_repeats_the_cut_answer_is_not_shown_twice() {
+        let (shown, last) = forwarded(&[&["Hel", "lo"], &["He", "llo", ", world"]]);
+        assert_eq!(shown, "Hello, world");
+        assert_eq!(last, "Hello, world");
+    }
+
+    #[test]
+    fn a_retry_with_a_different_answer_is_shown_whole() {
+        let (shown, last) = forwarded(&[&["Hel", "lo"], &["Hi", " there"]]);
+        assert_eq!(shown, "HelloHi there");
+        assert_eq!(last, "Hi there");
+    }
+
+    #[test]
+    fn content_type_decides_before_the_request_does() {
+        let headers = |content_type: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_str(content_type).expect("valid"),
+            );
+            headers
+        };
+        assert!(matches!(
+            body_format(&headers("application/json; charset=utf-8"), true),
+            BodyFormat::Json
+        ));
+        assert!(matches!(
+            body_format(&headers("text/event-stream"), false),
+            BodyFormat::EventStream
+        ));
+        assert!(matches!(
+            body_format(&headers("text/plain"), true),
+            BodyFormat::EventStream
+        ));
+        assert!(matches!(
+            body_format(&HeaderMap::new(), false),
+            BodyFormat::Json
+        ));
+    }
+}

@@ -1,0 +1,451 @@
+//! The OpenAI chat-completions wire format: request body, whole response, stream chunk and error
+//! body, with conversions to and from the `versus_core` vocabulary.
+//!
+//! These types are shared by the client here and by anything that speaks the same format as a
+//! server, so they are lenient when reading (unknown fields ignored, most fields optional) and
+//! strict about what they write (unset fields left out).
+
+use serde::{Deserialize, Serialize};
+use versus_core::{ChatRequest, ContentPart, FinishReason, Message, Role, Usage};
+
+/// The body of `POST /chat/completions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatCompletionRequest {
+    pub model: String,
+    pub messages: Vec<WireMessage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Vec<String>>,
+    /// Left out unless streaming, so that servers which reject the field still answer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+}
+
+impl ChatCompletionRequest {
+    /// The wire request for `request`, asking `model` and, when `stream` is set, asking for SSE
+    /// with a final usage chunk.
+    pub fn from_chat(model: &str, request: &ChatRequest, stream: bool) -> ChatCompletionRequest {
+        let params = &request.params;
+        ChatCompletionRequest {
+            model: model.to_string(),
+            messages: request.messages.iter().map(WireMessage::from).collect(),
+            temperature: params.temperature,
+            top_p: params.top_p,
+            max_tokens: params.max_tokens,
+            seed: params.seed,
+            stop: params.stop.clone(),
+            stream,
+            stream_options: stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
+        }
+    }
+
+    /// The `versus_core` request this wire request asks for (the model name is not part of it).
+    pub fn to_chat(&self) -> ChatRequest {
+        ChatRequest {
+            messages: self.messages.iter().map(WireMessage::to_message).collect(),
+            params: versus_core::GenerationParams {
+                temperature: self.temperature,
+                top_p: self.top_p,
+                max_tokens: self.max_tokens,
+                seed: self.seed,
+                stop: self.stop.clone(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamOptions {
+    /// Ask for a last chunk carrying the token counts (with empty `choices`).
+    pub include_usage: bool,
+}
+
+/// One chat message on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireMessage {
+    pub role: Role,
+    pub content: WireContent,
+}
+
+/// Message content: a plain string (what every server accepts) or typed parts (needed for images).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum WireContent {
+    Text(String),
+    Parts(Vec<WirePart>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WirePart {
+    Text { text: String },
+    ImageUrl { image_url: ImageUrl },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageUrl {
+    /// An `http(s)://` URL or a `data:` URL carrying the bytes.
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl From<&Message> for WireMessage {
+    fn from(message: &Message) -> WireMessage {
+        let content = match message.content.as_slice() {
+            [] => WireContent::Text(String::new()),
+            [ContentPart::Text { text }] => WireContent::Text(text.clone()),
+            parts => WireContent::Parts(parts.iter().map(WirePart::from).collect()),
+        };
+        WireMessage {
+            role: message.role,
+            content,
+        }
+    }
+}
+
+impl From<&ContentPart> for WirePart {
+    fn from(part: &ContentPart) -> WirePart {
+        match part {
+            ContentPart::Text { text } => WirePart::Text { text: text.clone() },
+            ContentPart::Image { url, .. } => WirePart::ImageUrl {
+                image_url: ImageUrl {
+                    url: url.clone(),
+                    detail: None,
+                },
+            },
+        }
+    }
+}
+
+impl WireMessage {
+    pub fn to_message(&self) -> Message {
+        let content = match &self.content {
+            WireContent::Text(text) => vec![ContentPart::Text { text: text.clone() }],
+            WireContent::Parts(parts) => parts
+                .iter()
+                .map(|part| match part {
+                    WirePart::Text { text } => ContentPart::Text { text: text.clone() },
+                    WirePart::ImageUrl { image_url } => ContentPart::Image {
+                        url: image_url.url.clone(),
+                        source: None,
+                    },
+                })
+                .collect(),
+        };
+        Message {
+            role: self.role,
+            content,
+        }
+    }
+}
+
+/// A whole (non-streamed) answer.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ChatCompletionResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<u64>,
+    /// The model that answered, as the server names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub choices: Vec<Choice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<WireUsage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Choice {
+    #[serde(default)]
+    pub index: u32,
+    #[serde(default)]
+    pub message: ResponseMessage,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ResponseMessage {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// `null` when the model answered with something other than text (a tool call, a refusal).
+    #[serde(default)]
+    pub content: Option<String>,
+}
+
+/// One `data:` payload of a streamed answer.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ChatCompletionChunk {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Empty on the final usage chunk.
+    #[serde(default)]
+    pub choices: Vec<ChunkChoice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<WireUsage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ChunkChoice {
+    #[serde(default)]
+    pub index: u32,
+    #[serde(default)]
+    pub delta: Delta,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Delta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}
+
+/// Token counts as the server reports them. Both counts are optional on the way in because some
+/// servers send partial objects; `to_usage` only trusts complete ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct WireUsage {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    /// The counts, when the server gave both; never filled in by guessing.
+    pub fn to_usage(&self) -> Option<Usage> {
+        Some(Usage {
+            prompt_tokens: self.prompt_tokens?,
+            completion_tokens: self.completion_tokens?,
+        })
+    }
+}
+
+impl From<Usage> for WireUsage {
+    fn from(usage: Usage) -> WireUsage {
+        WireUsage {
+            prompt_tokens: Some(usage.prompt_tokens),
+            completion_tokens: Some(usage.completion_tokens),
+            total_tokens: Some(usage.prompt_tokens + usage.completion_tokens),
+        }
+    }
+}
+
+/// The finish reason as written on the wire (`None` for `FinishReason::Unknown`).
+pub fn finish_reason_to_wire(reason: &FinishReason) -> Option<String> {
+    match reason {
+        FinishReason::Unknown => None,
+        other => Some(other.as_str().to_string()),
+    }
+}
+
+/// `{"error": {...}}`, the body of a failed request (and of an error sent mid-stream).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    #[serde(default)]
+    pub message: String,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// A string (`"insufficient_quota"`) on OpenAI, an HTTP status number on some other servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<serde_json::Value>,
+}
+
+impl ErrorDetail {
+    /// Reads the error out of a parsed body: `{"error": {"message": ..}}`, or the looser
+    /// `{"error": "message"}` some servers send. `None` when the body holds no error.
+    pub fn from_body(body: &serde_json::Value) -> Option<ErrorDetail> {
+        match body.get("error")? {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(message) => Some(ErrorDetail {
+                message: message.clone(),
+                ..ErrorDetail::default()
+            }),
+            detail @ serde_json::Value::Object(_) => Some(
+                serde_json::from_value(detail.clone()).unwrap_or_else(|_| ErrorDetail {
+                    message: detail.to_string(),
+                    ..ErrorDetail::default()
+                }),
+            ),
+            other => Some(ErrorDetail {
+                message: other.to_string(),
+                ..ErrorDetail::default()
+            }),
+        }
+    }
+
+    /// The HTTP status the server meant, for servers that put one in `code`.
+    pub fn status_code(&self) -> Option<u16> {
+        match &self.code {
+            Some(serde_json::Value::Number(number)) => {
+                number.as_u64().and_then(|code| u16::try_from(code).ok())
+            }
+            Some(serde_json::Value::String(text)) => text.parse().ok(),
+            _ => None,
+        }
+        .filter(|code| (100..600).contains(code))
+    }
+
+    /// The symbolic code (`"insufficient_quota"`), when `code` is a string.
+    pub fn code_str(&self) -> Option<&str> {
+        self.code.as_ref().and_then(serde_json::Value::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use versus_core::GenerationParams;
+
+    fn request(messages: Vec<Message>, params: GenerationParams) -> ChatRequest {
+        ChatRequest { messages, params }
+    }
+
+    #[test]
+    fn single_text_parts_become_plain_strings_and_unset_params_are_left_out() {
+        let chat = request(
+            vec![Message::system("be brief"), Message::user("hi")],
+            GenerationParams {
+                temperature: Some(0.0),
+                max_tokens: Some(5),
+                ..Default::default()
+            },
+        );
+        let body = serde_json::to_value(ChatCompletionRequest::from_chat("m", &chat, false))
+            .expect("serializes");
+        assert_eq!(
+            body,
+            json!({
+                "model": "m",
+                "messages": [
+                    {"role": "system", "content": "be brief"},
+                    {"role": "user", "content": "hi"}
+                ],
+                "temperature": 0.0,
+                "max_tokens": 5
+            })
+        );
+    }
+
+    #[test]
+    fn streaming_asks_for_usage_and_images_become_image_url_parts() {
+        let chat = request(
+            vec![Message {
+                role: Role::User,
+                content: vec![
+                    ContentPart::Text {
+                        text: "what is this?".into(),
+                    },
+                    ContentPart::Image {
+                        url: "data:image/png;base64,AA==".into(),
+                        source: Some("cat.png".into()),
+                    },
+                ],
+            }],
+            GenerationParams {
+                seed: Some(7),
+                stop: Some(vec!["END".into()]),
+                top_p: Some(0.5),
+                ..Default::default()
+            },
+        );
+        let wire = ChatCompletionRequest::from_chat("m", &chat, true);
+        let body = serde_json::to_value(&wire).expect("serializes");
+        assert_eq!(
+            body,
+            json!({
+                "model": "m",
+                "messages": [{"role": "user", "content": [
+                    {"type": "text", "text": "what is this?"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}
+                ]}],
+                "top_p": 0.5,
+                "seed": 7,
+                "stop": ["END"],
+                "stream": true,
+                "stream_options": {"include_usage": true}
+            })
+        );
+        // The way back keeps everything but the image's suite-side source.
+        let back = wire.to_chat();
+        assert_eq!(back.params, chat.params);
+        assert_eq!(back.messages[0].text_content(), "what is this?");
+        assert!(back.messages[0].has_images());
+    }
+
+    #[test]
+    fn reads_chunks_with_nulls_and_missing_fields() {
+        let chunk: ChatCompletionChunk = serde_json::from_value(json!({
+            "id": "x", "model": "gpt", "usage": null,
+            "choices": [{"index": 0, "delta": {"content": null}, "finish_reason": null}]
+        }))
+        .expect("parses");
+        assert_eq!(chunk.model.as_deref(), Some("gpt"));
+        assert_eq!(chunk.choices[0].delta.content, None);
+        let usage_only: ChatCompletionChunk = serde_json::from_value(json!({
+            "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}
+        }))
+        .expect("parses");
+        assert_eq!(
+            usage_only.usage.and_then(|usage| usage.to_usage()),
+            Some(Usage {
+                prompt_tokens: 3,
+                completion_tokens: 4
+            })
+        );
+        let partial = WireUsage {
+            prompt_tokens: Some(3),
+            ..Default::default()
+        };
+        assert_eq!(partial.to_usage(), None);
+    }
+
+    #[test]
+    fn error_bodies_in_both_shapes() {
+        let openai = ErrorDetail::from_body(&json!({
+            "error": {"message": "quota", "type": "insufficient_quota", "code": "insufficient_quota"}
+        }))
+        .expect("an error");
+        assert_eq!(openai.message, "quota");
+        assert_eq!(openai.code_str(), Some("insufficient_quota"));
+        assert_eq!(openai.status_code(), None);
+        let vllm = ErrorDetail::from_body(&json!({"error": {"message": "too long", "code": 400}}))
+            .expect("an error");
+        assert_eq!(vllm.status_code(), Some(400));
+        let loose = ErrorDetail::from_body(&json!({"error": "boom"})).expect("an error");
+        assert_eq!(loose.message, "boom");
+        assert_eq!(ErrorDetail::from_body(&json!({"choices": []})), None);
+        assert_eq!(ErrorDetail::from_body(&json!({"error": null})), None);
+    }
+}

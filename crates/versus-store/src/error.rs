@@ -1,0 +1,73 @@
+//! Everything that can go wrong with the database, each message saying what and where.
+//!
+//! Messages quote SQLite's own words inline, and so no variant exposes the SQLite error as its
+//! `source()`: an error chain printed in full (anyhow's `{:#}`) would otherwise say it twice.
+
+use std::path::PathBuf;
+
+use crate::records::RunId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database at {}: {cause}; check the path or pass --db", path.display())]
+    Open {
+        path: PathBuf,
+        cause: rusqlite::Error,
+    },
+
+    #[error(
+        "the database at {} was written by a newer versus (schema {found}, this build knows {supported}); upgrade versus or use another --db",
+        path.display()
+    )]
+    NewerSchema {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+
+    #[error("cannot upgrade the database at {} to schema {version}: {cause}", path.display())]
+    Migration {
+        path: PathBuf,
+        version: u32,
+        cause: rusqlite::Error,
+    },
+
+    #[error("no run {0} in this database; `versus runs` lists them")]
+    RunNotFound(RunId),
+
+    #[error("run {run} has no cell for task `{task_id}` and model `{model_id}`; cells are created with their run")]
+    CellNotFound {
+        run: RunId,
+        task_id: String,
+        model_id: String,
+    },
+
+    /// A column holds something this build cannot decode (a damaged file, or one written by
+    /// another program).
+    #[error("the database holds an unreadable {what}: {reason}")]
+    Corrupt { what: String, reason: String },
+
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_causes_are_told_once_in_a_full_error_chain() {
+        let error = StoreError::from(rusqlite::Error::InvalidQuery);
+        assert!(std::error::Error::source(&error).is_none());
+        assert_eq!(
+            error.to_string(),
+            format!("database error: {}", rusqlite::Error::InvalidQuery)
+        );
+    }
+}

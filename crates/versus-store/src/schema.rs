@@ -1,0 +1,136 @@
+//! The database schema as an ordered list of migrations, and the code that brings a database up
+//! to date. `PRAGMA user_version` records how many migrations a database has had.
+//!
+//! To change the schema, append a script to [`MIGRATIONS`]; never edit one that has shipped,
+//! because databases in the wild have already run it.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::StoreError;
+
+/// SQLite's own clock as an SQL expression, in the one form every timestamp column holds:
+/// ISO 8601, UTC, millisecond precision (`2025-01-31T12:00:00.123Z`). A macro rather than a
+/// constant so that it can be spliced into SQL text with `concat!`.
+macro_rules! sql_now {
+    () => {
+        "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+    };
+}
+pub(crate) use sql_now;
+
+/// Migration 1: runs, their cells, and the completion cache.
+const CREATE_RUNS_CELLS_COMPLETIONS: &str = concat!(
+    "
+CREATE TABLE runs (
+    id               INTEGER PRIMARY KEY,
+    suite_name       TEXT NOT NULL,
+    suite_hash       TEXT NOT NULL,
+    suite_text       TEXT NOT NULL,
+    plan_fingerprint TEXT NOT NULL,
+    plan_json        TEXT NOT NULL,
+    models_json      TEXT NOT NULL,
+    tool_version     TEXT NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('running', 'finished', 'interrupted')),
+    started_at       TEXT NOT NULL DEFAULT (",
+    sql_now!(),
+    "),
+    finished_at      TEXT
+);
+CREATE INDEX runs_by_plan_fingerprint ON runs (plan_fingerprint);
+
+CREATE TABLE completions (
+    key               TEXT PRIMARY KEY,
+    model_spec        TEXT NOT NULL,
+    request_json      TEXT NOT NULL,
+    text              TEXT NOT NULL,
+    finish_reason     TEXT NOT NULL,
+    prompt_tokens     INTEGER,
+    completion_tokens INTEGER,
+    latency_ms        REAL NOT NULL,
+    ttft_ms           REAL,
+    served_model      TEXT,
+    attempts          INTEGER NOT NULL,
+    created_at        TEXT NOT NULL DEFAULT (",
+    sql_now!(),
+    ")
+);
+
+CREATE TABLE cells (
+    run_id         INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    task_id        TEXT NOT NULL,
+    model_id       TEXT NOT NULL,
+    position       INTEGER NOT NULL,
+    status         TEXT NOT NULL CHECK (status IN ('pending', 'ok', 'failed', 'unsupported')),
+    completion_key TEXT REFERENCES completions (key),
+    error_kind     TEXT,
+    error_message  TEXT,
+    cached         INTEGER NOT NULL DEFAULT 0,
+    attempts       INTEGER NOT NULL DEFAULT 0,
+    updated_at     TEXT,
+    PRIMARY KEY (run_id, task_id, model_id)
+);
+-- Foreign-key checks look cells up by completion key; without an index each check scans.
+CREATE INDEX cells_by_completion_key ON cells (completion_key);
+"
+);
+
+/// Every migration, in order: a database at version N has had the first N applied.
+pub(crate) const MIGRATIONS: &[&str] = &[CREATE_RUNS_CELLS_COMPLETIONS];
+
+/// The schema version this build writes.
+pub(crate) fn latest_version(migrations: &[&str]) -> u32 {
+    u32::try_from(migrations.len()).unwrap_or(u32::MAX)
+}
+
+pub(crate) fn read_version(conn: &Connection) -> Result<u32, rusqlite::Error> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Applies the migrations `conn` has not had yet, each in its own transaction, and refuses a
+/// database that a newer build has already moved past. `location` only names the database in
+/// errors.
+pub(crate) fn migrate(
+    conn: &mut Connection,
+    migrations: &[&str],
+    location: &Path,
+) -> Result<(), StoreError> {
+    let supported = latest_version(migrations);
+    let check_not_newer = |found: u32| {
+        if found > supported {
+            Err(StoreError::NewerSchema {
+                path: location.to_path_buf(),
+                found,
+                supported,
+            })
+        } else {
+            Ok(())
+        }
+    };
+    let found = read_version(conn)?;
+    check_not_newer(found)?;
+    for (index, script) in migrations.iter().enumerate().skip(found as usize) {
+        let version = latest_version(&migrations[..=index]);
+        let failed = |cause| StoreError::Migration {
+            path: location.to_path_buf(),
+            version,
+            cause,
+        };
+        // IMMEDIATE takes the write lock before reading the version, so two processes opening a
+        // fresh database at once cannot both apply the same migration.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(failed)?;
+        let current = read_version(&tx).map_err(failed)?;
+        check_not_newer(current)?;
+        if current >= version {
+            continue;
+        }
+        tx.execute_batch(script).map_err(failed)?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(failed)?;
+        tx.commit().map_err(failed)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,747 @@
+//! Tests of the store's behaviour, against in-memory and file-backed databases.
+
+use super::*;
+use versus_core::{ErrorKind, FinishReason};
+
+// ---- helpers: one per feature, so that a new case is one line ----
+
+fn memory_store() -> Store {
+    Store::open_in_memory().unwrap()
+}
+
+fn cell_id(task_id: &str, model_id: &str) -> CellId {
+    CellId {
+        task_id: task_id.into(),
+        model_id: model_id.into(),
+    }
+}
+
+/// Creates a run of `plan_fingerprint` over `cells` given as (task, model) pairs; its models
+/// are the distinct models of the cells, in order of appearance.
+fn create_run(store: &mut Store, plan_fingerprint: &str, cells: &[(&str, &str)]) -> RunId {
+    let cells: Vec<CellId> = cells.iter().map(|(t, m)| cell_id(t, m)).collect();
+    let mut models: Vec<String> = Vec::new();
+    for cell in &cells {
+        if !models.contains(&cell.model_id) {
+            models.push(cell.model_id.clone());
+        }
+    }
+    store
+        .create_run(&NewRun {
+            suite_name: "seed",
+            suite_hash: "suite-hash",
+            suite_text: "[[tasks]]\nid = \"a\"",
+            plan_fingerprint,
+            plan_json: "{\"plan\":true}",
+            models: &models,
+            tool_version: "0.1.0",
+            cells: &cells,
+        })
+        .unwrap()
+}
+
+/// A completion with every optional field set.
+fn full_completion(text: &str) -> Completion {
+    Completion {
+        text: text.into(),
+        finish_reason: FinishReason::Length,
+        usage: Some(Usage {
+            prompt_tokens: 12,
+            completion_tokens: 345,
+        }),
+        timings: Timings {
+            latency_ms: 1234.5678,
+            ttft_ms: Some(98.765),
+        },
+        served_model: Some("gpt-4o-mini-2024-07-18".into()),
+        attempts: 3,
+    }
+}
+
+/// A completion with every optional field empty.
+fn bare_completion(text: &str) -> Completion {
+    Completion {
+        text: text.into(),
+        finish_reason: FinishReason::Unknown,
+        usage: None,
+        timings: Timings {
+            latency_ms: 0.1,
+            ttft_ms: None,
+        },
+        served_model: None,
+        attempts: 1,
+    }
+}
+
+fn completed(key: &str, completion: Completion, cached: bool) -> CellOutcome {
+    CellOutcome::Completed {
+        key: key.into(),
+        model_spec: "openai:gpt-4o-mini".into(),
+        request_json: "{\"messages\":[]}".into(),
+        completion,
+        cached,
+    }
+}
+
+fn failed(kind: ErrorKind, message: &str, attempts: u32) -> CellOutcome {
+    CellOutcome::Failed {
+        kind,
+        message: message.into(),
+        attempts,
+    }
+}
+
+fn unsupported(reason: &str) -> CellOutcome {
+    CellOutcome::Unsupported {
+        reason: reason.into(),
+    }
+}
+
+fn record(store: &mut Store, run: RunId, (task_id, model_id): (&str, &str), outcome: CellOutcome) {
+    store.record_cell(run, task_id, model_id, &outcome).unwrap();
+}
+
+fn cell(store: &Store, run: RunId, (task_id, model_id): (&str, &str)) -> CellRecord {
+    store
+        .cells(run)
+        .unwrap()
+        .into_iter()
+        .find(|cell| cell.task_id == task_id && cell.model_id == model_id)
+        .unwrap()
+}
+
+fn summary(store: &Store, run: RunId) -> RunSummary {
+    store.run(run).unwrap().summary
+}
+
+/// (total, ok, failed, unsupported, pending)
+fn counts(summary: &RunSummary) -> (u64, u64, u64, u64, u64) {
+    (
+        summary.cells_total,
+        summary.cells_ok,
+        summary.cells_failed,
+        summary.cells_unsupported,
+        summary.cells_pending,
+    )
+}
+
+fn temp_db() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("versus.db");
+    (dir, path)
+}
+
+fn set_user_version(path: &Path, version: u32) {
+    let conn = Connection::open(path).unwrap();
+    conn.pragma_update(None, "user_version", version).unwrap();
+}
+
+/// A two-model, two-task plan, as (task, model) pairs.
+const GRID: &[(&str, &str)] = &[("t1", "m1"), ("t1", "m2"), ("t2", "m1"), ("t2", "m2")];
+
+// ---- runs ----
+
+#[test]
+fn runs_are_listed_newest_first_with_their_cell_counts() {
+    let mut store = memory_store();
+    let first = create_run(&mut store, "plan-a", GRID);
+    let second = create_run(&mut store, "plan-b", &[("t1", "m1")]);
+    let empty = create_run(&mut store, "plan-c", &[]);
+    record(
+        &mut store,
+        first,
+        ("t1", "m1"),
+        completed("k1", full_completion("hi"), false),
+    );
+    record(
+        &mut store,
+        first,
+        ("t1", "m2"),
+        failed(ErrorKind::Server, "boom", 3),
+    );
+    record(&mut store, first, ("t2", "m1"), unsupported("needs images"));
+
+    let runs = store.runs().unwrap();
+    let ids: Vec<RunId> = runs.iter().map(|run| run.id).collect();
+    assert_eq!(ids, [empty, second, first]);
+    assert_eq!(counts(&runs[2]), (4, 1, 1, 1, 1));
+    assert_eq!(counts(&runs[1]), (1, 0, 0, 0, 1));
+    assert_eq!(counts(&runs[0]), (0, 0, 0, 0, 0));
+    assert_eq!(runs[2].models, ["m1", "m2"]);
+    assert_eq!(runs[2].suite_name, "seed");
+    assert_eq!(runs[2].tool_version, "0.1.0");
+    assert_eq!(runs[2].status, RunStatus::Running);
+    assert_eq!(runs[2].finished_at, None);
+    assert_eq!(store.latest_run().unwrap(), Some(empty));
+}
+
+#[test]
+fn a_run_keeps_everything_it_was_started_from() {
+    let mut store = memory_store();
+    let run = create_run(&mut store, "plan-a", GRID);
+    let record = store.run(run).unwrap();
+    assert_eq!(record.summary.id, run);
+    assert_eq!(record.suite_hash, "suite-hash");
+    assert_eq!(record.suite_text, "[[tasks]]\nid = \"a\"");
+    assert_eq!(record.plan_fingerprint, "plan-a");
+    assert_eq!(record.plan_json, "{\"plan\":true}");
+    assert_eq!(counts(&record.summary), (4, 0, 0, 0, 4));
+    // ISO 8601 UTC with milliseconds, from SQLite's clock.
+    let started = &record.summary.started_at;
+    assert_eq!(started.len(), "2025-01-31T12:00:00.123Z".len(), "{started}");
+    assert!(started.ends_with('Z') && started.as_bytes()[10] == b'T');
+}
+
+#[test]
+fn an_empty_database_has_no_runs() {
+    let store = memory_store();
+    assert!(store.runs().unwrap().is_empty());
+    assert_eq!(store.latest_run().unwrap(), None);
+}
+
+#[test]
+fn a_missing_run_is_reported_helpfully() {
+    let mut store = memory_store();
+    let error = store.run(42).unwrap_err();
+    assert!(matches!(error, StoreError::RunNotFound(42)));
+    assert_eq!(
+        error.to_string(),
+        "no run 42 in this database; `versus runs` lists them"
+    );
+    assert!(matches!(store.cells(42), Err(StoreError::RunNotFound(42))));
+    assert!(matches!(
+        store.reset_for_resume(42),
+        Err(StoreError::RunNotFound(42))
+    ));
+    assert!(matches!(
+        store.set_run_status(42, RunStatus::Finished),
+        Err(StoreError::RunNotFound(42))
+    ));
+}
+
+#[test]
+fn creating_a_run_is_all_or_nothing() {
+    let mut store = memory_store();
+    let duplicate = [cell_id("t1", "m1"), cell_id("t1", "m1")];
+    let result = store.create_run(&NewRun {
+        suite_name: "seed",
+        suite_hash: "h",
+        suite_text: "",
+        plan_fingerprint: "plan-a",
+        plan_json: "{}",
+        models: &["m1".to_string()],
+        tool_version: "0.1.0",
+        cells: &duplicate,
+    });
+    assert!(matches!(result, Err(StoreError::Sqlite(_))));
+    assert!(store.runs().unwrap().is_empty(), "no half-created run");
+}
+
+#[test]
+fn finishing_or_interrupting_a_run_stamps_finished_at() {
+    let mut store = memory_store();
+    for status in [RunStatus::Finished, RunStatus::Interrupted] {
+        let run = create_run(&mut store, "plan-a", GRID);
+        store.set_run_status(run, status).unwrap();
+        let summary = summary(&store, run);
+        assert_eq!(summary.status, status);
+        let finished_at = summary.finished_at.unwrap();
+        assert!(finished_at >= summary.started_at);
+    }
+}
+
+#[test]
+fn resetting_for_resume_reopens_the_run_and_leaves_cells_alone() {
+    let mut store = memory_store();
+    let run = create_run(&mut store, "plan-a", GRID);
+    record(
+        &mut store,
+        run,
+        ("t1", "m1"),
+        completed("k1", full_completion("hi"), false),
+    );
+    record(
+        &mut store,
+        run,
+        ("t1", "m2"),
+        failed(ErrorKind::Timeout, "slow", 2),
+    );
+    store.set_run_status(run, RunStatus::Interrupted).unwrap();
+
+    store.reset_for_resume(run).unwrap();
+    let summary = summary(&store, run);
+    assert_eq!(summary.status, RunStatus::Running);
+    assert_eq!(summary.finished_at, None);
+    assert_eq!(counts(&summary), (4, 1, 1, 0, 2));
+    assert_eq!(cell(&store, run, ("t1", "m2")).status, CellStatus::Failed);
+}
+
+// ---- resumable runs ----
+
+#[test]
+fn the_newest_run_with_work_left_is_resumable() {
+    let mut store = memory_store();
+    let older = create_run(&mut store, "plan-a", GRID);
+    let newer = create_run(&mut store, "plan-a", GRID);
+    create_run(&mut store, "plan-b", GRID);
+    assert_eq!(store.find_resumable_run("plan-a").unwrap(), Some(newer));
+    assert_eq!(store.find_resumable_run("plan-z").unwrap(), None);
+
+    finish_every_cell(&mut store, newer);
+    assert_eq!(
+        store.find_resumable_run("plan-a").unwrap(),
+        Some(older),
+        "a fully done run is skipped"
+    );
+}
+
+#[test]
+fn a_run_with_only_failed_cells_left_is_resumable() {
+    let mut store = memory_store();
+    let run = create_run(&mut store, "plan-a", &[("t1", "m1"), ("t2", "m1")]);
+    record(
+        &mut store,
+        run,
+        ("t1", "m1"),
+        completed("k1", full_completion("hi"), false),
+    );
+    record(
+        &mut store,
+        run,
+        ("t2", "m1"),
+        failed(ErrorKind::RateLimited, "429", 5),
+    );
+    assert_eq!(store.find_resumable_run("plan-a").unwrap(), Some(run));
+}
+
+#[test]
+fn unsupported_cells_do_not_make_a_run_resumable() {
+    let mut store = memory_store();
+    let run = create_run(&mut store, "plan-a", &[("t1", "m1"), ("t2", "m1")]);
+    record(
+        &mut store,
+        run,
+        ("t1", "m1"),
+        completed("k1", full_completion("hi"), false),
+    );
+    record(&mut store, run, ("t2", "m1"), unsupported("needs images"));
+    assert_eq!(store.find_resumable_run("plan-a").unwrap(), None);
+}
+
+/// Records every cell of `run` as ok, each with its own completion.
+fn finish_every_cell(store: &mut Store, run: RunId) {
+    for cell in store.cells(run).unwrap() {
+        let key = format!("{run}/{}/{}", cell.task_id, cell.model_id);
+        let outcome = completed(&key, bare_completion("done"), false);
+        store
+            .record_cell(run, &cell.task_id, &cell.model_id, &outcome)
+            .unwrap();
+    }
+}
+
+// ---- cells ----
+
+#[test]
+fn cells_come_back_in_creation_order_and_start_pending() {
+    let mut store = memory_store();
+    let order = [("t2", "m2"), ("t1", "m1"), ("t2", "m1"), ("t1", "m2")];
+    let run = create_run(&mut store, "plan-a", &order);
+    let cells = store.cells(run).unwrap();
+    let ids: Vec<(&str, &str)> = cells
+        .iter()
+        .map(|cell| (cell.task_id.as_str(), cell.model_id.as_str()))
+        .collect();
+    assert_eq!(ids, order);
+    for cell in &cells {
+        assert_eq!(cell.status, CellStatus::Pending);
+        assert!(cell.completion.is_none() && cell.error.is_none());
+        assert!(!cell.cached);
+        assert_eq!(cell.attempts, 0);
+        assert_eq!(cell.updated_at, None);
+    }
+}
+
+#[test]
+fn completed_cells_round_trip_every_completion_field() {
+    for completion in [full_completion("full"), bare_completion("bare")] {
+        assert_completion_round_trips(completion);
+    }
+    for finish_reason in [
+        FinishReason::Stop,
+        FinishReason::ContentFilter,
+        FinishReason::ToolCalls,
+        FinishReason::Other("end_turn".into()),
+    ] {
+        assert_completion_round_trips(Completion {
+            finish_reason,
+            ..full_completion("reason")
+        });
+    }
+    assert_completion_round_trips(full_completion(
+        "unicode: 日本語 «quotes» \u{1F600}\n\0 nul",
+    ));
+}
+
+fn assert_completion_round_trips(completion: Completion) {
+    let mut store = memory_store();
+    let run = create_run(&mut store, "plan-a", &[("t1", "m1")]);
+    record(
+        &mut store,
+        run,
+        ("t1", "m1"),
+        completed("key", completion.clone(), false),
+    );
+    let cell = cell(&store, run, ("t1", "m1"));
+    assert_eq!(cell.status, CellStatus::Ok);
+    assert!(!cell.cached);
+    assert_eq!(cell.attempts, completion.attempts);
+    assert!(cell.error.is_none());
+    assert!(cell.updated_at.is_some());
+    let stored = cell.completion.unwrap();
+    assert_eq!(stored.key, "key");
+    assert_eq!(stored.model_spec, "openai:gpt-4o-mini");
+    assert_eq!(stored.completion, completion);
+}
+
+#[test]
+fn failed_cells_keep_kind_message_and_attempts() {
+    let mut store = memory_store();
+    let run = create_run(&mut store, "plan-a", &[("t1", "m1")]);
+    record(
+        &mut store,
+        run,
+        ("t1", "m1"),
+        failed(ErrorKind::RateLimited, "429 Too Many Requests", 5),
+    );
+    let cell = cell(&store, run, ("t1", "m1"));
+    assert_eq!(cell.status, CellStatus::Failed);
+    assert_eq!(cell.attempts, 5);
+    assert!(cell.completion.is_none());
+    let error = cell.error.unwrap();
+    assert_eq!(error.kind, ErrorKind::RateLimited);
+    assert_eq!(error.message, "429 Too Many Requests");
+}
+
+#[test]
+fn unsupported_cells_keep_their_reason() {
+    let mut store = memory_store();
+    let run = create_run(&mut store, "plan-a", &[("t1", "m1")]);
+    record(
+        &mut store,
+        run,
+        ("t1", "m1"),
+        unsupported("m1 reads no images"),
+    );
+    let cell = cell(&store, run, ("t1", "m1"));
+    assert_eq!(cell.status, CellStatus::Unsupported);
+    assert_eq!(cell.attempts, 0);
+    let error = cell.error.unwrap();
+    assert_eq!(error.kind, ErrorKind::Unsupported);
+    assert_eq!(error.message, "m1 reads no images");
+}
+
+#[test]
+fn a_failed_cell_redone_on_resume_loses_its_error() {
+    let mut store = memory_store();
+    let run = create_run(&mut store, "plan-a", &[("t1", "m1")]);
+    record(
+        &mut store,
+        run,
+        ("t1", "m1"),
+        failed(ErrorKind::Connection, "reset", 4),
+    );
+    record(
+        &mut store,
+        run,
+        ("t1", "m1"),
+        completed("k1", full_completion("hi"), false),
+    );
+    let cell = cell(&store, run, ("t1", "m1"));
+    assert_eq!(cell.status, CellStatus::Ok);
+    assert!(cell.error.is_none());
+    assert_eq!(cell.attempts, 3);
+}
+
+#[test]
+fn recording_an_unknown_cell_fails_and_stores_nothing() {
+    let mut store = memory_store();
+    let run = create_run(&mut store, "plan-a", &[("t1", "m1")]);
+    let outcome = completed("orphan", full_completion("hi"), false);
+    let error = store.record_cell(run, "t9", "m1", &outcome).unwrap_err();
+    assert!(matches!(error, StoreError::CellNotFound { .. }));
+    assert!(error.to_string().contains("task `t9`"), "{error}");
+    assert!(
+        store.lookup_completion("orphan").unwrap().is_none(),
+        "the completion is rolled back with the cell"
+    );
+}
+
+// ---- the completion cache ----
+
+#[test]
+fn stored_completions_can_be_looked_up_by_key() {
+    let mut store = memory_store();
+    assert!(store.lookup_completion("k1").unwrap().is_none());
+    let run = create_run(&mut store, "plan-a", &[("t1", "m1")]);
+    record(
+        &mut store,
+        run,
+        ("t1", "m1"),
+        completed("k1", full_completion("hi"), false),
+    );
+    let stored = store.lookup_completion("k1").unwrap().unwrap();
+    assert_eq!(stored.key, "k1");
+    assert_eq!(stored.completion, full_completion("hi"));
+    assert!(stored.created_at.ends_with('Z'));
+    assert!(store.lookup_completion("k2").unwrap().is_none());
+}
+
+#[test]
+fn a_cached_outcome_reuses_the_stored_completion() {
+    let mut store = memory_store();
+    let first = create_run(&mut store, "plan-a", &[("t1", "m1")]);
+    record(
+        &mut store,
+        first,
+        ("t1", "m1"),
+        completed("k1", full_completion("original"), false),
+    );
+    let created_at = store.lookup_completion("k1").unwrap().unwrap().created_at;
+
+    let second = create_run(&mut store, "plan-a", &[("t1", "m1")]);
+    record(
+        &mut store,
+        second,
+        ("t1", "m1"),
+        completed("k1", bare_completion("ignored"), true),
+    );
+    let cell = cell(&store, second, ("t1", "m1"));
+    assert!(cell.cached);
+    assert_eq!(cell.attempts, 0, "a cached cell made no calls");
+    let stored = cell.completion.unwrap();
+    assert_eq!(stored.completion, full_completion("original"));
+    assert_eq!(stored.created_at, created_at, "the row is not rewritten");
+    assert_eq!(completion_rows(&store), 1);
+}
+
+#[test]
+fn a_fresh_completion_replaces_the_cached_one_under_its_key() {
+    let mut store = memory_store();
+    let first = create_run(&mut store, "plan-a", &[("t1", "m1")]);
+    record(
+        &mut store,
+        first,
+        ("t1", "m1"),
+        completed("k1", full_completion("old"), false),
+    );
+    let second = create_run(&mut store, "plan-a", &[("t1", "m1")]);
+    record(
+        &mut store,
+        second,
+        ("t1", "m1"),
+        completed("k1", bare_completion("new"), false),
+    );
+    let shown = cell(&store, second, ("t1", "m1")).completion.unwrap();
+    assert_eq!(shown.completion, bare_completion("new"));
+    assert_eq!(
+        store.lookup_completion("k1").unwrap().unwrap().completion,
+        bare_completion("new")
+    );
+    assert_eq!(completion_rows(&store), 1);
+}
+
+#[test]
+fn a_cached_outcome_whose_row_is_gone_stores_it_so_the_cell_can_point_at_it() {
+    let mut store = memory_store();
+    let run = create_run(&mut store, "plan-a", &[("t1", "m1")]);
+    record(
+        &mut store,
+        run,
+        ("t1", "m1"),
+        completed("k1", full_completion("hi"), true),
+    );
+    let shown = cell(&store, run, ("t1", "m1")).completion.unwrap();
+    assert_eq!(shown.completion, full_completion("hi"));
+}
+
+fn completion_rows(store: &Store) -> i64 {
+    store
+        .conn
+        .query_row("SELECT COUNT(*) FROM completions", [], |row| row.get(0))
+        .unwrap()
+}
+
+// ---- the file, durability and migrations ----
+
+#[test]
+fn a_reopened_database_keeps_its_data_in_wal_mode() {
+    let (_dir, path) = temp_db();
+    let run = {
+        let mut store = Store::open(&path).unwrap();
+        let run = create_run(&mut store, "plan-a", GRID);
+        record(
+            &mut store,
+            run,
+            ("t1", "m1"),
+            completed("k1", full_completion("hi"), false),
+        );
+        run
+    };
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.location(), path);
+    assert_eq!(store.latest_run().unwrap(), Some(run));
+    assert_eq!(
+        cell(&store, run, ("t1", "m1"))
+            .completion
+            .unwrap()
+            .completion,
+        full_completion("hi")
+    );
+    let journal_mode: String = store
+        .conn
+        .pragma_query_value(None, "journal_mode", |row| row.get(0))
+        .unwrap();
+    assert_eq!(journal_mode, "wal");
+    let foreign_keys: bool = store
+        .conn
+        .pragma_query_value(None, "foreign_keys", |row| row.get(0))
+        .unwrap();
+    assert!(foreign_keys);
+}
+
+#[test]
+fn a_recorded_cell_is_visible_to_another_connection_at_once() {
+    let (_dir, path) = temp_db();
+    let mut writer = Store::open(&path).unwrap();
+    let run = create_run(&mut writer, "plan-a", GRID);
+    record(
+        &mut writer,
+        run,
+        ("t2", "m2"),
+        completed("k1", full_completion("hi"), false),
+    );
+
+    // The writer stays open: what another process sees now is what survives a SIGKILL.
+    let reader = Store::open(&path).unwrap();
+    let seen = cell(&reader, run, ("t2", "m2"));
+    assert_eq!(seen.status, CellStatus::Ok);
+    assert_eq!(seen.completion.unwrap().completion, full_completion("hi"));
+    drop(writer);
+}
+
+#[test]
+fn a_new_database_is_at_the_latest_schema() {
+    let store = memory_store();
+    assert_eq!(
+        store.schema_version().unwrap(),
+        schema::latest_version(schema::MIGRATIONS)
+    );
+    assert_eq!(store.schema_version().unwrap(), 1);
+}
+
+#[test]
+fn a_database_from_a_newer_versus_is_refused() {
+    let (_dir, path) = temp_db();
+    drop(Store::open(&path).unwrap());
+    set_user_version(&path, 99);
+    let error = Store::open(&path).err().unwrap();
+    assert!(matches!(
+        error,
+        StoreError::NewerSchema {
+            found: 99,
+            supported: 1,
+            ..
+        }
+    ));
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "the database at {} was written by a newer versus (schema 99, this build knows 1); \
+             upgrade versus or use another --db",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn an_appended_migration_is_applied_to_an_existing_database() {
+    let (_dir, path) = temp_db();
+    let run = {
+        let mut store = Store::open(&path).unwrap();
+        create_run(&mut store, "plan-a", GRID)
+    };
+    let add_votes =
+        "CREATE TABLE votes (run_id INTEGER NOT NULL REFERENCES runs (id), winner TEXT);";
+    let migrations = [schema::MIGRATIONS[0], add_votes];
+
+    let store = Store::open_with_migrations(&path, &migrations).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 2);
+    store
+        .conn
+        .execute(
+            "INSERT INTO votes (run_id, winner) VALUES (?1, 'm1')",
+            [run],
+        )
+        .unwrap();
+    assert_eq!(store.cells(run).unwrap().len(), 4, "existing data is kept");
+    drop(store);
+
+    // Applied once: opening again with the same list changes nothing.
+    let store = Store::open_with_migrations(&path, &migrations).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 2);
+    // And this build, which knows only migration 1, now refuses the database.
+    drop(store);
+    assert!(matches!(
+        Store::open(&path),
+        Err(StoreError::NewerSchema { found: 2, .. })
+    ));
+}
+
+#[test]
+fn a_failing_migration_leaves_the_database_at_the_previous_version() {
+    let (_dir, path) = temp_db();
+    drop(Store::open(&path).unwrap());
+    let broken = "CREATE TABLE half (x INTEGER); THIS IS NOT SQL;";
+    let error = Store::open_with_migrations(&path, &[schema::MIGRATIONS[0], broken])
+        .err()
+        .unwrap();
+    assert!(matches!(error, StoreError::Migration { version: 2, .. }));
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 1);
+    let half_tables: i64 = store
+        .conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'half'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(half_tables, 0, "the failed migration was rolled back whole");
+}
+
+#[test]
+fn opening_in_a_missing_folder_names_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-such-folder").join("versus.db");
+    let error = Store::open(&path).err().unwrap();
+    assert!(matches!(error, StoreError::Open { .. }));
+    let message = error.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(
+        message.ends_with("check the path or pass --db"),
+        "{message}"
+    );
+}
+
+#[test]
+fn opening_a_file_that_is_not_a_database_fails_cleanly() {
+    let (_dir, path) = temp_db();
+    std::fs::write(&path, "this is a text file, not SQLite ".repeat(100)).unwrap();
+    assert!(matches!(Store::open(&path), Err(StoreError::Open { .. })));
+}
+
+#[test]
+fn the_store_can_move_to_another_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Store>();
+}

@@ -1,0 +1,35 @@
+//! What the fake server remembers of each chat-completions request it received.
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::script::Fault;
+use crate::wire::SamplingParams;
+
+/// One chat-completions request as received, and how it was answered.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    /// Empty when the body was not a valid request.
+    pub model: String,
+    /// The text of the last `user` message (text parts joined); empty when there is none.
+    pub last_user_text: String,
+    /// The `messages` array exactly as sent (`Null` when the body was not a valid request).
+    pub messages: Value,
+    /// The whole request body as sent (`Null` when it was not JSON).
+    pub body: Value,
+    pub stream: bool,
+    /// `stream_options.include_usage`.
+    pub include_usage: bool,
+    pub params: SamplingParams,
+    /// Every image URL in the messages, in order.
+    pub image_urls: Vec<String>,
+    /// The `Authorization` header, verbatim (`"Bearer sk-..."`).
+    pub authorization: Option<String>,
+    /// The HTTP status answered (200 for streams, even cut ones).
+    pub status: u16,
+    /// The fault the script applied, if any.
+    pub fault: Option<Fault>,
+    /// When the request arrived; compare two of them to check a client's back-off.
+    pub received_at: Instant,
+}

@@ -1,0 +1,162 @@
+//! The command line, as clap derives it: `versus run`, `versus report`, `versus runs`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "versus",
+    version,
+    about = "Put language models head to head: the same tasks on every model, answers side by side, figures measured.",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// The database holding runs and cached answers.
+    #[arg(long, global = true, env = "VERSUS_DB", default_value = "versus.db")]
+    pub db: PathBuf,
+
+    /// Print nothing but errors and requested output.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a suite's tasks on its models, storing every answer as it arrives.
+    ///
+    /// Running the same command again after an interruption does only the missing work.
+    Run(Box<RunArgs>),
+    /// Print the report of a run (the latest by default) as Markdown or JSON.
+    Report(ReportArgs),
+    /// List past runs with their date, suite, models and cell counts.
+    Runs(RunsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The suite file (TOML). Use --builtin for a suite shipped with versus.
+    #[arg(value_name = "SUITE", conflicts_with = "builtin")]
+    pub suite: Option<PathBuf>,
+
+    /// A builtin suite: `seed` (the tasks of the Phi-4 vs GPT-4o-mini article).
+    #[arg(long, value_name = "NAME")]
+    pub builtin: Option<String>,
+
+    /// Run this model instead of the suite's models: `SPEC` or `ID=SPEC` (repeatable).
+    /// SPEC is openai:MODEL, openai-compatible:MODEL, hf:ORG/NAME, local:PATH or gguf:PATH.
+    #[arg(long = "model", short = 'm', value_name = "SPEC")]
+    pub models: Vec<String>,
+
+    /// Run this model in addition to the suite's models (replacing one with the same id).
+    #[arg(long = "add-model", value_name = "SPEC")]
+    pub add_models: Vec<String>,
+
+    /// API root for models given with --model/--add-model that have none (e.g. http://127.0.0.1:8080/v1).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+
+    /// Only these tasks (repeatable).
+    #[arg(long = "task", value_name = "ID")]
+    pub tasks: Vec<String>,
+
+    /// Only tasks of these categories (repeatable).
+    #[arg(long = "category", value_name = "CATEGORY")]
+    pub categories: Vec<String>,
+
+    /// Call the models even when an identical answer is stored.
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// Reuse stored answers even when sampling is random (temperature > 0 and no seed).
+    #[arg(long, conflicts_with = "no_cache")]
+    pub reuse: bool,
+
+    /// Start a new run even if an interrupted run of the same plan could be resumed.
+    #[arg(long)]
+    pub fresh: bool,
+
+    #[command(flatten)]
+    pub overrides: OverrideArgs,
+}
+
+/// Settings that override the suite's for this run.
+#[derive(Debug, Args, Default)]
+pub struct OverrideArgs {
+    /// Sampling temperature for every model and task.
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling threshold for every model and task.
+    #[arg(long)]
+    pub top_p: Option<f64>,
+    /// Output token limit for every model and task.
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// Sampling seed for every model and task.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Requests in flight at once per model.
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Requests in flight at once across all models.
+    #[arg(long)]
+    pub max_concurrency: Option<usize>,
+    /// Per-request timeout in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    /// Retries after a failed attempt (429, 5xx, resets, timeouts).
+    #[arg(long)]
+    pub retries: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run to report (see `versus runs`); the latest by default.
+    #[arg(long, value_name = "ID")]
+    pub run: Option<i64>,
+
+    #[arg(long, short, value_enum, default_value_t = ReportFormat::Markdown)]
+    pub format: ReportFormat,
+
+    /// Write the report to this file instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    #[arg(long, short, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn suite_and_builtin_exclude_each_other() {
+        let parsed = Cli::try_parse_from(["versus", "run", "s.toml", "--builtin", "seed"]);
+        assert!(parsed.is_err());
+    }
+}

@@ -1,0 +1,369 @@
+//! The Markdown report, shaped like the seed article: the models, then every task with its prompt
+//! and each model's answer under its own heading with its figures, then a table of figures.
+
+use std::fmt::Write;
+
+use versus_core::{ModelMetadata, Role};
+
+use super::{ModelSummary, Report, ResultEntry};
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = write_report(&mut out, report);
+    out
+}
+
+fn write_report(out: &mut String, report: &Report) -> std::fmt::Result {
+    let run = &report.run;
+    writeln!(out, "# versus: {}\n", run.suite)?;
+    let finished = run
+        .finished_at
+        .as_deref()
+        .map(|at| format!(", finished {at}"))
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "Run {} ({}), started {}{finished}. Suite `{}` (sha256 `{}`), versus {}.\n",
+        run.id,
+        run.status,
+        run.started_at,
+        run.suite,
+        short_hash(&run.suite_hash),
+        run.tool_version
+    )?;
+
+    writeln!(out, "## Models\n")?;
+    writeln!(
+        out,
+        "| Model | Spec | Parameters | Context length | Modalities | Price in / out (USD per 1M tokens) |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|---|")?;
+    for model in &report.models {
+        writeln!(
+            out,
+            "| {} | `{}` | {} | {} | {} | {} |",
+            cell_text(&model.id),
+            model.spec,
+            model.metadata.parameters.as_deref().unwrap_or("–"),
+            model
+                .metadata
+                .context_length
+                .map(thousands)
+                .unwrap_or_else(|| "–".into()),
+            modalities(&model.metadata),
+            model
+                .metadata
+                .price
+                .map(|p| format!("{} / {}", p.input, p.output))
+                .unwrap_or_else(|| "–".into()),
+        )?;
+    }
+    writeln!(out)?;
+
+    writeln!(out, "## Tasks\n")?;
+    for (index, task) in report.tasks.iter().enumerate() {
+        writeln!(out, "### {}. {} ({})\n", index + 1, task.id, task.category)?;
+        for message in &task.messages {
+            let label = match message.role {
+                Role::System => "System",
+                Role::User => "User",
+                Role::Assistant => "Assistant",
+            };
+            writeln!(out, "**{label}:**\n")?;
+            writeln!(out, "{}\n", quote(&message.text_content()))?;
+        }
+        if !task.images.is_empty() {
+            writeln!(out, "Images: {}\n", task.images.join(", "))?;
+        }
+        for result in report.results.iter().filter(|r| r.task == task.id) {
+            writeln!(out, "#### {}\n", result.model)?;
+            write_answer(out, result)?;
+        }
+    }
+
+    writeln!(out, "## Figures\n")?;
+    writeln!(
+        out,
+        "| Model | Answered | Failed | Unsupported | Mean latency | Median latency | Mean time to first token | Mean tokens/s | Input tokens | Output tokens | Cost |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|")?;
+    for summary in &report.summary {
+        write_summary_row(out, summary)?;
+    }
+    let unreported: Vec<&ModelSummary> = report
+        .summary
+        .iter()
+        .filter(|s| s.answers_with_usage < s.ok)
+        .collect();
+    if !unreported.is_empty() {
+        writeln!(out)?;
+        for s in unreported {
+            writeln!(
+                out,
+                "- {}: the server reported token usage for {} of {} answers; token totals and cost cover those only.",
+                s.model, s.answers_with_usage, s.ok
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn write_answer(out: &mut String, result: &ResultEntry) -> std::fmt::Result {
+    match result.status {
+        "ok" => {
+            let text = result.output.as_deref().unwrap_or_default();
+            writeln!(out, "{}\n", embed_answer(text.trim_end()))?;
+            writeln!(out, "*{}*\n", figures_line(result))?;
+        }
+        "failed" => writeln!(
+            out,
+            "*Failed after {} attempt(s): {}*\n",
+            result.attempts,
+            result.error.as_deref().unwrap_or("unknown error")
+        )?,
+        "unsupported" => writeln!(
+            out,
+            "*Unsupported: {}*\n",
+            result
+                .error
+                .as_deref()
+                .unwrap_or("the model cannot take this task")
+        )?,
+        _ => writeln!(out, "*Not run yet (the run was interrupted).*\n")?,
+    }
+    Ok(())
+}
+
+/// "latency 1.23 s · first token 0.20 s · 120 tokens · 45.0 tokens/s · $0.000072 · cached"
+fn figures_line(result: &ResultEntry) -> String {
+    let mut parts = Vec::new();
+    if let Some(ms) = result.latency_ms {
+        parts.push(format!("latency {}", seconds(ms)));
+    }
+    if let Some(ms) = result.ttft_ms {
+        parts.push(format!("first token {}", seconds(ms)));
+    }
+    match result.completion_tokens {
+        Some(tokens) => parts.push(format!("{tokens} tokens")),
+        None => parts.push("tokens not reported".into()),
+    }
+    if let Some(rate) = result.tokens_per_second {
+        parts.push(format!("{rate:.1} tokens/s"));
+    }
+    if let Some(cost) = result.cost_usd {
+        parts.push(dollars(cost));
+    }
+    if result.finish_reason.as_deref() == Some("length") {
+        parts.push("cut at the token limit".into());
+    }
+    if result.cached {
+        parts.push("cached".into());
+    }
+    parts.join(" · ")
+}
+
+fn write_summary_row(out: &mut String, s: &ModelSummary) -> std::fmt::Result {
+    let or_dash = |value: Option<String>| value.unwrap_or_else(|| "–".into());
+    writeln!(
+        out,
+        "| {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        cell_text(&s.model),
+        s.ok,
+        s.cells,
+        s.failed,
+        s.unsupported,
+        or_dash(s.mean_latency_ms.map(seconds)),
+        or_dash(s.median_latency_ms.map(seconds)),
+        or_dash(s.mean_ttft_ms.map(seconds)),
+        or_dash(s.mean_tokens_per_second.map(|r| format!("{r:.1}"))),
+        thousands(s.prompt_tokens),
+        thousands(s.completion_tokens),
+        or_dash(s.cost_usd.map(dollars)),
+    )
+}
+
+fn seconds(ms: f64) -> String {
+    format!("{:.2} s", ms / 1000.0)
+}
+
+fn dollars(amount: f64) -> String {
+    if amount >= 0.01 || amount == 0.0 {
+        format!("${amount:.4}")
+    } else {
+        format!("${amount:.6}")
+    }
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn short_hash(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+fn modalities(metadata: &ModelMetadata) -> String {
+    if metadata.modalities.is_empty() {
+        return "–".into();
+    }
+    metadata
+        .modalities
+        .iter()
+        .map(|m| match m {
+            versus_core::Modality::Text => "text",
+            versus_core::Modality::Image => "image",
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Text safe inside a table cell.
+fn cell_text(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// A blockquote of `text`, every line prefixed, blank lines kept inside the quote.
+fn quote(text: &str) -> String {
+    text.trim_end()
+        .lines()
+        .map(|line| {
+            if line.is_empty() {
+                ">".to_string()
+            } else {
+                format!("> {line}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// An answer made safe to embed under its model's `####` heading: headings inside it are demoted
+/// below that level (so an answer's `# Title` does not break the report's outline), and an unclosed
+/// code fence is closed (so one model's cut-off code block cannot swallow the rest of the report).
+/// Text inside code blocks is left exactly as it is.
+fn embed_answer(text: &str) -> String {
+    const DEMOTE_BY: usize = 4;
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out: Vec<String> = Vec::with_capacity(lines.len() + 1);
+    let mut open_fence: Option<String> = None;
+    for (index, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        if let Some(fence) = code_fence(trimmed) {
+            match &open_fence {
+                None => open_fence = Some(fence),
+                Some(opening)
+                    if fence.starts_with(opening.as_str())
+                        && trimmed[fence.len()..].trim().is_empty() =>
+                {
+                    open_fence = None
+                }
+                Some(_) => {}
+            }
+            out.push(line.to_string());
+            continue;
+        }
+        if open_fence.is_some() {
+            out.push(line.to_string());
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        let hashes = trimmed.chars().take_while(|&c| c == '#').count();
+        let is_atx = indent < 4
+            && (1..=6).contains(&hashes)
+            && trimmed[hashes..]
+                .chars()
+                .next()
+                .is_none_or(|c| c == ' ' || c == '\t');
+        if is_atx {
+            let level = (hashes + DEMOTE_BY).min(6);
+            out.push(format!("{}{}", "#".repeat(level), &trimmed[hashes..]));
+            continue;
+        }
+        // A setext underline (`===` or `---` under a paragraph line) makes a level 1 or 2 heading.
+        let underline = line.trim();
+        let previous = index.checked_sub(1).map(|i| lines[i].trim()).unwrap_or("");
+        let is_setext = indent < 4
+            && !underline.is_empty()
+            && (underline.chars().all(|c| c == '=') || underline.chars().all(|c| c == '-'))
+            && !previous.is_empty()
+            && out
+                .last()
+                .is_some_and(|last| last.trim() == previous && !last.starts_with('#'))
+            && !previous.starts_with(['-', '*', '+', '>', '|'])
+            && code_fence(previous).is_none();
+        if is_setext {
+            let level = if underline.starts_with('=') { 1 } else { 2 } + DEMOTE_BY;
+            if let Some(last) = out.last_mut() {
+                *last = format!("{} {}", "#".repeat(level.min(6)), previous);
+            }
+            continue;
+        }
+        out.push(line.to_string());
+    }
+    if let Some(fence) = open_fence {
+        out.push(fence);
+    }
+    out.join("\n")
+}
+
+/// The fence that opens or closes a code block on this (left-trimmed) line, if it is one.
+fn code_fence(trimmed: &str) -> Option<String> {
+    let first = trimmed.chars().next().filter(|&c| c == '`' || c == '~')?;
+    let fence: String = trimmed.chars().take_while(|&c| c == first).collect();
+    (fence.len() >= 3).then_some(fence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unclosed_fences_are_closed() {
+        assert_eq!(embed_answer("```py\nx = 1"), "```py\nx = 1\n```");
+        assert_eq!(embed_answer("```py\nx\n```\ntext"), "```py\nx\n```\ntext");
+        assert_eq!(embed_answer("````\n```\ninner"), "````\n```\ninner\n````");
+    }
+
+    #[test]
+    fn answer_headings_nest_under_the_model_heading() {
+        assert_eq!(embed_answer("# Title\ntext"), "##### Title\ntext");
+        assert_eq!(embed_answer("### Deep"), "###### Deep");
+        assert_eq!(embed_answer("Title\n=====\nbody"), "##### Title\nbody");
+        assert_eq!(embed_answer("Part\n---"), "###### Part");
+        assert_eq!(embed_answer("```\n# comment\n```"), "```\n# comment\n```");
+        assert_eq!(embed_answer("#hashtag"), "#hashtag");
+        assert_eq!(
+            embed_answer("- item\n---"),
+            "- item\n---",
+            "a rule after a list stays a rule"
+        );
+        assert_eq!(
+            embed_answer("a\n\n---\nb"),
+            "a\n\n---\nb",
+            "a rule after a blank line stays"
+        );
+    }
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(dollars(0.000072), "$0.000072");
+        assert_eq!(dollars(1.5), "$1.5000");
+        assert_eq!(seconds(1234.0), "1.23 s");
+    }
+
+    #[test]
+    fn quotes_keep_blank_lines_inside() {
+        assert_eq!(quote("a\n\nb\n"), "> a\n>\n> b");
+    }
+}

@@ -1,0 +1,423 @@
+//! The runner: plans the cells of a run (task x model), resumes an interrupted run of the same
+//! plan, answers what it can from the cache, and calls the models concurrently (bounded per model
+//! and overall), committing every result to the store the moment it arrives.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use versus_core::fingerprint::{completion_key, sha256_hex, sha256_json};
+use versus_core::{ChatModel, ChatRequest, Completion, GenerationParams, ModelError, Suite};
+use versus_store::{CellId, CellOutcome, CellStatus, NewRun, RunId, RunStatus, Store};
+
+use crate::models::{self, KeyPrompter, PreparedModel};
+use crate::progress::Progress;
+use crate::settings::RunSettings;
+
+/// What a run was asked to do, stored with it (as JSON) so reports need nothing else.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunPlan {
+    /// The suite after the command line was applied (models replaced, tasks filtered).
+    pub suite: Suite,
+    /// Generation parameters from the command line, which won over everything else.
+    #[serde(default)]
+    pub overrides: GenerationParams,
+}
+
+impl RunPlan {
+    /// The parameters a model gets for a task: suite defaults, then the model's, then the
+    /// task's, then the command line's.
+    pub fn params_for(&self, model_index: usize, task_index: usize) -> GenerationParams {
+        self.suite
+            .defaults
+            .params
+            .overlaid(&self.suite.models[model_index].params)
+            .overlaid(&self.suite.tasks[task_index].params)
+            .overlaid(&self.overrides)
+    }
+}
+
+/// One task x model pair and the request it makes.
+struct PlannedCell {
+    task_index: usize,
+    model_index: usize,
+    request: ChatRequest,
+    key: String,
+    /// Why the model cannot take this task, if it cannot.
+    unsupported: Option<String>,
+}
+
+/// How a run ended.
+pub struct RunOutcome {
+    pub run_id: RunId,
+    pub resumed: bool,
+    pub total: usize,
+    pub ok: usize,
+    pub cached: usize,
+    pub failed: Vec<Failure>,
+    pub unsupported: usize,
+    pub interrupted: bool,
+}
+
+pub struct Failure {
+    pub task_id: String,
+    pub model_id: String,
+    pub message: String,
+}
+
+pub async fn run(settings: RunSettings, store: Store, quiet: bool) -> anyhow::Result<RunOutcome> {
+    let RunSettings {
+        loaded,
+        overrides,
+        task_images,
+        no_cache,
+        reuse,
+        fresh,
+    } = settings;
+    let plan = RunPlan {
+        suite: loaded.suite,
+        overrides,
+    };
+    let suite = &plan.suite;
+
+    let mut keys = KeyPrompter::new(!quiet);
+    let prepared: Vec<PreparedModel> = suite
+        .models
+        .iter()
+        .map(|config| models::prepare(config, &suite.defaults, &mut keys))
+        .collect();
+    for model in &prepared {
+        if let Err(error) = &model.model {
+            if !quiet {
+                eprintln!("warning: {error}; its cells will be recorded as failed");
+            }
+        }
+    }
+
+    let cells = plan_cells(&plan, &prepared, &task_images);
+    let fingerprint = sha256_json(&(
+        &suite.name,
+        cells
+            .iter()
+            .map(|c| {
+                (
+                    &suite.tasks[c.task_index].id,
+                    &suite.models[c.model_index].id,
+                    &c.key,
+                )
+            })
+            .collect::<Vec<_>>(),
+    ));
+
+    let mut store = store;
+    let (run_id, resumed) = open_run(&mut store, &plan, &loaded.text, &fingerprint, &cells, fresh)?;
+    let done: HashMap<(String, String), CellStatus> = store
+        .cells(run_id)?
+        .into_iter()
+        .map(|c| ((c.task_id, c.model_id), c.status))
+        .collect();
+
+    let mut outcome = RunOutcome {
+        run_id,
+        resumed,
+        total: cells.len(),
+        ok: 0,
+        cached: 0,
+        failed: Vec::new(),
+        unsupported: 0,
+        interrupted: false,
+    };
+    let mut progress = Progress::new(quiet, &suite.models, &cells_per_model(&cells, suite));
+
+    // Cells settled without calling a model: already done in the resumed run, unsupported,
+    // unbuildable models and cache hits.
+    let mut work = Vec::new();
+    for (position, cell) in cells.into_iter().enumerate() {
+        let task_id = &suite.tasks[cell.task_index].id;
+        let model = &prepared[cell.model_index];
+        let model_id = &model.config.id;
+        match done.get(&(task_id.clone(), model_id.clone())) {
+            Some(CellStatus::Ok) => {
+                outcome.ok += 1;
+                progress.skipped(cell.model_index);
+                continue;
+            }
+            Some(CellStatus::Unsupported) => {
+                outcome.unsupported += 1;
+                progress.skipped(cell.model_index);
+                continue;
+            }
+            _ => {}
+        }
+        let settled = if let Some(reason) = &cell.unsupported {
+            Some(CellOutcome::Unsupported {
+                reason: reason.clone(),
+            })
+        } else if let Err(error) = &model.model {
+            Some(CellOutcome::Failed {
+                kind: error.kind,
+                message: error.message.clone(),
+                attempts: 0,
+            })
+        } else {
+            cache_hit(&store, &cell, &model.config.id, no_cache, reuse)?
+        };
+        match settled {
+            Some(settled) => {
+                store.record_cell(run_id, task_id, model_id, &settled)?;
+                tally(&mut outcome, task_id, model_id, &settled);
+                progress.cell_done(cell.model_index, task_id, &settled);
+            }
+            None => work.push((position, cell)),
+        }
+    }
+
+    let interrupted = execute(
+        &plan,
+        &prepared,
+        work,
+        &mut store,
+        run_id,
+        &mut outcome,
+        &mut progress,
+    )
+    .await?;
+    progress.finish();
+    outcome.interrupted = interrupted;
+    store.set_run_status(
+        run_id,
+        if interrupted {
+            RunStatus::Interrupted
+        } else {
+            RunStatus::Finished
+        },
+    )?;
+    Ok(outcome)
+}
+
+fn plan_cells(
+    plan: &RunPlan,
+    prepared: &[PreparedModel],
+    task_images: &[Vec<versus_core::ContentPart>],
+) -> Vec<PlannedCell> {
+    let suite = &plan.suite;
+    let mut cells = Vec::with_capacity(suite.tasks.len() * prepared.len());
+    // Task-major order, so that every model makes progress on the same tasks at the same time.
+    for (task_index, task) in suite.tasks.iter().enumerate() {
+        let images = task_images.get(task_index).cloned().unwrap_or_default();
+        for (model_index, model) in prepared.iter().enumerate() {
+            let unsupported = (!images.is_empty() && !model.config.metadata.accepts_images())
+                .then(|| {
+                    format!(
+                        "model `{}` does not read images; if it does, add `modalities = [\"text\", \"image\"]` to its [[models]] entry",
+                        model.config.id
+                    )
+                });
+            let request = ChatRequest {
+                messages: task.messages_with_images(images.clone()),
+                params: plan.params_for(model_index, task_index),
+            };
+            let key = completion_key(&model.config.spec, model.endpoint.as_deref(), &request);
+            cells.push(PlannedCell {
+                task_index,
+                model_index,
+                request,
+                key,
+                unsupported,
+            });
+        }
+    }
+    cells
+}
+
+fn cells_per_model(cells: &[PlannedCell], suite: &Suite) -> Vec<u64> {
+    let mut counts = vec![0u64; suite.models.len()];
+    for cell in cells {
+        counts[cell.model_index] += 1;
+    }
+    counts
+}
+
+/// Resumes the newest unfinished run of the same plan, or creates a new one.
+fn open_run(
+    store: &mut Store,
+    plan: &RunPlan,
+    suite_text: &str,
+    fingerprint: &str,
+    cells: &[PlannedCell],
+    fresh: bool,
+) -> anyhow::Result<(RunId, bool)> {
+    if !fresh {
+        if let Some(run) = store.find_resumable_run(fingerprint)? {
+            store.reset_for_resume(run)?;
+            return Ok((run, true));
+        }
+    }
+    let suite = &plan.suite;
+    let plan_json = serde_json::to_string(plan).context("cannot serialize the run plan")?;
+    let models: Vec<String> = suite.models.iter().map(|m| m.id.clone()).collect();
+    let cell_ids: Vec<CellId> = cells
+        .iter()
+        .map(|c| CellId {
+            task_id: suite.tasks[c.task_index].id.clone(),
+            model_id: suite.models[c.model_index].id.clone(),
+        })
+        .collect();
+    let run = store.create_run(&NewRun {
+        suite_name: &suite.name,
+        suite_hash: &sha256_hex(suite_text.as_bytes()),
+        suite_text,
+        plan_fingerprint: fingerprint,
+        plan_json: &plan_json,
+        models: &models,
+        tool_version: env!("CARGO_PKG_VERSION"),
+        cells: &cell_ids,
+    })?;
+    Ok((run, false))
+}
+
+/// A stored answer that may stand in for a call: caching is on, and the answer is reproducible
+/// (greedy or seeded) or the user asked to reuse random samples.
+fn cache_hit(
+    store: &Store,
+    cell: &PlannedCell,
+    model_id: &str,
+    no_cache: bool,
+    reuse: bool,
+) -> anyhow::Result<Option<CellOutcome>> {
+    if no_cache || !(reuse || cell.request.params.is_reproducible()) {
+        return Ok(None);
+    }
+    let hit = store
+        .lookup_completion(&cell.key)
+        .with_context(|| format!("cannot read the cache for model `{model_id}`"))?;
+    Ok(hit.map(|stored| CellOutcome::Completed {
+        key: stored.key,
+        model_spec: stored.model_spec,
+        request_json: String::new(),
+        completion: stored.completion,
+        cached: true,
+    }))
+}
+
+fn tally(outcome: &mut RunOutcome, task_id: &str, model_id: &str, settled: &CellOutcome) {
+    match settled {
+        CellOutcome::Completed { cached, .. } => {
+            outcome.ok += 1;
+            if *cached {
+                outcome.cached += 1;
+            }
+        }
+        CellOutcome::Failed { message, .. } => outcome.failed.push(Failure {
+            task_id: task_id.to_string(),
+            model_id: model_id.to_string(),
+            message: message.clone(),
+        }),
+        CellOutcome::Unsupported { .. } => outcome.unsupported += 1,
+    }
+}
+
+fn completed(cell: &PlannedCell, spec: String, completion: Completion) -> CellOutcome {
+    CellOutcome::Completed {
+        key: cell.key.clone(),
+        model_spec: spec,
+        request_json: serde_json::to_string(&cell.request).unwrap_or_default(),
+        completion,
+        cached: false,
+    }
+}
+
+/// Calls the models for every cell in `work`, at most `concurrency` at once per model and
+/// `max_concurrency` overall. Returns whether the run was interrupted (Ctrl-C or SIGTERM).
+async fn execute(
+    plan: &RunPlan,
+    prepared: &[PreparedModel],
+    work: Vec<(usize, PlannedCell)>,
+    store: &mut Store,
+    run_id: RunId,
+    outcome: &mut RunOutcome,
+    progress: &mut Progress,
+) -> anyhow::Result<bool> {
+    let suite = &plan.suite;
+    let global = Arc::new(Semaphore::new(suite.defaults.max_concurrency));
+    let per_model: Vec<Arc<Semaphore>> = suite
+        .models
+        .iter()
+        .map(|m| {
+            Arc::new(Semaphore::new(
+                m.concurrency.unwrap_or(suite.defaults.concurrency),
+            ))
+        })
+        .collect();
+
+    let mut calls: JoinSet<(PlannedCell, Result<Completion, ModelError>)> = JoinSet::new();
+    for (_, cell) in work {
+        let Ok(model) = &prepared[cell.model_index].model else {
+            continue;
+        };
+        let model: Arc<dyn ChatModel> = Arc::clone(model);
+        let model_slot = Arc::clone(&per_model[cell.model_index]);
+        let global_slot = Arc::clone(&global);
+        calls.spawn(async move {
+            // Take the model's slot first, so a slow model waiting for its own slots does not
+            // hold global slots that other models could use.
+            let _model_permit = model_slot.acquire_owned().await;
+            let _global_permit = global_slot.acquire_owned().await;
+            let result = model.complete(&cell.request, &mut |_| {}).await;
+            (cell, result)
+        });
+    }
+
+    let mut interrupt = std::pin::pin!(interrupted());
+    loop {
+        tokio::select! {
+            joined = calls.join_next() => {
+                let Some(joined) = joined else { return Ok(false) };
+                let (cell, result) = match joined {
+                    Ok(pair) => pair,
+                    Err(error) if error.is_cancelled() => continue,
+                    Err(error) => return Err(anyhow::anyhow!("a model call panicked: {error}")),
+                };
+                let task_id = &suite.tasks[cell.task_index].id;
+                let model = &prepared[cell.model_index].config;
+                let settled = match result {
+                    Ok(completion) => completed(&cell, model.spec.to_string(), completion),
+                    Err(error) => CellOutcome::Failed {
+                        kind: error.kind,
+                        message: error.message,
+                        attempts: error.attempts,
+                    },
+                };
+                // Committed before anything else happens, so a kill -9 loses nothing finished.
+                store.record_cell(run_id, task_id, &model.id, &settled).with_context(|| {
+                    format!("cannot store the answer of `{}` to task `{task_id}`", model.id)
+                })?;
+                tally(outcome, task_id, &model.id, &settled);
+                progress.cell_done(cell.model_index, task_id, &settled);
+            }
+            () = &mut interrupt => {
+                calls.abort_all();
+                return Ok(true);
+            }
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or (on Unix) SIGTERM.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,348 @@
+//! Settings for a run, resolved once: the suite (file or builtin) read and validated, the command
+//! line's models, filters and overrides applied, and the files the suite names checked and read.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use versus_core::builtin::{builtin_suite, BUILTIN_SUITES};
+use versus_core::suggest::closest;
+use versus_core::{
+    ContentPart, GenerationParams, ModelConfig, ModelSpec, Suite, SuiteError, SuiteSource,
+};
+
+use crate::cli::{OverrideArgs, RunArgs};
+
+/// A suite as read from disk or the binary, before the command line is applied.
+pub struct LoadedSuite {
+    pub suite: Suite,
+    /// The suite's text, stored with the run so it can be reproduced.
+    pub text: String,
+    /// Where it came from: a path, or `builtin:NAME`.
+    pub origin: String,
+    /// The folder relative paths in the suite are resolved against.
+    pub base_dir: PathBuf,
+}
+
+/// Everything a run needs to know, resolved from the suite and the command line.
+pub struct RunSettings {
+    pub loaded: LoadedSuite,
+    /// Generation parameters from the command line, which win over suite, model and task.
+    pub overrides: GenerationParams,
+    /// Images per task (same order as `loaded.suite.tasks`), read and encoded once.
+    pub task_images: Vec<Vec<ContentPart>>,
+    pub no_cache: bool,
+    pub reuse: bool,
+    pub fresh: bool,
+}
+
+/// An error in what the user asked for (exit code 2), as opposed to a failure while running.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+impl From<SuiteError> for UsageError {
+    fn from(error: SuiteError) -> UsageError {
+        UsageError(error.to_string())
+    }
+}
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError(message.into()).into()
+}
+
+pub fn load_suite(path: Option<&Path>, builtin: Option<&str>) -> anyhow::Result<LoadedSuite> {
+    let (text, origin, base_dir) = match (path, builtin) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                usage(format!(
+                    "cannot read the suite file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let base_dir = path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."));
+            (text, path.display().to_string(), base_dir)
+        }
+        (None, Some(name)) => {
+            let Some(text) = builtin_suite(name) else {
+                let names: Vec<&str> = BUILTIN_SUITES.iter().map(|(n, _)| *n).collect();
+                let hint = closest(name, names.iter().copied())
+                    .map(|n| format!("; did you mean `{n}`?"))
+                    .unwrap_or_default();
+                return Err(usage(format!(
+                    "there is no builtin suite `{name}` (builtin suites: {}){hint}",
+                    names.join(", ")
+                )));
+            };
+            (
+                text.to_string(),
+                format!("builtin:{name}"),
+                PathBuf::from("."),
+            )
+        }
+        (None, None) => {
+            return Err(usage(
+                "name a suite: `versus run my-suite.toml`, or `versus run --builtin seed`",
+            ))
+        }
+    };
+    let suite = Suite::parse(&SuiteSource {
+        origin: &origin,
+        text: &text,
+    })
+    .map_err(|e| anyhow::Error::from(UsageError::from(e)))?;
+    Ok(LoadedSuite {
+        suite,
+        text,
+        origin,
+        base_dir,
+    })
+}
+
+/// Parses `SPEC` or `ID=SPEC` from the command line.
+pub fn model_from_arg(arg: &str, base_url: Option<&str>) -> anyhow::Result<ModelConfig> {
+    // `ID=SPEC`, where ID has no `:` (specs always do, so `openai:a=b` stays a spec).
+    let (id, spec_text) = match arg.split_once('=') {
+        Some((id, spec)) if !id.contains(':') && !id.is_empty() => (Some(id), spec),
+        _ => (None, arg),
+    };
+    let spec = ModelSpec::parse(spec_text).map_err(|e| usage(format!("--model {arg}: {e}")))?;
+    let mut config = ModelConfig::from_spec(spec);
+    if let Some(id) = id {
+        config.id = id.to_string();
+    }
+    config.base_url = base_url.map(str::to_string);
+    Ok(config)
+}
+
+impl RunSettings {
+    pub fn resolve(args: &RunArgs) -> anyhow::Result<RunSettings> {
+        let mut loaded = load_suite(args.suite.as_deref(), args.builtin.as_deref())?;
+        let suite = &mut loaded.suite;
+
+        if !args.models.is_empty() {
+            suite.models = args
+                .models
+                .iter()
+                .map(|arg| model_from_arg(arg, args.base_url.as_deref()))
+                .collect::<anyhow::Result<_>>()?;
+        }
+        for arg in &args.add_models {
+            let model = model_from_arg(arg, args.base_url.as_deref())?;
+            match suite.models.iter_mut().find(|m| m.id == model.id) {
+                Some(existing) => *existing = model,
+                None => suite.models.push(model),
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for model in &suite.models {
+            if !seen.insert(model.id.as_str()) {
+                return Err(usage(format!(
+                    "two models are called `{}`; name them with ID=SPEC, e.g. --model mine={}",
+                    model.id, model.spec
+                )));
+            }
+        }
+        if suite.models.is_empty() {
+            return Err(usage(format!(
+                "{} names no models: add [[models]] to it or pass --model SPEC (e.g. --model openai:gpt-4o-mini)",
+                loaded.origin
+            )));
+        }
+
+        filter_tasks(suite, &args.tasks, &args.categories)?;
+        apply_runtime_overrides(suite, &args.overrides)?;
+
+        let overrides = GenerationParams {
+            temperature: args.overrides.temperature,
+            top_p: args.overrides.top_p,
+            max_tokens: args.overrides.max_tokens,
+            seed: args.overrides.seed,
+            stop: None,
+        };
+        let task_images = read_task_files(&mut loaded)?;
+        Ok(RunSettings {
+            loaded,
+            overrides,
+            task_images,
+            no_cache: args.no_cache,
+            reuse: args.reuse,
+            fresh: args.fresh,
+        })
+    }
+}
+
+fn filter_tasks(suite: &mut Suite, ids: &[String], categories: &[String]) -> anyhow::Result<()> {
+    for id in ids {
+        if !suite.tasks.iter().any(|t| &t.id == id) {
+            let hint = closest(id, suite.tasks.iter().map(|t| t.id.as_str()))
+                .map(|n| format!("; did you mean `{n}`?"))
+                .unwrap_or_default();
+            return Err(usage(format!(
+                "--task {id}: the suite has no such task{hint}"
+            )));
+        }
+    }
+    for category in categories {
+        if !suite.tasks.iter().any(|t| &t.category == category) {
+            let mut known: Vec<&str> = suite.tasks.iter().map(|t| t.category.as_str()).collect();
+            known.sort_unstable();
+            known.dedup();
+            return Err(usage(format!(
+                "--category {category}: no task has this category (categories: {})",
+                known.join(", ")
+            )));
+        }
+    }
+    suite.tasks.retain(|task| {
+        (ids.is_empty() || ids.contains(&task.id))
+            && (categories.is_empty() || categories.contains(&task.category))
+    });
+    Ok(())
+}
+
+fn apply_runtime_overrides(suite: &mut Suite, args: &OverrideArgs) -> anyhow::Result<()> {
+    let defaults = &mut suite.defaults;
+    if let Some(t) = args.temperature {
+        if !(0.0..=2.0).contains(&t) {
+            return Err(usage(format!("--temperature {t}: must be between 0 and 2")));
+        }
+    }
+    if let Some(p) = args.top_p {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(usage(format!("--top-p {p}: must be between 0 and 1")));
+        }
+    }
+    if args.max_tokens == Some(0) {
+        return Err(usage("--max-tokens must be at least 1"));
+    }
+    if let Some(n) = args.concurrency {
+        if n == 0 {
+            return Err(usage("--concurrency must be at least 1"));
+        }
+        defaults.concurrency = n;
+        for model in &mut suite.models {
+            model.concurrency = None;
+        }
+    }
+    if let Some(n) = args.max_concurrency {
+        if n == 0 {
+            return Err(usage("--max-concurrency must be at least 1"));
+        }
+        defaults.max_concurrency = n;
+    }
+    if let Some(secs) = args.timeout {
+        if secs.is_nan() || secs <= 0.0 {
+            return Err(usage("--timeout must be a positive number of seconds"));
+        }
+        defaults.timeout_secs = secs;
+    }
+    if let Some(n) = args.retries {
+        defaults.retries = n;
+    }
+    Ok(())
+}
+
+/// Checks every file the suite names, reads reference files into their tasks and encodes images
+/// as data URLs (URLs are passed through). Errors point at the suite line naming the file.
+fn read_task_files(loaded: &mut LoadedSuite) -> anyhow::Result<Vec<Vec<ContentPart>>> {
+    let source = SuiteSource {
+        origin: &loaded.origin,
+        text: &loaded.text,
+    };
+    let mut all_images = Vec::with_capacity(loaded.suite.tasks.len());
+    for task in &mut loaded.suite.tasks {
+        let mut images = Vec::new();
+        for image in &task.images {
+            if image.path.starts_with("http://") || image.path.starts_with("https://") {
+                images.push(ContentPart::Image {
+                    url: image.path.clone(),
+                    source: Some(image.path.clone()),
+                });
+                continue;
+            }
+            let path = loaded.base_dir.join(&image.path);
+            let mime = image_mime(&path).ok_or_else(|| {
+                UsageError::from(source.error_at_location(
+                    image.location,
+                    "images",
+                    format!(
+                        "task `{}`: `{}` is not a PNG, JPEG, GIF or WebP file",
+                        task.id, image.path
+                    ),
+                ))
+            })?;
+            let bytes = std::fs::read(&path).map_err(|e| {
+                UsageError::from(source.error_at_location(
+                    image.location,
+                    "images",
+                    format!(
+                        "task `{}`: cannot read image {}: {e}",
+                        task.id,
+                        path.display()
+                    ),
+                ))
+            })?;
+            let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+            images.push(ContentPart::Image {
+                url: format!("data:{mime};base64,{data}"),
+                source: Some(image.path.clone()),
+            });
+        }
+        if let Some(file) = &task.reference_file {
+            let path = loaded.base_dir.join(&file.path);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                UsageError::from(source.error_at_location(
+                    file.location,
+                    "reference_file",
+                    format!("task `{}`: cannot read {}: {e}", task.id, path.display()),
+                ))
+            })?;
+            task.reference = Some(text);
+        }
+        all_images.push(images);
+    }
+    Ok(all_images)
+}
+
+fn image_mime(path: &Path) -> Option<&'static str> {
+    let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+    Some(match extension.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_args_take_an_optional_id() {
+        let plain = model_from_arg("openai:gpt-4o-mini", None).unwrap();
+        assert_eq!(plain.id, "gpt-4o-mini");
+        let named = model_from_arg("mine=openai-compatible:llama3", Some("http://h/v1")).unwrap();
+        assert_eq!(named.id, "mine");
+        assert_eq!(named.base_url.as_deref(), Some("http://h/v1"));
+        assert!(model_from_arg("nonsense", None).is_err());
+    }
+
+    #[test]
+    fn builtin_names_are_checked() {
+        let err = load_suite(None, Some("sed")).err().unwrap().to_string();
+        assert!(err.contains("did you mean `seed`"), "{err}");
+        assert!(load_suite(None, Some("seed")).is_ok());
+    }
+}
