@@ -14,6 +14,7 @@ use axum::Router;
 use bytes::Bytes;
 use futures_util::stream;
 use serde_json::{json, Value};
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
@@ -163,6 +164,11 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, signal: watch::Receiv
         .fallback(unknown_endpoint)
         .with_state(shared);
     let mut graceful_signal = signal.clone();
+    // Streamed answers are many small writes: without TCP_NODELAY, Nagle's algorithm and the
+    // client's delayed ACKs hold each one up to 40 ms, which measures the kernel, not the client.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         // An error means the sender is gone: stop as well.
         let _ = graceful_signal.wait_for(|stop| *stop).await;

@@ -207,6 +207,15 @@ fn filter_tasks(suite: &mut Suite, ids: &[String], categories: &[String]) -> any
         (ids.is_empty() || ids.contains(&task.id))
             && (categories.is_empty() || categories.contains(&task.category))
     });
+    // Each filter matches something on its own, but together they can still exclude every task:
+    // that is a mistake to report, not an empty run to record.
+    if suite.tasks.is_empty() {
+        return Err(usage(format!(
+            "--task {} and --category {} together select no task: none of those tasks has those categories",
+            ids.join(", --task "),
+            categories.join(", --category ")
+        )));
+    }
     Ok(())
 }
 
