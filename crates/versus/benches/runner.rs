@@ -50,7 +50,10 @@ fn main() {
         n / baseline.as_secs_f64(),
         baseline.as_secs_f64()
     );
-    for (label, result) in [("versus run, cold", &cold), ("versus run, all cached", &cached)] {
+    for (label, result) in [
+        ("versus run, cold", &cold),
+        ("versus run, all cached", &cached),
+    ] {
         println!(
             "  {label:<40} {:>8.1} req/s  ({:.3} s, {:.2}x baseline time, peak RSS {:.1} MiB)",
             n / result.wall.as_secs_f64(),
@@ -113,7 +116,10 @@ fn baseline(base_url: &str, tasks: usize) -> Duration {
                             ..GenerationParams::default()
                         },
                     };
-                    client.complete(&request, &mut |_| {}).await.expect("answer")
+                    client
+                        .complete(&request, &mut |_| {})
+                        .await
+                        .expect("answer")
                 });
             }
         }
@@ -129,6 +135,8 @@ struct Measured {
     peak_rss_kib: i64,
 }
 
+// The child is reaped by `wait4` in `wait_with_rusage`, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn run_versus(dir: &Path, suite: &Path, label: &str) -> Measured {
     let start = Instant::now();
     let child = Command::new(env!("CARGO_BIN_EXE_versus"))

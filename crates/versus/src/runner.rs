@@ -152,18 +152,20 @@ pub async fn run(settings: RunSettings, store: Store, quiet: bool) -> anyhow::Re
             }
             _ => {}
         }
+        // A cache hit needs no model, so it is taken even when the model cannot be built (say,
+        // its key is not set while re-rendering an earlier run).
         let settled = if let Some(reason) = &cell.unsupported {
             Some(CellOutcome::Unsupported {
                 reason: reason.clone(),
             })
-        } else if let Err(error) = &model.model {
-            Some(CellOutcome::Failed {
+        } else if let Some(hit) = cache_hit(&store, &cell, &model.config.id, no_cache, reuse)? {
+            Some(hit)
+        } else {
+            model.model.as_ref().err().map(|error| CellOutcome::Failed {
                 kind: error.kind,
                 message: error.message.clone(),
                 attempts: 0,
             })
-        } else {
-            cache_hit(&store, &cell, &model.config.id, no_cache, reuse)?
         };
         match settled {
             Some(settled) => {

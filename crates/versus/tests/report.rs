@@ -43,7 +43,10 @@ fn markdown_shows_each_prompt_with_each_models_answer_and_the_figures() {
     assert!(markdown.contains("Run 1 (finished)"), "{markdown}");
     let models = position(&markdown, "## Models");
     assert!(markdown.contains("| m1 | `openai:m1` |"), "{markdown}");
-    assert!(markdown.contains("| m2 | `openai-compatible:m2` |"), "{markdown}");
+    assert!(
+        markdown.contains("| m2 | `openai-compatible:m2` |"),
+        "{markdown}"
+    );
     let tasks = position(&markdown, "## Tasks");
     assert!(models < tasks);
 
@@ -51,7 +54,10 @@ fn markdown_shows_each_prompt_with_each_models_answer_and_the_figures() {
     let mut from = tasks;
     for (index, prompt) in PROMPTS.iter().enumerate() {
         let section = &markdown[from..];
-        let heading = position(section, &format!("### {}. {} (general)", index + 1, task_id(index)));
+        let heading = position(
+            section,
+            &format!("### {}. {} (general)", index + 1, task_id(index)),
+        );
         let quoted = position(section, &format!("**User:**\n\n> {prompt}\n"));
         let m1 = position(
             section,
@@ -124,6 +130,8 @@ fn markdown_shows_failures_and_unsupported_cells() {
 fn output_flag_writes_the_report_to_a_file() {
     let (sandbox, _server) = ran_standard();
     let on_stdout = sandbox.report_markdown(&[]);
+    // Reports need only the database.
+    std::fs::remove_file(sandbox.path().join("suite.toml")).expect("remove the suite");
 
     let output = sandbox.versus(&["report", "-o", "report.md"]).success();
     assert!(output.stdout.is_empty(), "{output}");
@@ -243,16 +251,28 @@ fn runs_lists_every_run_with_its_counts() {
     assert_eq!(lines.len(), 3, "a header and a row per run\n{output}");
     assert_eq!(
         table_row(lines[0]),
-        ["ID", "STARTED", "SUITE", "MODELS", "CELLS", "OK", "FAILED", "UNSUPP", "PENDING", "STATUS"]
+        [
+            "ID", "STARTED", "SUITE", "MODELS", "CELLS", "OK", "FAILED", "UNSUPP", "PENDING",
+            "STATUS"
+        ]
     );
     // Newest first.
     let newest = table_row(lines[1]);
     assert_eq!(newest[0], "2");
-    assert_eq!(&newest[2..], ["itest", "m1, m2", "2", "1", "1", "0", "0", "finished"]);
+    assert_eq!(
+        &newest[2..],
+        ["itest", "m1, m2", "2", "1", "1", "0", "0", "finished"]
+    );
     let oldest = table_row(lines[2]);
     assert_eq!(oldest[0], "1");
-    assert_eq!(&oldest[2..], ["itest", "m1, m2", "6", "6", "0", "0", "0", "finished"]);
-    assert!(oldest[1].len() == 19 && oldest[1].contains(' '), "{oldest:?}");
+    assert_eq!(
+        &oldest[2..],
+        ["itest", "m1, m2", "6", "6", "0", "0", "0", "finished"]
+    );
+    assert!(
+        oldest[1].len() == 19 && oldest[1].contains(' '),
+        "{oldest:?}"
+    );
 
     let runs = sandbox.runs_json();
     assert_eq!(runs.len(), 2);

@@ -56,10 +56,18 @@ fn the_same_run_again_is_answered_from_the_cache() {
     assert!(output.stderr.contains("6 ok (6 from cache)"), "{output}");
     assert_eq!(server.request_count(), 6, "no request the second time");
     assert_all_cached(&sandbox.report_json(&[]));
-    assert_eq!(sandbox.runs_json().len(), 2, "a finished run is not resumed");
+    assert_eq!(
+        sandbox.runs_json().len(),
+        2,
+        "a finished run is not resumed"
+    );
 
     sandbox.run(&["--no-cache"]).success();
-    assert_eq!(server.request_count(), 12, "--no-cache calls every model again");
+    assert_eq!(
+        server.request_count(),
+        12,
+        "--no-cache calls every model again"
+    );
     assert_standard_results(&sandbox.report_json(&[]), &["m1", "m2"], &[]);
 }
 
@@ -84,13 +92,18 @@ fn sampled_answers_are_not_reused_unless_asked() {
 
     let output = sandbox.run(&["--reuse"]).success();
     assert!(output.stderr.contains("6 ok (6 from cache)"), "{output}");
-    assert_eq!(server.request_count(), 12, "--reuse takes the stored samples");
+    assert_eq!(
+        server.request_count(),
+        12,
+        "--reuse takes the stored samples"
+    );
     assert_all_cached(&sandbox.report_json(&[]));
 }
 
 #[test]
 fn seeded_samples_are_reused() {
-    let (sandbox, server) = standard_sandbox(|s| s.default("temperature", "0.7").default("seed", "1"));
+    let (sandbox, server) =
+        standard_sandbox(|s| s.default("temperature", "0.7").default("seed", "1"));
     sandbox.run(&[]).success();
     assert_eq!(server.request_count(), 6);
     assert!(server
@@ -99,7 +112,11 @@ fn seeded_samples_are_reused() {
         .all(|r| r.params.temperature == Some(0.7) && r.params.seed == Some(1)));
 
     sandbox.run(&[]).success();
-    assert_eq!(server.request_count(), 6, "a seeded request is reproducible");
+    assert_eq!(
+        server.request_count(),
+        6,
+        "a seeded request is reproducible"
+    );
     assert_all_cached(&sandbox.report_json(&[]));
 }
 
@@ -108,7 +125,11 @@ fn a_changed_parameter_is_not_answered_from_the_cache() {
     let (sandbox, server) = standard_sandbox(|s| s);
     sandbox.run(&[]).success();
     sandbox.run(&["--max-tokens", "50"]).success();
-    assert_eq!(server.request_count(), 12, "a different request, a new call");
+    assert_eq!(
+        server.request_count(),
+        12,
+        "a different request, a new call"
+    );
     assert!(server.requests()[6..]
         .iter()
         .all(|r| r.params.max_tokens == Some(50)));
@@ -139,7 +160,11 @@ fn running_again_after_failures_retries_only_the_failed_cells() {
     let output = sandbox.run(&[]).success();
     assert!(output.stderr.contains("(resumed)"), "{output}");
     assert_eq!(server.request_count(), 3);
-    assert_eq!(count_model(&server, "m2"), 3, "only the failed cells are redone");
+    assert_eq!(
+        count_model(&server, "m2"),
+        3,
+        "only the failed cells are redone"
+    );
 
     let report = sandbox.report_json(&[]);
     assert_eq!(report.json["run"]["id"], run_id);
@@ -156,10 +181,9 @@ fn a_killed_run_resumes_with_only_the_missing_cells() {
     let prompt = |i: usize| format!("Question {i:02}: what is {i} squared?");
     // Each answer takes 100 ms and each model takes one request at a time: the run takes about
     // two seconds, and is killed a few answers in.
-    let server = FakeServer::start_in_thread(
-        Script::new().fixed_latency(Duration::from_millis(100)),
-    )
-    .expect("start the fake server");
+    let server =
+        FakeServer::start_in_thread(Script::new().fixed_latency(Duration::from_millis(100)))
+            .expect("start the fake server");
     let sandbox = Sandbox::with_key();
     let mut suite = SuiteBuilder::new()
         .default("concurrency", "1")
@@ -188,7 +212,10 @@ fn a_killed_run_resumes_with_only_the_missing_cells() {
     std::thread::sleep(Duration::from_millis(300));
 
     let killed = sandbox.report_json(&[]);
-    assert_eq!(killed.json["run"]["status"], "running", "killed, not finished");
+    assert_eq!(
+        killed.json["run"]["status"], "running",
+        "killed, not finished"
+    );
     assert_eq!(killed.results().len(), 2 * TASKS);
     let ok_before: BTreeSet<(String, String)> = killed
         .cells_with_status("ok")
@@ -226,7 +253,10 @@ fn a_killed_run_resumes_with_only_the_missing_cells() {
         "the second run makes one request per missing cell"
     );
     let requested: BTreeSet<(String, String)> = requested.into_iter().collect();
-    assert_eq!(requested, missing, "exactly the missing cells are requested");
+    assert_eq!(
+        requested, missing,
+        "exactly the missing cells are requested"
+    );
     assert!(requested.is_disjoint(&ok_before));
 
     let report = sandbox.report_json(&[]);
@@ -251,4 +281,35 @@ fn a_killed_run_resumes_with_only_the_missing_cells() {
     assert_eq!(runs[0]["cells"], 2 * TASKS);
     assert_eq!(runs[0]["ok"], 2 * TASKS);
     assert_eq!(runs[0]["pending"], 0);
+}
+
+#[test]
+fn fresh_starts_a_new_run_instead_of_resuming() {
+    let sandbox = Sandbox::with_key();
+    let server = FakeServer::start_in_thread(
+        Script::new().rule(Rule::model("m2").fault_forever(Fault::status(503))),
+    )
+    .expect("start the fake server");
+    sandbox.suite(
+        SuiteBuilder::standard(&server)
+            .default("retries", "0")
+            .build(),
+    );
+    sandbox.run(&[]).code(1);
+    server.set_script(Script::new());
+    server.clear_log();
+
+    let output = sandbox.run(&["--fresh"]).success();
+    assert!(!output.stderr.contains("resumed"), "{output}");
+    let runs = sandbox.runs_json();
+    assert_eq!(runs.len(), 2, "a new run");
+    assert_eq!(runs[1]["failed"], 3, "the old run is left as it was");
+    // m1's answers are reproducible and stored: only m2 is called.
+    assert_eq!(server.request_count(), 3);
+    assert_eq!(count_model(&server, "m2"), 3);
+    let report = sandbox.report_json(&[]);
+    assert_eq!(report.json["run"]["id"], 2);
+    assert_eq!(report.count_status("ok"), 6);
+    assert_eq!(report.result("t1", "m1")["cached"], true);
+    assert_eq!(report.result("t1", "m2")["cached"], false);
 }

@@ -12,7 +12,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::json;
 use support::*;
-use versus_testkit::{default_answer, openai_error_body, word_count, FakeServer, Fault, Rule, Script};
+use versus_testkit::{
+    default_answer, openai_error_body, word_count, FakeServer, Fault, Rule, Script,
+};
 
 /// The standard suite (`openai:m1`, `openai-compatible:m2`, tasks t1..t3) run once against a
 /// server following `script`, after `tweak` adjusted the suite.
@@ -76,7 +78,9 @@ fn every_task_runs_on_every_model() {
     let ran = run_standard(Script::new(), |s| s);
     let output = ran.output.success();
     assert!(
-        output.stderr.contains("6 cells, 6 ok (0 from cache), 0 failed"),
+        output
+            .stderr
+            .contains("6 cells, 6 ok (0 from cache), 0 failed"),
         "{output}"
     );
 
@@ -97,7 +101,10 @@ fn every_task_runs_on_every_model() {
         assert!(request.stream, "streamed");
         assert!(request.include_usage, "stream_options.include_usage");
         assert_eq!(request.params.temperature, Some(0.0));
-        assert_eq!(request.body["stream_options"], json!({"include_usage": true}));
+        assert_eq!(
+            request.body["stream_options"],
+            json!({"include_usage": true})
+        );
         assert_eq!(
             request.messages,
             json!([{"role": "user", "content": request.last_user_text}]),
@@ -220,11 +227,20 @@ fn a_rejected_key_fails_that_model_once_per_cell_and_never_leaks() {
         .all(|r| r.authorization.as_deref() == Some(bearer.as_str())));
     assert!(output.stderr.contains("3 failed"), "{output}");
     assert!(output.stderr.contains("OPENAI_API_KEY"), "{output}");
-    assert!(!output.stderr.contains(KEY), "the key leaked to stderr\n{output}");
+    assert!(
+        !output.stderr.contains(KEY),
+        "the key leaked to stderr\n{output}"
+    );
     assert!(!output.stdout.contains(KEY));
-    assert!(!ran.report.text.contains(KEY), "the key leaked to the report");
+    assert!(
+        !ran.report.text.contains(KEY),
+        "the key leaked to the report"
+    );
     let markdown = ran.sandbox.report_markdown(&[]);
-    assert!(!markdown.contains(KEY), "the key leaked to the Markdown report");
+    assert!(
+        !markdown.contains(KEY),
+        "the key leaked to the Markdown report"
+    );
     let db = ran.sandbox.db_bytes();
     assert!(
         !db.windows(KEY.len()).any(|w| w == KEY.as_bytes()),
@@ -239,7 +255,10 @@ fn a_model_that_always_fails_is_given_up_on_and_the_rest_completes() {
         |s| s.default("retries", "2"),
     );
     let output = ran.output.code(1);
-    assert!(output.stderr.contains("3 ok (0 from cache), 3 failed"), "{output}");
+    assert!(
+        output.stderr.contains("3 ok (0 from cache), 3 failed"),
+        "{output}"
+    );
 
     assert_eq!(ran.report.results().len(), 6, "the report is complete");
     for (index, prompt) in PROMPTS.iter().enumerate() {
@@ -268,7 +287,11 @@ fn a_missing_key_fails_that_model_without_calling_it() {
         output.stderr.contains("OPENAI_API_KEY is not set"),
         "{output}"
     );
-    assert_eq!(count_model(&ran.server, "m1"), 0, "no request without a key");
+    assert_eq!(
+        count_model(&ran.server, "m1"),
+        0,
+        "no request without a key"
+    );
     for (index, prompt) in PROMPTS.iter().enumerate() {
         let task = task_id(index);
         let failed = ran.report.result(&task, "m1");
@@ -323,7 +346,7 @@ fn images_go_to_image_models_and_text_models_are_unsupported() {
     );
     let sent = requests_for(&server, "vision", look);
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].image_urls, [data_url.clone()]);
+    assert_eq!(sent[0].image_urls, std::slice::from_ref(&data_url));
     assert_eq!(
         sent[0].messages,
         json!([{"role": "user", "content": [
@@ -335,6 +358,39 @@ fn images_go_to_image_models_and_text_models_are_unsupported() {
         .image_urls
         .is_empty());
     assert_eq!(server.request_count(), 3);
+}
+
+#[test]
+fn image_urls_and_reference_files_are_passed_on() {
+    let sandbox = Sandbox::with_key();
+    let server = FakeServer::start_in_thread(Script::new()).expect("start the fake server");
+    sandbox.write("reference.txt", "A short summary.\n");
+    let url = "https://example.com/cat.png";
+    sandbox.suite(
+        SuiteBuilder::new()
+            .model_with(
+                "openai-compatible:vision",
+                &server,
+                "modalities = [\"text\", \"image\"]\n",
+            )
+            .task_with("look", "What is this?", &format!("images = [\"{url}\"]\n"))
+            .task_with("sum", "Summarize.", "reference_file = \"reference.txt\"\n")
+            .build(),
+    );
+    sandbox.run(&[]).success();
+    assert_eq!(
+        requests_for(&server, "vision", "What is this?")[0].image_urls,
+        [url]
+    );
+    let report = sandbox.report_json(&[]);
+    let tasks = &report.json["tasks"];
+    assert_eq!(tasks[0]["images"], json!([url]));
+    assert_eq!(tasks[1]["reference"], "A short summary.\n");
+    // The reference is for judging answers, not part of the prompt.
+    assert_eq!(
+        requests_for(&server, "vision", "Summarize.")[0].messages,
+        json!([{"role": "user", "content": "Summarize."}])
+    );
 }
 
 // ---- choosing models and tasks on the command line ----
@@ -353,7 +409,11 @@ fn model_flag_replaces_the_suites_models() {
     assert_eq!(report.json["models"][0]["id"], "m3");
     assert_standard_results(&report, &["m3"], &[]);
     assert_eq!(server.request_count(), 3);
-    assert_eq!(count_model(&server, "m3"), 3, "only the --model model is called");
+    assert_eq!(
+        count_model(&server, "m3"),
+        3,
+        "only the --model model is called"
+    );
 }
 
 #[test]
@@ -423,7 +483,11 @@ fn add_model_with_an_existing_id_replaces_that_model() {
         let result = report.result(&task_id(index), "m2");
         assert_eq!(result["output"], default_answer("m4", prompt), "{result}");
     }
-    assert_eq!(count_model(&server, "m2"), 0, "the replaced model is not called");
+    assert_eq!(
+        count_model(&server, "m2"),
+        0,
+        "the replaced model is not called"
+    );
     assert_eq!(count_model(&server, "m4"), 3);
     assert_eq!(count_model(&server, "m1"), 3);
 }
@@ -581,7 +645,11 @@ fn a_compatible_model_sends_the_key_its_api_key_env_names() {
             .contains("model `other` needs an API key: UNSET_LLM_KEY is not set"),
         "{output}"
     );
-    assert_eq!(server.request_count(), 3, "no request for the model without its key");
+    assert_eq!(
+        server.request_count(),
+        3,
+        "no request for the model without its key"
+    );
     assert!(server
         .requests()
         .iter()
@@ -589,7 +657,10 @@ fn a_compatible_model_sends_the_key_its_api_key_env_names() {
     let report = sandbox.report_json(&[]);
     for (index, prompt) in PROMPTS.iter().enumerate() {
         assert_answered(report.result(&task_id(index), "m2"), "m2", prompt, 1);
-        assert_eq!(report.result(&task_id(index), "other")["error_kind"], "config");
+        assert_eq!(
+            report.result(&task_id(index), "other")["error_kind"],
+            "config"
+        );
     }
 }
 
@@ -612,8 +683,14 @@ fn stream_false_asks_for_one_json_answer() {
     for (index, prompt) in PROMPTS.iter().enumerate() {
         let result = report.result(&task_id(index), "m2");
         assert_eq!(result["output"], default_answer("m2", prompt), "{result}");
-        assert_eq!(result["completion_tokens"], word_count(&default_answer("m2", prompt)));
-        assert!(result["ttft_ms"].is_null(), "no first token without a stream: {result}");
+        assert_eq!(
+            result["completion_tokens"],
+            word_count(&default_answer("m2", prompt))
+        );
+        assert!(
+            result["ttft_ms"].is_null(),
+            "no first token without a stream: {result}"
+        );
         assert!(result["latency_ms"].as_f64().is_some(), "{result}");
     }
 }
@@ -624,7 +701,11 @@ fn usage_the_server_does_not_report_is_not_invented() {
     ran.output.success();
     let result = ran.report.result("t1", "m1");
     assert_eq!(result["status"], "ok", "{result}");
-    assert_eq!(result["output"], default_answer("m1", PROMPTS[0]), "{result}");
+    assert_eq!(
+        result["output"],
+        default_answer("m1", PROMPTS[0]),
+        "{result}"
+    );
     assert!(result["prompt_tokens"].is_null(), "{result}");
     assert!(result["completion_tokens"].is_null(), "{result}");
     assert!(result["cost_usd"].is_null(), "{result}");
@@ -649,7 +730,10 @@ fn a_server_that_ignores_stream_is_still_understood() {
         let result = ran.report.result(&task_id(index), "m2");
         assert_eq!(result["output"], default_answer("m2", prompt), "{result}");
         assert_eq!(result["attempts"], 1, "{result}");
-        assert_eq!(result["completion_tokens"], word_count(&default_answer("m2", prompt)));
+        assert_eq!(
+            result["completion_tokens"],
+            word_count(&default_answer("m2", prompt))
+        );
     }
     assert_eq!(ran.server.request_count(), 6);
 }
@@ -679,7 +763,16 @@ fn temperature_and_max_tokens_flags_reach_the_server() {
     let server = FakeServer::start_in_thread(Script::new()).expect("start the fake server");
     sandbox.suite(SuiteBuilder::standard(&server).build());
     sandbox
-        .run(&["--temperature", "0.3", "--max-tokens", "77", "--seed", "5", "--top-p", "0.9"])
+        .run(&[
+            "--temperature",
+            "0.3",
+            "--max-tokens",
+            "77",
+            "--seed",
+            "5",
+            "--top-p",
+            "0.9",
+        ])
         .success();
     assert_eq!(server.request_count(), 6);
     for request in server.requests() {
@@ -697,25 +790,43 @@ fn progress_goes_to_stderr_and_quiet_silences_it() {
     sandbox.suite(SuiteBuilder::standard(&server).build());
     let output = sandbox.run(&[]).success();
     assert!(output.stdout.is_empty(), "{output}");
-    for needle in ["[m1] 3/3 ", "[m2] 3/3 ", "t1: ok (", "run 1 finished: 6 cells"] {
-        assert!(output.stderr.contains(needle), "stderr lacks {needle:?}\n{output}");
+    for needle in [
+        "[m1] 3/3 ",
+        "[m2] 3/3 ",
+        "t1: ok (",
+        "run 1 finished: 6 cells",
+    ] {
+        assert!(
+            output.stderr.contains(needle),
+            "stderr lacks {needle:?}\n{output}"
+        );
     }
-    let report_hint = format!("report: versus --db {} report --run 1", sandbox.db().display());
+    let report_hint = format!(
+        "report: versus --db {} report --run 1",
+        sandbox.db().display()
+    );
     assert!(output.stderr.contains(&report_hint), "{output}");
 
     let quiet = sandbox.run(&["--quiet", "--no-cache"]).success();
-    assert!(quiet.stdout.is_empty() && quiet.stderr.is_empty(), "{quiet}");
+    assert!(
+        quiet.stdout.is_empty() && quiet.stderr.is_empty(),
+        "{quiet}"
+    );
     assert_eq!(server.request_count(), 12);
 }
 
 #[test]
 fn concurrency_limits_the_requests_in_flight_per_model() {
     let sandbox = Sandbox::with_key();
-    let server = FakeServer::start_in_thread(
-        Script::new().fixed_latency(Duration::from_millis(150)),
-    )
-    .expect("start the fake server");
-    sandbox.suite(SuiteBuilder::new().compatible(&server, "m2").standard_tasks().build());
+    let server =
+        FakeServer::start_in_thread(Script::new().fixed_latency(Duration::from_millis(150)))
+            .expect("start the fake server");
+    sandbox.suite(
+        SuiteBuilder::new()
+            .compatible(&server, "m2")
+            .standard_tasks()
+            .build(),
+    );
     sandbox.run(&["--concurrency", "2"]).success();
     let requests = server.requests();
     assert_eq!(requests.len(), 3);
@@ -731,11 +842,12 @@ fn concurrency_limits_the_requests_in_flight_per_model() {
 #[test]
 fn sigterm_interrupts_the_run_and_running_again_finishes_it() {
     let sandbox = Sandbox::with_key();
-    let server = FakeServer::start_in_thread(
-        Script::new().fixed_latency(Duration::from_millis(100)),
-    )
-    .expect("start the fake server");
-    let mut suite = SuiteBuilder::new().default("concurrency", "1").compatible(&server, "m2");
+    let server =
+        FakeServer::start_in_thread(Script::new().fixed_latency(Duration::from_millis(100)))
+            .expect("start the fake server");
+    let mut suite = SuiteBuilder::new()
+        .default("concurrency", "1")
+        .compatible(&server, "m2");
     for i in 0..10 {
         suite = suite.task(&format!("q{i}"), &format!("Question number {i}?"));
     }
@@ -766,12 +878,18 @@ fn sigterm_interrupts_the_run_and_running_again_finishes_it() {
     assert_eq!(interrupted.count_status("pending"), 10 - done);
     let markdown = sandbox.report_markdown(&[]);
     assert!(markdown.contains("Run 1 (interrupted)"), "{markdown}");
-    assert!(markdown.contains("*Not run yet (the run was interrupted).*"), "{markdown}");
+    assert!(
+        markdown.contains("*Not run yet (the run was interrupted).*"),
+        "{markdown}"
+    );
 
     std::thread::sleep(Duration::from_millis(200));
     server.clear_log();
     let output = sandbox.run(&[]).success();
-    assert!(output.stderr.contains("run 1 (resumed) finished"), "{output}");
+    assert!(
+        output.stderr.contains("run 1 (resumed) finished"),
+        "{output}"
+    );
     assert_eq!(server.request_count(), 10 - done);
     let report = sandbox.report_json(&[]);
     assert_eq!(report.count_status("ok"), 10);

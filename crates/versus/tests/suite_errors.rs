@@ -47,7 +47,8 @@ fn an_unknown_key_is_located_and_a_near_one_suggested() {
 
 #[test]
 fn an_unknown_key_in_defaults_is_located() {
-    let suite = format!("[defaults]\ntemprature = 0.5\n{MODEL}[[tasks]]\nid = \"a\"\nprompt = \"x\"\n");
+    let suite =
+        format!("[defaults]\ntemprature = 0.5\n{MODEL}[[tasks]]\nid = \"a\"\nprompt = \"x\"\n");
     rejected(
         Some(&suite),
         &["suite.toml"],
@@ -165,8 +166,7 @@ fn an_unknown_task_suggests_a_near_one() {
 
 #[test]
 fn an_unknown_category_lists_the_known_ones() {
-    let suite =
-        format!("{MODEL}[[tasks]]\nid = \"a\"\nprompt = \"x\"\ncategory = \"coding\"\n");
+    let suite = format!("{MODEL}[[tasks]]\nid = \"a\"\nprompt = \"x\"\ncategory = \"coding\"\n");
     rejected(
         Some(&suite),
         &["suite.toml", "--category", "poetry"],
@@ -212,7 +212,11 @@ fn a_suite_without_models_asks_for_some() {
 
 #[test]
 fn a_suite_without_tasks_asks_for_some() {
-    rejected(Some(MODEL), &["suite.toml"], &["suite.toml: the suite has no tasks"]);
+    rejected(
+        Some(MODEL),
+        &["suite.toml"],
+        &["suite.toml: the suite has no tasks"],
+    );
 }
 
 #[test]
@@ -268,5 +272,33 @@ fn suite_and_builtin_exclude_each_other() {
         Some(&suite),
         &["suite.toml", "--builtin", "seed"],
         &["cannot be used with"],
+    );
+}
+
+#[test]
+fn task_and_category_filters_that_select_nothing_are_rejected() {
+    let suite = format!(
+        "{MODEL}[[tasks]]\nid = \"a\"\nprompt = \"x\"\ncategory = \"coding\"\n\n[[tasks]]\nid = \"b\"\nprompt = \"y\"\ncategory = \"creative\"\n"
+    );
+    rejected(
+        Some(&suite),
+        &["suite.toml", "--task", "a", "--category", "creative"],
+        &["--task a and --category creative together select no task"],
+    );
+}
+
+#[test]
+fn a_missing_reference_file_points_at_the_line_naming_it() {
+    let suite = format!(
+        "{MODEL}[[tasks]]\nid = \"sum\"\nprompt = \"Summarize.\"\nreference_file = \"gone.txt\"\n"
+    );
+    rejected(
+        Some(&suite),
+        &["suite.toml"],
+        &[
+            "suite.toml:7:18: task `sum`: cannot read",
+            "gone.txt",
+            "7 | reference_file = \"gone.txt\"",
+        ],
     );
 }

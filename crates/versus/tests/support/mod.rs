@@ -218,7 +218,10 @@ impl Output {
 
     #[track_caller]
     pub fn stderr_has(self, needle: &str) -> Output {
-        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}\n{self}");
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n{self}"
+        );
         self
     }
 }
