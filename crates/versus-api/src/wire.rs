@@ -23,6 +23,14 @@ pub struct ChatCompletionRequest {
     pub seed: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop: Option<Vec<String>>,
+    /// Extensions outside OpenAI's API that vLLM, llama.cpp and others accept; sent only when the
+    /// suite sets them, so OpenAI itself reports them as unsupported rather than ignoring them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repetition_penalty: Option<f64>,
     /// Left out unless streaming, so that servers which reject the field still answer.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stream: bool,
@@ -43,6 +51,9 @@ impl ChatCompletionRequest {
             max_tokens: params.max_tokens,
             seed: params.seed,
             stop: params.stop.clone(),
+            top_k: params.top_k,
+            min_p: params.min_p,
+            repetition_penalty: params.repetition_penalty,
             stream,
             stream_options: stream.then_some(StreamOptions {
                 include_usage: true,
@@ -60,6 +71,9 @@ impl ChatCompletionRequest {
                 max_tokens: self.max_tokens,
                 seed: self.seed,
                 stop: self.stop.clone(),
+                top_k: self.top_k,
+                min_p: self.min_p,
+                repetition_penalty: self.repetition_penalty,
             },
         }
     }

@@ -17,7 +17,10 @@ pub use completion::{
     ChatModel, ChatRequest, Completion, ErrorKind, FinishReason, ModelError, Timings, Usage,
 };
 pub use message::{ContentPart, Message, Role};
-pub use model::{Modality, ModelConfig, ModelMetadata, Price};
+pub use model::{
+    DTypeChoice, DeviceChoice, LocalOptions, Modality, ModelConfig, ModelMetadata, Price,
+    Quantization,
+};
 pub use params::GenerationParams;
 pub use spec::ModelSpec;
 pub use suite::{Defaults, FileRef, Location, Suite, SuiteError, SuiteSource, Task};

@@ -38,6 +38,12 @@ pub struct ModelMetadata {
     pub price: Option<Price>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub architecture: Option<String>,
+    /// How the weights are computed with: `f32`, `bf16`, a quantization such as `q8_0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<String>,
+    /// Where a local model runs (`cpu`, `cuda`, `metal`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 impl ModelMetadata {
@@ -59,6 +65,8 @@ impl ModelMetadata {
                 .architecture
                 .clone()
                 .or_else(|| fallback.architecture.clone()),
+            dtype: self.dtype.clone().or_else(|| fallback.dtype.clone()),
+            device: self.device.clone().or_else(|| fallback.device.clone()),
         }
     }
 
@@ -74,6 +82,140 @@ impl ModelMetadata {
             (usage.prompt_tokens as f64 * price.input
                 + usage.completion_tokens as f64 * price.output)
                 / 1_000_000.0,
+        )
+    }
+}
+
+/// The number format a local model computes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DTypeChoice {
+    /// f32 on CPU (candle's bf16 CPU matmul is about 15x slower than f32), the stored type on GPUs.
+    #[default]
+    Auto,
+    F32,
+    F16,
+    Bf16,
+}
+
+/// Quantization applied to safetensors weights as they are loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Quantization {
+    #[serde(rename = "q8_0")]
+    Q8_0,
+    #[serde(rename = "q4k")]
+    Q4K,
+}
+
+/// Where a local model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceChoice {
+    /// CUDA or Metal when this build has it and one is present, else the CPU.
+    #[default]
+    Auto,
+    Cpu,
+    Cuda(usize),
+    Metal,
+}
+
+impl std::str::FromStr for DTypeChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(DTypeChoice::Auto),
+            "f32" => Ok(DTypeChoice::F32),
+            "f16" => Ok(DTypeChoice::F16),
+            "bf16" => Ok(DTypeChoice::Bf16),
+            other => Err(format!("unknown dtype `{other}` (auto, f32, f16, bf16)")),
+        }
+    }
+}
+
+impl std::str::FromStr for Quantization {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "q8_0" => Ok(Quantization::Q8_0),
+            "q4k" | "q4_k" => Ok(Quantization::Q4K),
+            other => Err(format!("unknown quantization `{other}` (q8_0, q4k)")),
+        }
+    }
+}
+
+impl std::str::FromStr for DeviceChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(DeviceChoice::Auto),
+            "cpu" => Ok(DeviceChoice::Cpu),
+            "metal" => Ok(DeviceChoice::Metal),
+            "cuda" => Ok(DeviceChoice::Cuda(0)),
+            other => other
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(DeviceChoice::Cuda)
+                .ok_or_else(|| {
+                    format!("unknown device `{other}` (auto, cpu, cuda, cuda:N, metal)")
+                }),
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceChoice::Auto => f.write_str("auto"),
+            DeviceChoice::Cpu => f.write_str("cpu"),
+            DeviceChoice::Cuda(n) => write!(f, "cuda:{n}"),
+            DeviceChoice::Metal => f.write_str("metal"),
+        }
+    }
+}
+
+impl Serialize for DeviceChoice {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// How a local model is loaded and prompted; hosted models ignore it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LocalOptions {
+    #[serde(default)]
+    pub dtype: DTypeChoice,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantize: Option<Quantization>,
+    #[serde(default)]
+    pub device: DeviceChoice,
+    /// Extra variables for the chat template (vLLM's name), e.g. `date_string`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub chat_template_kwargs: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Load even when the memory estimate says the model does not fit.
+    #[serde(default)]
+    pub force: bool,
+}
+
+impl LocalOptions {
+    /// What, besides the spec, decides a local model's answers: part of its cache key.
+    pub fn cache_identity(&self) -> String {
+        let quantize = match self.quantize {
+            Some(Quantization::Q8_0) => "q8_0",
+            Some(Quantization::Q4K) => "q4k",
+            None => "none",
+        };
+        format!(
+            "local dtype={:?} quantize={quantize} device={} template_kwargs={}",
+            self.dtype,
+            self.device,
+            serde_json::to_string(&self.chat_template_kwargs).unwrap_or_default()
         )
     }
 }
@@ -100,6 +242,8 @@ pub struct ModelConfig {
     pub params: GenerationParams,
     #[serde(default)]
     pub metadata: ModelMetadata,
+    #[serde(default)]
+    pub local: LocalOptions,
 }
 
 fn default_true() -> bool {
@@ -118,6 +262,7 @@ impl ModelConfig {
             stream: true,
             concurrency: None,
             params: GenerationParams::default(),
+            local: LocalOptions::default(),
         }
     }
 }
@@ -152,6 +297,8 @@ pub fn known_metadata(spec: &ModelSpec) -> Option<ModelMetadata> {
             output: *output,
         }),
         architecture: None,
+        dtype: None,
+        device: None,
     })
 }
 

@@ -15,6 +15,16 @@ pub struct GenerationParams {
     pub seed: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop: Option<Vec<String>>,
+    /// Sample only among the k most likely tokens. Not part of OpenAI's API; vLLM and local
+    /// models take it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
+    /// Drop tokens less likely than `min_p` times the most likely one (vLLM, local models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_p: Option<f64>,
+    /// transformers' multiplicative repetition penalty; 1.0 is none (vLLM, local models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repetition_penalty: Option<f64>,
 }
 
 impl GenerationParams {
@@ -26,6 +36,9 @@ impl GenerationParams {
             max_tokens: over.max_tokens.or(self.max_tokens),
             seed: over.seed.or(self.seed),
             stop: over.stop.clone().or_else(|| self.stop.clone()),
+            top_k: over.top_k.or(self.top_k),
+            min_p: over.min_p.or(self.min_p),
+            repetition_penalty: over.repetition_penalty.or(self.repetition_penalty),
         }
     }
 

@@ -260,6 +260,9 @@ struct RawDefaults {
     max_tokens: Option<Spanned<u32>>,
     seed: Option<u64>,
     stop: Option<Vec<String>>,
+    top_k: Option<Spanned<u32>>,
+    min_p: Option<Spanned<f64>>,
+    repetition_penalty: Option<Spanned<f64>>,
     timeout: Option<Spanned<f64>>,
     concurrency: Option<Spanned<usize>>,
     max_concurrency: Option<Spanned<usize>>,
@@ -281,11 +284,19 @@ struct RawModel {
     max_tokens: Option<Spanned<u32>>,
     seed: Option<u64>,
     stop: Option<Vec<String>>,
+    top_k: Option<Spanned<u32>>,
+    min_p: Option<Spanned<f64>>,
+    repetition_penalty: Option<Spanned<f64>>,
     parameters: Option<String>,
     context_length: Option<u64>,
     modalities: Option<Vec<Modality>>,
     price: Option<Price>,
     architecture: Option<String>,
+    dtype: Option<Spanned<String>>,
+    quantize: Option<Spanned<String>>,
+    device: Option<Spanned<String>>,
+    chat_template_kwargs: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+    force: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -305,6 +316,9 @@ struct RawTask {
     max_tokens: Option<Spanned<u32>>,
     seed: Option<u64>,
     stop: Option<Vec<String>>,
+    top_k: Option<Spanned<u32>>,
+    min_p: Option<Spanned<f64>>,
+    repetition_penalty: Option<Spanned<f64>>,
     #[serde(default)]
     tags: Vec<String>,
 }
@@ -460,33 +474,59 @@ fn check_range<T: PartialOrd + Copy + fmt::Display>(
     }
 }
 
-fn convert_params(
-    source: &SuiteSource<'_>,
-    temperature: &Option<Spanned<f64>>,
-    top_p: &Option<Spanned<f64>>,
-    max_tokens: &Option<Spanned<u32>>,
+/// The generation parameters a `[defaults]`, `[[models]]` or `[[tasks]]` table may set.
+struct RawParams {
+    temperature: Option<Spanned<f64>>,
+    top_p: Option<Spanned<f64>>,
+    max_tokens: Option<Spanned<u32>>,
     seed: Option<u64>,
     stop: Option<Vec<String>>,
+    top_k: Option<Spanned<u32>>,
+    min_p: Option<Spanned<f64>>,
+    repetition_penalty: Option<Spanned<f64>>,
+}
+
+/// Moves the generation-parameter fields out of a raw table (they have the same names in all).
+macro_rules! raw_params {
+    ($raw:expr) => {
+        RawParams {
+            temperature: $raw.temperature,
+            top_p: $raw.top_p,
+            max_tokens: $raw.max_tokens,
+            seed: $raw.seed,
+            stop: $raw.stop,
+            top_k: $raw.top_k,
+            min_p: $raw.min_p,
+            repetition_penalty: $raw.repetition_penalty,
+        }
+    };
+}
+
+fn convert_params(
+    source: &SuiteSource<'_>,
+    raw: RawParams,
 ) -> Result<GenerationParams, SuiteError> {
     Ok(GenerationParams {
-        temperature: check_range(source, "temperature", temperature, 0.0, 2.0)?,
-        top_p: check_range(source, "top_p", top_p, 0.0, 1.0)?,
-        max_tokens: check_range(source, "max_tokens", max_tokens, 1, u32::MAX)?,
-        seed,
-        stop,
+        temperature: check_range(source, "temperature", &raw.temperature, 0.0, 2.0)?,
+        top_p: check_range(source, "top_p", &raw.top_p, 0.0, 1.0)?,
+        max_tokens: check_range(source, "max_tokens", &raw.max_tokens, 1, u32::MAX)?,
+        seed: raw.seed,
+        stop: raw.stop,
+        top_k: check_range(source, "top_k", &raw.top_k, 1, u32::MAX)?,
+        min_p: check_range(source, "min_p", &raw.min_p, 0.0, 1.0)?,
+        repetition_penalty: check_range(
+            source,
+            "repetition_penalty",
+            &raw.repetition_penalty,
+            0.01,
+            100.0,
+        )?,
     })
 }
 
 fn convert_defaults(source: &SuiteSource<'_>, raw: RawDefaults) -> Result<Defaults, SuiteError> {
     let base = Defaults::default();
-    let params = convert_params(
-        source,
-        &raw.temperature,
-        &raw.top_p,
-        &raw.max_tokens,
-        raw.seed,
-        raw.stop,
-    )?;
+    let params = convert_params(source, raw_params!(raw))?;
     Ok(Defaults {
         params: base.params.overlaid(&params),
         timeout_secs: check_range(source, "timeout", &raw.timeout, 0.001, 86_400.0)?
@@ -499,6 +539,18 @@ fn convert_defaults(source: &SuiteSource<'_>, raw: RawDefaults) -> Result<Defaul
         retry_backoff_secs: check_range(source, "retry_backoff", &raw.retry_backoff, 0.0, 600.0)?
             .unwrap_or(base.retry_backoff_secs),
     })
+}
+
+/// Parses a string field into one of a fixed set of choices, erring at the field.
+fn parse_choice<T: std::str::FromStr<Err = String>>(
+    source: &SuiteSource<'_>,
+    field: &str,
+    value: &Spanned<String>,
+) -> Result<T, SuiteError> {
+    value
+        .get_ref()
+        .parse()
+        .map_err(|reason: String| source.error_at(Some(value.span()), Some(field), reason))
 }
 
 fn convert_model(source: &SuiteSource<'_>, raw: RawModel) -> Result<ModelConfig, SuiteError> {
@@ -515,22 +567,28 @@ fn convert_model(source: &SuiteSource<'_>, raw: RawModel) -> Result<ModelConfig,
     config.api_key_env = raw.api_key_env;
     config.stream = raw.stream.unwrap_or(true);
     config.concurrency = check_range(source, "concurrency", &raw.concurrency, 1, 4096)?;
-    config.params = convert_params(
-        source,
-        &raw.temperature,
-        &raw.top_p,
-        &raw.max_tokens,
-        raw.seed,
-        raw.stop,
-    )?;
+    config.params = convert_params(source, raw_params!(raw))?;
     let mine = ModelMetadata {
         parameters: raw.parameters,
         context_length: raw.context_length,
         modalities: raw.modalities.unwrap_or_default(),
         price: raw.price,
         architecture: raw.architecture,
+        dtype: None,
+        device: None,
     };
     config.metadata = mine.or(&config.metadata);
+    if let Some(dtype) = &raw.dtype {
+        config.local.dtype = parse_choice(source, "dtype", dtype)?;
+    }
+    if let Some(quantize) = &raw.quantize {
+        config.local.quantize = Some(parse_choice(source, "quantize", quantize)?);
+    }
+    if let Some(device) = &raw.device {
+        config.local.device = parse_choice(source, "device", device)?;
+    }
+    config.local.chat_template_kwargs = raw.chat_template_kwargs.unwrap_or_default();
+    config.local.force = raw.force.unwrap_or(false);
     Ok(config)
 }
 
@@ -654,14 +712,7 @@ fn convert_task(
         ));
     }
 
-    let params = convert_params(
-        source,
-        &raw.temperature,
-        &raw.top_p,
-        &raw.max_tokens,
-        raw.seed,
-        raw.stop,
-    )?;
+    let params = convert_params(source, raw_params!(raw))?;
     Ok(Task {
         category: raw
             .category
@@ -814,6 +865,21 @@ images = ["cat.png"]
             let message = error(text);
             assert!(message.contains(expected), "for {text:?}: got {message}");
         }
+    }
+
+    #[test]
+    fn local_options_are_read_and_checked() {
+        let suite = parse(
+            "[[models]]\nspec = \"hf:a/b\"\ndtype = \"f16\"\nquantize = \"q4k\"\ndevice = \"cuda:1\"\nchat_template_kwargs = { date_string = \"26 Jul 2024\" }\n[[tasks]]\nid = \"a\"\nprompt = \"x\"\n",
+        )
+        .unwrap();
+        let local = &suite.models[0].local;
+        assert_eq!(local.dtype, crate::DTypeChoice::F16);
+        assert_eq!(local.quantize, Some(crate::Quantization::Q4K));
+        assert_eq!(local.device, crate::DeviceChoice::Cuda(1));
+        assert_eq!(local.chat_template_kwargs["date_string"], "26 Jul 2024");
+        let message = error("[[models]]\nspec = \"hf:a/b\"\ndevice = \"tpu\"\n[[tasks]]\nid = \"a\"\nprompt = \"x\"\n");
+        assert!(message.contains("3:10: unknown device `tpu`"), "{message}");
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! The command line, as clap derives it: `versus run`, `versus report`, `versus runs`.
+//! The command line, as clap derives it: `versus run`, `report`, `runs`, `chat`, `model`, `demo`,
+//! `login`.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use versus_core::{DTypeChoice, DeviceChoice, Quantization};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,6 +36,120 @@ pub enum Command {
     Report(ReportArgs),
     /// List past runs with their date, suite, models and cell counts.
     Runs(RunsArgs),
+    /// One generation from one model, streamed to the terminal.
+    Chat(Box<ChatArgs>),
+    /// Look at or make local models.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+    /// Offline, no keys: write two tiny local models, run the seed suite on them, write the report.
+    Demo(DemoArgs),
+    /// Store a token for a model hub (`versus login hf`).
+    Login(LoginArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Architecture, parameters, dtype, context length, special tokens and chat template.
+    Inspect(InspectArgs),
+    /// Write a small random-weight model folder with a real tokenizer and the family's template.
+    Tiny(TinyArgs),
+}
+
+/// How local models are loaded.
+#[derive(Debug, Args, Default, Clone)]
+pub struct LocalArgs {
+    /// Number format for local models: auto (f32 on CPU), f32, f16, bf16.
+    #[arg(long, value_name = "DTYPE")]
+    pub dtype: Option<DTypeChoice>,
+    /// Quantize safetensors weights on load: q8_0 or q4k.
+    #[arg(long, value_name = "KIND")]
+    pub quantize: Option<Quantization>,
+    /// Where local models run: auto, cpu, cuda, cuda:N, metal.
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Option<DeviceChoice>,
+    /// Load local models even when the memory estimate says they do not fit.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// The model: hf:ORG/NAME, local:PATH, gguf:PATH, openai:MODEL or openai-compatible:MODEL.
+    #[arg(value_name = "SPEC")]
+    pub spec: String,
+    /// The user message.
+    #[arg(value_name = "PROMPT")]
+    pub prompt: String,
+    /// A system message before it.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// API root for an openai-compatible model.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Stop at this text (repeatable).
+    #[arg(long = "stop", value_name = "TEXT")]
+    pub stop: Vec<String>,
+    /// Extra chat template variable for local models, as NAME=VALUE (repeatable).
+    #[arg(long = "template-var", value_name = "NAME=VALUE")]
+    pub template_vars: Vec<String>,
+    #[command(flatten)]
+    pub sampling: OverrideArgs,
+    #[command(flatten)]
+    pub local: LocalArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A local model: hf:ORG/NAME, local:PATH or gguf:PATH.
+    #[arg(value_name = "SPEC")]
+    pub spec: String,
+    #[arg(long, short, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    #[command(flatten)]
+    pub local: LocalArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TinyArchArg {
+    Phi3,
+    Llama,
+    Qwen2,
+}
+
+#[derive(Debug, Args)]
+pub struct TinyArgs {
+    /// The folder to write (created if needed).
+    #[arg(value_name = "OUT")]
+    pub out: PathBuf,
+    #[arg(long, value_enum)]
+    pub arch: TinyArchArg,
+    /// Seed of the random weights: the same seed writes the same model.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the tiny models and the report go.
+    #[arg(long, default_value = "versus-demo", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Output token limit per answer.
+    #[arg(long, default_value_t = 96)]
+    pub max_tokens: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Hub {
+    /// The Hugging Face Hub: the token goes where `huggingface-cli login` puts it.
+    Hf,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    #[arg(value_enum)]
+    pub hub: Hub,
 }
 
 #[derive(Debug, Args)]
@@ -81,6 +197,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub overrides: OverrideArgs,
+
+    #[command(flatten)]
+    pub local: LocalArgs,
 }
 
 /// Settings that override the suite's for this run.
@@ -98,6 +217,15 @@ pub struct OverrideArgs {
     /// Sampling seed for every model and task.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Sample among the k most likely tokens (local models, vLLM).
+    #[arg(long)]
+    pub top_k: Option<u32>,
+    /// Drop tokens less likely than this times the most likely one (local models, vLLM).
+    #[arg(long)]
+    pub min_p: Option<f64>,
+    /// Penalise tokens already present, as transformers does; 1.0 is none (local models, vLLM).
+    #[arg(long)]
+    pub repetition_penalty: Option<f64>,
     /// Requests in flight at once per model.
     #[arg(long)]
     pub concurrency: Option<usize>,

@@ -8,7 +8,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use versus_store::Store;
 
-use crate::cli::{Cli, Command, ListFormat, ReportArgs, ReportFormat, RunArgs, RunsArgs};
+use crate::cli::{
+    Cli, Command, ListFormat, ModelCommand, ReportArgs, ReportFormat, RunArgs, RunsArgs,
+};
+use crate::local_commands;
 use crate::report;
 use crate::runner::{self, RunOutcome};
 use crate::settings::RunSettings;
@@ -18,6 +21,15 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run(&cli.db, cli.quiet, args),
         Command::Report(args) => report(&cli.db, args),
         Command::Runs(args) => runs(&cli.db, args),
+        Command::Chat(args) => local_commands::chat(args, cli.quiet),
+        Command::Model {
+            command: ModelCommand::Inspect(args),
+        } => local_commands::inspect(args),
+        Command::Model {
+            command: ModelCommand::Tiny(args),
+        } => local_commands::tiny(args, cli.quiet),
+        Command::Demo(args) => local_commands::demo(&cli.db, args, cli.quiet),
+        Command::Login(args) => local_commands::login(args),
     }
 }
 
@@ -25,7 +37,7 @@ fn open_store(db: &Path) -> anyhow::Result<Store> {
     Ok(Store::open(db)?)
 }
 
-fn run(db: &Path, quiet: bool, args: &RunArgs) -> anyhow::Result<ExitCode> {
+pub fn run(db: &Path, quiet: bool, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let settings = RunSettings::resolve(args)?;
     let store = open_store(db)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -193,7 +205,7 @@ fn runs_table(runs: &[versus_store::RunSummary]) -> String {
     out
 }
 
-fn write_output(path: Option<&Path>, text: &str) -> anyhow::Result<()> {
+pub fn write_output(path: Option<&Path>, text: &str) -> anyhow::Result<()> {
     match path {
         Some(path) => {
             std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))

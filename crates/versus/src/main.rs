@@ -4,6 +4,7 @@
 
 mod cli;
 mod commands;
+mod local_commands;
 mod models;
 mod progress;
 mod report;

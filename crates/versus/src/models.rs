@@ -1,5 +1,6 @@
 //! Turns the suite's model entries into `ChatModel`s: hosted models get an HTTP client with their
-//! endpoint and key; a model that cannot be built gets the reason, recorded on each of its cells.
+//! endpoint and key, local models are loaded in-process (their metadata read from the model);
+//! a model that cannot be built gets the reason, recorded on each of its cells.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -7,7 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use versus_api::{ClientConfig, OpenAiClient, RetryPolicy, OPENAI_BASE_URL};
-use versus_core::{ChatModel, Defaults, ErrorKind, ModelConfig, ModelError, ModelSpec};
+use versus_core::{
+    ChatModel, Defaults, ErrorKind, Modality, ModelConfig, ModelError, ModelMetadata, ModelSpec,
+};
+use versus_engine::{LoadOptions, LocalModel};
 
 /// The environment variable OpenAI's own clients read the key from.
 const OPENAI_KEY_ENV: &str = "OPENAI_API_KEY";
@@ -72,29 +76,80 @@ impl KeyPrompter {
     }
 }
 
-pub fn prepare(config: &ModelConfig, defaults: &Defaults, keys: &mut KeyPrompter) -> PreparedModel {
-    let endpoint = endpoint(config);
+pub async fn prepare(
+    config: &ModelConfig,
+    defaults: &Defaults,
+    keys: &mut KeyPrompter,
+) -> PreparedModel {
+    let mut config = config.clone();
+    let endpoint = endpoint(&config);
     let model = match (&config.spec, &endpoint) {
         (_, Err(error)) => Err(error.clone()),
         (ModelSpec::OpenAi { model }, Ok(Some(base_url)))
         | (ModelSpec::OpenAiCompatible { model }, Ok(Some(base_url))) => {
-            hosted(config, model, base_url, defaults, keys)
+            hosted(&config, model, base_url, defaults, keys)
         }
-        (spec, _) => Err(ModelError::new(
-            ErrorKind::Config,
-            format!(
-                "model `{}` ({spec}) runs in-process, and this build of versus has no local engine yet; use a hosted or openai-compatible model",
-                config.id
-            ),
-        )),
+        (_, _) => match load_local(&config).await {
+            Ok(local) => {
+                config.metadata = config.metadata.or(&local_metadata(&local));
+                Ok(Arc::new(local) as Arc<dyn ChatModel>)
+            }
+            Err(error) => Err(error),
+        },
     };
     PreparedModel {
-        config: config.clone(),
         endpoint: endpoint.unwrap_or(None),
+        config,
         model,
     }
 }
 
+/// Loads a local model with the suite's options (dtype, quantization, device, template variables).
+pub async fn load_local(config: &ModelConfig) -> Result<LocalModel, ModelError> {
+    let options = LoadOptions {
+        dtype: config.local.dtype,
+        quantize: config.local.quantize,
+        device: config.local.device,
+        chat_template_kwargs: config.local.chat_template_kwargs.clone(),
+        force: config.local.force,
+        context_for_estimate: 0,
+    };
+    LocalModel::load(&config.spec, options).await.map_err(|e| {
+        ModelError::new(
+            ErrorKind::Config,
+            format!("cannot load model `{}` ({}): {e}", config.id, config.spec),
+        )
+    })
+}
+
+/// What the report shows about a local model, read from the model itself.
+pub fn local_metadata(model: &LocalModel) -> ModelMetadata {
+    let info = model.info();
+    ModelMetadata {
+        parameters: Some(parameter_count(info.parameters)),
+        context_length: Some(info.context_length as u64),
+        modalities: vec![Modality::Text],
+        price: None,
+        architecture: Some(info.architecture.clone()),
+        dtype: Some(info.dtype.clone()),
+        device: Some(info.device.clone()),
+    }
+}
+
+/// "14.7B", "3.8B", "412.3K": as people write parameter counts.
+pub fn parameter_count(n: u64) -> String {
+    let n = n as f64;
+    if n >= 1e9 {
+        format!("{:.1}B", n / 1e9)
+    } else if n >= 1e6 {
+        format!("{:.1}M", n / 1e6)
+    } else {
+        format!("{:.1}K", n / 1e3)
+    }
+}
+
+/// Where requests go (hosted), or what besides the spec decides the answers (local): part of the
+/// cache key.
 fn endpoint(config: &ModelConfig) -> Result<Option<String>, ModelError> {
     let chosen = match &config.spec {
         ModelSpec::OpenAi { .. } => Some(
@@ -116,7 +171,7 @@ fn endpoint(config: &ModelConfig) -> Result<Option<String>, ModelError> {
                 ))
             }
         },
-        _ => None,
+        _ => return Ok(Some(config.local.cache_identity())),
     };
     Ok(chosen.map(|url| url.trim_end_matches('/').to_string()))
 }
@@ -175,23 +230,34 @@ mod tests {
         );
     }
 
-    #[test]
-    fn local_models_explain_that_the_engine_is_missing() {
+    #[tokio::test]
+    async fn a_missing_local_model_says_what_is_missing() {
         let prepared = prepare(
-            &config("hf:microsoft/phi-4", None),
+            &config("local:/surely/not/here", None),
             &Defaults::default(),
             &mut KeyPrompter::new(false),
-        );
+        )
+        .await;
         let error = prepared.model.err().unwrap();
         assert_eq!(error.kind, ErrorKind::Config);
-        assert!(error.message.contains("local engine"));
+        assert!(
+            error.message.contains("no such model folder"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]
-    fn a_missing_key_names_the_variable() {
+    fn parameter_counts_read_like_model_cards() {
+        assert_eq!(parameter_count(14_659_507_200), "14.7B");
+        assert_eq!(parameter_count(412_300), "412.3K");
+    }
+
+    #[tokio::test]
+    async fn a_missing_key_names_the_variable() {
         let mut spec = config("openai-compatible:x", Some("http://127.0.0.1:9/v1"));
         spec.api_key_env = Some("VERSUS_TEST_SURELY_UNSET_KEY".into());
-        let prepared = prepare(&spec, &Defaults::default(), &mut KeyPrompter::new(false));
+        let prepared = prepare(&spec, &Defaults::default(), &mut KeyPrompter::new(false)).await;
         let error = prepared.model.err().unwrap();
         assert!(error
             .message

@@ -77,18 +77,22 @@ pub async fn run(settings: RunSettings, store: Store, quiet: bool) -> anyhow::Re
         reuse,
         fresh,
     } = settings;
-    let plan = RunPlan {
+    let mut plan = RunPlan {
         suite: loaded.suite,
         overrides,
     };
-    let suite = &plan.suite;
 
     let mut keys = KeyPrompter::new(!quiet);
-    let prepared: Vec<PreparedModel> = suite
-        .models
-        .iter()
-        .map(|config| models::prepare(config, &suite.defaults, &mut keys))
-        .collect();
+    let mut prepared: Vec<PreparedModel> = Vec::with_capacity(plan.suite.models.len());
+    for config in &plan.suite.models {
+        if config.spec.is_local() && !quiet {
+            eprintln!("loading {} ({})...", config.id, config.spec);
+        }
+        prepared.push(models::prepare(config, &plan.suite.defaults, &mut keys).await);
+    }
+    // Local models report their own architecture, size, dtype and device; the stored plan keeps it.
+    plan.suite.models = prepared.iter().map(|p| p.config.clone()).collect();
+    let suite = &plan.suite;
     for model in &prepared {
         if let Err(error) = &model.model {
             if !quiet {

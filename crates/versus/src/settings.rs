@@ -10,7 +10,7 @@ use versus_core::{
     ContentPart, GenerationParams, ModelConfig, ModelSpec, Suite, SuiteError, SuiteSource,
 };
 
-use crate::cli::{OverrideArgs, RunArgs};
+use crate::cli::{LocalArgs, OverrideArgs, RunArgs};
 
 /// A suite as read from disk or the binary, before the command line is applied.
 pub struct LoadedSuite {
@@ -159,6 +159,9 @@ impl RunSettings {
             )));
         }
 
+        for model in suite.models.iter_mut().filter(|m| m.spec.is_local()) {
+            apply_local_args(model, &args.local);
+        }
         filter_tasks(suite, &args.tasks, &args.categories)?;
         apply_runtime_overrides(suite, &args.overrides)?;
 
@@ -168,6 +171,9 @@ impl RunSettings {
             max_tokens: args.overrides.max_tokens,
             seed: args.overrides.seed,
             stop: None,
+            top_k: args.overrides.top_k,
+            min_p: args.overrides.min_p,
+            repetition_penalty: args.overrides.repetition_penalty,
         };
         let task_images = read_task_files(&mut loaded)?;
         Ok(RunSettings {
@@ -179,6 +185,20 @@ impl RunSettings {
             fresh: args.fresh,
         })
     }
+}
+
+/// Applies `--dtype`, `--quantize`, `--device` and `--force` to a local model.
+pub fn apply_local_args(model: &mut ModelConfig, args: &LocalArgs) {
+    if let Some(dtype) = args.dtype {
+        model.local.dtype = dtype;
+    }
+    if let Some(quantize) = args.quantize {
+        model.local.quantize = Some(quantize);
+    }
+    if let Some(device) = args.device {
+        model.local.device = device;
+    }
+    model.local.force |= args.force;
 }
 
 fn filter_tasks(suite: &mut Suite, ids: &[String], categories: &[String]) -> anyhow::Result<()> {

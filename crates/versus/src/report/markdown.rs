@@ -36,16 +36,25 @@ fn write_report(out: &mut String, report: &Report) -> std::fmt::Result {
     writeln!(out, "## Models\n")?;
     writeln!(
         out,
-        "| Model | Spec | Parameters | Context length | Modalities | Price in / out (USD per 1M tokens) |"
+        "| Model | Spec | Architecture | Parameters | Dtype | Device | Context length | Modalities | Price in / out (USD per 1M tokens) |"
     )?;
-    writeln!(out, "|---|---|---|---|---|---|")?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|")?;
     for model in &report.models {
+        let or_dash = |value: &Option<String>| {
+            value
+                .as_deref()
+                .map(cell_text)
+                .unwrap_or_else(|| "–".into())
+        };
         writeln!(
             out,
-            "| {} | `{}` | {} | {} | {} | {} |",
+            "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} |",
             cell_text(&model.id),
             model.spec,
-            model.metadata.parameters.as_deref().unwrap_or("–"),
+            or_dash(&model.metadata.architecture),
+            or_dash(&model.metadata.parameters),
+            or_dash(&model.metadata.dtype),
+            or_dash(&model.metadata.device),
             model
                 .metadata
                 .context_length

@@ -1,0 +1,226 @@
+//! Decoder throughput on a Phi-4-shaped model with random weights: full width and vocabulary
+//! (hidden 5120, ffn 17920, 40 heads / 10 kv heads of 128, vocab 100352) but only 2 of its 40
+//! layers, so it fits in memory and runs in minutes. Measures prefill and decode tokens/s on 2
+//! threads in f32, f16, Q8_0 and Q4_K, and prints a table.
+//!
+//! `cargo bench -p versus-engine --bench engine [-- f32 f16 q8_0 q4k] [--layers N]`
+//! (`RAYON_NUM_THREADS` overrides the thread count.) Multiply decode time by 20 for a rough
+//! estimate of the full 40-layer model minus the embedding and output matrices' share.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use versus_engine::config::{DecoderConfig, Family, RopeScaling};
+use versus_engine::decoder::Decoder;
+use versus_engine::weights::{ModelWeights, Quantization};
+
+const PROMPT_TOKENS: usize = 128;
+const DECODE_STEPS: usize = 32;
+
+fn phi4_config(layers: usize) -> DecoderConfig {
+    DecoderConfig {
+        family: Family::Phi3,
+        architecture: "Phi3ForCausalLM".to_string(),
+        vocab_size: 100_352,
+        hidden_size: 5120,
+        intermediate_size: 17_920,
+        num_layers: layers,
+        num_heads: 40,
+        num_kv_heads: 10,
+        head_dim: 128,
+        rotary_dim: 128,
+        rms_norm_eps: 1e-5,
+        rope_theta: 250_000.0,
+        rope_scaling: RopeScaling::Default,
+        max_position_embeddings: 16_384,
+        sliding_window: None,
+        tie_word_embeddings: false,
+        attention_bias: false,
+        bos_token_id: Some(100_257),
+        eos_token_ids: vec![100_265],
+    }
+}
+
+/// A fast deterministic generator (xorshift64*): the weights only need to be non-degenerate, and
+/// 1.7 billion Box-Muller normals would take longer than the benchmark.
+struct Uniform(u64);
+
+impl Uniform {
+    fn fill(&mut self, len: usize, scale: f32) -> Vec<f32> {
+        (0..len)
+            .map(|_| {
+                self.0 ^= self.0 >> 12;
+                self.0 ^= self.0 << 25;
+                self.0 ^= self.0 >> 27;
+                let bits = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40;
+                (bits as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+            })
+            .collect()
+    }
+}
+
+/// Random weights under their Hugging Face names, stored in `dtype` (quantized runs are given
+/// f16 tensors and quantize them while loading, which halves the peak memory).
+fn random_weights(
+    config: &DecoderConfig,
+    dtype: DType,
+) -> candle_core::Result<HashMap<String, Tensor>> {
+    let device = Device::Cpu;
+    let mut rng = Uniform(0x5EED_1234_ABCD_0001);
+    // std 0.02, as the checkpoints' initializer_range.
+    let scale = 0.02 * 3f32.sqrt();
+    let mut matrix = |rows: usize, columns: usize| -> candle_core::Result<Tensor> {
+        Tensor::from_vec(rng.fill(rows * columns, scale), (rows, columns), &device)?.to_dtype(dtype)
+    };
+    let hidden = config.hidden_size;
+    let q_width = config.num_heads * config.head_dim;
+    let kv_width = config.num_kv_heads * config.head_dim;
+    let mut tensors = HashMap::new();
+    tensors.insert(
+        "model.embed_tokens.weight".to_string(),
+        matrix(config.vocab_size, hidden)?,
+    );
+    tensors.insert(
+        "lm_head.weight".to_string(),
+        matrix(config.vocab_size, hidden)?,
+    );
+    for layer in 0..config.num_layers {
+        let prefix = format!("model.layers.{layer}");
+        let entries = [
+            (
+                "self_attn.qkv_proj.weight",
+                matrix(q_width + 2 * kv_width, hidden)?,
+            ),
+            ("self_attn.o_proj.weight", matrix(hidden, q_width)?),
+            (
+                "mlp.gate_up_proj.weight",
+                matrix(2 * config.intermediate_size, hidden)?,
+            ),
+            (
+                "mlp.down_proj.weight",
+                matrix(hidden, config.intermediate_size)?,
+            ),
+            (
+                "input_layernorm.weight",
+                Tensor::ones(hidden, dtype, &device)?,
+            ),
+            (
+                "post_attention_layernorm.weight",
+                Tensor::ones(hidden, dtype, &device)?,
+            ),
+        ];
+        for (name, tensor) in entries {
+            tensors.insert(format!("{prefix}.{name}"), tensor);
+        }
+    }
+    tensors.insert(
+        "model.norm.weight".to_string(),
+        Tensor::ones(hidden, dtype, &device)?,
+    );
+    Ok(tensors)
+}
+
+struct Row {
+    name: &'static str,
+    weight_gib: f64,
+    load_s: f64,
+    prefill_tokens_per_s: f64,
+    decode_tokens_per_s: f64,
+}
+
+fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (index, &value) in logits.iter().enumerate() {
+        if value > logits[best] {
+            best = index;
+        }
+    }
+    best as u32
+}
+
+fn run(name: &'static str, layers: usize) -> Result<Row, Box<dyn std::error::Error>> {
+    let config = phi4_config(layers);
+    let (storage, compute, quantize) = match name {
+        "f32" => (DType::F32, DType::F32, None),
+        "f16" => (DType::F16, DType::F16, None),
+        "q8_0" => (DType::F16, DType::F32, Some(Quantization::Q8_0)),
+        "q4k" => (DType::F16, DType::F32, Some(Quantization::Q4K)),
+        other => return Err(format!("unknown configuration {other}").into()),
+    };
+    let started = Instant::now();
+    let tensors = random_weights(&config, storage)?;
+    let weights = ModelWeights::from_tensors(tensors).with_quantization(quantize);
+    let decoder = Decoder::load(config, weights, &Device::Cpu, compute)?;
+    let load_s = started.elapsed().as_secs_f64();
+
+    let prompt: Vec<u32> = (0..PROMPT_TOKENS as u32)
+        .map(|i| (i * 7919) % 100_000)
+        .collect();
+    // Warm-up: the quantized kernels repack their weights on first use.
+    let mut warm_up = decoder.new_sequence(8);
+    decoder.feed(&mut warm_up, &prompt[..4])?;
+    decoder.feed(&mut warm_up, &prompt[4..5])?;
+
+    let mut sequence = decoder.new_sequence(PROMPT_TOKENS + DECODE_STEPS);
+    let started = Instant::now();
+    let mut logits = decoder.feed(&mut sequence, &prompt)?;
+    let prefill_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    for _ in 0..DECODE_STEPS {
+        let next = argmax(&logits);
+        logits = decoder.feed(&mut sequence, &[next])?;
+    }
+    let decode_s = started.elapsed().as_secs_f64();
+    Ok(Row {
+        name,
+        weight_gib: decoder.weight_bytes() as f64 / (1u64 << 30) as f64,
+        load_s,
+        prefill_tokens_per_s: PROMPT_TOKENS as f64 / prefill_s,
+        decode_tokens_per_s: DECODE_STEPS as f64 / decode_s,
+    })
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        // Before candle starts its thread pools; the benchmark is specified on 2 threads.
+        std::env::set_var("RAYON_NUM_THREADS", "2");
+    }
+    let mut names: Vec<&'static str> = Vec::new();
+    let mut layers = 2;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--layers" => {
+                layers = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or("--layers needs a number")?
+            }
+            "f32" => names.push("f32"),
+            "f16" => names.push("f16"),
+            "q8_0" => names.push("q8_0"),
+            "q4k" => names.push("q4k"),
+            // `cargo bench` passes `--bench`; ignore flags meant for other harnesses.
+            _ => {}
+        }
+    }
+    if names.is_empty() {
+        names = vec!["f32", "f16", "q8_0", "q4k"];
+    }
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
+    println!(
+        "Phi-4 shape, {layers} of 40 layers, vocab 100352; prompt {PROMPT_TOKENS} tokens, {DECODE_STEPS} decode steps; {threads} threads"
+    );
+    println!();
+    println!("| weights | weight GiB | load s | prefill tok/s | decode tok/s |");
+    println!("|---|---:|---:|---:|---:|");
+    for name in names {
+        let row = run(name, layers)?;
+        println!(
+            "| {} | {:.2} | {:.1} | {:.1} | {:.2} |",
+            row.name, row.weight_gib, row.load_s, row.prefill_tokens_per_s, row.decode_tokens_per_s
+        );
+    }
+    Ok(())
+}

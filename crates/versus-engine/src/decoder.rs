@@ -1,0 +1,792 @@
+//! The decoder: one pre-norm transformer (RMSNorm, grouped-query attention with RoPE, SwiGLU MLP)
+//! for Phi-3/Phi-4, Llama and Qwen2, their differences expressed by [`DecoderConfig`] and by which
+//! tensors the weights hold (fused or separate projections, biases, tied embeddings).
+//!
+//! It reproduces transformers' eager float32 computation, including two behaviours where
+//! candle-transformers' models differ: LongRoPE divides by its factors and scales cos/sin by the
+//! attention factor (see `rope`), and the LongRoPE factor set is chosen from the sequence length of
+//! each forward pass, with the KV cache recomputed once when a sequence crosses the original
+//! context, as transformers' `generate()` does (see [`Decoder::feed`]).
+//!
+//! Laid out like candle's model files: the parts (norm, projections, rotary, attention, MLP,
+//! block), then the model.
+
+use std::path::Path;
+
+use candle_core::quantized::QMatMul;
+use candle_core::{DType, Device, Module, Tensor, D};
+
+use crate::config::{DecoderConfig, Family};
+use crate::error::EngineError;
+use crate::kv_cache::KvCache;
+use crate::rope::{FactorSet, RotaryEmbedding};
+use crate::weights::{EmbeddingWeight, ModelWeights, Quantization};
+
+type Result<T> = std::result::Result<T, EngineError>;
+
+/// RMSNorm with its learned weight (transformers: `weight * x / sqrt(mean(x²) + eps)`).
+#[derive(Debug, Clone)]
+struct RmsNorm {
+    weight: Tensor,
+    eps: f32,
+}
+
+impl RmsNorm {
+    fn load(
+        weights: &mut ModelWeights,
+        name: &str,
+        config: &DecoderConfig,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<RmsNorm> {
+        Ok(RmsNorm {
+            weight: weights.vector(name, config.hidden_size, dtype, device)?,
+            eps: config.rms_norm_eps as f32,
+        })
+    }
+
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        candle_nn::ops::rms_norm(xs, &self.weight, self.eps)
+    }
+}
+
+/// A projection `x Wᵀ (+ b)`, dense or quantized.
+#[derive(Debug, Clone)]
+struct Linear {
+    weight: QMatMul,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    fn load(
+        weights: &mut ModelWeights,
+        prefix: &str,
+        shape: (usize, usize),
+        bias: bool,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Linear> {
+        let weight = weights.projection(&format!("{prefix}.weight"), shape, dtype, device)?;
+        let bias = if bias {
+            Some(weights.vector(&format!("{prefix}.bias"), shape.0, dtype, device)?)
+        } else {
+            None
+        };
+        Ok(Linear { weight, bias })
+    }
+
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        // Quantized matmuls read their input as one contiguous block.
+        let ys = self.weight.forward(&xs.contiguous()?)?;
+        match &self.bias {
+            Some(bias) => ys.broadcast_add(bias),
+            None => Ok(ys),
+        }
+    }
+}
+
+/// cos and sin for the positions of one forward pass, and which RoPE variant applies.
+struct RotaryTables {
+    cos: Tensor,
+    sin: Tensor,
+    /// llama.cpp's interleaved pairs (2i, 2i+1), for GGUF `llama` weights whose q/k rows its
+    /// converter permuted; otherwise transformers' rotate-half pairs (i, i + d/2).
+    interleaved: bool,
+}
+
+impl RotaryTables {
+    /// Rotates the first `cos.dim(1) · 2` dimensions of `xs` `(batch, heads, positions, head_dim)`
+    /// and passes the rest through (partial rotary, as in Phi-4-mini).
+    fn apply(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        let head_dim = xs.dim(D::Minus1)?;
+        let rotary_dim = self.cos.dim(D::Minus1)? * 2;
+        let rotate = |xs: &Tensor| {
+            if self.interleaved {
+                candle_nn::rotary_emb::rope_i(xs, &self.cos, &self.sin)
+            } else {
+                candle_nn::rotary_emb::rope(xs, &self.cos, &self.sin)
+            }
+        };
+        if rotary_dim == head_dim {
+            return rotate(&xs.contiguous()?);
+        }
+        let rotated = rotate(&xs.narrow(D::Minus1, 0, rotary_dim)?.contiguous()?)?;
+        let passed = xs.narrow(D::Minus1, rotary_dim, head_dim - rotary_dim)?;
+        Tensor::cat(&[&rotated, &passed], D::Minus1)
+    }
+}
+
+/// The q, k and v projections: fused in one matrix (Phi-3's `qkv_proj`, rows q then k then v) or
+/// separate (Llama, Qwen2, and phi3 GGUFs converted without fusion).
+#[derive(Debug, Clone)]
+enum QkvProjection {
+    Fused(Linear),
+    Separate { q: Linear, k: Linear, v: Linear },
+}
+
+/// Grouped-query self-attention with a causal (optionally sliding-window) mask.
+#[derive(Debug, Clone)]
+struct Attention {
+    qkv: QkvProjection,
+    o_proj: Linear,
+    num_heads: usize,
+    num_kv_heads: usize,
+    head_dim: usize,
+    /// transformers' `self.scaling = head_dim ** -0.5`, applied after `q kᵀ`.
+    scaling: f64,
+}
+
+impl Attention {
+    fn load(
+        weights: &mut ModelWeights,
+        prefix: &str,
+        config: &DecoderConfig,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Attention> {
+        let hidden = config.hidden_size;
+        let q_width = config.num_heads * config.head_dim;
+        let kv_width = config.num_kv_heads * config.head_dim;
+        let separate_name = format!("{prefix}.q_proj.weight");
+        let fused_name = format!("{prefix}.qkv_proj.weight");
+        // Phi-3 checkpoints fuse q/k/v; use separate projections whenever the file has them, and
+        // otherwise expect the layout of the family (so a missing tensor is named sensibly).
+        let fused = !weights.contains(&separate_name)
+            && (config.family == Family::Phi3 || weights.contains(&fused_name));
+        let bias = config.attention_bias;
+        let qkv = if fused {
+            QkvProjection::Fused(Linear::load(
+                weights,
+                &format!("{prefix}.qkv_proj"),
+                (q_width + 2 * kv_width, hidden),
+                bias,
+                device,
+                dtype,
+            )?)
+        } else {
+            QkvProjection::Separate {
+                q: Linear::load(
+                    weights,
+                    &format!("{prefix}.q_proj"),
+                    (q_width, hidden),
+                    bias,
+                    device,
+                    dtype,
+                )?,
+                k: Linear::load(
+                    weights,
+                    &format!("{prefix}.k_proj"),
+                    (kv_width, hidden),
+                    bias,
+                    device,
+                    dtype,
+                )?,
+                v: Linear::load(
+                    weights,
+                    &format!("{prefix}.v_proj"),
+                    (kv_width, hidden),
+                    bias,
+                    device,
+                    dtype,
+                )?,
+            }
+        };
+        let o_proj = Linear::load(
+            weights,
+            &format!("{prefix}.o_proj"),
+            (hidden, q_width),
+            config.output_projection_bias(),
+            device,
+            dtype,
+        )?;
+        Ok(Attention {
+            qkv,
+            o_proj,
+            num_heads: config.num_heads,
+            num_kv_heads: config.num_kv_heads,
+            head_dim: config.head_dim,
+            scaling: (config.head_dim as f64).powf(-0.5),
+        })
+    }
+
+    fn forward(
+        &self,
+        xs: &Tensor,
+        rotary: &RotaryTables,
+        mask: Option<&Tensor>,
+        cache: &mut KvCache,
+    ) -> candle_core::Result<Tensor> {
+        let (batch, positions, _) = xs.dims3()?;
+        let q_width = self.num_heads * self.head_dim;
+        let kv_width = self.num_kv_heads * self.head_dim;
+        let (q, k, v) = match &self.qkv {
+            QkvProjection::Fused(qkv) => {
+                let qkv = qkv.forward(xs)?;
+                (
+                    qkv.narrow(D::Minus1, 0, q_width)?,
+                    qkv.narrow(D::Minus1, q_width, kv_width)?,
+                    qkv.narrow(D::Minus1, q_width + kv_width, kv_width)?,
+                )
+            }
+            QkvProjection::Separate { q, k, v } => (q.forward(xs)?, k.forward(xs)?, v.forward(xs)?),
+        };
+        let split_heads = |t: Tensor, heads: usize| {
+            t.reshape((batch, positions, heads, self.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let q = rotary.apply(&split_heads(q, self.num_heads)?)?;
+        let k = rotary.apply(&split_heads(k, self.num_kv_heads)?)?;
+        let v = split_heads(v, self.num_kv_heads)?;
+        let (k, v) = cache.append(&k, &v)?;
+        let keys = k.dim(2)?;
+
+        // Grouped-query attention without repeating k and v: query head h uses kv head
+        // h / group (transformers' `repeat_kv`), so the group's queries stack into one matmul.
+        let group = self.num_heads / self.num_kv_heads;
+        let q = q.reshape((batch * self.num_kv_heads, group * positions, self.head_dim))?;
+        let k = k
+            .contiguous()?
+            .reshape((batch * self.num_kv_heads, keys, self.head_dim))?;
+        let v = v
+            .contiguous()?
+            .reshape((batch * self.num_kv_heads, keys, self.head_dim))?;
+        let scores = (q.matmul(&k.t()?)? * self.scaling)?;
+        let scores = match mask {
+            Some(mask) => scores
+                .reshape((batch * self.num_kv_heads, group, positions, keys))?
+                .broadcast_add(mask)?
+                .reshape((batch * self.num_kv_heads, group * positions, keys))?,
+            None => scores,
+        };
+        // transformers takes the softmax in float32 whatever the compute dtype.
+        let probabilities =
+            candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?.to_dtype(v.dtype())?;
+        let attended = probabilities
+            .matmul(&v)?
+            .reshape((batch, self.num_heads, positions, self.head_dim))?
+            .transpose(1, 2)?
+            .reshape((batch, positions, q_width))?;
+        self.o_proj.forward(&attended)
+    }
+}
+
+/// The gate and up projections: fused (Phi-3's `gate_up_proj`, gate rows first) or separate.
+#[derive(Debug, Clone)]
+enum GateUpProjection {
+    Fused(Linear),
+    Separate { gate: Linear, up: Linear },
+}
+
+/// SwiGLU MLP: `down(silu(gate(x)) · up(x))`.
+#[derive(Debug, Clone)]
+struct Mlp {
+    gate_up: GateUpProjection,
+    down: Linear,
+}
+
+impl Mlp {
+    fn load(
+        weights: &mut ModelWeights,
+        prefix: &str,
+        config: &DecoderConfig,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Mlp> {
+        let hidden = config.hidden_size;
+        let intermediate = config.intermediate_size;
+        let separate_name = format!("{prefix}.gate_proj.weight");
+        let fused_name = format!("{prefix}.gate_up_proj.weight");
+        let fused = !weights.contains(&separate_name)
+            && (config.family == Family::Phi3 || weights.contains(&fused_name));
+        let gate_up = if fused {
+            GateUpProjection::Fused(Linear::load(
+                weights,
+                &format!("{prefix}.gate_up_proj"),
+                (2 * intermediate, hidden),
+                false,
+                device,
+                dtype,
+            )?)
+        } else {
+            GateUpProjection::Separate {
+                gate: Linear::load(
+                    weights,
+                    &format!("{prefix}.gate_proj"),
+                    (intermediate, hidden),
+                    false,
+                    device,
+                    dtype,
+                )?,
+                up: Linear::load(
+                    weights,
+                    &format!("{prefix}.up_proj"),
+                    (intermediate, hidden),
+                    false,
+                    device,
+                    dtype,
+                )?,
+            }
+        };
+        let down = Linear::load(
+            weights,
+            &format!("{prefix}.down_proj"),
+            (hidden, intermediate),
+            false,
+            device,
+            dtype,
+        )?;
+        Ok(Mlp { gate_up, down })
+    }
+
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        let activated = match &self.gate_up {
+            // Phi-3: `gate, up = gate_up.chunk(2, dim=-1)`; candle's swiglu is exactly that.
+            GateUpProjection::Fused(gate_up) => candle_nn::ops::swiglu(&gate_up.forward(xs)?)?,
+            GateUpProjection::Separate { gate, up } => {
+                (gate.forward(xs)?.silu()? * up.forward(xs)?)?
+            }
+        };
+        self.down.forward(&activated)
+    }
+}
+
+/// One pre-norm transformer block.
+#[derive(Debug, Clone)]
+struct Block {
+    input_norm: RmsNorm,
+    attention: Attention,
+    post_attention_norm: RmsNorm,
+    mlp: Mlp,
+}
+
+impl Block {
+    fn load(
+        weights: &mut ModelWeights,
+        layer: usize,
+        config: &DecoderConfig,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Block> {
+        let prefix = format!("model.layers.{layer}");
+        Ok(Block {
+            input_norm: RmsNorm::load(
+                weights,
+                &format!("{prefix}.input_layernorm.weight"),
+                config,
+                device,
+                dtype,
+            )?,
+            attention: Attention::load(
+                weights,
+                &format!("{prefix}.self_attn"),
+                config,
+                device,
+                dtype,
+            )?,
+            post_attention_norm: RmsNorm::load(
+                weights,
+                &format!("{prefix}.post_attention_layernorm.weight"),
+                config,
+                device,
+                dtype,
+            )?,
+            mlp: Mlp::load(weights, &format!("{prefix}.mlp"), config, device, dtype)?,
+        })
+    }
+
+    fn forward(
+        &self,
+        xs: &Tensor,
+        rotary: &RotaryTables,
+        mask: Option<&Tensor>,
+        cache: &mut KvCache,
+    ) -> candle_core::Result<Tensor> {
+        let attended =
+            self.attention
+                .forward(&self.input_norm.forward(xs)?, rotary, mask, cache)?;
+        let xs = (xs + attended)?;
+        let transformed = self.mlp.forward(&self.post_attention_norm.forward(&xs)?)?;
+        xs + transformed
+    }
+}
+
+/// A sequence being decoded: its tokens so far and the KV cache built from them.
+#[derive(Debug, Clone)]
+pub struct Sequence {
+    tokens: Vec<u32>,
+    caches: Vec<KvCache>,
+    /// The LongRoPE factor set the cached keys were rotated with.
+    cached_with: FactorSet,
+}
+
+impl Sequence {
+    /// The tokens fed so far.
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// Positions cached (all tokens, between calls to `feed`).
+    fn cached(&self) -> usize {
+        self.caches.first().map_or(0, KvCache::len)
+    }
+
+    fn clear_cache(&mut self) {
+        self.caches.iter_mut().for_each(KvCache::clear);
+    }
+}
+
+/// A loaded model.
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    config: DecoderConfig,
+    embedding: EmbeddingWeight,
+    blocks: Vec<Block>,
+    norm: RmsNorm,
+    lm_head: Linear,
+    rotary: RotaryEmbedding,
+    interleaved_rope: bool,
+    /// Most positions one forward pass takes at once (see `forward`).
+    prefill_chunk: usize,
+    device: Device,
+    dtype: DType,
+}
+
+/// Default for `Decoder::prefill_chunk`: scores of 256 queries against 16k keys for 40 heads
+/// are 640 MiB in f32; transformers' eager attention would hold all queries at once.
+const DEFAULT_PREFILL_CHUNK: usize = 256;
+
+impl Decoder {
+    /// Builds the model from its config and weights; `dtype` is the compute dtype (f32 matches
+    /// transformers; quantized weights stay quantized whatever it is).
+    pub fn load(
+        config: DecoderConfig,
+        mut weights: ModelWeights,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Decoder> {
+        let embedding = weights.embedding(
+            "model.embed_tokens.weight",
+            (config.vocab_size, config.hidden_size),
+            dtype,
+            device,
+        )?;
+        let blocks = (0..config.num_layers)
+            .map(|layer| Block::load(&mut weights, layer, &config, device, dtype))
+            .collect::<Result<Vec<_>>>()?;
+        let norm = RmsNorm::load(&mut weights, "model.norm.weight", &config, device, dtype)?;
+        let lm_head = if config.tie_word_embeddings {
+            Linear {
+                weight: embedding.as_projection(),
+                bias: None,
+            }
+        } else {
+            Linear::load(
+                &mut weights,
+                "lm_head",
+                (config.vocab_size, config.hidden_size),
+                false,
+                device,
+                dtype,
+            )?
+        };
+        Ok(Decoder {
+            rotary: RotaryEmbedding::new(&config, device, dtype),
+            interleaved_rope: weights.qk_rows_interleaved(),
+            prefill_chunk: DEFAULT_PREFILL_CHUNK,
+            config,
+            embedding,
+            blocks,
+            norm,
+            lm_head,
+            device: device.clone(),
+            dtype,
+        })
+    }
+
+    /// Loads a Hugging Face model folder (`config.json` and safetensors weights).
+    pub fn from_hf_dir(
+        dir: &Path,
+        device: &Device,
+        dtype: DType,
+        quantize: Option<Quantization>,
+    ) -> Result<Decoder> {
+        let config_path = dir.join("config.json");
+        let text = std::fs::read_to_string(&config_path).map_err(|error| EngineError::Io {
+            path: config_path.clone(),
+            reason: error.to_string(),
+        })?;
+        let config = DecoderConfig::from_hf_json(&text, &config_path.display().to_string())?;
+        let weights = ModelWeights::from_hf_dir(dir)?.with_quantization(quantize);
+        Decoder::load(config, weights, device, dtype)
+    }
+
+    /// Loads a GGUF file (hyper-parameters from its metadata, tensors kept quantized).
+    pub fn from_gguf(path: &Path, device: &Device, dtype: DType) -> Result<Decoder> {
+        let (config, weights) = ModelWeights::from_gguf(path)?;
+        Decoder::load(config, weights, device, dtype)
+    }
+
+    pub fn config(&self) -> &DecoderConfig {
+        &self.config
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Sets how many positions one forward pass takes at once (prompts are split into chunks
+    /// of this size; the logits do not depend on it beyond float rounding).
+    pub fn with_prefill_chunk(mut self, positions: usize) -> Decoder {
+        self.prefill_chunk = positions.max(1);
+        self
+    }
+
+    /// Bytes held by the weights (quantized matrices at their packed size).
+    pub fn weight_bytes(&self) -> u64 {
+        fn tensor_bytes(tensor: &Tensor) -> u64 {
+            (tensor.elem_count() * tensor.dtype().size_in_bytes()) as u64
+        }
+        fn linear_bytes(linear: &Linear) -> u64 {
+            let weight = match &linear.weight {
+                QMatMul::QTensor(tensor) => tensor.storage_size_in_bytes() as u64,
+                QMatMul::Tensor(tensor) | QMatMul::TensorF16(tensor) => tensor_bytes(tensor),
+            };
+            weight + linear.bias.as_ref().map_or(0, tensor_bytes)
+        }
+        let embedding = match &self.embedding {
+            EmbeddingWeight::Dense(tensor) => tensor_bytes(tensor),
+            EmbeddingWeight::Quantized(tensor) => tensor.storage_size_in_bytes() as u64,
+        };
+        let blocks: u64 = self
+            .blocks
+            .iter()
+            .map(|block| {
+                let qkv = match &block.attention.qkv {
+                    QkvProjection::Fused(qkv) => linear_bytes(qkv),
+                    QkvProjection::Separate { q, k, v } => {
+                        linear_bytes(q) + linear_bytes(k) + linear_bytes(v)
+                    }
+                };
+                let gate_up = match &block.mlp.gate_up {
+                    GateUpProjection::Fused(gate_up) => linear_bytes(gate_up),
+                    GateUpProjection::Separate { gate, up } => {
+                        linear_bytes(gate) + linear_bytes(up)
+                    }
+                };
+                qkv + linear_bytes(&block.attention.o_proj)
+                    + gate_up
+                    + linear_bytes(&block.mlp.down)
+                    + tensor_bytes(&block.input_norm.weight)
+                    + tensor_bytes(&block.post_attention_norm.weight)
+            })
+            .sum();
+        let lm_head = if self.config.tie_word_embeddings {
+            0
+        } else {
+            linear_bytes(&self.lm_head)
+        };
+        embedding + blocks + tensor_bytes(&self.norm.weight) + lm_head
+    }
+
+    /// The rotary embedding (its inverse frequencies are what transformers computes).
+    pub fn rotary(&self) -> &RotaryEmbedding {
+        &self.rotary
+    }
+
+    /// An empty sequence whose KV cache holds `capacity` positions (prompt plus tokens to
+    /// generate) before it has to grow.
+    pub fn new_sequence(&self, capacity: usize) -> Sequence {
+        Sequence {
+            tokens: Vec::new(),
+            caches: (0..self.config.num_layers)
+                .map(|_| KvCache::with_capacity(capacity))
+                .collect(),
+            cached_with: FactorSet::Short,
+        }
+    }
+
+    /// Feeds tokens (a prompt, or one generated token) and returns the logits (f32,
+    /// `vocab_size`) at the last position.
+    ///
+    /// LongRoPE as transformers runs it: a forward pass uses the long factors when the sequence
+    /// it covers exceeds the original context, and `generate()` drops its KV cache once, at the
+    /// first step where the sequence exceeds it, recomputing every position with the long
+    /// factors. So when this call takes a sequence whose cache was built with the short factors
+    /// past the original context, the whole sequence is recomputed. (A plain KV-cache loop
+    /// would keep short-factor keys and diverge from transformers.)
+    pub fn feed(&self, sequence: &mut Sequence, tokens: &[u32]) -> Result<Vec<f32>> {
+        if tokens.is_empty() {
+            return Err(EngineError::InvalidInput("no tokens to feed".to_string()));
+        }
+        self.check_token_ids(tokens)?;
+        let fed_before = sequence.tokens.len();
+        let factor_set = self.rotary.factor_set(fed_before + tokens.len());
+        if sequence.cached() != fed_before || (fed_before > 0 && sequence.cached_with != factor_set)
+        {
+            sequence.clear_cache();
+        }
+        let start = sequence.cached();
+        sequence.tokens.extend_from_slice(tokens);
+        let new_tokens = sequence.tokens[start..].to_vec();
+        match self.forward(&new_tokens, start, factor_set, &mut sequence.caches, false) {
+            Ok(mut logits) => {
+                sequence.cached_with = factor_set;
+                logits.pop().ok_or_else(|| {
+                    EngineError::Other("the forward pass returned no logits".to_string())
+                })
+            }
+            Err(error) => {
+                // Leave the sequence as it was; a partly appended cache is rebuilt on the next call.
+                sequence.tokens.truncate(fed_before);
+                sequence.clear_cache();
+                Err(error)
+            }
+        }
+    }
+
+    /// Logits at every position of a fresh sequence (for tests and scoring).
+    pub fn logits_all(&self, tokens: &[u32]) -> Result<Vec<Vec<f32>>> {
+        if tokens.is_empty() {
+            return Err(EngineError::InvalidInput("no tokens to score".to_string()));
+        }
+        self.check_token_ids(tokens)?;
+        let mut sequence = self.new_sequence(tokens.len());
+        let factor_set = self.rotary.factor_set(tokens.len());
+        self.forward(tokens, 0, factor_set, &mut sequence.caches, true)
+    }
+
+    fn check_token_ids(&self, tokens: &[u32]) -> Result<()> {
+        match tokens
+            .iter()
+            .find(|&&id| id as usize >= self.config.vocab_size)
+        {
+            Some(id) => Err(EngineError::InvalidInput(format!(
+                "token id {id} is outside the vocabulary of {} ids",
+                self.config.vocab_size
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs `tokens` at positions `start ..` through the model, appending to `caches`, and
+    /// returns the logits of every position (`all_positions`) or of the last one.
+    ///
+    /// Long inputs go through in chunks of `prefill_chunk` positions, so the attention scores
+    /// (heads × chunk × keys) stay bounded; every chunk uses the factor set of the whole pass,
+    /// which is what transformers does when it runs the input in one call.
+    fn forward(
+        &self,
+        tokens: &[u32],
+        start: usize,
+        factor_set: FactorSet,
+        caches: &mut [KvCache],
+        all_positions: bool,
+    ) -> Result<Vec<Vec<f32>>> {
+        let mut logits = Vec::new();
+        let chunks = tokens.chunks(self.prefill_chunk.max(1));
+        let last_chunk = chunks.len().saturating_sub(1);
+        let mut chunk_start = start;
+        for (index, chunk) in chunks.enumerate() {
+            let hidden = self.forward_hidden(chunk, chunk_start, factor_set, caches)?;
+            chunk_start += chunk.len();
+            if all_positions {
+                logits.extend(self.logits(&hidden)?);
+            } else if index == last_chunk {
+                logits.extend(self.logits(&hidden.narrow(1, chunk.len() - 1, 1)?)?);
+            }
+        }
+        Ok(logits)
+    }
+
+    /// The hidden states `(1, positions, hidden)` after the last block.
+    fn forward_hidden(
+        &self,
+        tokens: &[u32],
+        start: usize,
+        factor_set: FactorSet,
+        caches: &mut [KvCache],
+    ) -> Result<Tensor> {
+        let positions = tokens.len();
+        let ids = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
+        let mut xs = match &self.embedding {
+            EmbeddingWeight::Dense(table) => embedding_rows(table, &ids)?,
+            EmbeddingWeight::Quantized(table) => table.embedding(&ids)?.to_dtype(self.dtype)?,
+        };
+        let (cos, sin) = self.rotary.cos_sin(start, positions, factor_set)?;
+        let rotary = RotaryTables {
+            cos,
+            sin,
+            interleaved: self.interleaved_rope,
+        };
+        let mask = self.attention_mask(start, positions)?;
+        for (block, cache) in self.blocks.iter().zip(caches.iter_mut()) {
+            xs = block.forward(&xs, &rotary, mask.as_ref(), cache)?;
+        }
+        Ok(xs)
+    }
+
+    /// Final norm and output projection: one f32 row of logits per position.
+    fn logits(&self, hidden: &Tensor) -> Result<Vec<Vec<f32>>> {
+        let logits = self.lm_head.forward(&self.norm.forward(hidden)?)?;
+        Ok(logits.squeeze(0)?.to_dtype(DType::F32)?.to_vec2::<f32>()?)
+    }
+
+    /// The additive mask `(positions, start + positions)`: 0 where query `start + i` may attend
+    /// to key `j` (j ≤ start + i, and within the sliding window if any), −∞ elsewhere. `None`
+    /// when nothing is masked (a single new token with every key in reach).
+    fn attention_mask(&self, start: usize, positions: usize) -> Result<Option<Tensor>> {
+        let keys = start + positions;
+        let window = self.config.sliding_window;
+        let outside_window =
+            |query: usize, key: usize| window.is_some_and(|window| query - key >= window);
+        if positions == 1 && !outside_window(start, 0) {
+            return Ok(None);
+        }
+        let mut mask = Vec::with_capacity(positions * keys);
+        for i in 0..positions {
+            let query = start + i;
+            for key in 0..keys {
+                let hidden = key > query || outside_window(query, key);
+                mask.push(if hidden { f32::NEG_INFINITY } else { 0.0 });
+            }
+        }
+        Ok(Some(
+            Tensor::from_vec(mask, (positions, keys), &self.device)?.to_dtype(self.dtype)?,
+        ))
+    }
+}
+
+/// Row lookup in a dense embedding table: `ids (batch, positions)` → `(batch, positions, hidden)`.
+fn embedding_rows(table: &Tensor, ids: &Tensor) -> candle_core::Result<Tensor> {
+    let (batch, positions) = ids.dims2()?;
+    let hidden = table.dim(1)?;
+    table
+        .index_select(&ids.flatten_all()?, 0)?
+        .reshape((batch, positions, hidden))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The runner shares one loaded model between concurrent requests.
+    #[test]
+    fn a_decoder_can_be_shared_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Decoder>();
+        assert_send_sync::<Sequence>();
+    }
+}

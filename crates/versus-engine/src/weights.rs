@@ -1,0 +1,587 @@
+//! Model weights, from a Hugging Face folder (safetensors, one file or sharded, memory-mapped),
+//! from a llama.cpp GGUF file (quantized tensors stay quantized), or from tensors in memory.
+//!
+//! The decoder asks for tensors by their Hugging Face names; a GGUF source translates them to
+//! llama.cpp's (`model.layers.3.self_attn.o_proj.weight` → `blk.3.attn_output.weight`). Every
+//! tensor is checked against the shape the config implies, and every failure (missing tensor,
+//! wrong shape or dtype, truncated or corrupt file) is an [`EngineError`] naming the file and the
+//! tensor.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
+use candle_core::safetensors::MmapedSafetensors;
+use candle_core::{DType, Device, Tensor};
+
+use crate::config::DecoderConfig;
+use crate::error::{candle_reason, EngineError};
+
+/// Quantization applied to safetensors (or F32/F16 GGUF) weights as they are loaded, for
+/// `--quantize q8_0|q4k`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantization {
+    /// llama.cpp's Q8_0: blocks of 32 weights with one f16 scale.
+    Q8_0,
+    /// llama.cpp's Q4_K: super-blocks of 256 weights with 6-bit sub-block scales.
+    Q4K,
+}
+
+impl Quantization {
+    /// Parses `q8_0` or `q4k` (also `q4_k`), case-insensitively.
+    pub fn parse(name: &str) -> Option<Quantization> {
+        match name.to_ascii_lowercase().as_str() {
+            "q8_0" | "q8" => Some(Quantization::Q8_0),
+            "q4k" | "q4_k" | "q4_k_m" => Some(Quantization::Q4K),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Quantization::Q8_0 => "q8_0",
+            Quantization::Q4K => "q4k",
+        }
+    }
+
+    fn ggml_dtype(self) -> GgmlDType {
+        match self {
+            Quantization::Q8_0 => GgmlDType::Q8_0,
+            Quantization::Q4K => GgmlDType::Q4K,
+        }
+    }
+}
+
+/// The weight of a projection: dense (`QMatMul::Tensor`) or quantized (`QMatMul::QTensor`).
+pub type Projection = QMatMul;
+
+/// The token embedding: dense, or quantized (rows are dequantized as they are looked up, so a
+/// quantized model never holds an f32 copy of its largest matrix).
+#[derive(Debug, Clone)]
+pub enum EmbeddingWeight {
+    Dense(Tensor),
+    Quantized(Arc<QTensor>),
+}
+
+impl EmbeddingWeight {
+    /// The same matrix as an output projection (tied embeddings), sharing the storage.
+    pub fn as_projection(&self) -> Projection {
+        match self {
+            EmbeddingWeight::Dense(tensor) => QMatMul::Tensor(tensor.clone()),
+            EmbeddingWeight::Quantized(tensor) => QMatMul::QTensor(tensor.clone()),
+        }
+    }
+}
+
+/// Where tensors come from.
+enum Source {
+    Safetensors {
+        /// Each shard with the path that names it in errors.
+        shards: Vec<(PathBuf, MmapedSafetensors)>,
+        /// Tensor name → index into `shards`.
+        routing: HashMap<String, usize>,
+    },
+    Gguf {
+        path: PathBuf,
+        content: gguf_file::Content,
+        reader: BufReader<File>,
+    },
+    Memory(HashMap<String, Tensor>),
+}
+
+/// The tensors of one model and how to load them.
+pub struct ModelWeights {
+    source: Source,
+    quantize: Option<Quantization>,
+    dequantize: bool,
+}
+
+impl std::fmt::Debug for ModelWeights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelWeights")
+            .field("source", &self.describe())
+            .field("quantize", &self.quantize)
+            .finish()
+    }
+}
+
+impl ModelWeights {
+    /// The weights of a Hugging Face model folder: `model.safetensors`, or the shards listed in
+    /// `model.safetensors.index.json`.
+    pub fn from_hf_dir(dir: &Path) -> Result<ModelWeights, EngineError> {
+        let single = dir.join("model.safetensors");
+        if single.is_file() {
+            return ModelWeights::from_safetensors(&[single]);
+        }
+        let index = dir.join("model.safetensors.index.json");
+        if index.is_file() {
+            let text = std::fs::read_to_string(&index).map_err(|error| EngineError::Io {
+                path: index.clone(),
+                reason: error.to_string(),
+            })?;
+            let parsed: serde_json::Value =
+                serde_json::from_str(&text).map_err(|error| EngineError::InvalidFile {
+                    path: index.clone(),
+                    reason: format!("not valid JSON: {error}"),
+                })?;
+            let Some(weight_map) = parsed.get("weight_map").and_then(|map| map.as_object()) else {
+                return Err(EngineError::InvalidFile {
+                    path: index,
+                    reason: "no `weight_map` object".to_string(),
+                });
+            };
+            let mut files: Vec<PathBuf> = Vec::new();
+            for (tensor, file) in weight_map {
+                let Some(file) = file.as_str() else {
+                    return Err(EngineError::InvalidFile {
+                        path: index.clone(),
+                        reason: format!("`weight_map.{tensor}` is not a file name"),
+                    });
+                };
+                let path = dir.join(file);
+                if !files.contains(&path) {
+                    files.push(path);
+                }
+            }
+            files.sort();
+            return ModelWeights::from_safetensors(&files);
+        }
+        Err(EngineError::Io {
+            path: dir.to_path_buf(),
+            reason: "no model.safetensors or model.safetensors.index.json in the model folder"
+                .to_string(),
+        })
+    }
+
+    /// The weights of one or more safetensors files, memory-mapped.
+    pub fn from_safetensors(files: &[PathBuf]) -> Result<ModelWeights, EngineError> {
+        let mut shards = Vec::with_capacity(files.len());
+        let mut routing = HashMap::new();
+        for path in files {
+            if !path.is_file() {
+                return Err(EngineError::Io {
+                    path: path.clone(),
+                    reason: "file not found".to_string(),
+                });
+            }
+            // SAFETY: the file is mapped read-only and must not be modified while the model is
+            // loaded, the same assumption transformers and every other mmap-based loader make.
+            // The header is validated against the file length before any tensor is read.
+            let tensors = unsafe { MmapedSafetensors::new(path) }.map_err(|error| {
+                EngineError::InvalidFile {
+                    path: path.clone(),
+                    reason: format!(
+                        "not a complete safetensors file (truncated or corrupt?): {}",
+                        candle_reason(&error)
+                    ),
+                }
+            })?;
+            for (name, _) in tensors.tensors() {
+                routing.insert(name, shards.len());
+            }
+            shards.push((path.clone(), tensors));
+        }
+        Ok(ModelWeights {
+            source: Source::Safetensors { shards, routing },
+            quantize: None,
+            dequantize: false,
+        })
+    }
+
+    /// Opens a GGUF file: its hyper-parameters and its tensors. Tensors that run past the end of
+    /// the file are reported here, before anything is loaded.
+    pub fn from_gguf(path: &Path) -> Result<(DecoderConfig, ModelWeights), EngineError> {
+        let file = File::open(path).map_err(|error| EngineError::Io {
+            path: path.to_path_buf(),
+            reason: error.to_string(),
+        })?;
+        let file_length = file
+            .metadata()
+            .map_err(|error| EngineError::Io {
+                path: path.to_path_buf(),
+                reason: error.to_string(),
+            })?
+            .len();
+        let mut reader = BufReader::new(file);
+        let content =
+            gguf_file::Content::read(&mut reader).map_err(|error| EngineError::InvalidFile {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "not a valid GGUF file (truncated or corrupt?): {}",
+                    candle_reason(&error)
+                ),
+            })?;
+        for (name, info) in &content.tensor_infos {
+            let block_size = info.ggml_dtype.block_size();
+            let elements = info.shape.elem_count();
+            if elements % block_size != 0 {
+                return Err(EngineError::Tensor {
+                    file: path.display().to_string(),
+                    name: name.clone(),
+                    reason: format!(
+                        "{elements} elements do not fill whole {:?} blocks of {block_size}",
+                        info.ggml_dtype
+                    ),
+                });
+            }
+            let bytes = (elements / block_size * info.ggml_dtype.type_size()) as u64;
+            let end = content.tensor_data_offset + info.offset + bytes;
+            if end > file_length {
+                return Err(EngineError::Tensor {
+                    file: path.display().to_string(),
+                    name: name.clone(),
+                    reason: format!(
+                        "its data ends at byte {end} but the file has {file_length} bytes (truncated file?)"
+                    ),
+                });
+            }
+        }
+        let config = DecoderConfig::from_gguf(&content, &mut reader, &path.display().to_string())?;
+        let weights = ModelWeights {
+            source: Source::Gguf {
+                path: path.to_path_buf(),
+                content,
+                reader,
+            },
+            quantize: None,
+            dequantize: false,
+        };
+        Ok((config, weights))
+    }
+
+    /// Tensors already in memory, by Hugging Face name (tests, benchmarks, converters).
+    pub fn from_tensors(tensors: HashMap<String, Tensor>) -> ModelWeights {
+        ModelWeights {
+            source: Source::Memory(tensors),
+            quantize: None,
+            dequantize: false,
+        }
+    }
+
+    /// Quantizes dense projection and embedding matrices while loading. A matrix whose rows do
+    /// not fill whole blocks falls back to Q8_0 (Q4_K needs multiples of 256), then to dense.
+    pub fn with_quantization(mut self, quantize: Option<Quantization>) -> ModelWeights {
+        self.quantize = quantize;
+        self
+    }
+
+    /// Dequantizes quantized (GGUF) tensors to the compute dtype while loading: the float
+    /// computation on the quantized weights, which is what transformers computes on weights
+    /// dequantized from a GGUF (no activation quantization).
+    pub fn dequantized(mut self) -> ModelWeights {
+        self.dequantize = true;
+        self
+    }
+
+    /// Whether q and k rows are in llama.cpp's order for its `llama` architecture. Its converter
+    /// permutes them so that llama.cpp's interleaved ("normal") RoPE, which rotates pairs
+    /// (2i, 2i+1), computes what transformers' rotate-half RoPE computes on pairs (i, i + d/2).
+    /// The decoder then applies the interleaved variant, as candle's quantized_llama does.
+    /// phi3 and qwen2 GGUFs are not permuted (llama.cpp runs them with NeoX RoPE).
+    pub fn qk_rows_interleaved(&self) -> bool {
+        match &self.source {
+            Source::Gguf { content, .. } => matches!(
+                content.metadata.get("general.architecture"),
+                Some(gguf_file::Value::String(architecture)) if architecture == "llama"
+            ),
+            Source::Safetensors { .. } | Source::Memory(_) => false,
+        }
+    }
+
+    /// Whether a tensor (by Hugging Face name) is present.
+    pub fn contains(&self, name: &str) -> bool {
+        match &self.source {
+            Source::Safetensors { routing, .. } => routing.contains_key(name),
+            Source::Gguf { content, .. } => {
+                gguf_name(name).is_some_and(|gguf| content.tensor_infos.contains_key(&gguf))
+            }
+            Source::Memory(tensors) => tensors.contains_key(name),
+        }
+    }
+
+    /// A short description of the source, for messages.
+    pub fn describe(&self) -> String {
+        match &self.source {
+            Source::Safetensors { shards, .. } => match shards.as_slice() {
+                [(path, _)] => path.display().to_string(),
+                shards => format!("{} safetensors shards", shards.len()),
+            },
+            Source::Gguf { path, .. } => path.display().to_string(),
+            Source::Memory(_) => "tensors in memory".to_string(),
+        }
+    }
+
+    /// A norm weight or bias: always dense, in `dtype`.
+    pub fn vector(
+        &mut self,
+        name: &str,
+        len: usize,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Tensor, EngineError> {
+        match self.load(name, &[len], device)? {
+            Loaded::Dense(tensor) => self.convert(name, tensor.to_dtype(dtype)),
+            Loaded::Quantized(tensor) => self.convert(
+                name,
+                tensor.dequantize(device).and_then(|t| t.to_dtype(dtype)),
+            ),
+        }
+    }
+
+    /// A projection matrix `(out_features, in_features)`: quantized tensors stay quantized, dense
+    /// ones are converted to `dtype` (or quantized, if asked).
+    pub fn projection(
+        &mut self,
+        name: &str,
+        shape: (usize, usize),
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Projection, EngineError> {
+        match self.load(name, &[shape.0, shape.1], device)? {
+            Loaded::Quantized(tensor) => Ok(QMatMul::QTensor(Arc::new(tensor))),
+            Loaded::Dense(tensor) => match self.quantize_dense(name, &tensor)? {
+                Some(quantized) => Ok(QMatMul::QTensor(Arc::new(quantized))),
+                None => Ok(QMatMul::Tensor(self.convert(name, tensor.to_dtype(dtype))?)),
+            },
+        }
+    }
+
+    /// The token embedding `(vocab_size, hidden_size)`.
+    pub fn embedding(
+        &mut self,
+        name: &str,
+        shape: (usize, usize),
+        dtype: DType,
+        device: &Device,
+    ) -> Result<EmbeddingWeight, EngineError> {
+        match self.load(name, &[shape.0, shape.1], device)? {
+            Loaded::Quantized(tensor) => Ok(EmbeddingWeight::Quantized(Arc::new(tensor))),
+            Loaded::Dense(tensor) => match self.quantize_dense(name, &tensor)? {
+                Some(quantized) => Ok(EmbeddingWeight::Quantized(Arc::new(quantized))),
+                None => Ok(EmbeddingWeight::Dense(
+                    self.convert(name, tensor.to_dtype(dtype))?,
+                )),
+            },
+        }
+    }
+
+    /// The name of the file holding `name`, for errors.
+    fn file_of(&self, name: &str) -> String {
+        match &self.source {
+            Source::Safetensors { shards, routing } => match routing.get(name) {
+                Some(&index) => shards[index].0.display().to_string(),
+                None => self.describe(),
+            },
+            Source::Gguf { .. } | Source::Memory(_) => self.describe(),
+        }
+    }
+
+    /// The name as the file spells it (llama.cpp's for GGUF).
+    fn native_name(&self, name: &str) -> String {
+        match &self.source {
+            Source::Gguf { .. } => gguf_name(name).unwrap_or_else(|| name.to_string()),
+            Source::Safetensors { .. } | Source::Memory(_) => name.to_string(),
+        }
+    }
+
+    fn tensor_error(&self, name: &str, reason: impl Into<String>) -> EngineError {
+        EngineError::Tensor {
+            file: self.file_of(name),
+            name: self.native_name(name),
+            reason: reason.into(),
+        }
+    }
+
+    fn convert(
+        &self,
+        name: &str,
+        result: candle_core::Result<Tensor>,
+    ) -> Result<Tensor, EngineError> {
+        result.map_err(|error| self.tensor_error(name, candle_reason(&error)))
+    }
+
+    /// Loads one tensor, checking that it exists, has `shape` and a supported dtype.
+    fn load(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        device: &Device,
+    ) -> Result<Loaded, EngineError> {
+        let (file, native_name) = (self.file_of(name), self.native_name(name));
+        let dequantize = self.dequantize;
+        let error = |reason: String| EngineError::Tensor {
+            file: file.clone(),
+            name: native_name.clone(),
+            reason,
+        };
+        let missing = || error("missing".to_string());
+        let wrong_shape =
+            |found: &[usize]| error(format!("has shape {found:?}, the config implies {shape:?}"));
+        match &mut self.source {
+            Source::Safetensors { shards, routing } => {
+                let Some(&index) = routing.get(name) else {
+                    return Err(missing());
+                };
+                let tensors = &shards[index].1;
+                let view = tensors.get(name).map_err(|e| error(candle_reason(&e)))?;
+                if view.shape() != shape {
+                    return Err(wrong_shape(view.shape()));
+                }
+                let tensor = tensors
+                    .load(name, device)
+                    .map_err(|e| error(candle_reason(&e)))?;
+                match tensor.dtype() {
+                    DType::BF16 | DType::F16 | DType::F32 => {}
+                    other => {
+                        return Err(error(format!(
+                            "stored as {other:?}; expected bf16, f16 or f32"
+                        )))
+                    }
+                }
+                Ok(Loaded::Dense(tensor))
+            }
+            Source::Gguf {
+                content, reader, ..
+            } => {
+                let gguf = gguf_name(name).unwrap_or_else(|| name.to_string());
+                let Some(info) = content.tensor_infos.get(&gguf) else {
+                    return Err(missing());
+                };
+                if info.shape.dims() != shape {
+                    return Err(wrong_shape(info.shape.dims()));
+                }
+                let tensor = content
+                    .tensor(reader, &gguf, device)
+                    .map_err(|e| error(format!("cannot read: {}", candle_reason(&e))))?;
+                match tensor.dtype() {
+                    // Unquantized GGUF tensors are plain tensors.
+                    GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16 => {
+                        let dense = tensor
+                            .dequantize(device)
+                            .map_err(|e| error(candle_reason(&e)))?;
+                        Ok(Loaded::Dense(dense))
+                    }
+                    _ if dequantize => {
+                        let dense = tensor
+                            .dequantize(device)
+                            .map_err(|e| error(candle_reason(&e)))?;
+                        Ok(Loaded::Dense(dense))
+                    }
+                    _ => Ok(Loaded::Quantized(tensor)),
+                }
+            }
+            Source::Memory(tensors) => {
+                let Some(tensor) = tensors.get(name) else {
+                    return Err(missing());
+                };
+                if tensor.dims() != shape {
+                    return Err(wrong_shape(tensor.dims()));
+                }
+                let tensor = tensor
+                    .to_device(device)
+                    .map_err(|e| error(candle_reason(&e)))?;
+                Ok(Loaded::Dense(tensor))
+            }
+        }
+    }
+
+    /// Quantizes a dense matrix if quantization was asked for and its rows fill whole blocks.
+    fn quantize_dense(&self, name: &str, tensor: &Tensor) -> Result<Option<QTensor>, EngineError> {
+        let Some(quantize) = self.quantize else {
+            return Ok(None);
+        };
+        let row = tensor.dims().last().copied().unwrap_or(0);
+        // llama.cpp falls back the same way for rows that Q4_K's 256-wide blocks do not divide.
+        let dtype = [quantize.ggml_dtype(), GgmlDType::Q8_0]
+            .into_iter()
+            .find(|dtype| row % dtype.block_size() == 0);
+        let Some(dtype) = dtype else {
+            return Ok(None);
+        };
+        QTensor::quantize(tensor, dtype).map(Some).map_err(|error| {
+            self.tensor_error(
+                name,
+                format!("cannot quantize to {dtype:?}: {}", candle_reason(&error)),
+            )
+        })
+    }
+}
+
+enum Loaded {
+    Dense(Tensor),
+    Quantized(QTensor),
+}
+
+/// llama.cpp's name for a Hugging Face tensor name. The fused Phi-3 `gate_up_proj` and the
+/// separate `up_proj` both map to `ffn_up`; the decoder tells them apart by the presence of
+/// `ffn_gate`.
+pub fn gguf_name(hf_name: &str) -> Option<String> {
+    match hf_name {
+        "model.embed_tokens.weight" => return Some("token_embd.weight".to_string()),
+        "model.norm.weight" => return Some("output_norm.weight".to_string()),
+        "lm_head.weight" => return Some("output.weight".to_string()),
+        _ => {}
+    }
+    let rest = hf_name.strip_prefix("model.layers.")?;
+    let (layer, part) = rest.split_once('.')?;
+    let layer: usize = layer.parse().ok()?;
+    let (module, suffix) = part.rsplit_once('.')?;
+    let gguf_module = match module {
+        "input_layernorm" => "attn_norm",
+        "post_attention_layernorm" => "ffn_norm",
+        "self_attn.qkv_proj" => "attn_qkv",
+        "self_attn.q_proj" => "attn_q",
+        "self_attn.k_proj" => "attn_k",
+        "self_attn.v_proj" => "attn_v",
+        "self_attn.o_proj" => "attn_output",
+        "mlp.gate_up_proj" | "mlp.up_proj" => "ffn_up",
+        "mlp.gate_proj" => "ffn_gate",
+        "mlp.down_proj" => "ffn_down",
+        _ => return None,
+    };
+    Some(format!("blk.{layer}.{gguf_module}.{suffix}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gguf_names_follow_llama_cpp() {
+        assert_eq!(
+            gguf_name("model.embed_tokens.weight").as_deref(),
+            Some("token_embd.weight")
+        );
+        assert_eq!(
+            gguf_name("model.layers.12.self_attn.qkv_proj.weight").as_deref(),
+            Some("blk.12.attn_qkv.weight")
+        );
+        assert_eq!(
+            gguf_name("model.layers.0.self_attn.q_proj.bias").as_deref(),
+            Some("blk.0.attn_q.bias")
+        );
+        assert_eq!(
+            gguf_name("model.layers.1.mlp.gate_up_proj.weight").as_deref(),
+            Some("blk.1.ffn_up.weight")
+        );
+        assert_eq!(
+            gguf_name("model.layers.1.post_attention_layernorm.weight").as_deref(),
+            Some("blk.1.ffn_norm.weight")
+        );
+        assert_eq!(
+            gguf_name("lm_head.weight").as_deref(),
+            Some("output.weight")
+        );
+        assert_eq!(gguf_name("model.layers.x.mlp.up_proj.weight"), None);
+    }
+
+    #[test]
+    fn quantization_names() {
+        assert_eq!(Quantization::parse("Q8_0"), Some(Quantization::Q8_0));
+        assert_eq!(Quantization::parse("q4k"), Some(Quantization::Q4K));
+        assert_eq!(Quantization::parse("q3"), None);
+    }
+}
