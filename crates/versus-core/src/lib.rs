@@ -3,11 +3,14 @@
 //! no files, no network, no clock, no database.
 
 pub mod builtin;
+pub mod checks;
 pub mod completion;
 pub mod fingerprint;
 pub mod message;
+pub mod metrics;
 pub mod model;
 pub mod params;
+pub mod ratings;
 pub mod spec;
 pub mod stats;
 pub mod suggest;
@@ -23,4 +26,4 @@ pub use model::{
 };
 pub use params::GenerationParams;
 pub use spec::ModelSpec;
-pub use suite::{Defaults, FileRef, Location, Suite, SuiteError, SuiteSource, Task};
+pub use suite::{Defaults, FileRef, JudgeConfig, Location, Suite, SuiteError, SuiteSource, Task};

@@ -12,6 +12,7 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+use crate::checks::{Check, CheckKind};
 use crate::message::{ContentPart, Message, Role};
 use crate::model::{Modality, ModelConfig, ModelMetadata, Price};
 use crate::params::GenerationParams;
@@ -27,6 +28,23 @@ pub struct Suite {
     pub defaults: Defaults,
     pub models: Vec<ModelConfig>,
     pub tasks: Vec<Task>,
+    /// The LLM judge, when the suite names one (`[judge]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeConfig>,
+}
+
+/// `[judge]`: which model grades the answers, and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgeConfig {
+    /// A model id from `[[models]]`, or a spec such as `openai:gpt-4o`.
+    pub model: String,
+    /// Pairwise comparisons, each in both orders (MT-Bench style).
+    pub pairwise: bool,
+    /// Single-answer grading on a 1-10 rubric.
+    pub single: bool,
+    /// A folder whose prompt files replace the builtin ones (same file names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompts: Option<String>,
 }
 
 /// Run-wide settings from `[defaults]`.
@@ -97,8 +115,18 @@ pub struct Task {
     pub params: GenerationParams,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// What a good answer must satisfy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<Check>,
+    /// The weighted share of checks an answer must pass (default 1: all).
+    #[serde(default = "full_score")]
+    pub pass_threshold: f64,
     #[serde(default)]
     pub location: Location,
+}
+
+fn full_score() -> f64 {
+    1.0
 }
 
 impl Task {
@@ -250,6 +278,38 @@ struct RawSuite {
     models: Vec<Spanned<RawModel>>,
     #[serde(default)]
     tasks: Vec<Spanned<RawTask>>,
+    judge: Option<Spanned<RawJudge>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJudge {
+    model: Spanned<String>,
+    pairwise: Option<bool>,
+    single: Option<bool>,
+    prompts: Option<String>,
+}
+
+/// A `[[tasks.checks]]` table as written: every key any check type takes, sorted out by `type`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    #[serde(rename = "type")]
+    kind: Spanned<String>,
+    value: Option<String>,
+    values: Option<Vec<String>>,
+    ignore_case: Option<bool>,
+    pattern: Option<String>,
+    schema: Option<serde_json::Value>,
+    metric: Option<String>,
+    min: Option<f64>,
+    max: Option<f64>,
+    language: Option<String>,
+    tests: Option<String>,
+    function: Option<String>,
+    timeout: Option<f64>,
+    weight: Option<f64>,
+    name: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -321,6 +381,9 @@ struct RawTask {
     repetition_penalty: Option<Spanned<f64>>,
     #[serde(default)]
     tags: Vec<String>,
+    #[serde(default)]
+    checks: Vec<Spanned<RawCheck>>,
+    pass_threshold: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -395,6 +458,25 @@ impl Suite {
                 .with_help("add at least one [[tasks]] table with an `id` and a `prompt`"));
         }
 
+        let judge = raw
+            .judge
+            .map(|judge| {
+                let judge = judge.into_inner();
+                if judge.model.get_ref().trim().is_empty() {
+                    return Err(source.error_at(
+                        Some(judge.model.span()),
+                        Some("model"),
+                        "`[judge] model` is empty: name a model id from [[models]] or a spec",
+                    ));
+                }
+                Ok(JudgeConfig {
+                    model: judge.model.into_inner(),
+                    pairwise: judge.pairwise.unwrap_or(true),
+                    single: judge.single.unwrap_or(true),
+                    prompts: judge.prompts,
+                })
+            })
+            .transpose()?;
         let name = raw
             .name
             .filter(|n| !n.trim().is_empty())
@@ -405,6 +487,7 @@ impl Suite {
             defaults,
             models,
             tasks,
+            judge,
         })
     }
 
@@ -539,6 +622,155 @@ fn convert_defaults(source: &SuiteSource<'_>, raw: RawDefaults) -> Result<Defaul
         retry_backoff_secs: check_range(source, "retry_backoff", &raw.retry_backoff, 0.0, 600.0)?
             .unwrap_or(base.retry_backoff_secs),
     })
+}
+
+/// The check types, as `type = "..."` names them.
+const CHECK_TYPES: &[&str] = &[
+    "equals",
+    "contains",
+    "contains_any",
+    "contains_all",
+    "not_contains",
+    "regex",
+    "json",
+    "words",
+    "tokens",
+    "metric",
+    "code",
+];
+
+fn convert_check(
+    source: &SuiteSource<'_>,
+    task: &str,
+    raw: Spanned<RawCheck>,
+) -> Result<Check, SuiteError> {
+    let span = raw.span();
+    let raw = raw.into_inner();
+    let kind_name = raw.kind.get_ref().clone();
+    let at = |message: String| source.error_at(Some(span.clone()), Some("checks"), message);
+    let need = |field: &str, value: Option<String>| {
+        value.ok_or_else(|| {
+            at(format!(
+                "task `{task}`: a `{kind_name}` check needs `{field}`"
+            ))
+        })
+    };
+    let ignore_case = raw.ignore_case.unwrap_or(false);
+    let as_count = |v: Option<f64>| v.map(|v| v.max(0.0).round() as u64);
+    // Keys that belong to another check type are mistakes, not silently ignored.
+    let mut given: Vec<&str> = Vec::new();
+    for (key, present) in [
+        ("value", raw.value.is_some()),
+        ("values", raw.values.is_some()),
+        ("ignore_case", raw.ignore_case.is_some()),
+        ("pattern", raw.pattern.is_some()),
+        ("schema", raw.schema.is_some()),
+        ("metric", raw.metric.is_some()),
+        ("min", raw.min.is_some()),
+        ("max", raw.max.is_some()),
+        ("language", raw.language.is_some()),
+        ("tests", raw.tests.is_some()),
+        ("function", raw.function.is_some()),
+        ("timeout", raw.timeout.is_some()),
+    ] {
+        if present {
+            given.push(key);
+        }
+    }
+    let allowed: &[&str] = match kind_name.as_str() {
+        "equals" | "contains" => &["value", "ignore_case"],
+        "contains_any" | "contains_all" | "not_contains" => &["values", "ignore_case"],
+        "regex" => &["pattern"],
+        "json" => &["schema"],
+        "words" | "tokens" => &["min", "max"],
+        "metric" => &["metric", "min", "max"],
+        "code" => &["language", "tests", "function", "timeout"],
+        other => {
+            let hint = suggest::closest(other, CHECK_TYPES.iter().copied())
+                .map(|t| format!("; did you mean `{t}`?"))
+                .unwrap_or_default();
+            return Err(source.error_at(
+                Some(raw.kind.span()),
+                Some("type"),
+                format!(
+                    "task `{task}`: unknown check type `{other}` (known: {}){hint}",
+                    CHECK_TYPES.join(", ")
+                ),
+            ));
+        }
+    };
+    if let Some(extra) = given.iter().find(|key| !allowed.contains(key)) {
+        return Err(at(format!(
+            "task `{task}`: `{extra}` does not apply to a `{kind_name}` check (it takes {})",
+            allowed.join(", ")
+        )));
+    }
+    let kind = match kind_name.as_str() {
+        "equals" => CheckKind::Equals {
+            value: need("value", raw.value)?,
+            ignore_case,
+        },
+        "contains" => CheckKind::Contains {
+            value: need("value", raw.value)?,
+            ignore_case,
+        },
+        "contains_any" | "contains_all" | "not_contains" => {
+            let values = raw.values.filter(|v| !v.is_empty()).ok_or_else(|| {
+                at(format!(
+                    "task `{task}`: a `{kind_name}` check needs a non-empty `values` list"
+                ))
+            })?;
+            match kind_name.as_str() {
+                "contains_any" => CheckKind::ContainsAny {
+                    values,
+                    ignore_case,
+                },
+                "contains_all" => CheckKind::ContainsAll {
+                    values,
+                    ignore_case,
+                },
+                _ => CheckKind::NotContains {
+                    values,
+                    ignore_case,
+                },
+            }
+        }
+        "regex" => CheckKind::Regex {
+            pattern: need("pattern", raw.pattern)?,
+        },
+        "json" => CheckKind::Json { schema: raw.schema },
+        "words" => CheckKind::Words {
+            min: as_count(raw.min),
+            max: as_count(raw.max),
+        },
+        "tokens" => CheckKind::Tokens {
+            min: as_count(raw.min),
+            max: as_count(raw.max),
+        },
+        "metric" => CheckKind::Metric {
+            metric: need("metric", raw.metric)?,
+            min: raw.min,
+            max: raw.max,
+        },
+        _ => CheckKind::Code {
+            language: need("language", raw.language)?,
+            tests: need("tests", raw.tests)?,
+            function: raw.function,
+            timeout: raw.timeout,
+        },
+    };
+    let check = Check {
+        kind,
+        weight: raw.weight.unwrap_or(1.0),
+        name: raw.name,
+    };
+    if check.weight < 0.0 || !check.weight.is_finite() {
+        return Err(at(format!("task `{task}`: `weight` must be zero or more")));
+    }
+    check
+        .validate()
+        .map_err(|reason| at(format!("task `{task}`: {reason}")))?;
+    Ok(check)
 }
 
 /// Parses a string field into one of a fixed set of choices, erring at the field.
@@ -713,7 +945,16 @@ fn convert_task(
     }
 
     let params = convert_params(source, raw_params!(raw))?;
+    let checks = raw
+        .checks
+        .into_iter()
+        .map(|check| convert_check(source, &id, check))
+        .collect::<Result<Vec<_>, _>>()?;
+    let pass_threshold =
+        check_range(source, "pass_threshold", &raw.pass_threshold, 0.0, 1.0)?.unwrap_or(1.0);
     Ok(Task {
+        checks,
+        pass_threshold,
         category: raw
             .category
             .filter(|c| !c.trim().is_empty())
@@ -880,6 +1121,70 @@ images = ["cat.png"]
         assert_eq!(local.chat_template_kwargs["date_string"], "26 Jul 2024");
         let message = error("[[models]]\nspec = \"hf:a/b\"\ndevice = \"tpu\"\n[[tasks]]\nid = \"a\"\nprompt = \"x\"\n");
         assert!(message.contains("3:10: unknown device `tpu`"), "{message}");
+    }
+
+    #[test]
+    fn checks_and_judges_are_read_and_checked() {
+        let suite = parse(
+            r#"
+[judge]
+model = "openai:gpt-4o"
+single = false
+
+[[tasks]]
+id = "a"
+prompt = "x"
+pass_threshold = 0.5
+
+[[tasks.checks]]
+type = "contains"
+value = "east"
+ignore_case = true
+weight = 2
+
+[[tasks.checks]]
+type = "metric"
+metric = "rougeL"
+min = 0.2
+"#,
+        )
+        .unwrap();
+        let judge = suite.judge.as_ref().unwrap();
+        assert_eq!(judge.model, "openai:gpt-4o");
+        assert!(judge.pairwise && !judge.single);
+        let task = &suite.tasks[0];
+        assert_eq!(task.pass_threshold, 0.5);
+        assert_eq!(task.checks.len(), 2);
+        assert_eq!(task.checks[0].weight, 2.0);
+        assert!(matches!(task.checks[1].kind, CheckKind::Metric { .. }));
+
+        let with_check = |check: &str| {
+            format!("[[tasks]]\nid = \"a\"\nprompt = \"x\"\n[[tasks.checks]]\n{check}\n")
+        };
+        let cases = [
+            (
+                "type = \"contain\"\nvalue = \"x\"",
+                "5:8: task `a`: unknown check type `contain`",
+            ),
+            (
+                "type = \"contain\"\nvalue = \"x\"",
+                "did you mean `contains`?",
+            ),
+            (
+                "type = \"contains\"\npattern = \"x\"",
+                "`pattern` does not apply to a `contains` check",
+            ),
+            ("type = \"contains\"", "a `contains` check needs `value`"),
+            ("type = \"regex\"\npattern = \"(\"", "invalid regex"),
+            (
+                "type = \"contains\"\nvalue = \"x\"\nignore_cse = true",
+                "did you mean `ignore_case`?",
+            ),
+        ];
+        for (check, expected) in cases {
+            let message = error(&with_check(check));
+            assert!(message.contains(expected), "for {check:?}: {message}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! in WAL mode, so a run killed outright loses nothing that had finished.
 
 mod error;
+mod grading;
 mod records;
 mod schema;
 
@@ -15,6 +16,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, Transact
 use versus_core::{Completion, Timings, Usage};
 
 pub use error::StoreError;
+pub use grading::{JudgementRecord, ScoreRecord, VoteRecord};
 pub use records::{
     CellError, CellId, CellOutcome, CellRecord, CellStatus, NewRun, RunId, RunRecord, RunStatus,
     RunSummary, StoredCompletion,

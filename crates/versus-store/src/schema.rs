@@ -76,8 +76,72 @@ CREATE INDEX cells_by_completion_key ON cells (completion_key);
 "
 );
 
+/// Migration 2: what grading adds: scores of stored answers, the cache of expensive evaluations
+/// (code runs, judge calls), judge verdicts, and votes from people and imports.
+const CREATE_SCORES_JUDGEMENTS_VOTES: &str = concat!(
+    "
+CREATE TABLE scores (
+    run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    task_id     TEXT NOT NULL,
+    model_id    TEXT NOT NULL,
+    scorer      TEXT NOT NULL,
+    value       REAL,
+    passed      INTEGER,
+    explanation TEXT NOT NULL,
+    created_at  TEXT NOT NULL DEFAULT (",
+    sql_now!(),
+    "),
+    PRIMARY KEY (run_id, task_id, model_id, scorer)
+);
+
+CREATE TABLE evaluations (
+    key         TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    result_json TEXT NOT NULL,
+    created_at  TEXT NOT NULL DEFAULT (",
+    sql_now!(),
+    ")
+);
+
+CREATE TABLE judgements (
+    run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    task_id     TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('pairwise', 'single')),
+    model_a     TEXT NOT NULL,
+    model_b     TEXT NOT NULL DEFAULT '',
+    judge       TEXT NOT NULL,
+    verdict     TEXT NOT NULL,
+    rating      REAL,
+    detail_json TEXT NOT NULL,
+    created_at  TEXT NOT NULL DEFAULT (",
+    sql_now!(),
+    "),
+    PRIMARY KEY (run_id, task_id, kind, model_a, model_b, judge)
+);
+
+CREATE TABLE votes (
+    id         INTEGER PRIMARY KEY,
+    run_id     INTEGER REFERENCES runs (id) ON DELETE SET NULL,
+    task_id    TEXT,
+    category   TEXT,
+    model_a    TEXT NOT NULL,
+    model_b    TEXT NOT NULL,
+    winner     TEXT NOT NULL CHECK (winner IN ('model_a', 'model_b', 'tie', 'tie (bothbad)')),
+    source     TEXT NOT NULL CHECK (source IN ('human', 'import')),
+    voter      TEXT,
+    judge      TEXT,
+    created_at TEXT NOT NULL DEFAULT (",
+    sql_now!(),
+    ")
+);
+"
+);
+
 /// Every migration, in order: a database at version N has had the first N applied.
-pub(crate) const MIGRATIONS: &[&str] = &[CREATE_RUNS_CELLS_COMPLETIONS];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    CREATE_RUNS_CELLS_COMPLETIONS,
+    CREATE_SCORES_JUDGEMENTS_VOTES,
+];
 
 /// The schema version this build writes.
 pub(crate) fn latest_version(migrations: &[&str]) -> u32 {

@@ -34,6 +34,15 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Print the report of a run (the latest by default) as Markdown or JSON.
     Report(ReportArgs),
+    /// Score a stored run again (checks, code, metrics, style, judge) without calling its models.
+    Score(ScoreArgs),
+    /// Bradley-Terry ratings with 95% intervals from judge verdicts and votes.
+    Ratings(RatingsArgs),
+    /// Import votes (battles) from other tools.
+    Votes {
+        #[command(subcommand)]
+        command: VotesCommand,
+    },
     /// List past runs with their date, suite, models and cell counts.
     Runs(RunsArgs),
     /// One generation from one model, streamed to the terminal.
@@ -47,6 +56,60 @@ pub enum Command {
     Demo(DemoArgs),
     /// Store a token for a model hub (`versus login hf`).
     Login(LoginArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VotesCommand {
+    /// Add battles from a JSONL file: one per line with `model_a`, `model_b`, `winner`
+    /// (`model_a`, `model_b`, `tie`, `tie (bothbad)`), optional `task`, `category`, `judge`.
+    Import(VotesImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VotesImportArgs {
+    #[arg(value_name = "FILE.jsonl")]
+    pub file: PathBuf,
+}
+
+/// How answers are graded.
+#[derive(Debug, Args, Default, Clone)]
+pub struct GradingArgs {
+    /// The judge: a model id from the suite or a spec (overrides the suite's `[judge]`).
+    #[arg(long, value_name = "MODEL")]
+    pub judge: Option<String>,
+    /// Do not ask the judge, even if the suite names one.
+    #[arg(long, conflicts_with = "judge")]
+    pub no_judge: bool,
+    /// Run model-written code without bubblewrap, with resource limits only.
+    #[arg(long)]
+    pub allow_unsandboxed: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// The run to score (see `versus runs`); the latest by default.
+    #[arg(value_name = "RUN")]
+    pub run: Option<i64>,
+    #[command(flatten)]
+    pub grading: GradingArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RatingsArgs {
+    /// Only battles of this run (judge verdicts and votes on it); all by default.
+    #[arg(long, value_name = "ID")]
+    pub run: Option<i64>,
+    /// Only battles of this category.
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Bootstrap rounds for the 95% intervals.
+    #[arg(long, default_value_t = 1000)]
+    pub rounds: usize,
+    /// Seed of the bootstrap: the same seed gives the same intervals.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(long, short, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,6 +263,13 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub local: LocalArgs,
+
+    #[command(flatten)]
+    pub grading: GradingArgs,
+
+    /// Do not score the answers at the end (`versus score` can do it later).
+    #[arg(long)]
+    pub no_score: bool,
 }
 
 /// Settings that override the suite's for this run.

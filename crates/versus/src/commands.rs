@@ -9,17 +9,24 @@ use anyhow::Context;
 use versus_store::Store;
 
 use crate::cli::{
-    Cli, Command, ListFormat, ModelCommand, ReportArgs, ReportFormat, RunArgs, RunsArgs,
+    Cli, Command, GradingArgs, ListFormat, ModelCommand, RatingsArgs, ReportArgs, ReportFormat,
+    RunArgs, RunsArgs, ScoreArgs, VotesCommand, VotesImportArgs,
 };
 use crate::local_commands;
 use crate::report;
 use crate::runner::{self, RunOutcome};
+use crate::scoring::{self, ScoreOptions, ScoreSummary};
 use crate::settings::RunSettings;
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Run(args) => run(&cli.db, cli.quiet, args),
         Command::Report(args) => report(&cli.db, args),
+        Command::Score(args) => score(&cli.db, cli.quiet, args),
+        Command::Ratings(args) => ratings(&cli.db, args),
+        Command::Votes {
+            command: VotesCommand::Import(args),
+        } => votes_import(&cli.db, cli.quiet, args),
         Command::Runs(args) => runs(&cli.db, args),
         Command::Chat(args) => local_commands::chat(args, cli.quiet),
         Command::Model {
@@ -44,9 +51,26 @@ pub fn run(db: &Path, quiet: bool, args: &RunArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let suite_dir = settings.loaded.base_dir.clone();
     let outcome = runtime.block_on(runner::run(settings, store, quiet))?;
     if !quiet {
         print_outcome(&outcome, db);
+    }
+    if !args.no_score && !outcome.interrupted {
+        let mut store = open_store(db)?;
+        let options = score_options(&args.grading, Some(suite_dir), quiet);
+        // A failed scoring pass keeps the answers: they are stored, and `versus score` can retry.
+        match runtime.block_on(scoring::score_run(&mut store, outcome.run_id, &options)) {
+            Ok(summary) => {
+                if !quiet {
+                    print_score_summary(&summary);
+                }
+            }
+            Err(error) => eprintln!(
+                "warning: scoring failed: {error:#}; the answers are stored, retry with `versus score {}`",
+                outcome.run_id
+            ),
+        }
     }
     Ok(if outcome.interrupted {
         ExitCode::from(130)
@@ -92,6 +116,188 @@ fn print_outcome(outcome: &RunOutcome, db: &Path) {
         eprintln!("run the same command again to finish the missing cells");
     }
     eprintln!("report: versus{db_flag} report --run {}", outcome.run_id);
+}
+
+fn score_options(
+    grading: &GradingArgs,
+    suite_dir: Option<std::path::PathBuf>,
+    quiet: bool,
+) -> ScoreOptions {
+    ScoreOptions {
+        judge: grading.judge.clone(),
+        no_judge: grading.no_judge,
+        allow_unsandboxed: grading.allow_unsandboxed,
+        suite_dir,
+        quiet,
+    }
+}
+
+fn print_score_summary(summary: &ScoreSummary) {
+    let judged = if summary.judgements > 0 {
+        format!(
+            ", {} judgements ({} errors)",
+            summary.judgements, summary.judge_errors
+        )
+    } else {
+        String::new()
+    };
+    let not_run = if summary.code_not_run > 0 {
+        format!(", {} code checks not run", summary.code_not_run)
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "scored {} answers: {} scores, {} failed checks{judged}{not_run}",
+        summary.answers, summary.scores, summary.checks_failed
+    );
+    for warning in &summary.warnings {
+        eprintln!("warning: {warning}");
+    }
+}
+
+fn existing_store(db: &Path) -> anyhow::Result<Store> {
+    if !db.exists() {
+        anyhow::bail!(
+            "no database at {}; start a run with `versus run`, or point --db at an existing one",
+            db.display()
+        );
+    }
+    open_store(db)
+}
+
+fn score(db: &Path, quiet: bool, args: &ScoreArgs) -> anyhow::Result<ExitCode> {
+    let mut store = existing_store(db)?;
+    let run = match args.run {
+        Some(run) => run,
+        None => store
+            .latest_run()?
+            .context("the database has no runs yet; start one with `versus run`")?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    // A `[judge] prompts` folder is resolved against the working directory when scoring later.
+    let options = score_options(&args.grading, None, quiet);
+    let summary = runtime.block_on(scoring::score_run(&mut store, run, &options))?;
+    if !quiet {
+        print_score_summary(&summary);
+        eprintln!("report: versus report --run {run}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn votes_import(db: &Path, quiet: bool, args: &VotesImportArgs) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let battles = versus_core::ratings::parse_battles_jsonl(&text)
+        .map_err(|e| crate::settings::UsageError(format!("{}: {e}", args.file.display())))?;
+    let votes: Vec<versus_store::VoteRecord> = battles
+        .iter()
+        .map(|b| versus_store::VoteRecord {
+            run_id: None,
+            task_id: b.task.clone(),
+            category: b.category.clone(),
+            model_a: b.model_a.clone(),
+            model_b: b.model_b.clone(),
+            winner: b.winner.as_str().to_string(),
+            source: "import".into(),
+            voter: None,
+            judge: b.judge.clone(),
+        })
+        .collect();
+    let mut store = open_store(db)?;
+    let added = store.add_votes(&votes)?;
+    if !quiet {
+        eprintln!("imported {added} battles from {}", args.file.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Battles of a run: its judge's pairwise verdicts.
+fn judge_battles(
+    store: &Store,
+    run: versus_store::RunId,
+) -> anyhow::Result<Vec<versus_core::ratings::Battle>> {
+    let record = store.run(run)?;
+    let categories: std::collections::BTreeMap<String, String> =
+        serde_json::from_str::<crate::runner::RunPlan>(&record.plan_json)
+            .map(|plan| {
+                plan.suite
+                    .tasks
+                    .iter()
+                    .map(|t| (t.id.clone(), t.category.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+    let judgements: Vec<report::JudgementEntry> = store
+        .judgements(run)?
+        .iter()
+        .map(report::judgement_entry)
+        .collect();
+    Ok(report::verdicts::battles_from_judgements(
+        &judgements,
+        &categories,
+    ))
+}
+
+fn ratings(db: &Path, args: &RatingsArgs) -> anyhow::Result<ExitCode> {
+    use versus_core::ratings::ratings_with_intervals;
+    let store = existing_store(db)?;
+    let runs: Vec<versus_store::RunId> = match args.run {
+        Some(run) => vec![store.run(run)?.summary.id],
+        None => store.runs()?.iter().map(|r| r.id).collect(),
+    };
+    let mut battles = Vec::new();
+    for run in runs {
+        battles.extend(judge_battles(&store, run)?);
+    }
+    battles.extend(
+        store
+            .votes()?
+            .iter()
+            .filter(|v| args.run.is_none() || v.run_id == args.run)
+            .filter_map(report::vote_battle),
+    );
+    if let Some(category) = &args.category {
+        battles.retain(|b| b.category.as_deref() == Some(category.as_str()));
+    }
+    if battles.is_empty() {
+        anyhow::bail!(
+            "no battles to rate: score a run with a judge (`--judge MODEL` or `[judge]` in the suite), or `versus votes import FILE.jsonl`"
+        );
+    }
+    let ratings = ratings_with_intervals(&battles, args.rounds, args.seed);
+    let text = match args.format {
+        ListFormat::Json => serde_json::to_string_pretty(&ratings)? + "\n",
+        ListFormat::Table => {
+            let mut text = format!(
+                "{:<4} {:<28} {:>7} {:>15} {:>8} {:>9}\n",
+                "RANK", "MODEL", "RATING", "95% INTERVAL", "BATTLES", "WIN RATE"
+            );
+            for r in &ratings {
+                let interval = format!("{:.1}–{:.1}", r.lower, r.upper);
+                text.push_str(&format!(
+                    "{:<4} {:<28} {:>7.1} {:>15} {:>8} {:>8.1}%\n",
+                    r.rank,
+                    r.model,
+                    r.rating,
+                    interval,
+                    r.battles,
+                    r.win_rate * 100.0
+                ));
+            }
+            text.push_str(&format!(
+                "{} battles; Bradley-Terry (scale 400, base 10, initial 1000), {} bootstrap rounds, seed {}\n",
+                battles.len(),
+                args.rounds,
+                args.seed
+            ));
+            text
+        }
+    };
+    write_output(None, &text)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn report(db: &Path, args: &ReportArgs) -> anyhow::Result<ExitCode> {

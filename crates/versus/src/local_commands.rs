@@ -233,6 +233,8 @@ pub fn demo(db: &Path, args: &DemoArgs, quiet: bool) -> anyhow::Result<ExitCode>
             ..Default::default()
         },
         local: Default::default(),
+        grading: Default::default(),
+        no_score: false,
     };
     let code = crate::commands::run(db, quiet, &run_args)?;
     let report_path = args.dir.join("report.md");

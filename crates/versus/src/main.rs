@@ -4,11 +4,13 @@
 
 mod cli;
 mod commands;
+mod judge;
 mod local_commands;
 mod models;
 mod progress;
 mod report;
 mod runner;
+mod scoring;
 mod settings;
 
 use std::process::ExitCode;

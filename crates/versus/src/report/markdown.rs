@@ -88,6 +88,15 @@ fn write_report(out: &mut String, report: &Report) -> std::fmt::Result {
         for result in report.results.iter().filter(|r| r.task == task.id) {
             writeln!(out, "#### {}\n", result.model)?;
             write_answer(out, result)?;
+            write_scores(out, report, &task.id, &result.model)?;
+        }
+        write_task_judgements(out, report, &task.id)?;
+        if let Some(verdict) = report.verdicts.iter().find(|v| v.task == task.id) {
+            let head = match &verdict.winner {
+                Some(winner) => format!("{winner} (decided by {})", verdict.decided_by),
+                None => "tie".to_string(),
+            };
+            writeln!(out, "**Verdict:** {head}. {}\n", verdict.why.join("; "))?;
         }
     }
 
@@ -100,6 +109,7 @@ fn write_report(out: &mut String, report: &Report) -> std::fmt::Result {
     for summary in &report.summary {
         write_summary_row(out, summary)?;
     }
+    write_criteria(out, report)?;
     let unreported: Vec<&ModelSummary> = report
         .summary
         .iter()
@@ -112,6 +122,161 @@ fn write_report(out: &mut String, report: &Report) -> std::fmt::Result {
                 out,
                 "- {}: the server reported token usage for {} of {} answers; token totals and cost cover those only.",
                 s.model, s.answers_with_usage, s.ok
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Check results, reference metrics and the judge's rating of one answer.
+fn write_scores(out: &mut String, report: &Report, task: &str, model: &str) -> std::fmt::Result {
+    let mine: Vec<&super::ScoreEntry> = report
+        .scores
+        .iter()
+        .filter(|s| s.task == task && s.model == model)
+        .collect();
+    let checks: Vec<String> = mine
+        .iter()
+        .filter(|s| s.scorer.starts_with("check."))
+        .map(|s| {
+            let label = s
+                .scorer
+                .split_once(':')
+                .map_or(s.scorer.as_str(), |(_, l)| l);
+            let mark = match s.passed {
+                Some(true) => "pass",
+                Some(false) => "FAIL",
+                None => "not run",
+            };
+            format!("{mark}: {label} ({})", s.explanation)
+        })
+        .collect();
+    if !checks.is_empty() {
+        writeln!(out, "Checks:\n")?;
+        for line in checks {
+            writeln!(out, "- {}", cell_text(&line))?;
+        }
+        writeln!(out)?;
+    }
+    let metric = |name: &str| mine.iter().find(|s| s.scorer == name).and_then(|s| s.value);
+    let mut metrics = Vec::new();
+    for (name, label) in [
+        ("rouge1", "ROUGE-1"),
+        ("rouge2", "ROUGE-2"),
+        ("rougeL", "ROUGE-L"),
+        ("rougeLsum", "ROUGE-Lsum"),
+    ] {
+        if let Some(v) = metric(name) {
+            metrics.push(format!("{label} {v:.3}"));
+        }
+    }
+    if let Some(v) = metric("bleu") {
+        metrics.push(format!("BLEU {v:.1}"));
+    }
+    if !metrics.is_empty() {
+        writeln!(out, "*Against the reference: {}*\n", metrics.join(" · "))?;
+    }
+    if let Some(ease) = metric("style.flesch_reading_ease") {
+        let grade = metric("style.flesch_kincaid_grade").unwrap_or_default();
+        let words = metric("style.words").unwrap_or_default();
+        writeln!(
+            out,
+            "*Style: {words:.0} words · Flesch reading ease {ease:.1} · grade {grade:.1}*\n"
+        )?;
+    }
+    for judgement in report
+        .judgements
+        .iter()
+        .filter(|j| j.task == task && j.kind == "single" && j.model_a == model)
+    {
+        match judgement.rating {
+            Some(rating) => writeln!(
+                out,
+                "*Judge ({}) rating: {rating}/10.* {}\n",
+                judgement.judge,
+                cell_text(&judgement.explanation)
+            )?,
+            None => writeln!(
+                out,
+                "*Judge ({}) rating failed:* {}\n",
+                judgement.judge,
+                cell_text(&judgement.explanation)
+            )?,
+        }
+    }
+    Ok(())
+}
+
+fn write_task_judgements(out: &mut String, report: &Report, task: &str) -> std::fmt::Result {
+    let pairs: Vec<&super::JudgementEntry> = report
+        .judgements
+        .iter()
+        .filter(|j| j.task == task && j.kind == "pairwise")
+        .collect();
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "Judge, pairwise in both orders:\n")?;
+    for j in pairs {
+        let outcome = match j.verdict.as_str() {
+            "model_a" => format!("{} wins", j.model_a),
+            "model_b" => format!("{} wins", j.model_b),
+            "tie" => "tie".to_string(),
+            "inconsistent" => "inconsistent across orders (a tie)".to_string(),
+            _ => "error (counted for nobody)".to_string(),
+        };
+        writeln!(
+            out,
+            "- {} vs {} ({}): {outcome}. {}",
+            j.model_a,
+            j.model_b,
+            j.judge,
+            cell_text(&j.explanation)
+        )?;
+    }
+    writeln!(out)
+}
+
+fn write_criteria(out: &mut String, report: &Report) -> std::fmt::Result {
+    if report.criteria.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\n## Criteria\n")?;
+    let header: Vec<String> = report.models.iter().map(|m| cell_text(&m.id)).collect();
+    writeln!(out, "| Criterion | {} | Verdict |", header.join(" | "))?;
+    writeln!(out, "|---|{}---|", "---|".repeat(header.len()))?;
+    for row in &report.criteria {
+        let cells: Vec<String> = row.cells.iter().map(|c| cell_text(c)).collect();
+        writeln!(
+            out,
+            "| {} | {} | {} |",
+            row.criterion,
+            cells.join(" | "),
+            cell_text(&row.verdict)
+        )?;
+    }
+    writeln!(out, "\nHow each verdict is reached:\n")?;
+    for row in &report.criteria {
+        writeln!(out, "- {}: {}.", row.criterion, row.rule)?;
+    }
+    if !report.ratings.is_empty() {
+        writeln!(out, "\n## Ratings\n")?;
+        writeln!(
+            out,
+            "| Model | Rating | 95% interval | Rank | Battles | Win rate |"
+        )?;
+        writeln!(out, "|---|---|---|---|---|---|")?;
+        for r in &report.ratings {
+            writeln!(
+                out,
+                "| {} | {:.0} | {:.0}–{:.0} | {} | {} | {:.0}% |",
+                cell_text(&r.model),
+                r.rating,
+                r.lower,
+                r.upper,
+                r.rank,
+                r.battles,
+                r.win_rate * 100.0
             )?;
         }
     }

@@ -2,17 +2,21 @@
 //! report, schema in docs/report-schema.md) and its Markdown rendering.
 
 pub mod markdown;
+pub mod verdicts;
 
 use anyhow::Context;
 use serde::Serialize;
+use versus_core::ratings::{Battle, Rating, Winner};
 use versus_core::stats::{mean, median};
 use versus_core::{ErrorKind, GenerationParams, Message, ModelMetadata};
-use versus_store::{CellRecord, CellStatus, RunId, Store};
+use versus_store::{
+    CellRecord, CellStatus, JudgementRecord, RunId, ScoreRecord, Store, VoteRecord,
+};
 
 use crate::runner::RunPlan;
 
 /// Bumped on any change a consumer of the JSON could notice; documented in docs/report-schema.md.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -23,6 +27,51 @@ pub struct Report {
     pub tasks: Vec<TaskEntry>,
     pub results: Vec<ResultEntry>,
     pub summary: Vec<ModelSummary>,
+    /// Every score of every answer (checks, reference metrics, style), by task and model.
+    pub scores: Vec<ScoreEntry>,
+    /// The judge's verdicts, with its explanations.
+    pub judgements: Vec<JudgementEntry>,
+    /// The winner of each task (or a tie) and why.
+    pub verdicts: Vec<verdicts::TaskVerdict>,
+    /// The criteria table: evidence per model and a verdict per criterion.
+    pub criteria: Vec<verdicts::CriterionRow>,
+    /// Bradley-Terry ratings from this run's judge verdicts and votes.
+    pub ratings: Vec<Rating>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ScoreEntry {
+    pub task: String,
+    pub model: String,
+    pub scorer: String,
+    pub value: Option<f64>,
+    pub passed: Option<bool>,
+    pub explanation: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct JudgementEntry {
+    pub task: String,
+    /// `pairwise` or `single`.
+    pub kind: String,
+    pub model_a: String,
+    /// Empty for single ratings.
+    pub model_b: String,
+    pub judge: String,
+    pub verdict: String,
+    pub rating: Option<f64>,
+    /// What the judge said, briefly (both orders for pairwise).
+    pub explanation: String,
+    /// The judge's full outputs, as stored.
+    pub detail: serde_json::Value,
+}
+
+/// What grading stored for a run.
+#[derive(Debug, Clone, Default)]
+pub struct Grading {
+    pub scores: Vec<ScoreRecord>,
+    pub judgements: Vec<JudgementRecord>,
+    pub votes: Vec<VoteRecord>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -121,6 +170,15 @@ pub fn build(store: &Store, run: Option<RunId>) -> anyhow::Result<Report> {
         )
     })?;
     let cells = store.cells(run_id)?;
+    let grading = Grading {
+        scores: store.scores(run_id)?,
+        judgements: store.judgements(run_id)?,
+        votes: store
+            .votes()?
+            .into_iter()
+            .filter(|v| v.run_id == Some(run_id))
+            .collect(),
+    };
     Ok(assemble(
         RunInfo {
             id: run_id,
@@ -133,11 +191,12 @@ pub fn build(store: &Store, run: Option<RunId>) -> anyhow::Result<Report> {
         },
         &plan,
         &cells,
+        &grading,
     ))
 }
 
 /// Builds a report from a plan and its cells; pure, so tests can feed it directly.
-pub fn assemble(run: RunInfo, plan: &RunPlan, cells: &[CellRecord]) -> Report {
+pub fn assemble(run: RunInfo, plan: &RunPlan, cells: &[CellRecord], grading: &Grading) -> Report {
     let suite = &plan.suite;
     let models: Vec<ModelEntry> = suite
         .models
@@ -180,7 +239,41 @@ pub fn assemble(run: RunInfo, plan: &RunPlan, cells: &[CellRecord]) -> Report {
         .iter()
         .map(|m| summarize(&m.id, &m.metadata, &results))
         .collect();
+    let scores: Vec<ScoreEntry> = grading
+        .scores
+        .iter()
+        .map(|s| ScoreEntry {
+            task: s.task_id.clone(),
+            model: s.model_id.clone(),
+            scorer: s.scorer.clone(),
+            value: s.value,
+            passed: s.passed,
+            explanation: s.explanation.clone(),
+        })
+        .collect();
+    let judgements: Vec<JudgementEntry> = grading.judgements.iter().map(judgement_entry).collect();
+    let categories: std::collections::BTreeMap<String, String> = tasks
+        .iter()
+        .map(|t| (t.id.clone(), t.category.clone()))
+        .collect();
+    let mut battles = verdicts::battles_from_judgements(&judgements, &categories);
+    battles.extend(grading.votes.iter().filter_map(vote_battle));
+    let ratings = verdicts::report_ratings(&battles);
+    let evidence = verdicts::Evidence {
+        models: &models,
+        tasks: &tasks,
+        results: &results,
+        scores: &scores,
+        judgements: &judgements,
+    };
+    let task_verdicts = verdicts::task_verdicts(&evidence);
+    let criteria = verdicts::criteria(&evidence, &ratings);
     Report {
+        scores,
+        judgements,
+        verdicts: task_verdicts,
+        criteria,
+        ratings,
         schema_version: SCHEMA_VERSION,
         tool: ToolInfo {
             name: "versus",
@@ -192,6 +285,45 @@ pub fn assemble(run: RunInfo, plan: &RunPlan, cells: &[CellRecord]) -> Report {
         results,
         summary,
     }
+}
+
+pub fn judgement_entry(record: &JudgementRecord) -> JudgementEntry {
+    let detail: serde_json::Value =
+        serde_json::from_str(&record.detail_json).unwrap_or(serde_json::Value::Null);
+    JudgementEntry {
+        task: record.task_id.clone(),
+        kind: record.kind.clone(),
+        model_a: record.model_a.clone(),
+        model_b: record.model_b.clone(),
+        judge: record.judge.clone(),
+        verdict: record.verdict.clone(),
+        rating: record.rating,
+        explanation: detail
+            .get("explanation")
+            .and_then(|e| e.as_str())
+            .unwrap_or_default()
+            .to_string(),
+        detail,
+    }
+}
+
+/// A stored vote as a battle for the ratings.
+pub fn vote_battle(vote: &VoteRecord) -> Option<Battle> {
+    let winner = match vote.winner.as_str() {
+        "model_a" => Winner::ModelA,
+        "model_b" => Winner::ModelB,
+        "tie" => Winner::Tie,
+        "tie (bothbad)" => Winner::TieBothBad,
+        _ => return None,
+    };
+    Some(Battle {
+        model_a: vote.model_a.clone(),
+        model_b: vote.model_b.clone(),
+        winner,
+        task: vote.task_id.clone(),
+        category: vote.category.clone(),
+        judge: vote.judge.clone(),
+    })
 }
 
 fn result_entry(
@@ -428,6 +560,7 @@ images = ["cat.png"]
             },
             &plan(),
             &cells,
+            &Grading::default(),
         )
     }
 
