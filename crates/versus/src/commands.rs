@@ -242,7 +242,7 @@ fn judge_battles(
 }
 
 fn ratings(db: &Path, args: &RatingsArgs) -> anyhow::Result<ExitCode> {
-    use versus_core::ratings::ratings_with_intervals;
+    use versus_core::ratings::{pairwise_results, ratings_with_intervals, win_rates_by_category};
     let store = existing_store(db)?;
     let runs: Vec<versus_store::RunId> = match args.run {
         Some(run) => vec![store.run(run)?.summary.id],
@@ -268,8 +268,25 @@ fn ratings(db: &Path, args: &RatingsArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let ratings = ratings_with_intervals(&battles, args.rounds, args.seed);
+    let pairs = pairwise_results(&battles);
+    let by_category = win_rates_by_category(&battles);
     let text = match args.format {
-        ListFormat::Json => serde_json::to_string_pretty(&ratings)? + "\n",
+        ListFormat::Json => {
+            let categories: Vec<serde_json::Value> = by_category
+                .iter()
+                .map(|(category, rates)| {
+                    serde_json::json!({ "category": category, "win_rates": rates })
+                })
+                .collect();
+            serde_json::to_string_pretty(&serde_json::json!({
+                "battles": battles.len(),
+                "rounds": args.rounds,
+                "seed": args.seed,
+                "ratings": ratings,
+                "pairs": pairs,
+                "categories": categories,
+            }))? + "\n"
+        }
         ListFormat::Table => {
             let mut text = format!(
                 "{:<4} {:<28} {:>7} {:>15} {:>8} {:>9}\n",
@@ -293,6 +310,27 @@ fn ratings(db: &Path, args: &RatingsArgs) -> anyhow::Result<ExitCode> {
                 args.rounds,
                 args.seed
             ));
+            text.push_str("\nwins-ties-losses per pair:\n");
+            for pair in &pairs {
+                text.push_str(&format!(
+                    "  {} vs {}: {}-{}-{}\n",
+                    pair.a, pair.b, pair.wins_a, pair.ties, pair.wins_b
+                ));
+            }
+            if by_category.len() > 1 || by_category.keys().any(Option::is_some) {
+                text.push_str("\nwin rate by category (ties count half):\n");
+                for (category, rates) in &by_category {
+                    let rates: Vec<String> = rates
+                        .iter()
+                        .map(|r| format!("{} {:.0}%", r.model, r.win_rate * 100.0))
+                        .collect();
+                    text.push_str(&format!(
+                        "  {}: {}\n",
+                        category.as_deref().unwrap_or("(none)"),
+                        rates.join(", ")
+                    ));
+                }
+            }
             text
         }
     };

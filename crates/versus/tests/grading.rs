@@ -169,10 +169,11 @@ fn a_position_biased_judge_gives_ties_and_rescoring_asks_nobody_again() {
         .success();
     let ratings: serde_json::Value = serde_json::from_str(&ratings.stdout).unwrap();
     assert_eq!(
-        ratings.as_array().unwrap().len(),
+        ratings["ratings"].as_array().unwrap().len(),
         3,
         "good, bad and the judge-model itself"
     );
+    assert!(!ratings["pairs"].as_array().unwrap().is_empty());
 }
 
 #[test]
@@ -199,6 +200,8 @@ fn imported_votes_feed_the_ratings() {
     let first = table.stdout.lines().nth(1).unwrap_or_default();
     assert!(first.contains("alpha"), "alpha wins most: {table}");
     assert!(table.stdout.contains("50 battles"), "{table}");
+    assert!(table.stdout.contains("alpha vs beta: 30-0-10"), "{table}");
+    assert!(table.stdout.contains("beta vs gamma: 0-10-0"), "{table}");
 
     sandbox.write(
         "bad.jsonl",
@@ -218,4 +221,47 @@ fn ratings_without_battles_say_what_to_do() {
     sandbox
         .versus(&["ratings"])
         .usage_error(&["no battles to rate", "--judge"]);
+}
+
+#[test]
+fn the_seed_suite_is_scored_end_to_end() {
+    let server = FakeServer::start_in_thread(
+        Script::new().rule(
+            Rule::model("good")
+                .prompt_contains("Fibonacci")
+                .answer(GOOD_FIB),
+        ),
+    )
+    .expect("start the fake server");
+    let sandbox = Sandbox::new();
+    let base_url = server.base_url();
+    sandbox
+        .versus(&[
+            "run",
+            "--builtin",
+            "seed",
+            "--model",
+            "good=openai-compatible:good",
+            "--base-url",
+            &base_url,
+        ])
+        .success();
+    let json = sandbox.report_json(&[]).json;
+    let scores = json["scores"].as_array().unwrap();
+    let find = |task: &str, prefix: &str| {
+        scores
+            .iter()
+            .find(|s| s["task"] == task && str_field(s, "scorer").starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} score for {task}"))
+    };
+    let code = find("fibonacci", "check.1:correct for n = 0..30");
+    assert_eq!(code["passed"], true, "{code}");
+    assert!(
+        find("gutenberg-summary", "rougeL")["value"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert!(find("sunrise", "check.1")["passed"].is_boolean());
+    assert_eq!(json["verdicts"].as_array().unwrap().len(), 5);
 }

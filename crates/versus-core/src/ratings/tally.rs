@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::battle::{Battle, Winner};
 
 /// The record between two models, `a` before `b` in name order (whichever was shown first).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PairRecord {
     pub a: String,
     pub b: String,
@@ -23,7 +23,7 @@ impl PairRecord {
 }
 
 /// One model's record against all others.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct WinRate {
     pub model: String,
     /// `(wins + ties / 2) / battles`.
