@@ -19,10 +19,22 @@ pub struct ChatCompletionRequest {
     pub top_p: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
+    /// OpenAI's newer name for `max_tokens`; read by servers, never sent by the client (older
+    /// servers do not know it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// One string or a list of them on the way in (OpenAI accepts both); a list on the way out.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "one_or_many_strings"
+    )]
     pub stop: Option<Vec<String>>,
+    /// How many answers to make; read by servers, never sent by the client (always one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
     /// Extensions outside OpenAI's API that vLLM, llama.cpp and others accept; sent only when the
     /// suite sets them, so OpenAI itself reports them as unsupported rather than ignoring them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -49,8 +61,10 @@ impl ChatCompletionRequest {
             temperature: params.temperature,
             top_p: params.top_p,
             max_tokens: params.max_tokens,
+            max_completion_tokens: None,
             seed: params.seed,
             stop: params.stop.clone(),
+            n: None,
             top_k: params.top_k,
             min_p: params.min_p,
             repetition_penalty: params.repetition_penalty,
@@ -62,13 +76,14 @@ impl ChatCompletionRequest {
     }
 
     /// The `versus_core` request this wire request asks for (the model name is not part of it).
+    /// `max_completion_tokens` wins over `max_tokens` when both are given, as it does on OpenAI.
     pub fn to_chat(&self) -> ChatRequest {
         ChatRequest {
             messages: self.messages.iter().map(WireMessage::to_message).collect(),
             params: versus_core::GenerationParams {
                 temperature: self.temperature,
                 top_p: self.top_p,
-                max_tokens: self.max_tokens,
+                max_tokens: self.max_completion_tokens.or(self.max_tokens),
                 seed: self.seed,
                 stop: self.stop.clone(),
                 top_k: self.top_k,
@@ -79,17 +94,58 @@ impl ChatCompletionRequest {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct StreamOptions {
     /// Ask for a last chunk carrying the token counts (with empty `choices`).
+    #[serde(default)]
     pub include_usage: bool,
+}
+
+/// `stop` as OpenAI takes it: `"END"`, `["END", "\n\n"]` or `null`.
+fn one_or_many_strings<'de, D>(deserializer: D) -> Result<Option<Vec<String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(
+        match Option::<OneOrMany>::deserialize(deserializer)
+            .map_err(|_| serde::de::Error::custom("expected a string or an array of strings"))?
+        {
+            None => None,
+            Some(OneOrMany::One(text)) => Some(vec![text]),
+            Some(OneOrMany::Many(texts)) => Some(texts),
+        },
+    )
 }
 
 /// One chat message on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WireMessage {
+    /// Read leniently: OpenAI's newer `developer` role is the system role by another name.
+    #[serde(deserialize_with = "role_or_developer")]
     pub role: Role,
     pub content: WireContent,
+}
+
+fn role_or_developer<'de, D>(deserializer: D) -> Result<Role, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let name = String::deserialize(deserializer)?;
+    match name.as_str() {
+        "system" | "developer" => Ok(Role::System),
+        "user" => Ok(Role::User),
+        "assistant" => Ok(Role::Assistant),
+        other => Err(serde::de::Error::unknown_variant(
+            other,
+            &["system", "developer", "user", "assistant"],
+        )),
+    }
 }
 
 /// Message content: a plain string (what every server accepts) or typed parts (needed for images).
@@ -177,6 +233,10 @@ pub struct ChatCompletionResponse {
     /// The model that answered, as the server names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Names the server's configuration (engine version, weights, dtype): answers with the same
+    /// seed and fingerprint are meant to repeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<String>,
     #[serde(default)]
     pub choices: Vec<Choice>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -189,6 +249,9 @@ pub struct Choice {
     pub index: u32,
     #[serde(default)]
     pub message: ResponseMessage,
+    /// Always written (as `null` when not asked for), as OpenAI does.
+    #[serde(default)]
+    pub logprobs: Option<serde_json::Value>,
     #[serde(default)]
     pub finish_reason: Option<String>,
 }
@@ -213,6 +276,8 @@ pub struct ChatCompletionChunk {
     pub created: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<String>,
     /// Empty on the final usage chunk.
     #[serde(default)]
     pub choices: Vec<ChunkChoice>,
@@ -226,6 +291,9 @@ pub struct ChunkChoice {
     pub index: u32,
     #[serde(default)]
     pub delta: Delta,
+    /// Always written (as `null` when not asked for), as OpenAI does.
+    #[serde(default)]
+    pub logprobs: Option<serde_json::Value>,
     #[serde(default)]
     pub finish_reason: Option<String>,
 }
@@ -278,20 +346,48 @@ pub fn finish_reason_to_wire(reason: &FinishReason) -> Option<String> {
     }
 }
 
+/// `object` of a whole answer.
+pub const CHAT_COMPLETION_OBJECT: &str = "chat.completion";
+/// `object` of a stream chunk.
+pub const CHAT_COMPLETION_CHUNK_OBJECT: &str = "chat.completion.chunk";
+
+/// The body of `GET /models`: the models a server offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelList {
+    /// Always `"list"`.
+    pub object: String,
+    pub data: Vec<ModelObject>,
+}
+
+/// One entry of `GET /models`, and the body of `GET /models/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelObject {
+    pub id: String,
+    /// Always `"model"`.
+    pub object: String,
+    /// Unix seconds.
+    pub created: u64,
+    pub owned_by: String,
+}
+
 /// `{"error": {...}}`, the body of a failed request (and of an error sent mid-stream).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
+/// Written as OpenAI writes it: all four keys present, `null` when unset.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ErrorDetail {
     #[serde(default)]
     pub message: String,
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type", default)]
     pub kind: Option<String>,
+    /// The request field at fault (`"messages"`, `"n"`), when one is.
+    #[serde(default)]
+    pub param: Option<String>,
     /// A string (`"insufficient_quota"`) on OpenAI, an HTTP status number on some other servers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub code: Option<serde_json::Value>,
 }
 
@@ -443,6 +539,58 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(partial.to_usage(), None);
+    }
+
+    #[test]
+    fn servers_read_stop_as_a_string_or_a_list_and_the_newer_token_limit_first() {
+        let one: ChatCompletionRequest = serde_json::from_value(json!({
+            "model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "stop": "END", "max_tokens": 9, "max_completion_tokens": 5, "n": 1
+        }))
+        .expect("parses");
+        assert_eq!(one.stop, Some(vec!["END".to_string()]));
+        assert_eq!(one.n, Some(1));
+        assert_eq!(one.to_chat().params.max_tokens, Some(5));
+        let many: ChatCompletionRequest = serde_json::from_value(json!({
+            "model": "m", "messages": [], "stop": ["a", "b"], "stream_options": {}
+        }))
+        .expect("parses");
+        assert_eq!(many.stop, Some(vec!["a".to_string(), "b".to_string()]));
+        assert_eq!(many.stream_options, Some(StreamOptions::default()));
+        let none: ChatCompletionRequest =
+            serde_json::from_value(json!({"model": "m", "messages": [], "stop": null}))
+                .expect("parses");
+        assert_eq!(none.stop, None);
+        let developer: WireMessage =
+            serde_json::from_value(json!({"role": "developer", "content": "be brief"}))
+                .expect("parses");
+        assert_eq!(developer.role, Role::System);
+        assert!(
+            serde_json::from_value::<WireMessage>(json!({"role": "tool", "content": "x"}))
+                .expect_err("no tools")
+                .to_string()
+                .contains("unknown variant `tool`")
+        );
+        let error = serde_json::from_value::<ChatCompletionRequest>(
+            json!({"model": "m", "messages": [], "stop": 3}),
+        )
+        .expect_err("a number is no stop string");
+        assert!(error.to_string().contains("string or an array"), "{error}");
+    }
+
+    #[test]
+    fn error_details_are_written_with_every_key() {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                message: "no".into(),
+                kind: Some("invalid_request_error".into()),
+                ..ErrorDetail::default()
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&body).expect("serializes"),
+            json!({"error": {"message": "no", "type": "invalid_request_error", "param": null, "code": null}})
+        );
     }
 
     #[test]

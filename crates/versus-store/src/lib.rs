@@ -59,6 +59,10 @@ macro_rules! run_summary_columns {
     };
 }
 
+// After the column macros, which it uses.
+mod view_queries;
+pub use view_queries::{CellComparison, CellPreview, RunHeader};
+
 /// The versus database. One connection; `Send`, so it can live on a dedicated blocking thread.
 pub struct Store {
     conn: Connection,
@@ -243,61 +247,7 @@ impl Store {
         outcome: &CellOutcome,
     ) -> Result<(), StoreError> {
         let tx = self.write_transaction()?;
-        let changed = match outcome {
-            CellOutcome::Completed {
-                key,
-                model_spec,
-                request_json,
-                completion,
-                cached,
-            } => {
-                store_completion(&tx, key, model_spec, request_json, completion, *cached)?;
-                // A cached cell made no calls in this run; the completion keeps its own count.
-                let attempts = if *cached { 0 } else { completion.attempts };
-                update_cell(
-                    &tx,
-                    (run, task_id, model_id),
-                    CellStatus::Ok,
-                    Some(key),
-                    None,
-                    *cached,
-                    attempts,
-                )?
-            }
-            CellOutcome::Failed {
-                kind,
-                message,
-                attempts,
-            } => update_cell(
-                &tx,
-                (run, task_id, model_id),
-                CellStatus::Failed,
-                None,
-                Some((&error_kind_to_column(*kind), message)),
-                false,
-                *attempts,
-            )?,
-            CellOutcome::Unsupported { reason } => update_cell(
-                &tx,
-                (run, task_id, model_id),
-                CellStatus::Unsupported,
-                None,
-                Some((
-                    &error_kind_to_column(versus_core::ErrorKind::Unsupported),
-                    reason,
-                )),
-                false,
-                0,
-            )?,
-        };
-        if changed == 0 {
-            // Dropping the transaction rolls back the completion stored above.
-            return Err(StoreError::CellNotFound {
-                run,
-                task_id: task_id.to_string(),
-                model_id: model_id.to_string(),
-            });
-        }
+        record_outcome(&tx, run, task_id, model_id, outcome)?;
         tx.commit()?;
         Ok(())
     }
@@ -375,6 +325,72 @@ fn configure(conn: &Connection, file_backed: bool) -> Result<(), rusqlite::Error
     }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// Records how a cell ended inside `tx` (see [`Store::record_cell`]); the caller commits.
+fn record_outcome(
+    tx: &Transaction<'_>,
+    run: RunId,
+    task_id: &str,
+    model_id: &str,
+    outcome: &CellOutcome,
+) -> Result<(), StoreError> {
+    let changed = match outcome {
+        CellOutcome::Completed {
+            key,
+            model_spec,
+            request_json,
+            completion,
+            cached,
+        } => {
+            store_completion(tx, key, model_spec, request_json, completion, *cached)?;
+            // A cached cell made no calls in this run; the completion keeps its own count.
+            let attempts = if *cached { 0 } else { completion.attempts };
+            update_cell(
+                tx,
+                (run, task_id, model_id),
+                CellStatus::Ok,
+                Some(key),
+                None,
+                *cached,
+                attempts,
+            )?
+        }
+        CellOutcome::Failed {
+            kind,
+            message,
+            attempts,
+        } => update_cell(
+            tx,
+            (run, task_id, model_id),
+            CellStatus::Failed,
+            None,
+            Some((&error_kind_to_column(*kind), message)),
+            false,
+            *attempts,
+        )?,
+        CellOutcome::Unsupported { reason } => update_cell(
+            tx,
+            (run, task_id, model_id),
+            CellStatus::Unsupported,
+            None,
+            Some((
+                &error_kind_to_column(versus_core::ErrorKind::Unsupported),
+                reason,
+            )),
+            false,
+            0,
+        )?,
+    };
+    if changed == 0 {
+        // The caller's transaction, dropped uncommitted, rolls back the completion stored above.
+        return Err(StoreError::CellNotFound {
+            run,
+            task_id: task_id.to_string(),
+            model_id: model_id.to_string(),
+        });
+    }
     Ok(())
 }
 

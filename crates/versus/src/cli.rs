@@ -1,5 +1,5 @@
 //! The command line, as clap derives it: `versus run`, `report`, `runs`, `chat`, `model`, `demo`,
-//! `login`.
+//! `login`, `serve`.
 
 use std::path::PathBuf;
 
@@ -32,7 +32,7 @@ pub enum Command {
     ///
     /// Running the same command again after an interruption does only the missing work.
     Run(Box<RunArgs>),
-    /// Print the report of a run (the latest by default) as Markdown or JSON.
+    /// Print the report of a run (the latest by default) as Markdown, JSON or HTML.
     Report(ReportArgs),
     /// Score a stored run again (checks, code, metrics, style, judge) without calling its models.
     Score(ScoreArgs),
@@ -56,6 +56,11 @@ pub enum Command {
     Demo(DemoArgs),
     /// Store a token for a model hub (`versus login hf`).
     Login(LoginArgs),
+    /// Serve local models over an OpenAI-compatible API (chat completions, models, health).
+    Serve(Box<ServeArgs>),
+    /// Browse runs in a local web app: matrices, answers side by side, run comparisons, blind
+    /// voting and ratings.
+    View(ViewArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -216,6 +221,54 @@ pub struct LoginArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ViewArgs {
+    /// The port to listen on; 0 picks a free one. The URL is the first line on stdout.
+    #[arg(long, default_value_t = 7777)]
+    pub port: u16,
+    /// The address to listen on; anything but loopback needs an access token (generated and
+    /// printed unless --token-env names one).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Require the access token read from this environment variable (16 characters or more).
+    #[arg(long, value_name = "VAR")]
+    pub token_env: Option<String>,
+    /// Require an access token on loopback too (generated and printed at start).
+    #[arg(long)]
+    pub require_token: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A local model to serve: `SPEC` or `ID=SPEC` (repeatable); clients ask for it by ID, the
+    /// spec's name by default. SPEC is hf:ORG/NAME, local:PATH or gguf:PATH.
+    #[arg(long = "model", short = 'm', value_name = "SPEC", required = true)]
+    pub models: Vec<String>,
+    /// The address to listen on; anything but a loopback address needs --api-key-env.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// The port to listen on; 0 picks a free one. The address is the first line on stdout.
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Require `Authorization: Bearer KEY` with KEY read from this environment variable at start.
+    #[arg(long, value_name = "VAR")]
+    pub api_key_env: Option<String>,
+    /// Requests that may wait per model while one runs; beyond that, 429 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub queue: usize,
+    /// Log each request's messages and answer (by default only counts and timings).
+    #[arg(long)]
+    pub log_content: bool,
+    /// Seconds in-flight requests get to finish after SIGINT/SIGTERM before they are cancelled.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub shutdown_timeout: f64,
+    /// Extra chat template variable, as NAME=VALUE (repeatable).
+    #[arg(long = "template-var", value_name = "NAME=VALUE")]
+    pub template_vars: Vec<String>,
+    #[command(flatten)]
+    pub local: LocalArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct RunArgs {
     /// The suite file (TOML). Use --builtin for a suite shipped with versus.
     #[arg(value_name = "SUITE", conflicts_with = "builtin")]
@@ -314,6 +367,8 @@ pub struct OverrideArgs {
 pub enum ReportFormat {
     Markdown,
     Json,
+    /// One self-contained page: opens offline, loads nothing.
+    Html,
 }
 
 #[derive(Debug, Args)]

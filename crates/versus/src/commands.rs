@@ -37,6 +37,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => local_commands::tiny(args, cli.quiet),
         Command::Demo(args) => local_commands::demo(&cli.db, args, cli.quiet),
         Command::Login(args) => local_commands::login(args),
+        Command::Serve(args) => crate::serve::serve(args, cli.quiet),
+        Command::View(args) => crate::view::view(&cli.db, cli.quiet, args),
     }
 }
 
@@ -241,27 +243,39 @@ fn judge_battles(
     ))
 }
 
-fn ratings(db: &Path, args: &RatingsArgs) -> anyhow::Result<ExitCode> {
-    use versus_core::ratings::{pairwise_results, ratings_with_intervals, win_rates_by_category};
-    let store = existing_store(db)?;
-    let runs: Vec<versus_store::RunId> = match args.run {
+/// Every battle the ratings read: the judge's pairwise verdicts of one run (all runs by default)
+/// and the votes (those cast on that run when one is given), of one category if given. Shared
+/// by `versus ratings` and `versus view`.
+pub fn collect_battles(
+    store: &Store,
+    run: Option<versus_store::RunId>,
+    category: Option<&str>,
+) -> anyhow::Result<Vec<versus_core::ratings::Battle>> {
+    let runs: Vec<versus_store::RunId> = match run {
         Some(run) => vec![store.run(run)?.summary.id],
         None => store.runs()?.iter().map(|r| r.id).collect(),
     };
     let mut battles = Vec::new();
     for run in runs {
-        battles.extend(judge_battles(&store, run)?);
+        battles.extend(judge_battles(store, run)?);
     }
     battles.extend(
         store
             .votes()?
             .iter()
-            .filter(|v| args.run.is_none() || v.run_id == args.run)
+            .filter(|v| run.is_none() || v.run_id == run)
             .filter_map(report::vote_battle),
     );
-    if let Some(category) = &args.category {
-        battles.retain(|b| b.category.as_deref() == Some(category.as_str()));
+    if let Some(category) = category {
+        battles.retain(|b| b.category.as_deref() == Some(category));
     }
+    Ok(battles)
+}
+
+fn ratings(db: &Path, args: &RatingsArgs) -> anyhow::Result<ExitCode> {
+    use versus_core::ratings::{pairwise_results, ratings_with_intervals, win_rates_by_category};
+    let store = existing_store(db)?;
+    let battles = collect_battles(&store, args.run, args.category.as_deref())?;
     if battles.is_empty() {
         anyhow::bail!(
             "no battles to rate: score a run with a judge (`--judge MODEL` or `[judge]` in the suite), or `versus votes import FILE.jsonl`"
@@ -354,6 +368,7 @@ fn report(db: &Path, args: &ReportArgs) -> anyhow::Result<ExitCode> {
             json.push('\n');
             json
         }
+        ReportFormat::Html => report::html::render(&report),
     };
     write_output(args.output.as_deref(), &text)?;
     Ok(ExitCode::SUCCESS)

@@ -8,10 +8,13 @@ mod judge;
 mod local_commands;
 mod models;
 mod progress;
+mod render;
 mod report;
 mod runner;
 mod scoring;
+mod serve;
 mod settings;
+mod view;
 
 use std::process::ExitCode;
 

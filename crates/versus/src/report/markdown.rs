@@ -382,11 +382,11 @@ fn write_summary_row(out: &mut String, s: &ModelSummary) -> std::fmt::Result {
     )
 }
 
-fn seconds(ms: f64) -> String {
+pub(crate) fn seconds(ms: f64) -> String {
     format!("{:.2} s", ms / 1000.0)
 }
 
-fn dollars(amount: f64) -> String {
+pub(crate) fn dollars(amount: f64) -> String {
     if amount >= 0.01 || amount == 0.0 {
         format!("${amount:.4}")
     } else {
@@ -394,7 +394,7 @@ fn dollars(amount: f64) -> String {
     }
 }
 
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -406,11 +406,11 @@ fn thousands(n: u64) -> String {
     out
 }
 
-fn short_hash(hash: &str) -> &str {
+pub(crate) fn short_hash(hash: &str) -> &str {
     hash.get(..12).unwrap_or(hash)
 }
 
-fn modalities(metadata: &ModelMetadata) -> String {
+pub(crate) fn modalities(metadata: &ModelMetadata) -> String {
     if metadata.modalities.is_empty() {
         return "–".into();
     }

@@ -1,6 +1,7 @@
 //! Reports of a run, built from the store alone: the `Report` structure (which is also the JSON
-//! report, schema in docs/report-schema.md) and its Markdown rendering.
+//! report, schema in docs/report-schema.md) and its Markdown and HTML renderings.
 
+pub mod html;
 pub mod markdown;
 pub mod verdicts;
 
@@ -414,7 +415,7 @@ fn summarize(model: &str, metadata: &ModelMetadata, results: &[ResultEntry]) -> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use versus_core::{
         Completion, FinishReason, GenerationParams, Suite, SuiteSource, Timings, Usage,
@@ -445,7 +446,7 @@ prompt = "What is in the picture?"
 images = ["cat.png"]
 "#;
 
-    fn plan() -> RunPlan {
+    pub(crate) fn plan() -> RunPlan {
         RunPlan {
             suite: Suite::parse(&SuiteSource {
                 origin: "snapshot.toml",
@@ -456,7 +457,7 @@ images = ["cat.png"]
         }
     }
 
-    fn ok(
+    pub(crate) fn ok(
         task: &str,
         model: &str,
         text: &str,
@@ -493,7 +494,7 @@ images = ["cat.png"]
         }
     }
 
-    fn not_ok(
+    pub(crate) fn not_ok(
         task: &str,
         model: &str,
         status: CellStatus,
@@ -515,7 +516,7 @@ images = ["cat.png"]
         }
     }
 
-    fn report() -> Report {
+    pub(crate) fn report() -> Report {
         let cells = vec![
             ok(
                 "sunrise",

@@ -1,0 +1,5 @@
+//! stub
+#[test]
+fn stub() {
+    let _ = fantoccini::ClientBuilder::rustls();
+}
