@@ -324,6 +324,9 @@ fn ratings(db: &Path, args: &RatingsArgs) -> anyhow::Result<ExitCode> {
                 args.rounds,
                 args.seed
             ));
+            if !versus_core::ratings::has_finite_mle(&battles) {
+                text.push_str(&format!("note: {}\n", report::FINITE_MLE_NOTE));
+            }
             text.push_str("\nwins-ties-losses per pair:\n");
             for pair in &pairs {
                 text.push_str(&format!(

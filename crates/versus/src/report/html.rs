@@ -390,7 +390,15 @@ fn write_ratings_table(out: &mut String, report: &Report) -> std::fmt::Result {
     writeln!(
         out,
         "</tbody>\n</table></div>\n<p class=\"note\">Bradley-Terry ratings (Chatbot Arena's method: scale 400, base 10, 1000 at the centre, ties as half) from this run's pairwise judge verdicts and votes, with bootstrap 95% intervals.</p>"
-    )
+    )?;
+    if let Some(note) = &report.ratings_note {
+        writeln!(
+            out,
+            "<p class=\"note\" data-testid=\"ratings-note\">Note: {}.</p>",
+            escape(note)
+        )?;
+    }
+    Ok(())
 }
 
 /// The per-model figures (as the Markdown report's table).

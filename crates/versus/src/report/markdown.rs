@@ -304,6 +304,9 @@ fn write_criteria(out: &mut String, report: &Report) -> std::fmt::Result {
                 r.win_rate * 100.0
             )?;
         }
+        if let Some(note) = &report.ratings_note {
+            writeln!(out, "\nNote: {note}.")?;
+        }
     }
     Ok(())
 }

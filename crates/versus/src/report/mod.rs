@@ -38,6 +38,9 @@ pub struct Report {
     pub criteria: Vec<verdicts::CriterionRow>,
     /// Bradley-Terry ratings from this run's judge verdicts and votes.
     pub ratings: Vec<Rating>,
+    /// Set when the battles have no finite maximum-likelihood ratings (a model never lost or
+    /// never won), so the ratings are where the Arena's optimiser stops rather than an optimum.
+    pub ratings_note: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -66,6 +69,9 @@ pub struct JudgementEntry {
     /// The judge's full outputs, as stored.
     pub detail: serde_json::Value,
 }
+
+/// Why ratings can look extreme with few battles.
+pub const FINITE_MLE_NOTE: &str = "some model never lost (or never won) in these battles, so its Bradley-Terry rating has no finite maximum; the ratings are where Chatbot Arena's optimiser stops, and the intervals are not meaningful until there are more, and more mixed, battles";
 
 /// What grading stored for a run.
 #[derive(Debug, Clone, Default)]
@@ -260,6 +266,8 @@ pub fn assemble(run: RunInfo, plan: &RunPlan, cells: &[CellRecord], grading: &Gr
     let mut battles = verdicts::battles_from_judgements(&judgements, &categories);
     battles.extend(grading.votes.iter().filter_map(vote_battle));
     let ratings = verdicts::report_ratings(&battles);
+    let ratings_note = (!battles.is_empty() && !versus_core::ratings::has_finite_mle(&battles))
+        .then(|| FINITE_MLE_NOTE.to_string());
     let evidence = verdicts::Evidence {
         models: &models,
         tasks: &tasks,
@@ -275,6 +283,7 @@ pub fn assemble(run: RunInfo, plan: &RunPlan, cells: &[CellRecord], grading: &Gr
         verdicts: task_verdicts,
         criteria,
         ratings,
+        ratings_note,
         schema_version: SCHEMA_VERSION,
         tool: ToolInfo {
             name: "versus",

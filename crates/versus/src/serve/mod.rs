@@ -30,6 +30,7 @@ use axum::http::{header, Method, Uri};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use sha2::{Digest, Sha256};
 use versus_api::wire::{ModelList, ModelObject};
@@ -418,6 +419,13 @@ async fn run_until_signal(
     let log = Arc::clone(state.log());
     let (stop_sender, stop) = tokio::sync::watch::channel(false);
     let mut stopped = stop.clone();
+    // Without TCP_NODELAY, Nagle's algorithm holds each small SSE chunk back until the client's
+    // delayed ACK (40 ms on Linux): tokens would arrive in bursts.
+    let listener = listener.tap_io(|connection| {
+        if let Err(error) = connection.set_nodelay(true) {
+            eprintln!("warning: cannot set TCP_NODELAY: {error}");
+        }
+    });
     let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
         let _ = stopped.wait_for(|stopped| *stopped).await;
     });

@@ -16,7 +16,9 @@
 //!   SameSite=Strict` cookie `versus_csrf` (double submit); another site can neither read nor
 //!   set it. GET handlers never change state.
 //! - **Headers.** A Content-Security-Policy with no inline script or style and no remote
-//!   anything, `nosniff`, `no-referrer` (URLs can hold a login token), no framing, no caching.
+//!   anything, `nosniff`, referrers only within the app (`same-origin`: URLs can hold a login
+//!   token; not `no-referrer`, under which browsers send `Origin: null` with the app's own form
+//!   posts and the origin check above would refuse every vote), no framing, no caching.
 
 use std::net::SocketAddr;
 
@@ -251,7 +253,7 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        (header::REFERRER_POLICY, "same-origin"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::CACHE_CONTROL, "no-store"),
         (

@@ -1166,7 +1166,7 @@ async fn every_response_carries_the_security_headers() {
             "{uri}"
         );
         assert_eq!(header("x-content-type-options"), "nosniff", "{uri}");
-        assert_eq!(header("referrer-policy"), "no-referrer", "{uri}");
+        assert_eq!(header("referrer-policy"), "same-origin", "{uri}");
     }
     let page = client.get("/").await;
     assert!(page

@@ -10,7 +10,8 @@ use std::fmt::Write;
 
 use crate::render::escape;
 
-const WIDTH: f64 = 640.0;
+// Wide enough that value labels such as "3874.0/s (median of 3)" fit right of the plot.
+const WIDTH: f64 = 740.0;
 const PLOT_LEFT: f64 = 170.0;
 const PLOT_RIGHT: f64 = 500.0;
 const VALUE_X: f64 = 508.0;
