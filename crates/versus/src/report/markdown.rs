@@ -159,20 +159,7 @@ fn write_scores(out: &mut String, report: &Report, task: &str, model: &str) -> s
         writeln!(out)?;
     }
     let metric = |name: &str| mine.iter().find(|s| s.scorer == name).and_then(|s| s.value);
-    let mut metrics = Vec::new();
-    for (name, label) in [
-        ("rouge1", "ROUGE-1"),
-        ("rouge2", "ROUGE-2"),
-        ("rougeL", "ROUGE-L"),
-        ("rougeLsum", "ROUGE-Lsum"),
-    ] {
-        if let Some(v) = metric(name) {
-            metrics.push(format!("{label} {v:.3}"));
-        }
-    }
-    if let Some(v) = metric("bleu") {
-        metrics.push(format!("BLEU {v:.1}"));
-    }
+    let metrics = super::reference_metric_labels(&mine);
     if !metrics.is_empty() {
         writeln!(out, "*Against the reference: {}*\n", metrics.join(" · "))?;
     }

@@ -70,6 +70,31 @@ pub struct JudgementEntry {
     pub detail: serde_json::Value,
 }
 
+/// "ROUGE-1 0.452", ..., "BLEU 12.3": the reference metrics among one answer's scores, for display.
+pub fn reference_metric_labels(scores: &[&ScoreEntry]) -> Vec<String> {
+    let metric = |name: &str| {
+        scores
+            .iter()
+            .find(|s| s.scorer == name)
+            .and_then(|s| s.value)
+    };
+    let mut labels = Vec::new();
+    for (name, label) in [
+        ("rouge1", "ROUGE-1"),
+        ("rouge2", "ROUGE-2"),
+        ("rougeL", "ROUGE-L"),
+        ("rougeLsum", "ROUGE-Lsum"),
+    ] {
+        if let Some(v) = metric(name) {
+            labels.push(format!("{label} {v:.3}"));
+        }
+    }
+    if let Some(v) = metric("bleu") {
+        labels.push(format!("BLEU {v:.1}"));
+    }
+    labels
+}
+
 /// Why ratings can look extreme with few battles.
 pub const FINITE_MLE_NOTE: &str = "some model never lost (or never won) in these battles, so its Bradley-Terry rating has no finite maximum; the ratings are where Chatbot Arena's optimiser stops, and the intervals are not meaningful until there are more, and more mixed, battles";
 
