@@ -323,7 +323,7 @@ fn write_criteria_table(out: &mut String, report: &Report) -> std::fmt::Result {
         )?;
     }
     writeln!(out, "</ol>")?;
-    if let Some(line) = judge_summary(report) {
+    if let Some(line) = super::judge_summary(report) {
         writeln!(
             out,
             "<p class=\"note\" data-testid=\"judge-summary\">{}</p>",
@@ -331,29 +331,6 @@ fn write_criteria_table(out: &mut String, report: &Report) -> std::fmt::Result {
         )?;
     }
     Ok(())
-}
-
-/// How consistent the judge was across positions, and how often it failed (as in Markdown).
-fn judge_summary(report: &Report) -> Option<String> {
-    let count = |kind: &str, verdict: Option<&str>| {
-        report
-            .judgements
-            .iter()
-            .filter(|j| j.kind == kind && verdict.is_none_or(|v| j.verdict == v))
-            .count()
-    };
-    let pairwise = count("pairwise", None);
-    let single = count("single", None);
-    if pairwise + single == 0 {
-        return None;
-    }
-    let inconsistent = count("pairwise", Some("inconsistent"));
-    let errors = count("pairwise", Some("error"));
-    Some(format!(
-        "Judge: {pairwise} pairwise comparisons in both orders: {} consistent, {inconsistent} inconsistent across positions (counted as ties), {errors} errors (counted for nobody); {single} ratings, {} errors.",
-        pairwise - inconsistent - errors,
-        count("single", Some("error"))
-    ))
 }
 
 /// Bradley-Terry ratings with their intervals, ranks and win rates.

@@ -224,28 +224,11 @@ fn write_task_judgements(out: &mut String, report: &Report, task: &str) -> std::
     writeln!(out)
 }
 
-/// How consistent the judge was across positions, and how often it failed.
 fn write_judge_summary(out: &mut String, report: &Report) -> std::fmt::Result {
-    let count = |kind: &str, verdict: Option<&str>| {
-        report
-            .judgements
-            .iter()
-            .filter(|j| j.kind == kind && verdict.is_none_or(|v| j.verdict == v))
-            .count()
-    };
-    let pairwise = count("pairwise", None);
-    let single = count("single", None);
-    if pairwise + single == 0 {
-        return Ok(());
+    match super::judge_summary(report) {
+        Some(line) => writeln!(out, "\n{line}"),
+        None => Ok(()),
     }
-    let inconsistent = count("pairwise", Some("inconsistent"));
-    let pair_errors = count("pairwise", Some("error"));
-    writeln!(
-        out,
-        "\nJudge: {pairwise} pairwise comparisons in both orders: {} consistent, {inconsistent} inconsistent across positions (counted as ties), {pair_errors} errors (counted for nobody); {single} ratings, {} errors.",
-        pairwise - inconsistent - pair_errors,
-        count("single", Some("error"))
-    )
 }
 
 fn write_criteria(out: &mut String, report: &Report) -> std::fmt::Result {

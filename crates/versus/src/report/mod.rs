@@ -95,6 +95,29 @@ pub fn reference_metric_labels(scores: &[&ScoreEntry]) -> Vec<String> {
     labels
 }
 
+/// How consistent the judge was across positions, and how often it failed; `None` without a judge.
+pub fn judge_summary(report: &Report) -> Option<String> {
+    let count = |kind: &str, verdict: Option<&str>| {
+        report
+            .judgements
+            .iter()
+            .filter(|j| j.kind == kind && verdict.is_none_or(|v| j.verdict == v))
+            .count()
+    };
+    let pairwise = count("pairwise", None);
+    let single = count("single", None);
+    if pairwise + single == 0 {
+        return None;
+    }
+    let inconsistent = count("pairwise", Some("inconsistent"));
+    let errors = count("pairwise", Some("error"));
+    Some(format!(
+        "Judge: {pairwise} pairwise comparisons in both orders: {} consistent, {inconsistent} inconsistent across positions (counted as ties), {errors} errors (counted for nobody); {single} ratings, {} errors.",
+        pairwise - inconsistent - errors,
+        count("single", Some("error"))
+    ))
+}
+
 /// Why ratings can look extreme with few battles.
 pub const FINITE_MLE_NOTE: &str = "some model never lost (or never won) in these battles, so its Bradley-Terry rating has no finite maximum; the ratings are where Chatbot Arena's optimiser stops, and the intervals are not meaningful until there are more, and more mixed, battles";
 
