@@ -11,10 +11,12 @@ pub mod metrics;
 pub mod model;
 pub mod params;
 pub mod ratings;
+pub mod record;
 pub mod spec;
 pub mod stats;
 pub mod suggest;
 pub mod suite;
+pub mod verdict;
 
 pub use completion::{
     ChatModel, ChatRequest, Completion, ErrorKind, FinishReason, ModelError, Timings, Usage,
@@ -25,5 +27,6 @@ pub use model::{
     Quantization,
 };
 pub use params::GenerationParams;
+pub use record::{JudgeVerdict, Judgement, JudgementKind, RunId, RunPlan, Vote, VoteSource};
 pub use spec::ModelSpec;
 pub use suite::{Defaults, FileRef, JudgeConfig, Location, Suite, SuiteError, SuiteSource, Task};

@@ -32,6 +32,14 @@ pub enum StoreError {
         cause: rusqlite::Error,
     },
 
+    /// A run's stored plan does not decode into this build's [`versus_core::RunPlan`].
+    #[error(
+        "run {run}'s plan cannot be read: {reason}; it was stored by an incompatible version of \
+         versus (this is {}), so run its suite again to record it anew",
+        env!("CARGO_PKG_VERSION")
+    )]
+    UnreadablePlan { run: RunId, reason: String },
+
     #[error("no run {0} in this database; `versus runs` lists them")]
     RunNotFound(RunId),
 

@@ -1,9 +1,67 @@
 //! What grading stores: scores of answers, cached evaluations (code runs, judge calls), judge
 //! verdicts, and votes. Each write is one short transaction, like the run's cells.
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, OptionalExtension, Row};
 
-use crate::{RunId, Store, StoreError};
+use crate::{corrupt, RunId, Store, StoreError};
+
+/// The columns [`judgement_from_row`] reads, in its order.
+pub(crate) const JUDGEMENT_COLUMNS: &str =
+    "task_id, kind, model_a, model_b, judge, verdict, rating, detail_json";
+
+/// The one place a stored judgement is decoded: its words into enums, its detail into JSON.
+pub(crate) fn judgement_from_row(run: RunId, row: &Row<'_>) -> Result<JudgementRecord, StoreError> {
+    let task_id: String = row.get(0)?;
+    let place = |field: &str| format!("judgement {field} (run {run}, task `{task_id}`)");
+    let kind: String = row.get(1)?;
+    let verdict: String = row.get(5)?;
+    let detail: String = row.get(7)?;
+    Ok(JudgementRecord {
+        kind: kind
+            .parse()
+            .map_err(|e: versus_core::record::UnknownSpelling| {
+                corrupt(place("kind"), e.to_string())
+            })?,
+        model_a: row.get(2)?,
+        model_b: row.get(3)?,
+        judge: row.get(4)?,
+        verdict: verdict
+            .parse()
+            .map_err(|e: versus_core::record::UnknownSpelling| {
+                corrupt(place("verdict"), e.to_string())
+            })?,
+        rating: row.get(6)?,
+        detail: serde_json::from_str(&detail)
+            .map_err(|e| corrupt(place("detail"), e.to_string()))?,
+        task_id,
+    })
+}
+
+fn vote_from_row(row: &Row<'_>) -> Result<VoteRecord, StoreError> {
+    let id: i64 = row.get(0)?;
+    let place = |field: &str| format!("vote {field} (vote {id})");
+    let winner: String = row.get(6)?;
+    let source: String = row.get(7)?;
+    Ok(VoteRecord {
+        run_id: row.get(1)?,
+        task_id: row.get(2)?,
+        category: row.get(3)?,
+        model_a: row.get(4)?,
+        model_b: row.get(5)?,
+        winner: winner
+            .parse()
+            .map_err(|e: versus_core::ratings::UnknownWinner| {
+                corrupt(place("winner"), e.to_string())
+            })?,
+        source: source
+            .parse()
+            .map_err(|e: versus_core::record::UnknownSpelling| {
+                corrupt(place("source"), e.to_string())
+            })?,
+        voter: row.get(8)?,
+        judge: row.get(9)?,
+    })
+}
 
 /// One score of one answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,38 +75,11 @@ pub struct ScoreRecord {
     pub explanation: String,
 }
 
-/// A judge's verdict on one task: a pair of answers, or one answer's rating.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JudgementRecord {
-    pub task_id: String,
-    /// `pairwise` or `single`.
-    pub kind: String,
-    pub model_a: String,
-    /// Empty for single ratings.
-    pub model_b: String,
-    pub judge: String,
-    /// Pairwise: `model_a`, `model_b`, `tie`, `inconsistent` or `error`; single: `rated` or `error`.
-    pub verdict: String,
-    pub rating: Option<f64>,
-    /// Both orders' prompts, outputs and parsed verdicts, as JSON.
-    pub detail_json: String,
-}
+/// A judge's verdict on one task, as core defines it; stored with its kind and verdict as words.
+pub type JudgementRecord = versus_core::Judgement;
 
-/// A vote between two models, from a person or an imported battle log.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VoteRecord {
-    pub run_id: Option<RunId>,
-    pub task_id: Option<String>,
-    pub category: Option<String>,
-    pub model_a: String,
-    pub model_b: String,
-    /// `model_a`, `model_b`, `tie` or `tie (bothbad)`.
-    pub winner: String,
-    /// `human` or `import`.
-    pub source: String,
-    pub voter: Option<String>,
-    pub judge: Option<String>,
-}
+/// A vote between two models, as core defines it.
+pub type VoteRecord = versus_core::Vote;
 
 impl Store {
     /// Replaces every score of one answer, in one transaction.
@@ -142,36 +173,29 @@ impl Store {
             params![
                 run,
                 judgement.task_id,
-                judgement.kind,
+                judgement.kind.as_str(),
                 judgement.model_a,
                 judgement.model_b,
                 judgement.judge,
-                judgement.verdict,
+                judgement.verdict.as_str(),
                 judgement.rating,
-                judgement.detail_json
+                judgement.detail.to_string()
             ],
         )?;
         Ok(())
     }
 
     pub fn judgements(&self, run: RunId) -> Result<Vec<JudgementRecord>, StoreError> {
-        let mut query = self.conn.prepare(
-            "SELECT task_id, kind, model_a, model_b, judge, verdict, rating, detail_json
-             FROM judgements WHERE run_id = ?1 ORDER BY task_id, kind, model_a, model_b",
-        )?;
-        let rows = query.query_map(params![run], |row| {
-            Ok(JudgementRecord {
-                task_id: row.get(0)?,
-                kind: row.get(1)?,
-                model_a: row.get(2)?,
-                model_b: row.get(3)?,
-                judge: row.get(4)?,
-                verdict: row.get(5)?,
-                rating: row.get(6)?,
-                detail_json: row.get(7)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut query = self.conn.prepare(&format!(
+            "SELECT {JUDGEMENT_COLUMNS} FROM judgements WHERE run_id = ?1 \
+             ORDER BY task_id, kind, model_a, model_b"
+        ))?;
+        let mut rows = query.query(params![run])?;
+        let mut judgements = Vec::new();
+        while let Some(row) = rows.next()? {
+            judgements.push(judgement_from_row(run, row)?);
+        }
+        Ok(judgements)
     }
 
     /// Adds votes in one transaction; returns how many.
@@ -190,8 +214,8 @@ impl Store {
                     vote.category,
                     vote.model_a,
                     vote.model_b,
-                    vote.winner,
-                    vote.source,
+                    vote.winner.as_str(),
+                    vote.source.as_str(),
                     vote.voter,
                     vote.judge
                 ])?;
@@ -201,26 +225,54 @@ impl Store {
         Ok(votes.len())
     }
 
+    /// Every battle the ratings read: the judge's pairwise verdicts of one run (of every run
+    /// when `run` is `None`), each with its task's category from the run's plan, and the votes
+    /// (those cast on that run when one is given); of one category if given. `versus ratings`,
+    /// reports and the viewer all rate these.
+    pub fn battles(
+        &self,
+        run: Option<RunId>,
+        category: Option<&str>,
+    ) -> Result<Vec<versus_core::ratings::Battle>, StoreError> {
+        let runs: Vec<RunId> = match run {
+            Some(run) => vec![run],
+            None => self.runs()?.iter().map(|r| r.id).collect(),
+        };
+        let mut battles = Vec::new();
+        for run in runs {
+            let plan = self.run_plan(run)?;
+            let judgements = self.judgements(run)?;
+            battles.extend(versus_core::record::battles(
+                &judgements,
+                &plan.categories(),
+                [],
+            ));
+        }
+        let votes = self.votes()?;
+        battles.extend(
+            votes
+                .iter()
+                .filter(|v| run.is_none() || v.run_id == run)
+                .map(VoteRecord::battle),
+        );
+        if let Some(category) = category {
+            battles.retain(|b| b.category.as_deref() == Some(category));
+        }
+        Ok(battles)
+    }
+
     /// Every vote, oldest first.
     pub fn votes(&self) -> Result<Vec<VoteRecord>, StoreError> {
         let mut query = self.conn.prepare(
-            "SELECT run_id, task_id, category, model_a, model_b, winner, source, voter, judge
+            "SELECT id, run_id, task_id, category, model_a, model_b, winner, source, voter, judge
              FROM votes ORDER BY id",
         )?;
-        let rows = query.query_map([], |row| {
-            Ok(VoteRecord {
-                run_id: row.get(0)?,
-                task_id: row.get(1)?,
-                category: row.get(2)?,
-                model_a: row.get(3)?,
-                model_b: row.get(4)?,
-                winner: row.get(5)?,
-                source: row.get(6)?,
-                voter: row.get(7)?,
-                judge: row.get(8)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut rows = query.query([])?;
+        let mut votes = Vec::new();
+        while let Some(row) = rows.next()? {
+            votes.push(vote_from_row(row)?);
+        }
+        Ok(votes)
     }
 }
 
@@ -251,7 +303,7 @@ mod tests {
                 suite_hash: "h",
                 suite_text: "",
                 plan_fingerprint: "f",
-                plan_json: "{}",
+                plan: &crate::tests::sample_plan(),
                 models: &["m".to_string()],
                 tool_version: "0",
                 cells: &cells,
@@ -286,13 +338,13 @@ mod tests {
 
         let judgement = JudgementRecord {
             task_id: "t".into(),
-            kind: "pairwise".into(),
+            kind: versus_core::JudgementKind::Pairwise,
             model_a: "m".into(),
             model_b: "n".into(),
             judge: "j".into(),
-            verdict: "inconsistent".into(),
+            verdict: versus_core::JudgeVerdict::Inconsistent,
             rating: None,
-            detail_json: "{}".into(),
+            detail: serde_json::json!({}),
         };
         store.record_judgement(run, &judgement).unwrap();
         store.record_judgement(run, &judgement).unwrap();
@@ -304,8 +356,8 @@ mod tests {
             category: None,
             model_a: "m".into(),
             model_b: "n".into(),
-            winner: "tie (bothbad)".into(),
-            source: "human".into(),
+            winner: versus_core::ratings::Winner::TieBothBad,
+            source: versus_core::VoteSource::Human,
             voter: Some("ada".into()),
             judge: None,
         };

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
-use versus_core::{Completion, Timings, Usage};
+use versus_core::{Completion, RunPlan, Timings, Usage};
 
 pub use error::StoreError;
 pub use grading::{JudgementRecord, ScoreRecord, VoteRecord};
@@ -131,7 +131,7 @@ impl Store {
                 new.suite_hash,
                 new.suite_text,
                 new.plan_fingerprint,
-                new.plan_json,
+                new.plan.to_json(),
                 models_json,
                 new.tool_version,
                 RunStatus::Running.as_str(),
@@ -291,7 +291,7 @@ impl Store {
             suite_hash: row.get("suite_hash")?,
             suite_text: row.get("suite_text")?,
             plan_fingerprint: row.get("plan_fingerprint")?,
-            plan_json: row.get("plan_json")?,
+            plan: decode_plan(run, &row.get::<_, String>("plan_json")?)?,
         })
     }
 
@@ -470,6 +470,14 @@ fn corrupt(what: String, reason: impl Into<String>) -> StoreError {
         what,
         reason: reason.into(),
     }
+}
+
+/// The one place a stored plan is decoded.
+pub(crate) fn decode_plan(run: RunId, json: &str) -> Result<RunPlan, StoreError> {
+    RunPlan::from_json(json).map_err(|error| StoreError::UnreadablePlan {
+        run,
+        reason: error.to_string(),
+    })
 }
 
 fn cell_from_row(run: RunId, row: &Row<'_>) -> Result<CellRecord, StoreError> {

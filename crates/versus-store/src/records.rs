@@ -1,10 +1,9 @@
 //! What goes into the database and what comes back out: runs, cells, stored completions, and
 //! the text forms of the enums that columns hold.
 
-use versus_core::{Completion, ErrorKind, FinishReason};
+use versus_core::{Completion, ErrorKind, FinishReason, RunPlan};
 
-/// A run's row id; increasing, so a larger id is a newer run.
-pub type RunId = i64;
+pub use versus_core::RunId;
 
 /// Everything needed to start a run.
 #[derive(Debug, Clone, Copy)]
@@ -14,7 +13,7 @@ pub struct NewRun<'a> {
     pub suite_text: &'a str,
     /// Identifies the plan (tasks x models x parameters), to find an interrupted run to resume.
     pub plan_fingerprint: &'a str,
-    pub plan_json: &'a str,
+    pub plan: &'a RunPlan,
     /// Model ids, in the order the suite lists them.
     pub models: &'a [String],
     pub tool_version: &'a str,
@@ -113,7 +112,8 @@ pub struct RunRecord {
     pub suite_hash: String,
     pub suite_text: String,
     pub plan_fingerprint: String,
-    pub plan_json: String,
+    /// Decoded once, here: every reader of a run gets this typed plan or the store's error.
+    pub plan: RunPlan,
 }
 
 /// A completion from the cache.

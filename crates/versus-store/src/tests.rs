@@ -18,6 +18,20 @@ fn cell_id(task_id: &str, model_id: &str) -> CellId {
 
 /// Creates a run of `plan_fingerprint` over `cells` given as (task, model) pairs; its models
 /// are the distinct models of the cells, in order of appearance.
+/// A small plan (two models, one task), as a run stores it.
+pub(crate) fn sample_plan() -> versus_core::RunPlan {
+    let text = "[[models]]\nspec = \"openai:gpt-4o-mini\"\n[[models]]\nid = \"m2\"\nspec = \"openai:gpt-4.1-nano\"\n[[tasks]]\nid = \"a\"\nprompt = \"Hi\"\n";
+    let suite = versus_core::Suite::parse(&versus_core::SuiteSource {
+        origin: "sample.toml",
+        text,
+    })
+    .expect("the sample suite parses");
+    versus_core::RunPlan {
+        suite,
+        overrides: Default::default(),
+    }
+}
+
 fn create_run(store: &mut Store, plan_fingerprint: &str, cells: &[(&str, &str)]) -> RunId {
     let cells: Vec<CellId> = cells.iter().map(|(t, m)| cell_id(t, m)).collect();
     let mut models: Vec<String> = Vec::new();
@@ -32,7 +46,7 @@ fn create_run(store: &mut Store, plan_fingerprint: &str, cells: &[(&str, &str)])
             suite_hash: "suite-hash",
             suite_text: "[[tasks]]\nid = \"a\"",
             plan_fingerprint,
-            plan_json: "{\"plan\":true}",
+            plan: &sample_plan(),
             models: &models,
             tool_version: "0.1.0",
             cells: &cells,
@@ -184,7 +198,7 @@ fn a_run_keeps_everything_it_was_started_from() {
     assert_eq!(record.suite_hash, "suite-hash");
     assert_eq!(record.suite_text, "[[tasks]]\nid = \"a\"");
     assert_eq!(record.plan_fingerprint, "plan-a");
-    assert_eq!(record.plan_json, "{\"plan\":true}");
+    assert_eq!(record.plan, sample_plan());
     assert_eq!(counts(&record.summary), (4, 0, 0, 0, 4));
     // ISO 8601 UTC with milliseconds, from SQLite's clock.
     let started = &record.summary.started_at;
@@ -228,7 +242,7 @@ fn creating_a_run_is_all_or_nothing() {
         suite_hash: "h",
         suite_text: "",
         plan_fingerprint: "plan-a",
-        plan_json: "{}",
+        plan: &sample_plan(),
         models: &["m1".to_string()],
         tool_version: "0.1.0",
         cells: &duplicate,
@@ -758,4 +772,52 @@ fn opening_a_file_that_is_not_a_database_fails_cleanly() {
 fn the_store_can_move_to_another_thread() {
     fn assert_send<T: Send>() {}
     assert_send::<Store>();
+}
+
+#[test]
+fn an_unreadable_plan_is_one_error_naming_the_run() {
+    let mut store = memory_store();
+    let run = create_run(&mut store, "plan-a", GRID);
+    store
+        .conn
+        .execute(
+            "UPDATE runs SET plan_json = '{\"suite\": 7}' WHERE id = ?1",
+            [run],
+        )
+        .unwrap();
+    for error in [
+        store.run(run).unwrap_err(),
+        store.run_plan(run).unwrap_err(),
+    ] {
+        assert!(matches!(error, StoreError::UnreadablePlan { run: r, .. } if r == run));
+        let message = error.to_string();
+        assert!(
+            message.starts_with(&format!("run {run}'s plan cannot be read: ")),
+            "{message}"
+        );
+        assert!(
+            message.contains("incompatible version of versus"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn unknown_judgement_words_are_reported_as_corrupt_not_guessed() {
+    let mut store = memory_store();
+    let run = create_run(&mut store, "plan-a", GRID);
+    store
+        .conn
+        .execute(
+            "INSERT INTO judgements (run_id, task_id, kind, model_a, model_b, judge, verdict, rating, detail_json) \
+             VALUES (?1, 't1', 'pairwise', 'm1', 'm2', 'j', 'landslide', NULL, '{}')",
+            [run],
+        )
+        .unwrap();
+    let message = store.judgements(run).unwrap_err().to_string();
+    assert!(message.contains("judgement verdict (run"), "{message}");
+    assert!(
+        message.contains("unknown judge verdict \"landslide\""),
+        "{message}"
+    );
 }

@@ -6,6 +6,7 @@
 //! statement whatever its size, and every lookup uses the primary keys (`run_id, task_id, ...`).
 
 use rusqlite::{params, OptionalExtension, Row};
+use versus_core::RunPlan;
 
 use crate::{
     cell_from_row, corrupt, record_outcome, run_summary_from_row, CellOutcome, CellRecord,
@@ -109,16 +110,18 @@ impl Store {
         })
     }
 
-    /// The plan a run was started from, as stored (JSON).
-    pub fn run_plan_json(&self, run: RunId) -> Result<String, StoreError> {
-        self.conn
+    /// The plan a run was started from, without the rest of its record.
+    pub fn run_plan(&self, run: RunId) -> Result<RunPlan, StoreError> {
+        let json: String = self
+            .conn
             .query_row(
                 "SELECT plan_json FROM runs WHERE id = ?1",
                 params![run],
                 |row| row.get(0),
             )
             .optional()?
-            .ok_or(StoreError::RunNotFound(run))
+            .ok_or(StoreError::RunNotFound(run))?;
+        crate::decode_plan(run, &json)
     }
 
     /// The cells of some tasks of a run, in the run's order, each with at most `preview_chars`
@@ -217,25 +220,18 @@ impl Store {
         run: RunId,
         task_ids: &[String],
     ) -> Result<Vec<JudgementRecord>, StoreError> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT task_id, kind, model_a, model_b, judge, verdict, rating, detail_json \
-             FROM judgements \
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT {} FROM judgements \
              WHERE run_id = ?1 AND task_id IN (SELECT value FROM json_each(?2)) \
              ORDER BY task_id, kind, model_a, model_b",
-        )?;
-        let rows = statement.query_map(params![run, id_list(task_ids)], |row| {
-            Ok(JudgementRecord {
-                task_id: row.get(0)?,
-                kind: row.get(1)?,
-                model_a: row.get(2)?,
-                model_b: row.get(3)?,
-                judge: row.get(4)?,
-                verdict: row.get(5)?,
-                rating: row.get(6)?,
-                detail_json: row.get(7)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            crate::grading::JUDGEMENT_COLUMNS
+        ))?;
+        let mut rows = statement.query(params![run, id_list(task_ids)])?;
+        let mut judgements = Vec::new();
+        while let Some(row) = rows.next()? {
+            judgements.push(crate::grading::judgement_from_row(run, row)?);
+        }
+        Ok(judgements)
     }
 
     /// A random (run, task) with at least two answered cells, of one run or of any; `None` when
@@ -385,7 +381,7 @@ mod tests {
                 suite_hash: "h",
                 suite_text: "",
                 plan_fingerprint: "f",
-                plan_json: "{\"plan\":1}",
+                plan: &crate::tests::sample_plan(),
                 models: &["a".to_string(), "b".to_string()],
                 tool_version: "0",
                 cells: &cells,
@@ -420,7 +416,7 @@ mod tests {
         assert_eq!(page[1].status, CellStatus::Pending);
         assert_eq!(page[1].preview, None);
         assert_eq!(store.cells_for_tasks(run, &["t3".into()]).unwrap().len(), 2);
-        assert_eq!(store.run_plan_json(run).unwrap(), "{\"plan\":1}");
+        assert_eq!(store.run_plan(run).unwrap(), crate::tests::sample_plan());
         assert_eq!(store.run_header(run).unwrap().summary.cells_ok, 2);
         assert!(matches!(
             store.run_header(run + 1),

@@ -202,8 +202,8 @@ fn votes_import(db: &Path, quiet: bool, args: &VotesImportArgs) -> anyhow::Resul
             category: b.category.clone(),
             model_a: b.model_a.clone(),
             model_b: b.model_b.clone(),
-            winner: b.winner.as_str().to_string(),
-            source: "import".into(),
+            winner: b.winner,
+            source: versus_core::VoteSource::Import,
             voter: None,
             judge: b.judge.clone(),
         })
@@ -216,66 +216,10 @@ fn votes_import(db: &Path, quiet: bool, args: &VotesImportArgs) -> anyhow::Resul
     Ok(ExitCode::SUCCESS)
 }
 
-/// Battles of a run: its judge's pairwise verdicts.
-fn judge_battles(
-    store: &Store,
-    run: versus_store::RunId,
-) -> anyhow::Result<Vec<versus_core::ratings::Battle>> {
-    let record = store.run(run)?;
-    let categories: std::collections::BTreeMap<String, String> =
-        serde_json::from_str::<crate::runner::RunPlan>(&record.plan_json)
-            .map(|plan| {
-                plan.suite
-                    .tasks
-                    .iter()
-                    .map(|t| (t.id.clone(), t.category.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
-    let judgements: Vec<report::JudgementEntry> = store
-        .judgements(run)?
-        .iter()
-        .map(report::judgement_entry)
-        .collect();
-    Ok(report::verdicts::battles_from_judgements(
-        &judgements,
-        &categories,
-    ))
-}
-
-/// Every battle the ratings read: the judge's pairwise verdicts of one run (all runs by default)
-/// and the votes (those cast on that run when one is given), of one category if given. Shared
-/// by `versus ratings` and `versus view`.
-pub fn collect_battles(
-    store: &Store,
-    run: Option<versus_store::RunId>,
-    category: Option<&str>,
-) -> anyhow::Result<Vec<versus_core::ratings::Battle>> {
-    let runs: Vec<versus_store::RunId> = match run {
-        Some(run) => vec![store.run(run)?.summary.id],
-        None => store.runs()?.iter().map(|r| r.id).collect(),
-    };
-    let mut battles = Vec::new();
-    for run in runs {
-        battles.extend(judge_battles(store, run)?);
-    }
-    battles.extend(
-        store
-            .votes()?
-            .iter()
-            .filter(|v| run.is_none() || v.run_id == run)
-            .filter_map(report::vote_battle),
-    );
-    if let Some(category) = category {
-        battles.retain(|b| b.category.as_deref() == Some(category));
-    }
-    Ok(battles)
-}
-
 fn ratings(db: &Path, args: &RatingsArgs) -> anyhow::Result<ExitCode> {
     use versus_core::ratings::{pairwise_results, ratings_with_intervals, win_rates_by_category};
     let store = existing_store(db)?;
-    let battles = collect_battles(&store, args.run, args.category.as_deref())?;
+    let battles = store.battles(args.run, args.category.as_deref())?;
     if battles.is_empty() {
         anyhow::bail!(
             "no battles to rate: score a run with a judge (`--judge MODEL` or `[judge]` in the suite), or `versus votes import FILE.jsonl`"

@@ -21,7 +21,8 @@ use versus_core::checks::CheckKind;
 use versus_core::fingerprint::sha256_json;
 use versus_core::suggest::closest;
 use versus_core::{
-    ChatModel, ChatRequest, GenerationParams, Message, ModelConfig, ModelSpec, Role, Suite, Task,
+    ChatModel, ChatRequest, GenerationParams, JudgeVerdict, JudgementKind, Message, ModelConfig,
+    ModelSpec, Role, Suite, Task,
 };
 use versus_store::{JudgementRecord, Store};
 
@@ -515,14 +516,14 @@ pub enum PairVerdict {
     Error,
 }
 
-impl PairVerdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PairVerdict::ModelA => "model_a",
-            PairVerdict::ModelB => "model_b",
-            PairVerdict::Tie => "tie",
-            PairVerdict::Inconsistent => "inconsistent",
-            PairVerdict::Error => "error",
+impl From<PairVerdict> for JudgeVerdict {
+    fn from(verdict: PairVerdict) -> JudgeVerdict {
+        match verdict {
+            PairVerdict::ModelA => JudgeVerdict::ModelA,
+            PairVerdict::ModelB => JudgeVerdict::ModelB,
+            PairVerdict::Tie => JudgeVerdict::Tie,
+            PairVerdict::Inconsistent => JudgeVerdict::Inconsistent,
+            PairVerdict::Error => JudgeVerdict::Error,
         }
     }
 }
@@ -569,13 +570,13 @@ impl PairwiseJudgement {
     pub fn to_record(&self, task_id: &str, judge_label: &str) -> JudgementRecord {
         JudgementRecord {
             task_id: task_id.to_string(),
-            kind: "pairwise".to_string(),
+            kind: JudgementKind::Pairwise,
             model_a: self.model_a.clone(),
             model_b: self.model_b.clone(),
             judge: judge_label.to_string(),
-            verdict: self.verdict.as_str().to_string(),
+            verdict: self.verdict.into(),
             rating: None,
-            detail_json: detail_json(self),
+            detail: detail_json(self),
         }
     }
 }
@@ -585,25 +586,24 @@ impl SingleJudgement {
     pub fn to_record(&self, task_id: &str, model: &str, judge_label: &str) -> JudgementRecord {
         JudgementRecord {
             task_id: task_id.to_string(),
-            kind: "single".to_string(),
+            kind: JudgementKind::Single,
             model_a: model.to_string(),
             model_b: String::new(),
             judge: judge_label.to_string(),
             verdict: if self.rating.is_some() {
-                "rated"
+                JudgeVerdict::Rated
             } else {
-                "error"
-            }
-            .to_string(),
+                JudgeVerdict::Error
+            },
             rating: self.rating,
-            detail_json: detail_json(self),
+            detail: detail_json(self),
         }
     }
 }
 
-fn detail_json<T: Serialize>(value: &T) -> String {
+fn detail_json<T: Serialize>(value: &T) -> serde_json::Value {
     // Plain structs of strings and numbers always serialize; `{}` only guards the impossible.
-    serde_json::to_string(value).unwrap_or_else(|_| "{}".to_string())
+    serde_json::to_value(value).unwrap_or_else(|_| serde_json::json!({}))
 }
 
 /// What a verdict in one order says about the two models. In the swapped order the judge saw
@@ -1330,7 +1330,10 @@ mod tests {
         assert!(judgement
             .explanation
             .starts_with("inconsistent, counted as a tie"));
-        assert_eq!(judgement.to_record("t", "judge").verdict, "inconsistent");
+        assert_eq!(
+            judgement.to_record("t", "judge").verdict.as_str(),
+            "inconsistent"
+        );
     }
 
     #[tokio::test]
@@ -1357,7 +1360,7 @@ mod tests {
             judgement.explanation,
             format!("error, no winner: {NO_PAIR_VERDICT} (both orders)")
         );
-        assert_eq!(judgement.to_record("t", "judge").verdict, "error");
+        assert_eq!(judgement.to_record("t", "judge").verdict.as_str(), "error");
     }
 
     #[tokio::test]
@@ -1399,7 +1402,10 @@ mod tests {
 
         let out_of_range = single(judge_saying("Rating: [[12]]"), &task(""), "x").await;
         assert_eq!(out_of_range.rating, None);
-        assert_eq!(out_of_range.to_record("t", "m1", "judge").verdict, "error");
+        assert_eq!(
+            out_of_range.to_record("t", "m1", "judge").verdict.as_str(),
+            "error"
+        );
         assert!(out_of_range.explanation.contains("outside 1-10"));
     }
 
@@ -1548,7 +1554,7 @@ mod tests {
             ("gpt-4o", "model_a")
         );
         let back: PairwiseJudgement =
-            serde_json::from_str(&record.detail_json).expect("detail is the judgement as JSON");
+            serde_json::from_value(record.detail).expect("detail is the judgement as JSON");
         assert_eq!(back, judgement);
     }
 }

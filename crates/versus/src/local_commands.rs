@@ -237,13 +237,35 @@ pub fn demo(db: &Path, args: &DemoArgs, quiet: bool) -> anyhow::Result<ExitCode>
         no_score: false,
     };
     let code = crate::commands::run(db, quiet, &run_args)?;
-    let report_path = args.dir.join("report.md");
     let store = versus_store::Store::open(db)?;
     let report = crate::report::build(&store, None)?;
-    std::fs::write(&report_path, crate::report::markdown::render(&report))
-        .with_context(|| format!("cannot write {}", report_path.display()))?;
-    println!("report: {}", report_path.display());
+    let markdown_path = args.dir.join("report.md");
+    let html_path = args.dir.join("report.html");
+    for (path, text) in [
+        (&markdown_path, crate::report::markdown::render(&report)),
+        (&html_path, crate::report::html::render(&report)),
+    ] {
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    // The tiny models have random weights: their answers are noise by construction, and a reader
+    // of the report should not mistake them for a judgement of Phi-3 or Qwen2.
+    println!(
+        "note: the demo's models have random weights, so their answers are gibberish; \
+         the demo shows the machinery (run, cache, scores, verdicts, report), not model quality"
+    );
+    println!("report: {}", markdown_path.display());
+    println!("html report: {}", html_path.display());
+    println!("browse and vote: {}", view_hint(db));
     Ok(code)
+}
+
+/// The command that opens the viewer on the demo's database.
+fn view_hint(db: &Path) -> String {
+    if db == Path::new("versus.db") {
+        "versus view".to_string()
+    } else {
+        format!("versus --db {} view", db.display())
+    }
 }
 
 pub fn login(args: &LoginArgs) -> anyhow::Result<ExitCode> {

@@ -6,39 +6,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use versus_core::fingerprint::{completion_key, sha256_hex, sha256_json};
-use versus_core::{ChatModel, ChatRequest, Completion, GenerationParams, ModelError, Suite};
+use versus_core::{ChatModel, ChatRequest, Completion, ModelError, RunPlan, Suite};
 use versus_store::{CellId, CellOutcome, CellStatus, NewRun, RunId, RunStatus, Store};
 
 use crate::models::{self, KeyPrompter, PreparedModel};
 use crate::progress::Progress;
 use crate::settings::RunSettings;
-
-/// What a run was asked to do, stored with it (as JSON) so reports need nothing else.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunPlan {
-    /// The suite after the command line was applied (models replaced, tasks filtered).
-    pub suite: Suite,
-    /// Generation parameters from the command line, which won over everything else.
-    #[serde(default)]
-    pub overrides: GenerationParams,
-}
-
-impl RunPlan {
-    /// The parameters a model gets for a task: suite defaults, then the model's, then the
-    /// task's, then the command line's.
-    pub fn params_for(&self, model_index: usize, task_index: usize) -> GenerationParams {
-        self.suite
-            .defaults
-            .params
-            .overlaid(&self.suite.models[model_index].params)
-            .overlaid(&self.suite.tasks[task_index].params)
-            .overlaid(&self.overrides)
-    }
-}
 
 /// One task x model pair and the request it makes.
 struct PlannedCell {
@@ -263,7 +239,6 @@ fn open_run(
         }
     }
     let suite = &plan.suite;
-    let plan_json = serde_json::to_string(plan).context("cannot serialize the run plan")?;
     let models: Vec<String> = suite.models.iter().map(|m| m.id.clone()).collect();
     let cell_ids: Vec<CellId> = cells
         .iter()
@@ -277,7 +252,7 @@ fn open_run(
         suite_hash: &sha256_hex(suite_text.as_bytes()),
         suite_text,
         plan_fingerprint: fingerprint,
-        plan_json: &plan_json,
+        plan,
         models: &models,
         tool_version: env!("CARGO_PKG_VERSION"),
         cells: &cell_ids,

@@ -16,7 +16,7 @@ use versus_store::{CellStatus, RunId, ScoreRecord, Store};
 
 use crate::judge::Judge;
 use crate::models::KeyPrompter;
-use crate::runner::RunPlan;
+use versus_core::{JudgeVerdict, RunPlan};
 
 /// How to score.
 #[derive(Debug, Clone, Default)]
@@ -77,8 +77,7 @@ pub async fn score_run(
     options: &ScoreOptions,
 ) -> anyhow::Result<ScoreSummary> {
     let record = store.run(run)?;
-    let plan: RunPlan = serde_json::from_str(&record.plan_json)
-        .with_context(|| format!("run {run} was stored by an incompatible version of versus"))?;
+    let plan = record.plan;
     let cells = store.cells(run)?;
     let mut summary = ScoreSummary::default();
     let sandbox = versus_sandbox::sandbox_available();
@@ -255,7 +254,7 @@ async fn judge_run(
                         .pairwise(store, task, model_a, answer_a, model_b, answer_b)
                         .await;
                     let record = judgement.to_record(&task.id, judge.label());
-                    if record.verdict == "error" {
+                    if record.verdict == JudgeVerdict::Error {
                         summary.judge_errors += 1;
                     }
                     store.record_judgement(run, &record)?;
@@ -267,7 +266,7 @@ async fn judge_run(
             for (model, answer) in &answered {
                 let judgement = judge.single(store, task, model, answer).await;
                 let record = judgement.to_record(&task.id, model, judge.label());
-                if record.verdict == "error" {
+                if record.verdict == JudgeVerdict::Error {
                     summary.judge_errors += 1;
                 }
                 store.record_judgement(run, &record)?;

@@ -306,8 +306,8 @@ async fn viewer_browses_the_run_and_votes_blind() {
     let stored = store.votes().expect("read the votes");
     assert_eq!(stored.len(), votes.len(), "{stored:?}");
     for ((vote, (_, winner)), (left, right)) in stored.iter().zip(&votes).zip(&revealed) {
-        assert_eq!(vote.winner, *winner, "{vote:?}");
-        assert_eq!(vote.source, "human", "{vote:?}");
+        assert_eq!(vote.winner.as_str(), *winner, "{vote:?}");
+        assert_eq!(vote.source.as_str(), "human", "{vote:?}");
         assert_eq!(vote.voter.as_deref(), Some("Ada Lovelace"), "{vote:?}");
         assert_eq!(
             (&vote.model_a, &vote.model_b),

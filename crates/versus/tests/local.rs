@@ -98,6 +98,25 @@ fn demo_runs_the_seed_suite_offline() {
         .versus(&["demo", "--dir", "demo", "--max-tokens", "16"])
         .success();
     assert!(output.stdout.contains("report: demo/report.md"), "{output}");
+    assert!(
+        output.stdout.contains("html report: demo/report.html"),
+        "{output}"
+    );
+    assert!(
+        output.stdout.contains("browse and vote: versus view"),
+        "{output}"
+    );
+    assert!(output.stdout.contains("random weights"), "{output}");
+    let html = std::fs::read_to_string(sandbox.path().join("demo/report.html")).unwrap();
+    assert!(
+        html.starts_with("<!DOCTYPE html>"),
+        "{}",
+        &html[..html.len().min(200)]
+    );
+    assert!(
+        html.contains("tiny-qwen2"),
+        "the HTML report names the models"
+    );
     let report = std::fs::read_to_string(sandbox.path().join("demo/report.md")).unwrap();
     for needle in [
         "#### tiny-phi3",

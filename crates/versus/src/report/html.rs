@@ -16,7 +16,6 @@
 pub mod charts;
 pub mod highlight;
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use base64::Engine as _;
@@ -492,32 +491,11 @@ pub struct WinRate {
     pub comparisons: usize,
 }
 
-/// Win rates per category from the judge's pairwise verdicts: 1 point per win, ½ per tie or
-/// inconsistent pair, errors left out; categories in task order, models in report order.
+/// Win rates per category from the judge's pairwise verdicts, as core's win rates count them (a
+/// win 1, a tie or inconsistent pair ½, errors left out); categories in task order, models in
+/// report order.
 pub fn win_rates_by_category(report: &Report) -> Vec<(String, Vec<WinRate>)> {
-    let category_of: BTreeMap<&str, &str> = report
-        .tasks
-        .iter()
-        .map(|t| (t.id.as_str(), t.category.as_str()))
-        .collect();
-    let mut tallies: BTreeMap<&str, BTreeMap<&str, (f64, usize)>> = BTreeMap::new();
-    for j in report.judgements.iter().filter(|j| j.kind == "pairwise") {
-        let (a, b) = match j.verdict.as_str() {
-            "model_a" => (1.0, 0.0),
-            "model_b" => (0.0, 1.0),
-            "tie" | "inconsistent" => (0.5, 0.5),
-            _ => continue,
-        };
-        let Some(category) = category_of.get(j.task.as_str()) else {
-            continue;
-        };
-        let per_model = tallies.entry(category).or_default();
-        for (model, points) in [(j.model_a.as_str(), a), (j.model_b.as_str(), b)] {
-            let tally = per_model.entry(model).or_insert((0.0, 0));
-            tally.0 += points;
-            tally.1 += 1;
-        }
-    }
+    let by_category = versus_core::ratings::win_rates_by_category(&report.judge_battles);
     let mut categories: Vec<&str> = Vec::new();
     for task in &report.tasks {
         if !categories.contains(&task.category.as_str()) {
@@ -527,16 +505,16 @@ pub fn win_rates_by_category(report: &Report) -> Vec<(String, Vec<WinRate>)> {
     categories
         .into_iter()
         .filter_map(|category| {
-            let per_model = tallies.get(category)?;
+            let rates = by_category.get(&Some(category.to_string()))?;
             let rows = report
                 .models
                 .iter()
                 .filter_map(|m| {
-                    let (points, n) = per_model.get(m.id.as_str())?;
+                    let rate = rates.iter().find(|r| r.model == m.id)?;
                     Some(WinRate {
                         model: m.id.clone(),
-                        rate: points / *n as f64,
-                        comparisons: *n,
+                        rate: rate.win_rate,
+                        comparisons: rate.battles,
                     })
                 })
                 .collect();
@@ -852,7 +830,7 @@ fn write_task(
             Some(winner) => format!(
                 "<strong>{}</strong> wins (decided by {})",
                 escape(winner),
-                escape(&verdict.decided_by)
+                verdict.decided_by.as_str()
             ),
             None => "tie".to_string(),
         };
@@ -860,7 +838,7 @@ fn write_task(
             out,
             "<div class=\"verdict\" data-testid=\"verdict\" data-winner=\"{}\" data-decided-by=\"{}\"><strong>Verdict:</strong> {head}\n<ul>",
             escape(verdict.winner.as_deref().unwrap_or("")),
-            escape(&verdict.decided_by)
+            verdict.decided_by.as_str()
         )?;
         for reason in &verdict.why {
             writeln!(out, "<li>{}</li>", escape(reason))?;
@@ -1071,7 +1049,7 @@ fn write_scores(out: &mut String, report: &Report, task: &str, model: &str) -> s
     for judgement in report
         .judgements
         .iter()
-        .filter(|j| j.task == task && j.kind == "single" && j.model_a == model)
+        .filter(|j| j.is_rating_of(task, model))
     {
         let head = match judgement.rating {
             Some(rating) => format!(
@@ -1102,7 +1080,7 @@ fn write_judge_outputs(out: &mut String, judgement: &JudgementEntry) -> std::fmt
             .and_then(|o| o.as_str())
             .filter(|o| !o.trim().is_empty())
     };
-    let calls: Vec<(String, &str)> = if judgement.kind == "pairwise" {
+    let calls: Vec<(String, &str)> = if judgement.kind == versus_core::JudgementKind::Pairwise {
         [
             (
                 format!("{} shown first", judgement.model_a),
@@ -1145,7 +1123,7 @@ fn write_pairwise(out: &mut String, report: &Report, task: &str) -> std::fmt::Re
     let pairs: Vec<&JudgementEntry> = report
         .judgements
         .iter()
-        .filter(|j| j.task == task && j.kind == "pairwise")
+        .filter(|j| j.is_pairwise_on(task))
         .collect();
     if pairs.is_empty() {
         return Ok(());
@@ -1155,17 +1133,11 @@ fn write_pairwise(out: &mut String, report: &Report, task: &str) -> std::fmt::Re
         "<div class=\"pairwise\" data-testid=\"pairwise\"><strong>Judge, pairwise in both orders:</strong>\n<ul>"
     )?;
     for j in pairs {
-        let outcome = match j.verdict.as_str() {
-            "model_a" => format!("{} wins", j.model_a),
-            "model_b" => format!("{} wins", j.model_b),
-            "tie" => "tie".to_string(),
-            "inconsistent" => "inconsistent across orders (a tie)".to_string(),
-            _ => "error (counted for nobody)".to_string(),
-        };
+        let outcome = j.outcome();
         writeln!(
             out,
             "<li data-testid=\"pairwise-verdict\" data-verdict=\"{}\">{} vs {} ({}): <strong>{}</strong>. {}",
-            escape(&j.verdict),
+            j.verdict.as_str(),
             escape(&j.model_a),
             escape(&j.model_b),
             escape(&j.judge),
@@ -1183,7 +1155,7 @@ mod tests {
     use super::*;
     use crate::report::tests::{not_ok, ok, plan};
     use crate::report::{assemble, Grading, RunInfo};
-    use crate::runner::RunPlan;
+    use versus_core::RunPlan;
     use versus_core::{ErrorKind, GenerationParams, Suite, SuiteSource};
     use versus_store::{CellRecord, CellStatus, JudgementRecord, ScoreRecord};
 
@@ -1223,35 +1195,33 @@ mod tests {
     fn pairwise(task: &str, a: &str, b: &str, verdict: &str, explanation: &str) -> JudgementRecord {
         JudgementRecord {
             task_id: task.into(),
-            kind: "pairwise".into(),
+            kind: versus_core::JudgementKind::Pairwise,
             model_a: a.into(),
             model_b: b.into(),
             judge: "judge".into(),
-            verdict: verdict.into(),
+            verdict: verdict.parse().expect("a judge verdict"),
             rating: None,
-            detail_json: serde_json::json!({
+            detail: serde_json::json!({
                 "explanation": explanation,
                 "first": { "output": "A is better. [[A]]" },
                 "second": { "output": "B is better. [[B]]" },
-            })
-            .to_string(),
+            }),
         }
     }
 
     fn rating(task: &str, model: &str, value: f64) -> JudgementRecord {
         JudgementRecord {
             task_id: task.into(),
-            kind: "single".into(),
+            kind: versus_core::JudgementKind::Single,
             model_a: model.into(),
             model_b: String::new(),
             judge: "judge".into(),
-            verdict: "rated".into(),
+            verdict: versus_core::JudgeVerdict::Rated,
             rating: Some(value),
-            detail_json: serde_json::json!({
+            detail: serde_json::json!({
                 "explanation": format!("rated {value}"),
                 "call": { "output": format!("Fine. Rating: [[{value}]]") },
-            })
-            .to_string(),
+            }),
         }
     }
 
@@ -1565,7 +1535,7 @@ mod tests {
     fn win_rates_count_ties_as_half_and_skip_errors() {
         let mut report = graded_report();
         report.judgements.push(report.judgements[0].clone());
-        report.judgements.last_mut().unwrap().verdict = "error".into();
+        report.judgements.last_mut().unwrap().verdict = versus_core::JudgeVerdict::Error;
         let rates = win_rates_by_category(&report);
         let row = |model: &str, rate: f64| WinRate {
             model: model.to_string(),
@@ -1654,11 +1624,10 @@ tags = ["<b>tag</b>"]
         ];
         let mut judged = pairwise(&task, &m1, &m2, "model_a", "<script>explanation()</script>");
         judged.judge = "<script>judge()</script>".into();
-        judged.detail_json = serde_json::json!({
+        judged.detail = serde_json::json!({
             "explanation": "<script>explanation()</script>",
             "first": { "output": "<script>output()</script> [[A]]" },
-        })
-        .to_string();
+        });
         let grading = Grading {
             scores: vec![ScoreRecord {
                 task_id: task.clone(),

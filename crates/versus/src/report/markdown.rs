@@ -174,7 +174,7 @@ fn write_scores(out: &mut String, report: &Report, task: &str, model: &str) -> s
     for judgement in report
         .judgements
         .iter()
-        .filter(|j| j.task == task && j.kind == "single" && j.model_a == model)
+        .filter(|j| j.is_rating_of(task, model))
     {
         match judgement.rating {
             Some(rating) => writeln!(
@@ -198,20 +198,14 @@ fn write_task_judgements(out: &mut String, report: &Report, task: &str) -> std::
     let pairs: Vec<&super::JudgementEntry> = report
         .judgements
         .iter()
-        .filter(|j| j.task == task && j.kind == "pairwise")
+        .filter(|j| j.is_pairwise_on(task))
         .collect();
     if pairs.is_empty() {
         return Ok(());
     }
     writeln!(out, "Judge, pairwise in both orders:\n")?;
     for j in pairs {
-        let outcome = match j.verdict.as_str() {
-            "model_a" => format!("{} wins", j.model_a),
-            "model_b" => format!("{} wins", j.model_b),
-            "tie" => "tie".to_string(),
-            "inconsistent" => "inconsistent across orders (a tie)".to_string(),
-            _ => "error (counted for nobody)".to_string(),
-        };
+        let outcome = j.outcome();
         writeln!(
             out,
             "- {} vs {} ({}): {outcome}. {}",

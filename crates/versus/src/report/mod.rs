@@ -7,14 +7,15 @@ pub mod verdicts;
 
 use anyhow::Context;
 use serde::Serialize;
-use versus_core::ratings::{Battle, Rating, Winner};
+use versus_core::ratings::{Battle, Rating};
 use versus_core::stats::{mean, median};
-use versus_core::{ErrorKind, GenerationParams, Message, ModelMetadata};
+use versus_core::verdict::{CriterionRow, TaskVerdict};
+use versus_core::{
+    ErrorKind, GenerationParams, JudgeVerdict, JudgementKind, Message, ModelMetadata, RunPlan, Task,
+};
 use versus_store::{
     CellRecord, CellStatus, JudgementRecord, RunId, ScoreRecord, Store, VoteRecord,
 };
-
-use crate::runner::RunPlan;
 
 /// Bumped on any change a consumer of the JSON could notice; documented in docs/report-schema.md.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -33,14 +34,18 @@ pub struct Report {
     /// The judge's verdicts, with its explanations.
     pub judgements: Vec<JudgementEntry>,
     /// The winner of each task (or a tie) and why.
-    pub verdicts: Vec<verdicts::TaskVerdict>,
+    pub verdicts: Vec<TaskVerdict>,
     /// The criteria table: evidence per model and a verdict per criterion.
-    pub criteria: Vec<verdicts::CriterionRow>,
+    pub criteria: Vec<CriterionRow>,
     /// Bradley-Terry ratings from this run's judge verdicts and votes.
     pub ratings: Vec<Rating>,
     /// Set when the battles have no finite maximum-likelihood ratings (a model never lost or
     /// never won), so the ratings are where the Arena's optimiser stops rather than an optimum.
     pub ratings_note: Option<String>,
+    /// The judge's pairwise verdicts as battles (votes not included), for the per-category win
+    /// rates; derived from `judgements`, so not part of the JSON.
+    #[serde(skip)]
+    pub judge_battles: Vec<Battle>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -56,18 +61,40 @@ pub struct ScoreEntry {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct JudgementEntry {
     pub task: String,
-    /// `pairwise` or `single`.
-    pub kind: String,
+    pub kind: JudgementKind,
     pub model_a: String,
     /// Empty for single ratings.
     pub model_b: String,
     pub judge: String,
-    pub verdict: String,
+    pub verdict: JudgeVerdict,
     pub rating: Option<f64>,
     /// What the judge said, briefly (both orders for pairwise).
     pub explanation: String,
     /// The judge's full outputs, as stored.
     pub detail: serde_json::Value,
+}
+
+impl JudgementEntry {
+    /// How a pairwise verdict reads in every report format: "A wins", "tie", ...
+    pub fn outcome(&self) -> String {
+        match self.verdict {
+            JudgeVerdict::ModelA => format!("{} wins", self.model_a),
+            JudgeVerdict::ModelB => format!("{} wins", self.model_b),
+            JudgeVerdict::Tie => "tie".to_string(),
+            JudgeVerdict::Inconsistent => "inconsistent across orders (a tie)".to_string(),
+            JudgeVerdict::Rated | JudgeVerdict::Error => "error (counted for nobody)".to_string(),
+        }
+    }
+
+    /// A pairwise judgement of `task`.
+    pub fn is_pairwise_on(&self, task: &str) -> bool {
+        self.task == task && self.kind == JudgementKind::Pairwise
+    }
+
+    /// The judge's rating of `model`'s answer to `task`.
+    pub fn is_rating_of(&self, task: &str, model: &str) -> bool {
+        self.task == task && self.kind == JudgementKind::Single && self.model_a == model
+    }
 }
 
 /// "ROUGE-1 0.452", ..., "BLEU 12.3": the reference metrics among one answer's scores, for display.
@@ -97,24 +124,24 @@ pub fn reference_metric_labels(scores: &[&ScoreEntry]) -> Vec<String> {
 
 /// How consistent the judge was across positions, and how often it failed; `None` without a judge.
 pub fn judge_summary(report: &Report) -> Option<String> {
-    let count = |kind: &str, verdict: Option<&str>| {
+    let count = |kind: JudgementKind, verdict: Option<JudgeVerdict>| {
         report
             .judgements
             .iter()
             .filter(|j| j.kind == kind && verdict.is_none_or(|v| j.verdict == v))
             .count()
     };
-    let pairwise = count("pairwise", None);
-    let single = count("single", None);
+    let pairwise = count(JudgementKind::Pairwise, None);
+    let single = count(JudgementKind::Single, None);
     if pairwise + single == 0 {
         return None;
     }
-    let inconsistent = count("pairwise", Some("inconsistent"));
-    let errors = count("pairwise", Some("error"));
+    let inconsistent = count(JudgementKind::Pairwise, Some(JudgeVerdict::Inconsistent));
+    let errors = count(JudgementKind::Pairwise, Some(JudgeVerdict::Error));
     Some(format!(
         "Judge: {pairwise} pairwise comparisons in both orders: {} consistent, {inconsistent} inconsistent across positions (counted as ties), {errors} errors (counted for nobody); {single} ratings, {} errors.",
         pairwise - inconsistent - errors,
-        count("single", Some("error"))
+        count(JudgementKind::Single, Some(JudgeVerdict::Error))
     ))
 }
 
@@ -219,11 +246,6 @@ pub fn build(store: &Store, run: Option<RunId>) -> anyhow::Result<Report> {
             .context("the database has no runs yet; start one with `versus run`")?,
     };
     let record = store.run(run_id)?;
-    let plan: RunPlan = serde_json::from_str(&record.plan_json).with_context(|| {
-        format!(
-            "run {run_id} was stored by an incompatible version of versus and cannot be reported"
-        )
-    })?;
     let cells = store.cells(run_id)?;
     let grading = Grading {
         scores: store.scores(run_id)?,
@@ -244,7 +266,7 @@ pub fn build(store: &Store, run: Option<RunId>) -> anyhow::Result<Report> {
             finished_at: record.summary.finished_at.clone(),
             tool_version: record.summary.tool_version.clone(),
         },
-        &plan,
+        &record.plan,
         &cells,
         &grading,
     ))
@@ -253,33 +275,8 @@ pub fn build(store: &Store, run: Option<RunId>) -> anyhow::Result<Report> {
 /// Builds a report from a plan and its cells; pure, so tests can feed it directly.
 pub fn assemble(run: RunInfo, plan: &RunPlan, cells: &[CellRecord], grading: &Grading) -> Report {
     let suite = &plan.suite;
-    let models: Vec<ModelEntry> = suite
-        .models
-        .iter()
-        .map(|m| ModelEntry {
-            id: m.id.clone(),
-            spec: m.spec.to_string(),
-            base_url: m.base_url.clone(),
-            metadata: m.metadata.clone(),
-            params: suite
-                .defaults
-                .params
-                .overlaid(&m.params)
-                .overlaid(&plan.overrides),
-        })
-        .collect();
-    let tasks: Vec<TaskEntry> = suite
-        .tasks
-        .iter()
-        .map(|t| TaskEntry {
-            id: t.id.clone(),
-            category: t.category.clone(),
-            messages: t.messages.clone(),
-            images: t.images.iter().map(|i| i.path.clone()).collect(),
-            reference: t.reference.clone(),
-            tags: t.tags.clone(),
-        })
-        .collect();
+    let models = model_entries(plan);
+    let tasks: Vec<TaskEntry> = suite.tasks.iter().map(task_entry).collect();
 
     let mut results = Vec::new();
     for task in &suite.tasks {
@@ -294,25 +291,11 @@ pub fn assemble(run: RunInfo, plan: &RunPlan, cells: &[CellRecord], grading: &Gr
         .iter()
         .map(|m| summarize(&m.id, &m.metadata, &results))
         .collect();
-    let scores: Vec<ScoreEntry> = grading
-        .scores
-        .iter()
-        .map(|s| ScoreEntry {
-            task: s.task_id.clone(),
-            model: s.model_id.clone(),
-            scorer: s.scorer.clone(),
-            value: s.value,
-            passed: s.passed,
-            explanation: s.explanation.clone(),
-        })
-        .collect();
+    let scores: Vec<ScoreEntry> = grading.scores.iter().map(score_entry).collect();
     let judgements: Vec<JudgementEntry> = grading.judgements.iter().map(judgement_entry).collect();
-    let categories: std::collections::BTreeMap<String, String> = tasks
-        .iter()
-        .map(|t| (t.id.clone(), t.category.clone()))
-        .collect();
-    let mut battles = verdicts::battles_from_judgements(&judgements, &categories);
-    battles.extend(grading.votes.iter().filter_map(vote_battle));
+    let categories = plan.categories();
+    let judge_battles = versus_core::record::battles(&grading.judgements, &categories, []);
+    let battles = versus_core::record::battles(&grading.judgements, &categories, &grading.votes);
     let ratings = verdicts::report_ratings(&battles);
     let ratings_note = (!battles.is_empty() && !versus_core::ratings::has_finite_mle(&battles))
         .then(|| FINITE_MLE_NOTE.to_string());
@@ -322,6 +305,7 @@ pub fn assemble(run: RunInfo, plan: &RunPlan, cells: &[CellRecord], grading: &Gr
         results: &results,
         scores: &scores,
         judgements: &judgements,
+        judge_battles: &judge_battles,
     };
     let task_verdicts = verdicts::task_verdicts(&evidence);
     let criteria = verdicts::criteria(&evidence, &ratings);
@@ -332,6 +316,7 @@ pub fn assemble(run: RunInfo, plan: &RunPlan, cells: &[CellRecord], grading: &Gr
         criteria,
         ratings,
         ratings_note,
+        judge_battles,
         schema_version: SCHEMA_VERSION,
         tool: ToolInfo {
             name: "versus",
@@ -345,43 +330,60 @@ pub fn assemble(run: RunInfo, plan: &RunPlan, cells: &[CellRecord], grading: &Gr
     }
 }
 
-pub fn judgement_entry(record: &JudgementRecord) -> JudgementEntry {
-    let detail: serde_json::Value =
-        serde_json::from_str(&record.detail_json).unwrap_or(serde_json::Value::Null);
-    JudgementEntry {
-        task: record.task_id.clone(),
-        kind: record.kind.clone(),
-        model_a: record.model_a.clone(),
-        model_b: record.model_b.clone(),
-        judge: record.judge.clone(),
-        verdict: record.verdict.clone(),
-        rating: record.rating,
-        explanation: detail
-            .get("explanation")
-            .and_then(|e| e.as_str())
-            .unwrap_or_default()
-            .to_string(),
-        detail,
+/// The report's entry for each model of a plan: its id, spec and metadata, and the parameters
+/// it runs with before any task's own.
+pub fn model_entries(plan: &RunPlan) -> Vec<ModelEntry> {
+    plan.suite
+        .models
+        .iter()
+        .enumerate()
+        .map(|(index, m)| ModelEntry {
+            id: m.id.clone(),
+            spec: m.spec.to_string(),
+            base_url: m.base_url.clone(),
+            metadata: m.metadata.clone(),
+            params: plan.model_params(index),
+        })
+        .collect()
+}
+
+/// The report's entry for a task.
+pub fn task_entry(task: &Task) -> TaskEntry {
+    TaskEntry {
+        id: task.id.clone(),
+        category: task.category.clone(),
+        messages: task.messages.clone(),
+        images: task.images.iter().map(|i| i.path.clone()).collect(),
+        reference: task.reference.clone(),
+        tags: task.tags.clone(),
     }
 }
 
-/// A stored vote as a battle for the ratings.
-pub fn vote_battle(vote: &VoteRecord) -> Option<Battle> {
-    let winner = match vote.winner.as_str() {
-        "model_a" => Winner::ModelA,
-        "model_b" => Winner::ModelB,
-        "tie" => Winner::Tie,
-        "tie (bothbad)" => Winner::TieBothBad,
-        _ => return None,
-    };
-    Some(Battle {
-        model_a: vote.model_a.clone(),
-        model_b: vote.model_b.clone(),
-        winner,
-        task: vote.task_id.clone(),
-        category: vote.category.clone(),
-        judge: vote.judge.clone(),
-    })
+/// The report's entry for a stored score.
+pub fn score_entry(record: &ScoreRecord) -> ScoreEntry {
+    ScoreEntry {
+        task: record.task_id.clone(),
+        model: record.model_id.clone(),
+        scorer: record.scorer.clone(),
+        value: record.value,
+        passed: record.passed,
+        explanation: record.explanation.clone(),
+    }
+}
+
+/// The report's entry for a stored judgement.
+pub fn judgement_entry(record: &JudgementRecord) -> JudgementEntry {
+    JudgementEntry {
+        task: record.task_id.clone(),
+        kind: record.kind,
+        model_a: record.model_a.clone(),
+        model_b: record.model_b.clone(),
+        judge: record.judge.clone(),
+        verdict: record.verdict,
+        rating: record.rating,
+        explanation: record.explanation().to_string(),
+        detail: record.detail.clone(),
+    }
 }
 
 fn result_entry(

@@ -5,34 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-use versus_core::ratings::{ratings_with_intervals, Battle, Rating, Winner};
+use versus_core::ratings::{ratings_with_intervals, win_rates, Battle, Rating};
 use versus_core::stats::{mean, median};
+pub use versus_core::verdict::{CriterionRow, DecidedBy, TaskVerdict};
+use versus_core::{JudgeVerdict, JudgementKind};
 
 use super::{JudgementEntry, ModelEntry, ResultEntry, ScoreEntry, TaskEntry};
-
-/// The winner of one task, or a tie, and why.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct TaskVerdict {
-    pub task: String,
-    /// `None` for a tie or when no answer can be compared.
-    pub winner: Option<String>,
-    /// Which evidence decided: `only answer`, `checks`, `judge`, `rating`, `reference`, `none`.
-    pub decided_by: String,
-    /// The evidence, one line per source, in the order the rule reads it.
-    pub why: Vec<String>,
-}
-
-/// One row of the criteria table.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct CriterionRow {
-    pub criterion: String,
-    /// Evidence per model, in the report's model order.
-    pub cells: Vec<String>,
-    pub verdict: String,
-    /// The rule the verdict follows.
-    pub rule: String,
-}
 
 /// The evidence a category row reads for one model: share of tasks whose checks pass, judge
 /// win rate, mean judge rating, mean ROUGE-L.
@@ -58,6 +36,8 @@ pub struct Evidence<'a> {
     pub results: &'a [ResultEntry],
     pub scores: &'a [ScoreEntry],
     pub judgements: &'a [JudgementEntry],
+    /// The judge's pairwise verdicts as battles (`versus_core::record::battles`).
+    pub judge_battles: &'a [Battle],
 }
 
 impl Evidence<'_> {
@@ -74,27 +54,20 @@ impl Evidence<'_> {
             .any(|r| r.task == task && r.model == model && r.status == "ok")
     }
 
-    /// Pairwise points of each model on one task: 1 per consistent win, ½ per tie or
-    /// inconsistent pair; errors count for nobody.
+    /// Pairwise points of each model on one task (a win 1, a tie or inconsistent pair ½, as
+    /// core's win rates count them; errors count for nobody) and how many comparisons each had.
     fn judge_points(&self, task: &str) -> (BTreeMap<String, f64>, BTreeMap<String, usize>) {
+        let on_task: Vec<Battle> = self
+            .judge_battles
+            .iter()
+            .filter(|b| b.task.as_deref() == Some(task))
+            .cloned()
+            .collect();
         let mut points = BTreeMap::new();
         let mut compared = BTreeMap::new();
-        for j in self
-            .judgements
-            .iter()
-            .filter(|j| j.task == task && j.kind == "pairwise")
-        {
-            let (a, b) = (j.model_a.clone(), j.model_b.clone());
-            let (pa, pb) = match j.verdict.as_str() {
-                "model_a" => (1.0, 0.0),
-                "model_b" => (0.0, 1.0),
-                "tie" | "inconsistent" => (0.5, 0.5),
-                _ => continue,
-            };
-            *points.entry(a.clone()).or_insert(0.0) += pa;
-            *points.entry(b.clone()).or_insert(0.0) += pb;
-            *compared.entry(a).or_insert(0) += 1;
-            *compared.entry(b).or_insert(0) += 1;
+        for rate in win_rates(&on_task) {
+            points.insert(rate.model.clone(), rate.win_rate * rate.battles as f64);
+            compared.insert(rate.model, rate.battles);
         }
         (points, compared)
     }
@@ -103,7 +76,7 @@ impl Evidence<'_> {
         let ratings: Vec<f64> = self
             .judgements
             .iter()
-            .filter(|j| j.task == task && j.kind == "single" && j.model_a == model)
+            .filter(|j| j.task == task && j.kind == JudgementKind::Single && j.model_a == model)
             .filter_map(|j| j.rating)
             .collect();
         mean(&ratings)
@@ -144,18 +117,18 @@ fn task_verdict(evidence: &Evidence<'_>, task: &str) -> TaskVerdict {
         .map(|m| m.id.as_str())
         .filter(|m| evidence.ok(task, m))
         .collect();
-    let verdict = |winner: Option<String>, decided_by: &str, why: Vec<String>| TaskVerdict {
+    let verdict = |winner: Option<String>, decided_by: DecidedBy, why: Vec<String>| TaskVerdict {
         task: task.to_string(),
         winner,
-        decided_by: decided_by.to_string(),
+        decided_by,
         why,
     };
     match answered.as_slice() {
-        [] => return verdict(None, "none", vec!["no model answered".into()]),
+        [] => return verdict(None, DecidedBy::Nothing, vec!["no model answered".into()]),
         [only] if evidence.models.len() > 1 => {
             return verdict(
                 Some(only.to_string()),
-                "only answer",
+                DecidedBy::OnlyAnswer,
                 vec![format!(
                     "only {only} answered; the others failed or could not take the task"
                 )],
@@ -183,7 +156,7 @@ fn task_verdict(evidence: &Evidence<'_>, task: &str) -> TaskVerdict {
                 .join(", ")
         ));
         if let Some(winner) = leader(&checks, CHECK_MARGIN) {
-            return verdict(Some(winner), "checks", why);
+            return verdict(Some(winner), DecidedBy::Checks, why);
         }
     }
 
@@ -199,7 +172,11 @@ fn task_verdict(evidence: &Evidence<'_>, task: &str) -> TaskVerdict {
         let inconsistent = evidence
             .judgements
             .iter()
-            .filter(|j| j.task == task && j.kind == "pairwise" && j.verdict == "inconsistent")
+            .filter(|j| {
+                j.task == task
+                    && j.kind == JudgementKind::Pairwise
+                    && j.verdict == JudgeVerdict::Inconsistent
+            })
             .count();
         why.push(format!(
             "judge (pairwise, both orders): {}{}",
@@ -215,7 +192,7 @@ fn task_verdict(evidence: &Evidence<'_>, task: &str) -> TaskVerdict {
             }
         ));
         if let Some(winner) = leader(&rates, WIN_RATE_MARGIN) {
-            return verdict(Some(winner), "judge", why);
+            return verdict(Some(winner), DecidedBy::Judge, why);
         }
     }
 
@@ -233,7 +210,7 @@ fn task_verdict(evidence: &Evidence<'_>, task: &str) -> TaskVerdict {
                 .join(", ")
         ));
         if let Some(winner) = leader(&ratings, RATING_MARGIN) {
-            return verdict(Some(winner), "rating", why);
+            return verdict(Some(winner), DecidedBy::Rating, why);
         }
     }
 
@@ -255,7 +232,7 @@ fn task_verdict(evidence: &Evidence<'_>, task: &str) -> TaskVerdict {
                 .join(", ")
         ));
         if let Some(winner) = leader(&rouge, ROUGE_MARGIN) {
-            return verdict(Some(winner), "reference", why);
+            return verdict(Some(winner), DecidedBy::Reference, why);
         }
     }
     if why.is_empty() {
@@ -263,7 +240,7 @@ fn task_verdict(evidence: &Evidence<'_>, task: &str) -> TaskVerdict {
     } else {
         why.push("no evidence separates the answers".into());
     }
-    verdict(None, "none", why)
+    verdict(None, DecidedBy::Nothing, why)
 }
 
 /// The criteria table: one row per criterion, a cell of evidence per model, a verdict by rule.
@@ -749,34 +726,6 @@ fn overall_row(evidence: &Evidence<'_>, ratings: &[Rating]) -> CriterionRow {
         verdict,
         rule: "Bradley-Terry rating (Chatbot Arena's method) from the judge's pairwise verdicts and votes, with bootstrap 95% intervals; a winner only when intervals do not overlap".into(),
     }
-}
-
-/// Battles of this run: the judge's pairwise verdicts (inconsistent pairs as ties; errors left
-/// out) and the votes cast on it.
-pub fn battles_from_judgements(
-    judgements: &[JudgementEntry],
-    categories: &BTreeMap<String, String>,
-) -> Vec<Battle> {
-    judgements
-        .iter()
-        .filter(|j| j.kind == "pairwise")
-        .filter_map(|j| {
-            let winner = match j.verdict.as_str() {
-                "model_a" => Winner::ModelA,
-                "model_b" => Winner::ModelB,
-                "tie" | "inconsistent" => Winner::Tie,
-                _ => return None,
-            };
-            Some(Battle {
-                model_a: j.model_a.clone(),
-                model_b: j.model_b.clone(),
-                winner,
-                task: Some(j.task.clone()),
-                category: categories.get(&j.task).cloned(),
-                judge: Some(j.judge.clone()),
-            })
-        })
-        .collect()
 }
 
 /// Ratings for a report: bootstrap rounds kept moderate so reports stay fast; `versus ratings`

@@ -17,7 +17,7 @@ use versus_store::{RunId, Store};
 
 use super::error::ViewError;
 use super::ViewState;
-use crate::runner::RunPlan;
+use versus_core::RunPlan;
 
 /// Connections kept open between requests; more may be open at once under load.
 const IDLE_CONNECTIONS: usize = 4;
@@ -99,13 +99,7 @@ impl ViewState {
                 return Ok(plan.clone());
             }
         }
-        let json = store.run_plan_json(run)?;
-        let plan: RunPlan = serde_json::from_str(&json).map_err(|error| {
-            ViewError::Internal(anyhow::anyhow!(
-                "run {run} was stored by an incompatible version of versus: {error}"
-            ))
-        })?;
-        let plan = Arc::new(plan);
+        let plan = Arc::new(store.run_plan(run)?);
         let mut plans = lock(&self.inner.plans.plans);
         if plans.len() >= CACHED_PLANS {
             // Any entry will do: plans are cheap to parse again compared with a page's lifetime.

@@ -10,8 +10,9 @@ use std::collections::{BTreeSet, HashMap};
 use axum::extract::{Path, Query, State};
 use axum::response::Html;
 use serde::Deserialize;
+use versus_core::ratings::Battle;
 use versus_core::Task;
-use versus_store::{CellPreview, RunHeader, RunId, ScoreRecord};
+use versus_store::{CellPreview, JudgementRecord, RunHeader, RunId, ScoreRecord};
 
 use super::error::ViewError;
 use super::page::{
@@ -21,9 +22,10 @@ use super::page::{
 use super::ViewState;
 use crate::report::verdicts::{task_verdicts, Evidence, TaskVerdict};
 use crate::report::{
-    judgement_entry, JudgementEntry, ModelEntry, ResultEntry, ScoreEntry, TaskEntry,
+    judgement_entry, model_entries, score_entry, task_entry, JudgementEntry, ResultEntry,
+    ScoreEntry, TaskEntry,
 };
-use crate::runner::RunPlan;
+use versus_core::RunPlan;
 
 pub const TASKS_PER_PAGE: usize = 50;
 /// Characters of each answer read from the store for its preview...
@@ -56,15 +58,12 @@ pub async fn matrix_page(
             let paging = Paging::new(query.page, TASKS_PER_PAGE, tasks.len());
             let shown = &tasks[paging.range()];
             let ids: Vec<String> = shown.iter().map(|t| t.id.clone()).collect();
-            let page = MatrixData {
+            let page = StoredPage {
                 cells: store.cell_previews(run, &ids, PREVIEW_FETCH_CHARS)?,
                 scores: store.scores_for_tasks(run, &ids)?,
-                judgements: store
-                    .judgements_for_tasks(run, &ids)?
-                    .iter()
-                    .map(judgement_entry)
-                    .collect(),
-            };
+                judgements: store.judgements_for_tasks(run, &ids)?,
+            }
+            .with_battles(&plan);
             Ok(render(
                 &header,
                 &plan,
@@ -77,52 +76,30 @@ pub async fn matrix_page(
         .await
 }
 
-/// What the store gives for one page.
+/// One page, ready to render.
 struct MatrixData {
     cells: Vec<CellPreview>,
     scores: Vec<ScoreRecord>,
     judgements: Vec<JudgementEntry>,
+    /// The judge's pairwise verdicts as battles, for the verdicts.
+    judge_battles: Vec<Battle>,
 }
 
-/// The report's model entries for a plan (what verdicts read about models).
-pub fn model_entries(plan: &RunPlan) -> Vec<ModelEntry> {
-    let suite = &plan.suite;
-    suite
-        .models
-        .iter()
-        .map(|m| ModelEntry {
-            id: m.id.clone(),
-            spec: m.spec.to_string(),
-            base_url: m.base_url.clone(),
-            metadata: m.metadata.clone(),
-            params: suite
-                .defaults
-                .params
-                .overlaid(&m.params)
-                .overlaid(&plan.overrides),
-        })
-        .collect()
+/// What the store gives, before the battles are derived.
+struct StoredPage {
+    cells: Vec<CellPreview>,
+    scores: Vec<ScoreRecord>,
+    judgements: Vec<JudgementRecord>,
 }
 
-fn task_entry(task: &Task) -> TaskEntry {
-    TaskEntry {
-        id: task.id.clone(),
-        category: task.category.clone(),
-        messages: task.messages.clone(),
-        images: task.images.iter().map(|i| i.path.clone()).collect(),
-        reference: task.reference.clone(),
-        tags: task.tags.clone(),
-    }
-}
-
-fn score_entry(record: &ScoreRecord) -> ScoreEntry {
-    ScoreEntry {
-        task: record.task_id.clone(),
-        model: record.model_id.clone(),
-        scorer: record.scorer.clone(),
-        value: record.value,
-        passed: record.passed,
-        explanation: record.explanation.clone(),
+impl StoredPage {
+    fn with_battles(self, plan: &RunPlan) -> MatrixData {
+        MatrixData {
+            judge_battles: versus_core::record::battles(&self.judgements, &plan.categories(), []),
+            judgements: self.judgements.iter().map(judgement_entry).collect(),
+            cells: self.cells,
+            scores: self.scores,
+        }
     }
 }
 
@@ -172,6 +149,7 @@ fn page_verdicts(plan: &RunPlan, shown: &[&Task], data: &MatrixData) -> Vec<Task
         results: &results,
         scores: &scores,
         judgements: &data.judgements,
+        judge_battles: &data.judge_battles,
     })
 }
 
@@ -332,7 +310,7 @@ fn cell_html(
     }
     let ratings: Vec<f64> = judgements
         .iter()
-        .filter(|j| j.task == task && j.kind == "single" && j.model_a == model)
+        .filter(|j| j.is_rating_of(task, model))
         .filter_map(|j| j.rating)
         .collect();
     if !ratings.is_empty() {
@@ -358,7 +336,7 @@ fn verdict_cell(verdict: &TaskVerdict) -> String {
          data-decided-by=\"{by}\" title=\"{why}\">{shown}<br><small>{by}</small></td>",
         task = escape(&verdict.task),
         w = escape(winner),
-        by = escape(&verdict.decided_by),
+        by = verdict.decided_by.as_str(),
         why = escape(&verdict.why.join("; ")),
         shown = if winner.is_empty() {
             "tie".to_string()

@@ -12,7 +12,6 @@ use versus_core::ratings::{pairwise_results, ratings_with_intervals, DEFAULT_BOO
 use super::error::ViewError;
 use super::page::{escape, layout};
 use super::ViewState;
-use crate::commands::collect_battles;
 
 /// The seed `versus ratings` uses by default: the same battles give the same intervals.
 const BOOTSTRAP_SEED: u64 = 42;
@@ -29,7 +28,7 @@ pub async fn ratings_page(
     let category = query.category.filter(|c| !c.is_empty());
     state
         .blocking(move |store, _| {
-            let all = collect_battles(store, None, None)?;
+            let all = store.battles(None, None)?;
             let categories: BTreeSet<String> =
                 all.iter().filter_map(|b| b.category.clone()).collect();
             let battles: Vec<_> = match &category {

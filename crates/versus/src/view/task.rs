@@ -16,7 +16,7 @@ use super::page::{escape, layout, milliseconds, optional, task_href};
 use super::ViewState;
 use crate::render::markdown_to_safe_html;
 use crate::report::{self, Grading, JudgementEntry, Report, ResultEntry, RunInfo};
-use crate::runner::RunPlan;
+use versus_core::RunPlan;
 
 pub async fn task_page(
     State(state): State<ViewState>,
@@ -186,7 +186,7 @@ fn render(report: &Report, (previous, next): (Option<&str>, Option<&str>)) -> Ht
              data-decided-by=\"{by}\"><h2>Verdict</h2><p><strong>{head}</strong> \
              (decided by {by})</p><ul>{why}</ul></section>\n",
             w = escape(winner),
-            by = escape(&verdict.decided_by),
+            by = verdict.decided_by.as_str(),
         ));
     }
     layout(&format!("{} · run {run}", task.id), &body)
@@ -303,7 +303,7 @@ fn judgements_html(judgements: &[JudgementEntry]) -> String {
     let mut out =
         String::from("<section class=\"judgements\" data-testid=\"judgements\"><h2>Judge</h2>\n");
     for j in judgements {
-        let subject = if j.kind == "pairwise" {
+        let subject = if j.kind == versus_core::JudgementKind::Pairwise {
             format!("{} vs {}", escape(&j.model_a), escape(&j.model_b))
         } else {
             escape(&j.model_a)
@@ -316,8 +316,8 @@ fn judgements_html(judgements: &[JudgementEntry]) -> String {
             "<article class=\"judgement\" data-testid=\"judgement\" data-kind=\"{kind}\" \
              data-verdict=\"{verdict}\"><h3>{kind}: {subject}</h3><p>judge {judge}: \
              <strong>{verdict}</strong>{rating}</p><p>{explanation}</p>",
-            kind = escape(&j.kind),
-            verdict = escape(&j.verdict),
+            kind = j.kind.as_str(),
+            verdict = j.verdict.as_str(),
             judge = escape(&j.judge),
             explanation = escape(&j.explanation),
         ));

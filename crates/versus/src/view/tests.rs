@@ -21,7 +21,7 @@ use versus_store::{
 
 use super::page::url_encode;
 use super::{app, Access, ViewState};
-use crate::runner::RunPlan;
+use versus_core::RunPlan;
 
 // ---- databases ----
 
@@ -73,7 +73,6 @@ impl Fixture {
             suite: suite(models, tasks),
             overrides: GenerationParams::default(),
         };
-        let plan_json = serde_json::to_string(&plan).expect("plan as JSON");
         let cells: Vec<CellId> = tasks
             .iter()
             .flat_map(|(task, _)| {
@@ -91,7 +90,7 @@ impl Fixture {
                 suite_hash: "hash",
                 suite_text: "",
                 plan_fingerprint: &fingerprint,
-                plan_json: &plan_json,
+                plan: &plan,
                 models: &model_ids,
                 tool_version: "test",
                 cells: &cells,
@@ -666,18 +665,17 @@ async fn a_task_shows_answers_side_by_side_with_their_evidence() {
             run,
             &JudgementRecord {
                 task_id: "t2".into(),
-                kind: "pairwise".into(),
+                kind: versus_core::JudgementKind::Pairwise,
                 model_a: "alpha".into(),
                 model_b: "beta".into(),
                 judge: "judge-model".into(),
-                verdict: "model_a".into(),
+                verdict: versus_core::JudgeVerdict::ModelA,
                 rating: None,
-                detail_json: serde_json::json!({
+                detail: serde_json::json!({
                     "first": {"output": "A is clearer. [[A]]"},
                     "second": {"output": "B is clearer. [[B]] <script>x</script>"},
                     "explanation": "both orders prefer alpha"
-                })
-                .to_string(),
+                }),
             },
         )
         .expect("store the judgement");
@@ -880,8 +878,8 @@ async fn a_blind_vote_is_recorded_once_for_the_pair_shown() {
             category: Some("reasoning".into()),
             model_a: left.clone(),
             model_b: right.clone(),
-            winner: "model_a".into(),
-            source: "human".into(),
+            winner: versus_core::ratings::Winner::ModelA,
+            source: versus_core::VoteSource::Human,
             voter: Some("Ada".into()),
             judge: None,
         }]

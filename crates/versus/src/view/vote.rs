@@ -13,6 +13,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::{Extension, Form};
 use base64::Engine;
 use serde::Deserialize;
+use versus_core::ratings::Winner;
 use versus_core::Task;
 use versus_store::{CellRecord, CellStatus, RunId, VoteRecord};
 
@@ -47,11 +48,11 @@ pub struct VoteForm {
 }
 
 /// The four buttons: form value, label, test id, the vote's `winner` (left is `model_a`).
-const CHOICES: [(&str, &str, &str, &str); 4] = [
-    ("left", "Left is better", "vote-left", "model_a"),
-    ("right", "Right is better", "vote-right", "model_b"),
-    ("tie", "Tie", "vote-tie", "tie"),
-    ("bothbad", "Both bad", "vote-bothbad", "tie (bothbad)"),
+const CHOICES: [(&str, &str, &str, Winner); 4] = [
+    ("left", "Left is better", "vote-left", Winner::ModelA),
+    ("right", "Right is better", "vote-right", Winner::ModelB),
+    ("tie", "Tie", "vote-tie", Winner::Tie),
+    ("bothbad", "Both bad", "vote-bothbad", Winner::TieBothBad),
 ];
 
 /// The pair to show: a task and its answers, left and right.
@@ -188,8 +189,8 @@ pub async fn cast_vote(
         category: ballot.category.clone(),
         model_a: ballot.left.clone(),
         model_b: ballot.right.clone(),
-        winner: winner.to_string(),
-        source: "human".into(),
+        winner,
+        source: versus_core::VoteSource::Human,
         voter: voter.clone(),
         judge: None,
     };
@@ -228,7 +229,7 @@ pub async fn cast_vote(
 fn reveal_page(
     ballot: &Ballot,
     label: &str,
-    winner: &str,
+    winner: Winner,
     task: Option<&Task>,
     cells: &[CellRecord],
     run_filter: Option<RunId>,
@@ -241,7 +242,7 @@ fn reveal_page(
          <a href=\"{href}\">{task}</a> of run {run}).</p>\n\
          <p><a href=\"{next}\" class=\"button\" data-testid=\"vote-next\">Next pair</a> · \
          <a href=\"/ratings\" data-testid=\"vote-ratings\">Ratings</a></p>\n",
-        winner = escape(winner),
+        winner = escape(winner.as_str()),
         left = escape(&ballot.left),
         right = escape(&ballot.right),
         href = escape(&task_href(ballot.run, &ballot.task)),
