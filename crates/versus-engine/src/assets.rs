@@ -1,6 +1,6 @@
 //! Tokenizer files embedded in the binary, to write tiny random-weight models offline.
 //!
-//! They are byte-for-byte copies of the fixture models' files (`shared/fixtures/models`), one set
+//! They are byte-for-byte copies of the fixture models' files (`tests/fixtures/models`), one set
 //! per family: `phi3` (phi-4's tokenizer), `phi35` (Phi-3.5-mini's), `llama` (Llama 3.2's) and
 //! `qwen2` (Qwen2.5's). Each set loads with [`crate::tokenizer::Tokenizer::from_strings`].
 

@@ -1,6 +1,6 @@
 //! Errors of the local engine: each names the file, tensor or field at fault and what to do.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -62,5 +62,22 @@ pub(crate) fn candle_reason(error: &candle_core::Error) -> String {
         candle_core::Error::WithBacktrace { inner, .. } => candle_reason(inner),
         candle_core::Error::WithPath { inner, .. } => candle_reason(inner),
         other => candle_message(other),
+    }
+}
+
+/// `text` parsed as JSON, or an error naming the file at `path`.
+pub(crate) fn parse_json(text: &str, path: &Path) -> Result<serde_json::Value, EngineError> {
+    serde_json::from_str(text).map_err(|e| EngineError::InvalidFile {
+        path: path.to_path_buf(),
+        reason: format!("invalid JSON: {e}"),
+    })
+}
+
+/// An error in one field of the JSON file at `path`.
+pub(crate) fn config_error(path: &Path, field: &str, reason: impl Into<String>) -> EngineError {
+    EngineError::Config {
+        file: path.display().to_string(),
+        field: field.to_string(),
+        reason: reason.into(),
     }
 }

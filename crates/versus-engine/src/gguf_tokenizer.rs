@@ -11,7 +11,8 @@ use candle_core::quantized::gguf_file::Value;
 use serde_json::Value as Json;
 
 use crate::error::EngineError;
-use crate::tokenizer::{json_object, TokenSpec, TokenizerConfig};
+use crate::tokenizer::json_object;
+use crate::tokenizer_config::{TokenSpec, TokenizerConfig};
 
 /// The cl100k / Llama 3 split regex (llama.cpp's `LLAMA3`, also used for `dbrx` and `smaug-bpe`).
 const LLAMA3_REGEX: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";

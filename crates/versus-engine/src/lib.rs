@@ -2,7 +2,8 @@
 //!
 //! Model sources (`source`) resolve a spec to files; `config` reads a family's hyper-parameters;
 //! `weights` loads safetensors or GGUF tensors; `decoder` is the one transformer for every family;
-//! `tokenizer` and `template` turn chat messages into token ids the way transformers does;
+//! `tokenizer` (with `tokenizer_config` and `generation_config`, the readers of those files) and
+//! `template` turn chat messages into token ids the way transformers does;
 //! `sampling` and `generate` produce text.
 
 pub mod assets;
@@ -11,6 +12,7 @@ pub mod decoder;
 pub mod detokenize;
 pub mod error;
 pub mod generate;
+mod generation_config;
 mod gguf_tokenizer;
 pub mod kv_cache;
 pub mod local;
@@ -20,6 +22,7 @@ pub mod source;
 pub mod template;
 pub mod tiny;
 pub mod tokenizer;
+mod tokenizer_config;
 pub mod weights;
 
 pub use error::EngineError;

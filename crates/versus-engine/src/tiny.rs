@@ -1,7 +1,8 @@
 //! Tiny random-weight models for tests and the offline demo: a model folder laid out exactly like a
 //! published checkpoint of its family (config, tokenizer, chat template, safetensors with HF tensor
 //! names), small enough to run in milliseconds. The tokenizers and templates are real ones (trained
-//! for the shared fixtures, with each family's verbatim template), embedded in the binary.
+//! for the fixture models in `tests/fixtures/models`, with each family's verbatim template),
+//! embedded in the binary.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -49,7 +50,7 @@ impl TinyArch {
         }
     }
 
-    /// Standard deviation of the random weights, as in the shared fixtures.
+    /// Standard deviation of the random weights, as in the fixture models.
     fn sigma(self) -> f32 {
         match self {
             TinyArch::Phi3 => 0.06,

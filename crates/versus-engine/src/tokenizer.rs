@@ -1,7 +1,8 @@
 //! A model's tokenizer, loaded the way transformers 5 loads it: `tokenizer.json` runs in the
 //! `tokenizers` crate, and `tokenizer_config.json`, `special_tokens_map.json` and
 //! `generation_config.json` add what transformers takes from them (named special tokens, added
-//! tokens, `add_bos_token`/`add_eos_token`, the chat template, the end-of-sequence ids).
+//! tokens, `add_bos_token`/`add_eos_token`, the chat template, the end-of-sequence ids). Those
+//! files are read in `tokenizer_config` and `generation_config`; this module applies them.
 //!
 //! A tokenizer can also be rebuilt from a GGUF file's metadata (see `gguf_tokenizer`).
 
@@ -16,8 +17,13 @@ use tokenizers::processors::PostProcessorWrapper;
 use tokenizers::AddedToken;
 
 pub use crate::detokenize::StreamingDecoder;
-use crate::error::EngineError;
+use crate::error::{parse_json, EngineError};
+use crate::generation_config::generation_eos_ids;
 use crate::gguf_tokenizer;
+use crate::tokenizer_config::{
+    apply_special_tokens_map, parse_tokenizer_config, select_chat_template, TokenizerConfig,
+    NAMED_SPECIAL_TOKENS,
+};
 
 const TOKENIZER_FILE: &str = "tokenizer.json";
 const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
@@ -25,17 +31,6 @@ const SPECIAL_TOKENS_MAP_FILE: &str = "special_tokens_map.json";
 const GENERATION_CONFIG_FILE: &str = "generation_config.json";
 const CHAT_TEMPLATE_JINJA_FILE: &str = "chat_template.jinja";
 const CHAT_TEMPLATE_JSON_FILE: &str = "chat_template.json";
-
-/// The named special tokens transformers knows (`SPECIAL_TOKENS_ATTRIBUTES`).
-const NAMED_SPECIAL_TOKENS: [&str; 7] = [
-    "bos_token",
-    "eos_token",
-    "unk_token",
-    "sep_token",
-    "pad_token",
-    "cls_token",
-    "mask_token",
-];
 
 /// Tokens that close a turn in well-known chat templates. A model whose generation_config lists
 /// only its base-model end (e.g. `<|endoftext|>`) still ends a chat answer with one of these, so
@@ -78,54 +73,6 @@ impl std::fmt::Debug for Tokenizer {
             .field("eos_token_ids", &self.inner.eos_token_ids)
             .finish_non_exhaustive()
     }
-}
-
-/// A token as `tokenizer_config.json` writes it: a plain string or an `AddedToken` object.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct TokenSpec {
-    pub(crate) content: String,
-    pub(crate) single_word: bool,
-    pub(crate) lstrip: bool,
-    pub(crate) rstrip: bool,
-    pub(crate) normalized: Option<bool>,
-    pub(crate) special: Option<bool>,
-}
-
-impl TokenSpec {
-    pub(crate) fn plain(content: impl Into<String>) -> TokenSpec {
-        TokenSpec {
-            content: content.into(),
-            single_word: false,
-            lstrip: false,
-            rstrip: false,
-            normalized: None,
-            special: None,
-        }
-    }
-
-    /// The `tokenizers` added token, with `special` when the spec does not say.
-    fn to_added_token(&self, default_special: bool) -> AddedToken {
-        let special = self.special.unwrap_or(default_special);
-        // tokenizers' default: special tokens are not normalized, others are.
-        let normalized = self.normalized.unwrap_or(!special);
-        AddedToken::from(self.content.clone(), special)
-            .single_word(self.single_word)
-            .lstrip(self.lstrip)
-            .rstrip(self.rstrip)
-            .normalized(normalized)
-    }
-}
-
-/// What transformers reads from tokenizer_config.json (and special_tokens_map.json).
-#[derive(Debug, Default)]
-pub(crate) struct TokenizerConfig {
-    pub(crate) named: HashMap<&'static str, TokenSpec>,
-    pub(crate) extra_special: Vec<TokenSpec>,
-    pub(crate) added_tokens_decoder: Vec<(u32, TokenSpec)>,
-    pub(crate) add_bos_token: Option<bool>,
-    pub(crate) add_eos_token: Option<bool>,
-    pub(crate) chat_template: Option<String>,
-    pub(crate) clean_up_tokenization_spaces: bool,
 }
 
 impl Tokenizer {
@@ -588,229 +535,6 @@ fn read_chat_template_file(dir: &Path) -> Result<Option<String>, EngineError> {
     }
 }
 
-fn parse_json(text: &str, path: &Path) -> Result<Json, EngineError> {
-    serde_json::from_str(text).map_err(|e| EngineError::InvalidFile {
-        path: path.to_path_buf(),
-        reason: format!("invalid JSON: {e}"),
-    })
-}
-
-fn config_error(path: &Path, field: &str, reason: impl Into<String>) -> EngineError {
-    EngineError::Config {
-        file: path.display().to_string(),
-        field: field.to_string(),
-        reason: reason.into(),
-    }
-}
-
-/// Reads a token written as a string, an `AddedToken` object or null.
-fn parse_token_spec(
-    value: &Json,
-    path: &Path,
-    field: &str,
-) -> Result<Option<TokenSpec>, EngineError> {
-    match value {
-        Json::Null => Ok(None),
-        Json::String(content) => Ok(Some(TokenSpec::plain(content.clone()))),
-        Json::Object(object) => {
-            let content = object
-                .get("content")
-                .and_then(Json::as_str)
-                .ok_or_else(|| {
-                    config_error(path, field, "a token object needs a string `content`")
-                })?;
-            let flag = |name: &str| object.get(name).and_then(Json::as_bool);
-            Ok(Some(TokenSpec {
-                content: content.to_string(),
-                single_word: flag("single_word").unwrap_or(false),
-                lstrip: flag("lstrip").unwrap_or(false),
-                rstrip: flag("rstrip").unwrap_or(false),
-                normalized: flag("normalized"),
-                special: flag("special"),
-            }))
-        }
-        other => Err(config_error(
-            path,
-            field,
-            format!("expected a token (string or object), found {other}"),
-        )),
-    }
-}
-
-fn parse_token_list(value: &Json, path: &Path, field: &str) -> Result<Vec<TokenSpec>, EngineError> {
-    let items: Vec<&Json> = match value {
-        Json::Null => Vec::new(),
-        Json::Array(items) => items.iter().collect(),
-        // transformers 5 also writes extra special tokens as a map of names to tokens.
-        Json::Object(map) => map.values().collect(),
-        other => {
-            return Err(config_error(
-                path,
-                field,
-                format!("expected a list of tokens, found {other}"),
-            ))
-        }
-    };
-    let mut tokens = Vec::new();
-    for item in items {
-        if let Some(spec) = parse_token_spec(item, path, field)? {
-            tokens.push(spec);
-        }
-    }
-    Ok(tokens)
-}
-
-/// A chat template given as a string, or as a list of named templates (the `default` one is
-/// used, as transformers does when no name is asked for).
-fn select_chat_template(value: &Json, path: &Path) -> Result<Option<String>, EngineError> {
-    match value {
-        Json::Null => Ok(None),
-        Json::String(template) => Ok(Some(template.clone())),
-        Json::Array(entries) => {
-            for entry in entries {
-                let name = entry.get("name").and_then(Json::as_str);
-                let template = entry.get("template").and_then(Json::as_str);
-                match (name, template) {
-                    (Some("default"), Some(template)) => return Ok(Some(template.to_string())),
-                    (Some(_), Some(_)) => {}
-                    _ => {
-                        return Err(config_error(
-                            path,
-                            "chat_template",
-                            "each named template needs a string `name` and `template`",
-                        ))
-                    }
-                }
-            }
-            Ok(None)
-        }
-        other => Err(config_error(
-            path,
-            "chat_template",
-            format!("expected a string or a list of named templates, found {other}"),
-        )),
-    }
-}
-
-fn parse_tokenizer_config(text: &str, path: &Path) -> Result<TokenizerConfig, EngineError> {
-    let value = parse_json(text, path)?;
-    let Json::Object(object) = value else {
-        return Err(EngineError::InvalidFile {
-            path: path.to_path_buf(),
-            reason: "expected a JSON object".to_string(),
-        });
-    };
-    let mut config = TokenizerConfig::default();
-    for name in NAMED_SPECIAL_TOKENS {
-        if let Some(value) = object.get(name) {
-            if let Some(spec) = parse_token_spec(value, path, name)? {
-                config.named.insert(name, spec);
-            }
-        }
-    }
-    for field in ["additional_special_tokens", "extra_special_tokens"] {
-        if let Some(value) = object.get(field) {
-            for spec in parse_token_list(value, path, field)? {
-                if !config.extra_special.contains(&spec) {
-                    config.extra_special.push(spec);
-                }
-            }
-        }
-    }
-    if let Some(decoder) = object.get("added_tokens_decoder") {
-        let Json::Object(entries) = decoder else {
-            return Err(config_error(
-                path,
-                "added_tokens_decoder",
-                "expected an object of ids",
-            ));
-        };
-        for (id_text, token) in entries {
-            let field = format!("added_tokens_decoder.{id_text}");
-            let id: u32 = id_text
-                .parse()
-                .map_err(|_| config_error(path, &field, "the key is not a token id"))?;
-            if let Some(spec) = parse_token_spec(token, path, &field)? {
-                config.added_tokens_decoder.push((id, spec));
-            }
-        }
-    }
-    let flag = |name: &str| -> Result<Option<bool>, EngineError> {
-        match object.get(name) {
-            None | Some(Json::Null) => Ok(None),
-            Some(Json::Bool(flag)) => Ok(Some(*flag)),
-            Some(other) => Err(config_error(
-                path,
-                name,
-                format!("expected true or false, found {other}"),
-            )),
-        }
-    };
-    config.add_bos_token = flag("add_bos_token")?;
-    config.add_eos_token = flag("add_eos_token")?;
-    config.clean_up_tokenization_spaces = flag("clean_up_tokenization_spaces")?.unwrap_or(false);
-    if let Some(template) = object.get("chat_template") {
-        config.chat_template = select_chat_template(template, path)?;
-    }
-    Ok(config)
-}
-
-/// special_tokens_map.json overrides the named tokens of tokenizer_config.json, as in
-/// transformers' `from_pretrained`.
-fn apply_special_tokens_map(
-    config: &mut TokenizerConfig,
-    text: &str,
-    path: &Path,
-) -> Result<(), EngineError> {
-    let value = parse_json(text, path)?;
-    let Json::Object(object) = value else {
-        return Err(EngineError::InvalidFile {
-            path: path.to_path_buf(),
-            reason: "expected a JSON object".to_string(),
-        });
-    };
-    for name in NAMED_SPECIAL_TOKENS {
-        if let Some(value) = object.get(name) {
-            if let Some(mut spec) = parse_token_spec(value, path, name)? {
-                // Tokens of the special tokens map are special by definition.
-                spec.special = Some(true);
-                config.named.insert(name, spec);
-            }
-        }
-    }
-    for field in ["additional_special_tokens", "extra_special_tokens"] {
-        if let Some(value) = object.get(field) {
-            for spec in parse_token_list(value, path, field)? {
-                if !config
-                    .extra_special
-                    .iter()
-                    .any(|known| known.content == spec.content)
-                {
-                    config.extra_special.push(spec);
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// generation_config.json's `eos_token_id`: one id, a list of ids, or null.
-fn generation_eos_ids(text: &str, path: &Path) -> Result<Vec<u32>, EngineError> {
-    let value = parse_json(text, path)?;
-    let field = "eos_token_id";
-    let as_id = |value: &Json| -> Result<u32, EngineError> {
-        value
-            .as_u64()
-            .and_then(|id| u32::try_from(id).ok())
-            .ok_or_else(|| config_error(path, field, format!("expected a token id, found {value}")))
-    };
-    match value.get(field) {
-        None | Some(Json::Null) => Ok(Vec::new()),
-        Some(Json::Array(ids)) => ids.iter().map(as_id).collect(),
-        Some(id) => Ok(vec![as_id(id)?]),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -821,58 +545,5 @@ mod tests {
             clean_up_tokenization("a , b . c ! it 's I 'm do n't"),
             "a, b. c! it's I'm don't"
         );
-    }
-
-    #[test]
-    fn token_specs_accept_strings_objects_and_null() {
-        let path = Path::new("tokenizer_config.json");
-        assert_eq!(
-            parse_token_spec(&Json::from("<s>"), path, "bos_token").unwrap(),
-            Some(TokenSpec::plain("<s>"))
-        );
-        let object: Json = serde_json::from_str(
-            r#"{"__type": "AddedToken", "content": "</s>", "rstrip": true, "normalized": false}"#,
-        )
-        .unwrap();
-        let spec = parse_token_spec(&object, path, "eos_token")
-            .unwrap()
-            .unwrap();
-        assert_eq!(spec.content, "</s>");
-        assert!(spec.rstrip);
-        assert_eq!(spec.normalized, Some(false));
-        assert_eq!(
-            parse_token_spec(&Json::Null, path, "bos_token").unwrap(),
-            None
-        );
-        let error = parse_token_spec(&Json::from(3), path, "bos_token").unwrap_err();
-        assert!(error.to_string().contains("bos_token"), "{error}");
-    }
-
-    #[test]
-    fn named_chat_templates_pick_default() {
-        let path = Path::new("tokenizer_config.json");
-        let value: Json = serde_json::from_str(
-            r#"[{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D"}]"#,
-        )
-        .unwrap();
-        assert_eq!(
-            select_chat_template(&value, path).unwrap().as_deref(),
-            Some("D")
-        );
-    }
-
-    #[test]
-    fn generation_eos_accepts_one_or_many() {
-        let path = Path::new("generation_config.json");
-        assert_eq!(
-            generation_eos_ids(r#"{"eos_token_id": 7}"#, path).unwrap(),
-            vec![7]
-        );
-        assert_eq!(
-            generation_eos_ids(r#"{"eos_token_id": [7, 8]}"#, path).unwrap(),
-            vec![7, 8]
-        );
-        assert!(generation_eos_ids(r#"{}"#, path).unwrap().is_empty());
-        assert!(generation_eos_ids(r#"{"eos_token_id": "x"}"#, path).is_err());
     }
 }

@@ -3,12 +3,14 @@
 //! (`raise_exception`, `{% generation %}`, its `tojson`, loop controls) against the output of
 //! Jinja2 3.1.6 set up the way transformers' `_compile_jinja_template` sets it up.
 
-use std::path::PathBuf;
+mod common;
 
 use serde_json::{json, Value};
 use versus_core::message::{ContentPart, Message, Role};
 use versus_engine::template::ChatTemplate;
 use versus_engine::tokenizer::Tokenizer;
+
+use common::fixtures_dir;
 
 const MODELS: [&str; 4] = [
     "tiny-phi4",
@@ -16,23 +18,6 @@ const MODELS: [&str; 4] = [
     "tiny-llama32",
     "tiny-qwen25",
 ];
-
-fn fixtures_dir() -> PathBuf {
-    let dir = std::env::var_os("VERSUS_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/fixtures/models"
-            ))
-        });
-    assert!(
-        dir.join("README.md").is_file(),
-        "model fixtures not found at {}; set VERSUS_FIXTURES to the folder that holds tiny-phi4/",
-        dir.display()
-    );
-    dir
-}
 
 fn golden(model: &str) -> Value {
     let path = fixtures_dir().join(model).join("golden.json");

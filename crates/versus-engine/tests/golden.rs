@@ -2,8 +2,10 @@
 //! and greedy ids for every family, and llama.cpp's for the GGUF files. Each check is one helper,
 //! so a new model or case is one line. Inputs are the golden `input_ids` (no tokenizer involved).
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
@@ -12,6 +14,8 @@ use versus_engine::config::DecoderConfig;
 use versus_engine::decoder::Decoder;
 use versus_engine::rope::{self, FactorSet};
 use versus_engine::weights::{ModelWeights, Quantization};
+
+use common::fixtures_dir;
 
 /// An f32 engine matches transformers to about 1e-5 (fixtures README, "Observed tolerances").
 const F32_TOLERANCE: f32 = 1e-4;
@@ -27,24 +31,6 @@ const F32_TOLERANCE: f32 = 1e-4;
 /// the quantized weights is checked at f32 tolerance separately
 /// (`gguf_q8_0_dequantized_matches_transformers`).
 const ACTIVATION_ROUNDING_TOLERANCE: f32 = 1e-1;
-
-fn fixtures() -> PathBuf {
-    let dir = match std::env::var_os("VERSUS_FIXTURES") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/models"
-        ))
-        .to_path_buf(),
-    };
-    assert!(
-        dir.join("tiny-phi4").is_dir(),
-        "model fixtures not found: expected them at {} (the shared fixtures folder next to the repository, \
-         shared/fixtures/models); set VERSUS_FIXTURES to their folder",
-        dir.display()
-    );
-    dir
-}
 
 #[derive(Debug, Deserialize)]
 struct Golden {
@@ -100,11 +86,11 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> T {
 }
 
 fn golden(model: &str) -> Golden {
-    read_json(&fixtures().join(model).join("golden.json"))
+    read_json(&fixtures_dir().join(model).join("golden.json"))
 }
 
 fn golden_gguf() -> GoldenGguf {
-    read_json(&fixtures().join("tiny-phi4-gguf/golden_gguf.json"))
+    read_json(&fixtures_dir().join("tiny-phi4-gguf/golden_gguf.json"))
 }
 
 fn load_hf(model: &str) -> Decoder {
@@ -112,8 +98,13 @@ fn load_hf(model: &str) -> Decoder {
 }
 
 fn load_hf_quantized(model: &str, quantize: Option<Quantization>) -> Decoder {
-    Decoder::from_hf_dir(&fixtures().join(model), &Device::Cpu, DType::F32, quantize)
-        .unwrap_or_else(|e| panic!("cannot load {model}: {e}"))
+    Decoder::from_hf_dir(
+        &fixtures_dir().join(model),
+        &Device::Cpu,
+        DType::F32,
+        quantize,
+    )
+    .unwrap_or_else(|e| panic!("cannot load {model}: {e}"))
 }
 
 fn load_gguf(path: &Path) -> Decoder {
@@ -251,8 +242,8 @@ fn check_token_by_token(decoder: &Decoder, golden: &Golden, label: &str) {
 /// inv_freq and attention_scaling against transformers' values (to ~1e-7 relative).
 fn check_rope(model: &str) {
     let golden = golden(model);
-    let text =
-        std::fs::read_to_string(fixtures().join(model).join("config.json")).expect("config.json");
+    let text = std::fs::read_to_string(fixtures_dir().join(model).join("config.json"))
+        .expect("config.json");
     let config = DecoderConfig::from_hf_json(&text, "config.json").expect("config");
     let expected = &golden.model.rope;
     let cases = match (
@@ -335,7 +326,7 @@ fn half_precision_compute_stays_near_f32() {
         ("tiny-phi4", DType::BF16, 5e-2),
         ("tiny-qwen25", DType::F16, 2.5e-2),
     ] {
-        let decoder = Decoder::from_hf_dir(&fixtures().join(model), &Device::Cpu, dtype, None)
+        let decoder = Decoder::from_hf_dir(&fixtures_dir().join(model), &Device::Cpu, dtype, None)
             .unwrap_or_else(|e| panic!("cannot load {model}: {e}"));
         check_last_logits_within(
             &decoder,
@@ -381,7 +372,7 @@ fn longrope_recomputes_the_cache_when_crossing_the_original_context() {
 
 #[test]
 fn gguf_f32_matches_transformers() {
-    let decoder = load_gguf(&fixtures().join("tiny-phi4-gguf/model-f32.gguf"));
+    let decoder = load_gguf(&fixtures_dir().join("tiny-phi4-gguf/model-f32.gguf"));
     let golden = golden("tiny-phi4");
     let label = "tiny-phi4-gguf f32";
     check_last_logits(&decoder, &golden, label);
@@ -498,7 +489,7 @@ fn check_against_llama_cpp_q8_0(decoder: &Decoder, label: &str) {
 /// same dequantized weights (`transformers_q8_0_dequantized`), at f32 tolerance.
 #[test]
 fn gguf_q8_0_dequantized_matches_transformers() {
-    let path = fixtures().join("tiny-phi4-gguf/model-q8_0.gguf");
+    let path = fixtures_dir().join("tiny-phi4-gguf/model-q8_0.gguf");
     let (config, weights) = ModelWeights::from_gguf(&path).expect("open gguf");
     let decoder =
         Decoder::load(config, weights.dequantized(), &Device::Cpu, DType::F32).expect("load");
@@ -529,7 +520,7 @@ fn gguf_q8_0_dequantized_matches_transformers() {
 
 #[test]
 fn gguf_q8_0_matches_llama_cpp() {
-    let decoder = load_gguf(&fixtures().join("tiny-phi4-gguf/model-q8_0.gguf"));
+    let decoder = load_gguf(&fixtures_dir().join("tiny-phi4-gguf/model-q8_0.gguf"));
     check_against_llama_cpp_q8_0(&decoder, "tiny-phi4-gguf q8_0");
 }
 
@@ -539,7 +530,7 @@ fn gguf_q8_0_matches_llama_cpp() {
 #[test]
 fn quantize_on_load_q8_0_equals_the_q8_0_gguf() {
     let quantized = load_hf_quantized("tiny-phi4", Some(Quantization::Q8_0));
-    let gguf = load_gguf(&fixtures().join("tiny-phi4-gguf/model-q8_0.gguf"));
+    let gguf = load_gguf(&fixtures_dir().join("tiny-phi4-gguf/model-q8_0.gguf"));
     for conversation in &golden("tiny-phi4").conversations {
         let from_safetensors = quantized
             .logits_all(&conversation.input_ids)
@@ -583,7 +574,7 @@ fn quantize_on_load_q4k_runs() {
 /// tensors, llama q/k rows permuted, Llama 3 scaling as a `rope_freqs` tensor) from a fixture's
 /// safetensors, so the loader's handling of those architectures is checked against transformers.
 fn write_gguf_like_llama_cpp(model: &str, architecture: &str, matrix_type: GgmlDType, path: &Path) {
-    let dir = fixtures().join(model);
+    let dir = fixtures_dir().join(model);
     let text = std::fs::read_to_string(dir.join("config.json")).expect("config.json");
     let config = DecoderConfig::from_hf_json(&text, "config.json").expect("config");
     let tensors = candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu)

@@ -1,37 +1,23 @@
 //! Loading failures are errors that name the file and tensor (never panics), and the loaders'
 //! other paths (sharded safetensors) give the same model as the plain one.
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 use versus_engine::decoder::Decoder;
 use versus_engine::EngineError;
 
-fn fixtures() -> PathBuf {
-    let dir = match std::env::var_os("VERSUS_FIXTURES") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/models"
-        ))
-        .to_path_buf(),
-    };
-    assert!(
-        dir.join("tiny-phi4").is_dir(),
-        "model fixtures not found: expected them at {} (the shared fixtures folder next to the repository, \
-         shared/fixtures/models); set VERSUS_FIXTURES to their folder",
-        dir.display()
-    );
-    dir
-}
+use common::fixtures_dir;
 
 /// A temporary model folder holding a fixture's config.json.
 fn folder_with_config(model: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::copy(
-        fixtures().join(model).join("config.json"),
+        fixtures_dir().join(model).join("config.json"),
         dir.path().join("config.json"),
     )
     .expect("copy config");
@@ -40,7 +26,7 @@ fn folder_with_config(model: &str) -> tempfile::TempDir {
 
 fn fixture_tensors(model: &str) -> HashMap<String, Tensor> {
     candle_core::safetensors::load(
-        fixtures().join(model).join("model.safetensors"),
+        fixtures_dir().join(model).join("model.safetensors"),
         &Device::Cpu,
     )
     .expect("load fixture")
@@ -60,7 +46,7 @@ fn expect_error(result: Result<Decoder, EngineError>) -> EngineError {
 #[test]
 fn truncated_safetensors_is_an_error_naming_the_file() {
     let dir = folder_with_config("tiny-phi4");
-    let bytes = std::fs::read(fixtures().join("tiny-phi4/model.safetensors")).expect("read");
+    let bytes = std::fs::read(fixtures_dir().join("tiny-phi4/model.safetensors")).expect("read");
     let path = dir.path().join("model.safetensors");
     std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("write");
     let error = expect_error(load(dir.path()));
@@ -128,14 +114,14 @@ fn integer_tensor_is_rejected() {
 fn unknown_architecture_is_an_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config =
-        std::fs::read_to_string(fixtures().join("tiny-llama32/config.json")).expect("config");
+        std::fs::read_to_string(fixtures_dir().join("tiny-llama32/config.json")).expect("config");
     std::fs::write(
         dir.path().join("config.json"),
         config.replace("LlamaForCausalLM", "MambaForCausalLM"),
     )
     .expect("write");
     std::fs::copy(
-        fixtures().join("tiny-llama32/model.safetensors"),
+        fixtures_dir().join("tiny-llama32/model.safetensors"),
         dir.path().join("model.safetensors"),
     )
     .expect("copy");
@@ -179,7 +165,7 @@ fn sharded_safetensors_load_like_one_file() {
     .expect("index");
 
     let sharded = load(dir.path()).expect("sharded model");
-    let single = load(&fixtures().join("tiny-qwen25")).expect("single-file model");
+    let single = load(&fixtures_dir().join("tiny-qwen25")).expect("single-file model");
     let tokens = [1000, 1001, 17, 42, 99, 1002];
     assert_eq!(
         sharded.logits_all(&tokens).expect("sharded"),
@@ -198,7 +184,7 @@ fn sharded_safetensors_load_like_one_file() {
 #[test]
 fn truncated_gguf_names_a_tensor() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let bytes = std::fs::read(fixtures().join("tiny-phi4-gguf/model-q8_0.gguf")).expect("read");
+    let bytes = std::fs::read(fixtures_dir().join("tiny-phi4-gguf/model-q8_0.gguf")).expect("read");
     let path = dir.path().join("model.gguf");
     std::fs::write(&path, &bytes[..bytes.len() - 1000]).expect("write");
     let error = expect_error(Decoder::from_gguf(&path, &Device::Cpu, DType::F32));
@@ -246,7 +232,7 @@ fn gguf_of_another_architecture_is_unsupported() {
 
 #[test]
 fn bad_token_ids_are_invalid_input() {
-    let decoder = load(&fixtures().join("tiny-phi4")).expect("model");
+    let decoder = load(&fixtures_dir().join("tiny-phi4")).expect("model");
     let mut sequence = decoder.new_sequence(4);
     let error = decoder
         .feed(&mut sequence, &[1, 2, 5000])

@@ -2,32 +2,17 @@
 //! and generation loop together must reproduce transformers' greedy answers on every fixture model.
 //! New cases: add a line to `every_fixture_model_answers_like_transformers`.
 
-use std::path::PathBuf;
+mod common;
 
 use versus_core::{ChatModel, ChatRequest, GenerationParams, Message, Role};
 use versus_engine::source::ModelFiles;
 use versus_engine::tokenizer::Tokenizer;
 use versus_engine::{LoadOptions, LocalModel};
 
-fn fixtures() -> PathBuf {
-    let dir = std::env::var("VERSUS_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/fixtures/models"
-            ))
-        });
-    assert!(
-        dir.is_dir(),
-        "the shared model fixtures are expected at {} (or set VERSUS_FIXTURES)",
-        dir.display()
-    );
-    dir
-}
+use common::fixtures_dir;
 
 fn golden(model: &str) -> serde_json::Value {
-    let path = fixtures().join(model).join("golden.json");
+    let path = fixtures_dir().join(model).join("golden.json");
     serde_json::from_str(&std::fs::read_to_string(&path).expect("read golden.json"))
         .expect("parse golden.json")
 }
@@ -67,7 +52,7 @@ fn check_model(model: &str) {
         .unwrap_or_default()
         .into_iter()
         .collect();
-    let dir = fixtures().join(model);
+    let dir = fixtures_dir().join(model);
     let local = LocalModel::load_files(
         &ModelFiles::Folder { dir: dir.clone() },
         model,
@@ -141,7 +126,7 @@ fn every_fixture_model_answers_like_transformers() {
 
 #[test]
 fn stop_strings_cut_the_answer_and_seeds_repeat() {
-    let dir = fixtures().join("tiny-phi4");
+    let dir = fixtures_dir().join("tiny-phi4");
     let local = LocalModel::load_files(
         &ModelFiles::Folder { dir },
         "tiny-phi4",

@@ -2,6 +2,8 @@
 //! every conversation's prompt ids, greedy texts, and the streaming decoder; the GGUF tokenizer
 //! against llama.cpp's goldens; and the embedded tiny tokenizers.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -9,29 +11,14 @@ use serde_json::Value;
 use versus_engine::assets::{tiny_tokenizer_file, TINY_TOKENIZER_FAMILIES};
 use versus_engine::tokenizer::Tokenizer;
 
+use common::fixtures_dir;
+
 const MODELS: [&str; 4] = [
     "tiny-phi4",
     "tiny-phi35-longrope",
     "tiny-llama32",
     "tiny-qwen25",
 ];
-
-fn fixtures_dir() -> PathBuf {
-    let dir = std::env::var_os("VERSUS_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/fixtures/models"
-            ))
-        });
-    assert!(
-        dir.join("README.md").is_file(),
-        "model fixtures not found at {}; set VERSUS_FIXTURES to the folder that holds tiny-phi4/",
-        dir.display()
-    );
-    dir
-}
 
 fn read_json(path: PathBuf) -> Value {
     let text = std::fs::read_to_string(&path)
