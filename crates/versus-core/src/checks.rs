@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::fenced::fenced_blocks;
+
 /// One check on an answer, with its weight in the task's check score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Check {
@@ -54,7 +56,8 @@ pub enum CheckKind {
     },
     /// The answer matches the regular expression (Rust `regex` syntax).
     Regex { pattern: String },
-    /// The answer (or its first fenced JSON block) is valid JSON, and fits `schema` when given.
+    /// The answer (or else its first fenced block that parses) is valid JSON, and fits `schema`
+    /// when given.
     Json {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         schema: Option<serde_json::Value>,
@@ -349,14 +352,15 @@ pub fn metric_result(
     )
 }
 
-/// The answer as JSON: the whole text, or else the first fenced block that parses.
+/// The answer as JSON: the whole text, or else the first fenced block that parses, whatever its
+/// label. The blocks are [`fenced_blocks`]'s, the same ones code checks read.
 fn json_check(answer: &str, schema: Option<&serde_json::Value>) -> CheckResult {
     let parsed = serde_json::from_str::<serde_json::Value>(answer.trim())
         .ok()
         .or_else(|| {
             fenced_blocks(answer)
                 .into_iter()
-                .find_map(|block| serde_json::from_str(block.trim()).ok())
+                .find_map(|block| serde_json::from_str(block.content.trim()).ok())
         });
     let Some(value) = parsed else {
         return CheckResult::fail("the answer holds no valid JSON");
@@ -382,36 +386,6 @@ fn json_check(answer: &str, schema: Option<&serde_json::Value>) -> CheckResult {
             }
         }
     }
-}
-
-/// The contents of fenced code blocks (``` or ~~~), in order.
-fn fenced_blocks(text: &str) -> Vec<String> {
-    let mut blocks = Vec::new();
-    let mut current: Option<(String, String)> = None;
-    for line in text.lines() {
-        let trimmed = line.trim_start();
-        match &mut current {
-            None => {
-                if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
-                    let fence: String = trimmed
-                        .chars()
-                        .take_while(|&c| c == '`' || c == '~')
-                        .collect();
-                    current = Some((fence, String::new()));
-                }
-            }
-            Some((fence, body)) => {
-                if trimmed.starts_with(fence.as_str()) && trimmed.trim_end() == fence.as_str() {
-                    blocks.push(std::mem::take(body));
-                    current = None;
-                } else {
-                    body.push_str(line);
-                    body.push('\n');
-                }
-            }
-        }
-    }
-    blocks
 }
 
 /// The weighted score of a task's check results (0..1) and whether it reaches `threshold`.
@@ -484,6 +458,45 @@ mod tests {
         let (ok, why) = run(schema, "{\"name\": 3}");
         assert!(!ok && why.contains("does not fit"), "{why}");
         assert!(!run("type = \"json\"", "not json").0);
+    }
+
+    /// The blocks a JSON check reads are the shared extractor's, the ones code checks read: on
+    /// answers where the old, stricter extractor of this module found nothing (unclosed fences,
+    /// longer closing fences) or might be misled, the check reads the first block that
+    /// `fenced_blocks` yields and that parses, and nothing else.
+    #[test]
+    fn json_checks_read_the_blocks_code_checks_read() {
+        let schema = "type = \"json\"\nschema = { type = \"object\", required = [\"name\"], properties = { name = { type = \"string\" } } }";
+        let ada = serde_json::json!({"name": "Ada"});
+        for answer in [
+            // An unclosed fence (the answer was cut off) runs to the end.
+            "Here you go:\n```json\n{\"name\": \"Ada\"}",
+            // A longer closing fence closes; the next block is a block of its own.
+            "```json\n{\"name\": \"Ada\"}\n`````\nand the code:\n```python\nprint(1)\n```\n",
+            // ...so the decoy after it is never swallowed into the first block.
+            "```\n{\"name\": \"Ada\"}\n````\n```json\n{\"name\": 3}\n```\n",
+            // A shorter fence inside a longer one is content, not a block of its own.
+            "````markdown\n```json\n{\"name\": 3}\n```\n````\n```json\n{\"name\": \"Ada\"}\n```\n",
+            // Tilde fences.
+            "~~~json\n{\"name\": \"Ada\"}\n~~~\n",
+            // A fence indented in a list item.
+            "1. The record:\n   ```json\n   {\"name\":\n     \"Ada\"}\n   ```\n",
+        ] {
+            let (ok, why) = run(schema, answer);
+            assert!(ok, "{why}: {answer:?}");
+            let read = fenced_blocks(answer)
+                .into_iter()
+                .find_map(|block| serde_json::from_str::<serde_json::Value>(&block.content).ok());
+            assert_eq!(read.as_ref(), Some(&ada), "{answer:?}");
+        }
+        // No block that parses, however the fences fall: a fail, not a guess.
+        assert!(
+            !run(
+                "type = \"json\"",
+                "```json\n{\"name\":\n````\n\"Ada\"}\n```\n"
+            )
+            .0
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod builtin;
 pub mod checks;
 pub mod completion;
+pub mod fenced;
 pub mod fingerprint;
 pub mod message;
 pub mod metrics;
@@ -16,6 +17,8 @@ pub mod spec;
 pub mod stats;
 pub mod suggest;
 pub mod suite;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod verdict;
 
 pub use completion::{

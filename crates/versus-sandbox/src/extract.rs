@@ -1,9 +1,14 @@
 //! Finding the code in a Markdown answer: fenced code blocks by language, and the name of the
 //! function the answer defines, so the task's tests can call it whatever the model named it.
 //!
-//! Models write Markdown loosely (fences inside list items, unclosed fences when an answer is cut
-//! off, `python3` or `py` as the info string), so the fence parser is deliberately more lenient
-//! than CommonMark: any indentation opens a fence, and an unclosed fence runs to the end.
+//! The fences themselves are found by [`versus_core::fenced::fenced_blocks`], the extractor JSON
+//! checks use too, so that every check reads the same blocks of an answer. Its rules are
+//! deliberately more lenient than CommonMark (models write fences inside list items, leave them
+//! unclosed when an answer is cut off): any indentation opens a fence, and an unclosed fence runs
+//! to the end. What is decided here is which blocks are code in a language: the info strings
+//! (`python3`, `py`, ...).
+
+use versus_core::fenced::fenced_blocks;
 
 use crate::Language;
 
@@ -53,88 +58,6 @@ pub fn top_level_function_names(code: &str, language: Language) -> Vec<String> {
         })
         .filter(|name| name != "main")
         .collect()
-}
-
-/// One fenced block: its language label (the info string's first word, if any) and contents.
-struct FencedBlock {
-    label: Option<String>,
-    content: String,
-}
-
-/// An opening fence: its character, length, indentation and info string.
-struct Fence<'a> {
-    character: char,
-    length: usize,
-    indent: usize,
-    info: &'a str,
-}
-
-fn fenced_blocks(markdown: &str) -> Vec<FencedBlock> {
-    let mut blocks = Vec::new();
-    let mut lines = markdown.lines();
-    while let Some(line) = lines.next() {
-        let Some(fence) = opening_fence(line) else {
-            continue;
-        };
-        let mut content = String::new();
-        for line in lines.by_ref() {
-            if closes(line, &fence) {
-                break;
-            }
-            content.push_str(strip_indent(line, fence.indent));
-            content.push('\n');
-        }
-        blocks.push(FencedBlock {
-            label: info_label(fence.info),
-            content,
-        });
-    }
-    blocks
-}
-
-fn opening_fence(line: &str) -> Option<Fence<'_>> {
-    let trimmed = line.trim_start_matches([' ', '\t']);
-    let character = trimmed.chars().next().filter(|c| *c == '`' || *c == '~')?;
-    let length = trimmed.chars().take_while(|c| *c == character).count();
-    if length < 3 {
-        return None;
-    }
-    let info = trimmed[length..].trim();
-    // A backtick fence's info string cannot contain backticks (that is inline code, ```x```).
-    if character == '`' && info.contains('`') {
-        return None;
-    }
-    Some(Fence {
-        character,
-        length,
-        indent: line.len() - trimmed.len(),
-        info,
-    })
-}
-
-fn closes(line: &str, fence: &Fence<'_>) -> bool {
-    let trimmed = line.trim_start_matches([' ', '\t']);
-    let length = trimmed
-        .chars()
-        .take_while(|c| *c == fence.character)
-        .count();
-    length >= fence.length && trimmed[length..].trim().is_empty()
-}
-
-/// Removes up to `indent` leading spaces, so a block indented inside a list item comes out flush.
-fn strip_indent(line: &str, indent: usize) -> &str {
-    let spaces = line.bytes().take(indent).take_while(|b| *b == b' ').count();
-    &line[spaces..]
-}
-
-/// The language word of an info string: `python`, `{.python}`, `py title="a.py"`, `rust,ignore`.
-fn info_label(info: &str) -> Option<String> {
-    let label: String = info
-        .trim_start_matches(['{', '.'])
-        .chars()
-        .take_while(|c| c.is_alphanumeric() || matches!(c, '+' | '#' | '_' | '-'))
-        .collect();
-    (!label.is_empty()).then_some(label)
 }
 
 fn identifier(text: &str) -> Option<(&str, &str)> {
@@ -258,6 +181,47 @@ mod tests {
             ["def f():\n    return 1\n"]
         );
         assert!(blocks("use ```python``` fences", Language::Python).is_empty());
+    }
+
+    /// A JSON check (versus-core's) and the code extractor split an answer into the same blocks,
+    /// however loosely its fences are written.
+    #[test]
+    fn json_checks_and_code_extraction_read_the_same_blocks() {
+        use versus_core::checks::{Check, CheckKind};
+        let json_check = Check {
+            kind: CheckKind::Json { schema: None },
+            weight: 1.0,
+            name: None,
+        };
+        let json_passes = |answer: &str| {
+            json_check
+                .evaluate_text(answer, None)
+                .is_some_and(|result| result.passed)
+        };
+        for (answer, code) in [
+            // A longer closing fence closes the JSON block; the code block is its own.
+            (
+                "```json\n{\"a\": 1}\n`````\n```python\ndef f(): pass\n```\n",
+                "def f(): pass\n",
+            ),
+            // A shorter fence inside a longer one is content: the JSON lives in the outer block.
+            (
+                "````python\ndef f(): pass\n```\n````\n~~~\n{\"a\": 1}\n~~~\n",
+                "def f(): pass\n```\n",
+            ),
+            // Fences indented in list items, the last one cut off.
+            (
+                "1. Data:\n   ```json\n   {\"a\": 1}\n   ```\n2. Code:\n   ```python\n   def f(): pass",
+                "def f(): pass\n",
+            ),
+        ] {
+            assert!(json_passes(answer), "{answer:?}");
+            assert_eq!(blocks(answer, Language::Python), [code], "{answer:?}");
+        }
+        // An unclosed fence: the code extractor reads it to the end, and so does the JSON check.
+        let cut_off = "```python\ndef f(): pass\n```\n```json\n{\"a\": 1}";
+        assert!(json_passes(cut_off));
+        assert_eq!(blocks(cut_off, Language::Python), ["def f(): pass\n"]);
     }
 
     #[test]

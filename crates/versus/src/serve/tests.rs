@@ -2,11 +2,10 @@
 //! tiny local model; queueing, cancellation and failures mid-stream from a scripted model that
 //! can be held at a gate.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
@@ -14,10 +13,8 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
-use versus_core::{
-    ChatModel, ChatRequest, Completion, ErrorKind, FinishReason, Message, ModelError, Timings,
-    Usage,
-};
+use versus_core::testing::{Gate, ScriptedModel};
+use versus_core::{ChatModel, ChatRequest, ErrorKind, Message, ModelError, Usage};
 use versus_engine::source::ModelFiles;
 use versus_engine::tiny::{write_tiny_model, TinyArch};
 use versus_engine::{LoadOptions, LocalModel};
@@ -461,71 +458,15 @@ async fn log_lines_have_counts_and_leave_content_out_unless_asked() {
     }
 }
 
-/// A model that answers from a script: pieces of text, then a result; optionally held at a gate
-/// before its first piece. Counts its calls and notices being dropped half-way.
-struct ScriptedModel {
-    pieces: Vec<&'static str>,
-    error: Option<ModelError>,
-    gate: Option<Arc<Semaphore>>,
-    started: AtomicUsize,
-    cancelled: Arc<AtomicBool>,
-}
-
-impl ScriptedModel {
-    fn answering(pieces: Vec<&'static str>) -> ScriptedModel {
-        ScriptedModel {
-            pieces,
-            error: None,
-            gate: None,
-            started: AtomicUsize::new(0),
-            cancelled: Arc::new(AtomicBool::new(false)),
-        }
-    }
-}
-
-#[async_trait]
-impl ChatModel for ScriptedModel {
-    async fn complete(
-        &self,
-        _request: &ChatRequest,
-        on_text: &mut (dyn for<'t> FnMut(&'t str) + Send),
-    ) -> Result<Completion, ModelError> {
-        struct Unfinished(Arc<AtomicBool>, bool);
-        impl Drop for Unfinished {
-            fn drop(&mut self) {
-                if !self.1 {
-                    self.0.store(true, Ordering::SeqCst);
-                }
-            }
-        }
-        let mut guard = Unfinished(Arc::clone(&self.cancelled), false);
-        self.started.fetch_add(1, Ordering::SeqCst);
-        if let Some(gate) = &self.gate {
-            let _pass = gate.acquire().await.expect("the gate stays open");
-        }
-        for piece in &self.pieces {
-            on_text(piece);
-            tokio::task::yield_now().await;
-        }
-        guard.1 = true;
-        if let Some(error) = &self.error {
-            return Err(error.clone());
-        }
-        Ok(Completion {
-            text: self.pieces.concat(),
-            finish_reason: FinishReason::Stop,
-            usage: Some(Usage {
-                prompt_tokens: 3,
-                completion_tokens: self.pieces.len() as u64,
-            }),
-            timings: Timings {
-                latency_ms: 1.0,
-                ttft_ms: None,
-            },
-            served_model: None,
-            attempts: 1,
+/// A gate for [`ScriptedModel::gated`]: each request waits for a permit of `semaphore`.
+fn gate_of(semaphore: &Arc<Semaphore>) -> Gate {
+    let semaphore = Arc::clone(semaphore);
+    Arc::new(move || {
+        let semaphore = Arc::clone(&semaphore);
+        Box::pin(async move {
+            let _pass = semaphore.acquire().await.expect("the gate stays open");
         })
-    }
+    })
 }
 
 async fn wait_until(what: &str, condition: impl Fn() -> bool) {
@@ -539,10 +480,7 @@ async fn wait_until(what: &str, condition: impl Fn() -> bool) {
 #[tokio::test]
 async fn a_full_queue_answers_429_with_retry_after_and_drains_in_order() {
     let gate = Arc::new(Semaphore::new(0));
-    let model = Arc::new(ScriptedModel {
-        gate: Some(Arc::clone(&gate)),
-        ..ScriptedModel::answering(vec!["ok"])
-    });
+    let model = Arc::new(ScriptedModel::answering("ok").gated(gate_of(&gate)));
     let app = app(state_with(
         vec![("gated", Arc::clone(&model) as Arc<dyn ChatModel>)],
         1,
@@ -553,7 +491,7 @@ async fn a_full_queue_answers_429_with_retry_after_and_drains_in_order() {
         async move { send_json(&app, post(chat_body("gated", json!({})))).await }
     });
     wait_until("the first request runs", || {
-        model.started.load(Ordering::SeqCst) == 1
+        model.started() == 1
     })
     .await;
     let waiting = tokio::spawn({
@@ -562,7 +500,7 @@ async fn a_full_queue_answers_429_with_retry_after_and_drains_in_order() {
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(
-        model.started.load(Ordering::SeqCst),
+        model.started(),
         1,
         "the second waits its turn"
     );
@@ -582,10 +520,7 @@ async fn a_full_queue_answers_429_with_retry_after_and_drains_in_order() {
 #[tokio::test]
 async fn a_dropped_request_cancels_its_generation_and_frees_the_model() {
     let gate = Arc::new(Semaphore::new(0));
-    let model = Arc::new(ScriptedModel {
-        gate: Some(Arc::clone(&gate)),
-        ..ScriptedModel::answering(vec!["ok"])
-    });
+    let model = Arc::new(ScriptedModel::answering("ok").gated(gate_of(&gate)));
     let state = state_with(
         vec![("gated", Arc::clone(&model) as Arc<dyn ChatModel>)],
         0,
@@ -599,12 +534,12 @@ async fn a_dropped_request_cancels_its_generation_and_frees_the_model() {
         async move { send(&app, post(chat_body("gated", json!({})))).await }
     });
     wait_until("the request runs", || {
-        model.started.load(Ordering::SeqCst) == 1
+        model.started() == 1
     })
     .await;
     abandoned.abort();
     wait_until("the generation is dropped", || {
-        model.cancelled.load(Ordering::SeqCst)
+        model.cancelled().load(Ordering::SeqCst)
     })
     .await;
     gate.add_permits(1);
@@ -653,20 +588,14 @@ async fn a_dropped_stream_stops_a_real_generation() {
 
 #[tokio::test]
 async fn a_failure_before_text_keeps_its_status_and_one_after_is_an_error_event() {
-    let rejected = Arc::new(ScriptedModel {
-        error: Some(ModelError::new(
-            ErrorKind::BadRequest,
-            "the prompt is 9000 tokens, and tiny takes at most 8192",
-        )),
-        ..ScriptedModel::answering(vec![])
-    });
-    let broken = Arc::new(ScriptedModel {
-        error: Some(ModelError::new(
-            ErrorKind::Server,
-            "engine detail: out of memory",
-        )),
-        ..ScriptedModel::answering(vec!["par", "tial"])
-    });
+    let rejected = Arc::new(ScriptedModel::failing(ModelError::new(
+        ErrorKind::BadRequest,
+        "the prompt is 9000 tokens, and tiny takes at most 8192",
+    )));
+    let broken = Arc::new(ScriptedModel::failing_after(
+        ["par", "tial"],
+        ModelError::new(ErrorKind::Server, "engine detail: out of memory"),
+    ));
     let state = state_with(
         vec![
             ("rejects", rejected as Arc<dyn ChatModel>),
