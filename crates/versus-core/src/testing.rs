@@ -13,9 +13,7 @@ use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 
-use crate::{
-    ChatModel, ChatRequest, Completion, FinishReason, ModelError, Role, Timings, Usage,
-};
+use crate::{ChatModel, ChatRequest, Completion, FinishReason, ModelError, Role, Timings, Usage};
 
 /// What a scripted model does for a request.
 #[derive(Debug, Clone)]
@@ -238,11 +236,20 @@ mod tests {
             .complete(&ask("hello"), &mut |t| seen.push(t.to_string()))
             .await
             .unwrap();
-        assert_eq!((plain.text.as_str(), seen), ("default", vec!["de".to_string(), "fault".to_string()]));
-        let ruled = model.complete(&ask("the weather?"), &mut |_| {}).await.unwrap();
+        assert_eq!(
+            (plain.text.as_str(), seen),
+            ("default", vec!["de".to_string(), "fault".to_string()])
+        );
+        let ruled = model
+            .complete(&ask("the weather?"), &mut |_| {})
+            .await
+            .unwrap();
         assert_eq!(ruled.text, "sunny");
         assert_eq!(model.started(), 2);
-        assert_eq!(model.requests()[1].messages[0].text_content(), "the weather?");
+        assert_eq!(
+            model.requests()[1].messages[0].text_content(),
+            "the weather?"
+        );
         assert!(!model.cancelled().load(Ordering::SeqCst));
     }
 
@@ -250,6 +257,9 @@ mod tests {
     async fn failures_are_returned_as_scripted() {
         let model = ScriptedModel::failing(ModelError::new(ErrorKind::Server, "boom"));
         let error = model.complete(&ask("x"), &mut |_| {}).await.unwrap_err();
-        assert_eq!((error.kind, error.message.as_str()), (ErrorKind::Server, "boom"));
+        assert_eq!(
+            (error.kind, error.message.as_str()),
+            (ErrorKind::Server, "boom")
+        );
     }
 }

@@ -170,6 +170,7 @@ impl ModelWeights {
             // SAFETY: the file is mapped read-only and must not be modified while the model is
             // loaded, the same assumption transformers and every other mmap-based loader make.
             // The header is validated against the file length before any tensor is read.
+            #[allow(unsafe_code)]
             let tensors = unsafe { MmapedSafetensors::new(path) }.map_err(|error| {
                 EngineError::InvalidFile {
                     path: path.clone(),

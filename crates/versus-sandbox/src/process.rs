@@ -5,6 +5,10 @@
 //! is exactly what it and its children form, and `kill(-pgid, SIGKILL)` ends all of them without
 //! touching ours. Under bubblewrap the direct child is bwrap itself; killing it ends the sandbox's
 //! pid namespace, and with it every process inside, even those that left the group.
+//!
+//! This is the one module of the sandbox that needs `unsafe` (libc process calls); each block
+//! carries its SAFETY comment.
+#![allow(unsafe_code)]
 
 use std::ffi::OsString;
 use std::io::{self, Read};
@@ -233,9 +237,10 @@ fn watch(group: libc::pid_t, deadline: Instant, events: &Receiver<Event>) -> io:
 fn spawn_waiter(pid: libc::pid_t, events: Sender<Event>) -> thread::JoinHandle<io::Result<()>> {
     thread::spawn(move || {
         loop {
+            // SAFETY: an all-zero siginfo_t is a valid value for the kernel to overwrite.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
             // SAFETY: waitid only writes into `info`, a zeroed siginfo_t we own; P_PID with our
             // own child's pid, and WNOWAIT leaves the child to be reaped by `Child::wait`.
-            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
             let result = unsafe {
                 libc::waitid(
                     libc::P_PID,

@@ -28,7 +28,10 @@
 //! assert!(server.base_url().starts_with("http://127.0.0.1:"));
 //! assert_eq!(server.count_where(|request| request.model == "m1"), 0);
 //! ```
+//!
+//! [`html`] holds the one check, used by every test of rendered pages, that a page is inert.
 
+pub mod html;
 mod log;
 mod script;
 mod server;

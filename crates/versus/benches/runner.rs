@@ -6,6 +6,9 @@
 //! `cargo bench -p versus --bench runner` (N = 2,000 requests over 2 models by default;
 //! `VERSUS_BENCH_N=...` to change it).
 
+// libc calls on this test's own child processes, each with its SAFETY comment.
+#![allow(unsafe_code)]
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;

@@ -1,9 +1,9 @@
 //! The subcommands: each takes its parsed arguments, does its work through the library crates, and
 //! says how the process should exit.
 
+use crate::exit::ExitStatus;
 use std::io::Write;
 use std::path::Path;
-use std::process::ExitCode;
 
 use anyhow::Context;
 use versus_store::Store;
@@ -18,7 +18,7 @@ use crate::runner::{self, RunOutcome};
 use crate::scoring::{self, ScoreOptions, ScoreSummary};
 use crate::settings::RunSettings;
 
-pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
     match &cli.command {
         Command::Run(args) => run(&cli.db, cli.quiet, args),
         Command::Report(args) => report(&cli.db, args),
@@ -46,7 +46,7 @@ fn open_store(db: &Path) -> anyhow::Result<Store> {
     Ok(Store::open(db)?)
 }
 
-pub fn run(db: &Path, quiet: bool, args: &RunArgs) -> anyhow::Result<ExitCode> {
+pub fn run(db: &Path, quiet: bool, args: &RunArgs) -> anyhow::Result<ExitStatus> {
     let settings = RunSettings::resolve(args)?;
     let store = open_store(db)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -75,11 +75,11 @@ pub fn run(db: &Path, quiet: bool, args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if outcome.interrupted {
-        ExitCode::from(130)
+        ExitStatus::Interrupted
     } else if outcome.failed.is_empty() {
-        ExitCode::SUCCESS
+        ExitStatus::Success
     } else {
-        ExitCode::from(1)
+        ExitStatus::Failed
     })
 }
 
@@ -157,24 +157,37 @@ fn print_score_summary(summary: &ScoreSummary) {
     }
 }
 
-fn existing_store(db: &Path) -> anyhow::Result<Store> {
+/// The database at `db`, which must exist: commands that only read never create one.
+pub fn existing_store(db: &Path) -> anyhow::Result<Store> {
     if !db.exists() {
-        anyhow::bail!(
+        return Err(crate::settings::UsageError(format!(
             "no database at {}; start a run with `versus run`, or point --db at an existing one",
             db.display()
-        );
+        ))
+        .into());
     }
     open_store(db)
 }
 
-fn score(db: &Path, quiet: bool, args: &ScoreArgs) -> anyhow::Result<ExitCode> {
+/// The run to work on: the one named, or else the newest.
+pub fn chosen_run(
+    store: &Store,
+    run: Option<versus_store::RunId>,
+) -> anyhow::Result<versus_store::RunId> {
+    match run {
+        Some(run) => Ok(run),
+        None => store.latest_run()?.ok_or_else(|| {
+            crate::settings::UsageError(
+                "the database has no runs yet; start one with `versus run`".into(),
+            )
+            .into()
+        }),
+    }
+}
+
+fn score(db: &Path, quiet: bool, args: &ScoreArgs) -> anyhow::Result<ExitStatus> {
     let mut store = existing_store(db)?;
-    let run = match args.run {
-        Some(run) => run,
-        None => store
-            .latest_run()?
-            .context("the database has no runs yet; start one with `versus run`")?,
-    };
+    let run = chosen_run(&store, args.run)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -186,10 +199,10 @@ fn score(db: &Path, quiet: bool, args: &ScoreArgs) -> anyhow::Result<ExitCode> {
         print_score_summary(&summary);
         eprintln!("report: versus report --run {run}");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
-fn votes_import(db: &Path, quiet: bool, args: &VotesImportArgs) -> anyhow::Result<ExitCode> {
+fn votes_import(db: &Path, quiet: bool, args: &VotesImportArgs) -> anyhow::Result<ExitStatus> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let battles = versus_core::ratings::parse_battles_jsonl(&text)
@@ -213,17 +226,18 @@ fn votes_import(db: &Path, quiet: bool, args: &VotesImportArgs) -> anyhow::Resul
     if !quiet {
         eprintln!("imported {added} battles from {}", args.file.display());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
-fn ratings(db: &Path, args: &RatingsArgs) -> anyhow::Result<ExitCode> {
+fn ratings(db: &Path, args: &RatingsArgs) -> anyhow::Result<ExitStatus> {
     use versus_core::ratings::{pairwise_results, ratings_with_intervals, win_rates_by_category};
     let store = existing_store(db)?;
     let battles = store.battles(args.run, args.category.as_deref())?;
     if battles.is_empty() {
-        anyhow::bail!(
-            "no battles to rate: score a run with a judge (`--judge MODEL` or `[judge]` in the suite), or `versus votes import FILE.jsonl`"
-        );
+        return Err(crate::settings::UsageError(
+            "no battles to rate: score a run with a judge (`--judge MODEL` or `[judge]` in the suite), or `versus votes import FILE.jsonl`".into(),
+        )
+        .into());
     }
     let ratings = ratings_with_intervals(&battles, args.rounds, args.seed);
     let pairs = pairwise_results(&battles);
@@ -296,18 +310,12 @@ fn ratings(db: &Path, args: &RatingsArgs) -> anyhow::Result<ExitCode> {
         }
     };
     write_output(None, &text)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
-fn report(db: &Path, args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    if !db.exists() {
-        anyhow::bail!(
-            "no database at {}; start a run with `versus run`, or point --db at an existing one",
-            db.display()
-        );
-    }
-    let store = open_store(db)?;
-    let report = report::build(&store, args.run)?;
+fn report(db: &Path, args: &ReportArgs) -> anyhow::Result<ExitStatus> {
+    let store = existing_store(db)?;
+    let report = report::build(&store, chosen_run(&store, args.run)?)?;
     let text = match args.format {
         ReportFormat::Markdown => report::markdown::render(&report),
         ReportFormat::Json => {
@@ -318,17 +326,11 @@ fn report(db: &Path, args: &ReportArgs) -> anyhow::Result<ExitCode> {
         ReportFormat::Html => report::html::render(&report),
     };
     write_output(args.output.as_deref(), &text)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
-fn runs(db: &Path, args: &RunsArgs) -> anyhow::Result<ExitCode> {
-    if !db.exists() {
-        anyhow::bail!(
-            "no database at {}; start a run with `versus run`",
-            db.display()
-        );
-    }
-    let store = open_store(db)?;
+fn runs(db: &Path, args: &RunsArgs) -> anyhow::Result<ExitStatus> {
+    let store = existing_store(db)?;
     let runs = store.runs()?;
     let text = match args.format {
         ListFormat::Json => {
@@ -358,7 +360,7 @@ fn runs(db: &Path, args: &RunsArgs) -> anyhow::Result<ExitCode> {
         ListFormat::Table => runs_table(&runs),
     };
     write_output(None, &text)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 fn runs_table(runs: &[versus_store::RunSummary]) -> String {

@@ -1,9 +1,9 @@
 //! The commands around single models: `versus chat` (one streamed generation), `versus model
 //! inspect`, `versus model tiny`, `versus demo` (the offline end-to-end run) and `versus login`.
 
+use crate::exit::ExitStatus;
 use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -24,7 +24,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-pub fn chat(args: &ChatArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+pub fn chat(args: &ChatArgs, quiet: bool) -> anyhow::Result<ExitStatus> {
     let mut config = model_from_arg(&args.spec, args.base_url.as_deref())?;
     apply_local_args(&mut config, &args.local);
     for pair in &args.template_vars {
@@ -66,7 +66,7 @@ pub fn chat(args: &ChatArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             eprintln!("loading {}...", config.spec);
         }
         let prepared = models::prepare(&config, &defaults, &mut KeyPrompter::new(true)).await;
-        let model: Arc<dyn ChatModel> = prepared.model.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let model: Arc<dyn ChatModel> = prepared.model.map_err(anyhow::Error::from)?;
         let mut stdout = std::io::stdout();
         let completion = model
             .complete(&request, &mut |piece| {
@@ -102,11 +102,11 @@ pub fn chat(args: &ChatArgs, quiet: bool) -> anyhow::Result<ExitCode> {
                 completion.finish_reason.as_str()
             );
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(ExitStatus::Success)
     })
 }
 
-pub fn inspect(args: &InspectArgs) -> anyhow::Result<ExitCode> {
+pub fn inspect(args: &InspectArgs) -> anyhow::Result<ExitStatus> {
     let spec = ModelSpec::parse(&args.spec).map_err(|e| UsageError(e.to_string()))?;
     if !spec.is_local() {
         bail!(UsageError(format!(
@@ -117,7 +117,7 @@ pub fn inspect(args: &InspectArgs) -> anyhow::Result<ExitCode> {
     apply_local_args(&mut config, &args.local);
     let model = runtime()?
         .block_on(models::load_local(&config))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(anyhow::Error::from)?;
     let info = model.info();
     let text = match args.format {
         ListFormat::Json => serde_json::to_string_pretty(info)? + "\n",
@@ -173,7 +173,7 @@ pub fn inspect(args: &InspectArgs) -> anyhow::Result<ExitCode> {
         }
     };
     crate::commands::write_output(None, &text)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 fn tiny_arch(arch: TinyArchArg) -> TinyArch {
@@ -184,7 +184,7 @@ fn tiny_arch(arch: TinyArchArg) -> TinyArch {
     }
 }
 
-pub fn tiny(args: &TinyArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+pub fn tiny(args: &TinyArgs, quiet: bool) -> anyhow::Result<ExitStatus> {
     write_tiny_model(&args.out, tiny_arch(args.arch), args.seed)
         .with_context(|| format!("cannot write a tiny model to {}", args.out.display()))?;
     if !quiet {
@@ -195,11 +195,11 @@ pub fn tiny(args: &TinyArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             args.out.display()
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 /// The offline end-to-end run: two tiny models, the seed suite, the store, the report.
-pub fn demo(db: &Path, args: &DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+pub fn demo(db: &Path, args: &DemoArgs, quiet: bool) -> anyhow::Result<ExitStatus> {
     let models_dir = args.dir.join("models");
     let tiny_models = [
         ("tiny-phi3", TinyArch::Phi3),
@@ -238,7 +238,7 @@ pub fn demo(db: &Path, args: &DemoArgs, quiet: bool) -> anyhow::Result<ExitCode>
     };
     let code = crate::commands::run(db, quiet, &run_args)?;
     let store = versus_store::Store::open(db)?;
-    let report = crate::report::build(&store, None)?;
+    let report = crate::report::build(&store, crate::commands::chosen_run(&store, None)?)?;
     let markdown_path = args.dir.join("report.md");
     let html_path = args.dir.join("report.html");
     for (path, text) in [
@@ -268,7 +268,7 @@ fn view_hint(db: &Path) -> String {
     }
 }
 
-pub fn login(args: &LoginArgs) -> anyhow::Result<ExitCode> {
+pub fn login(args: &LoginArgs) -> anyhow::Result<ExitStatus> {
     match args.hub {
         Hub::Hf => {
             let token = if std::io::stdin().is_terminal() {
@@ -287,7 +287,7 @@ pub fn login(args: &LoginArgs) -> anyhow::Result<ExitCode> {
             }
             let path = versus_engine::source::save_hub_token(token)?;
             eprintln!("token saved to {} (HF_TOKEN overrides it)", path.display());
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitStatus::Success)
         }
     }
 }

@@ -1,9 +1,9 @@
 //! The `versus` binary: parses the command line and wires the library crates together
-//! (settings -> runner -> store -> report). Exit codes: 0 all cells succeeded, 1 some cells failed,
-//! 2 usage or configuration error, 130 interrupted.
+//! (settings -> runner -> store -> report). Exit codes are `exit::ExitStatus`.
 
 mod cli;
 mod commands;
+mod exit;
 mod judge;
 mod local_commands;
 mod models;
@@ -23,10 +23,10 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match commands::dispatch(cli) {
-        Ok(code) => code,
+        Ok(status) => status.into(),
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::from(2)
+            exit::ExitStatus::of_error(&error).into()
         }
     }
 }

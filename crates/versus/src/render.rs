@@ -1,5 +1,6 @@
 //! Model output as HTML: Markdown rendered with pulldown-cmark, then sanitized with ammonia,
-//! because answers are untrusted. Shared by the HTML report and `versus view`.
+//! because answers are untrusted. Shared by the HTML report and `versus view`: both show an
+//! answer through [`answer_html`], so the same answer reads the same in both.
 //!
 //! What never reaches a page: `<script>` and other active elements, event-handler attributes,
 //! `style` attributes and `<style>` (CSS can load remote content), `javascript:` and `data:` URLs,
@@ -9,6 +10,13 @@
 use std::collections::HashSet;
 
 use pulldown_cmark::{html, CowStr, Event, LinkType, Options, Parser, Tag, TagEnd};
+
+/// An answer as HTML: Markdown rendered and sanitized ([`markdown_to_safe_html`]), then its
+/// fenced code highlighted (`report::html::highlight`, which only adds our own spans around
+/// escaped text). The one way an answer enters a page, in the HTML report and in `versus view`.
+pub fn answer_html(markdown: &str) -> String {
+    crate::report::html::highlight::highlight_code_blocks(&markdown_to_safe_html(markdown))
+}
 
 /// Renders untrusted Markdown to HTML that is safe to embed in a page.
 pub fn markdown_to_safe_html(markdown: &str) -> String {

@@ -8,6 +8,9 @@
 //! `VERSUS_SKIP_BROWSER_TESTS=1` is set, which skips them. `CHROME_BIN` and `CHROMEDRIVER` point at
 //! other binaries. Screenshots are written to `target/screenshots/` for a person to look at.
 
+// libc calls on this test's own child processes, each with its SAFETY comment.
+#![allow(unsafe_code)]
+
 mod support;
 
 use std::io::{BufRead, BufReader};

@@ -1,12 +1,18 @@
 //! The HTML report through the real binary: a scripted model whose answers (and a judge whose
 //! verdicts, and a suite whose ids) try to run script or load remote content, and a page that
 //! must do neither; and `--format html` on stdout. How answers are sanitized is tested beside
-//! `render.rs`, the page's parts beside `report/html.rs`; this file holds the end-to-end line.
+//! `render.rs`, the page's parts in `report/html/tests.rs`; this file holds the end-to-end line.
+//! Inertness is `versus_testkit::html`'s one check, the same the unit tests use.
 
 mod support;
 
 use support::{Sandbox, SuiteBuilder};
+use versus_testkit::html::{active_content, assert_inert, Own};
 use versus_testkit::{FakeServer, Rule, Script};
+
+/// The report's own inline style and script, exactly as the binary embeds them.
+const STYLE: &str = include_str!("../src/report/assets/report.css");
+const SCRIPT: &str = include_str!("../src/report/assets/report.js");
 
 /// Everything an answer can try: script, event handlers, script and data URLs, remote styles,
 /// remote images, frames, and code that tries to close its own block.
@@ -94,7 +100,7 @@ fn hostile_answers_execute_nothing_and_load_nothing() {
     assert!(page.contains("script-src &#39;sha256-"));
 
     // Nothing active, nothing that loads.
-    assert_eq!(active_content(&page), Vec::<String>::new());
+    assert_inert(&page, &Own::report_page(STYLE, SCRIPT));
     let lower = page.to_ascii_lowercase();
     assert_eq!(
         lower.matches("<script").count(),
@@ -162,163 +168,11 @@ fn html_goes_to_stdout_without_output_flag() {
     assert_eq!(file, stdout, "the file and stdout hold the same page");
 }
 
-/// Every tag of `page` that could run or load something, besides the report's single `<style>`
-/// and `<script>` in the head (whose contents are skipped): elements that load or embed,
-/// event-handler, `style` and `src`-like attributes, links to `javascript:`/`data:`, and any
-/// URL in an attribute other than `href`. Text is escaped, so every `<` outside those two
-/// blocks opens a real tag.
-fn active_content(page: &str) -> Vec<String> {
-    const LOADING: &[&str] = &[
-        "script",
-        "style",
-        "img",
-        "iframe",
-        "frame",
-        "object",
-        "embed",
-        "link",
-        "base",
-        "form",
-        "video",
-        "audio",
-        "source",
-        "track",
-        "image",
-        "use",
-        "foreignobject",
-        "svg:image",
-        "picture",
-        "portal",
-        "applet",
-        "meta",
-    ];
-    let mut problems = Vec::new();
-    let lower = page.to_ascii_lowercase();
-    let mut rest = lower.as_str();
-    let mut own_blocks = 0;
-    while let Some(open) = rest.find('<') {
-        rest = &rest[open + 1..];
-        let end = tag_end(rest);
-        let tag = &rest[..end];
-        rest = &rest[end.min(rest.len())..];
-        let (name, attributes) = parse_tag(tag);
-        // The report's own blocks: bare tags, contents skipped to their end tag.
-        if (name == "style" || name == "script") && attributes.is_empty() {
-            own_blocks += 1;
-            let close = format!("</{name}>");
-            rest = rest.find(&close).map_or("", |at| &rest[at + close.len()..]);
-            continue;
-        }
-        let allowed = match name.as_str() {
-            "link" => {
-                attributes
-                    == [
-                        ("rel".into(), "icon".into()),
-                        ("href".into(), "data:,".into()),
-                    ]
-            }
-            "meta" => attributes
-                .iter()
-                .all(|(n, v)| n != "http-equiv" || v == "content-security-policy"),
-            _ => false,
-        };
-        if LOADING.contains(&name.as_str()) && !allowed {
-            problems.push(format!("<{tag}>"));
-        }
-        for (attribute, value) in &attributes {
-            let loads = attribute.starts_with("on")
-                || [
-                    "style",
-                    "src",
-                    "srcset",
-                    "srcdoc",
-                    "background",
-                    "poster",
-                    "action",
-                    "formaction",
-                    "xlink:href",
-                    "data",
-                    "ping",
-                ]
-                .contains(&attribute.as_str());
-            let bad_link = attribute == "href"
-                && ["javascript:", "data:", "vbscript:"]
-                    .iter()
-                    .any(|scheme| value.trim_start().starts_with(scheme))
-                && name != "link";
-            let url_elsewhere =
-                attribute != "href" && (value.contains("http:") || value.contains("https:"));
-            if loads || bad_link || url_elsewhere {
-                problems.push(format!("<{tag}>: {attribute}"));
-            }
-        }
-    }
-    if own_blocks != 2 {
-        problems.push(format!(
-            "{own_blocks} bare <style>/<script> blocks, expected 2"
-        ));
-    }
-    problems
-}
-
-/// Where the tag starting at `text` (just after its `<`) ends: its `>` outside quoted values.
-fn tag_end(text: &str) -> usize {
-    let mut quote = None;
-    for (at, c) in text.char_indices() {
-        match (quote, c) {
-            (None, '"' | '\'') => quote = Some(c),
-            (Some(q), _) if c == q => quote = None,
-            (None, '>') => return at,
-            _ => {}
-        }
-    }
-    text.len()
-}
-
-/// A tag's name and its attributes (name, unquoted value).
-fn parse_tag(tag: &str) -> (String, Vec<(String, String)>) {
-    let tag = tag.trim_end_matches('/');
-    let name_end = tag
-        .find(|c: char| c.is_whitespace() || c == '/')
-        .unwrap_or(tag.len());
-    let name = tag[..name_end].to_string();
-    let mut attributes = Vec::new();
-    let mut rest = &tag[name_end..];
-    loop {
-        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '/');
-        if rest.is_empty() {
-            break;
-        }
-        let key_end = rest
-            .find(|c: char| c.is_whitespace() || c == '=')
-            .unwrap_or(rest.len());
-        let key = rest[..key_end].to_string();
-        rest = rest[key_end..].trim_start();
-        let mut value = String::new();
-        if let Some(after) = rest.strip_prefix('=') {
-            let after = after.trim_start();
-            let (text, remaining) = match after.chars().next() {
-                Some(q @ ('"' | '\'')) => {
-                    let close = after[1..].find(q).map_or(after.len(), |at| at + 1);
-                    (&after[1..close], &after[(close + 1).min(after.len())..])
-                }
-                _ => {
-                    let end = after.find(char::is_whitespace).unwrap_or(after.len());
-                    (&after[..end], &after[end..])
-                }
-            };
-            value = text.to_string();
-            rest = remaining;
-        }
-        attributes.push((key, value));
-    }
-    (name, attributes)
-}
-
 #[test]
 fn the_checker_sees_active_content() {
-    let own = "<style>a{}</style><script>1</script>";
-    assert!(active_content(own).is_empty());
+    let own = "<link rel=\"icon\" href=\"data:,\"><style>a{}</style><script>1</script>";
+    let allowed = Own::report_page("a{}", "1");
+    assert!(active_content(own, &allowed).is_empty());
     for bad in [
         "<script src=\"x.js\"></script>",
         "<img src=x>",
@@ -333,7 +187,7 @@ fn the_checker_sees_active_content() {
         "<script>2</script>",
     ] {
         assert!(
-            !active_content(&format!("{own}{bad}")).is_empty(),
+            !active_content(&format!("{own}{bad}"), &allowed).is_empty(),
             "missed {bad}"
         );
     }

@@ -102,10 +102,12 @@ fn demo_runs_the_seed_suite_offline() {
         output.stdout.contains("html report: demo/report.html"),
         "{output}"
     );
+    // The hint names the database the demo used (the test's own, through VERSUS_DB).
     assert!(
-        output.stdout.contains("browse and vote: versus view"),
+        output.stdout.contains("browse and vote: versus --db "),
         "{output}"
     );
+    assert!(output.stdout.contains("versus.db view"), "{output}");
     assert!(output.stdout.contains("random weights"), "{output}");
     let html = std::fs::read_to_string(sandbox.path().join("demo/report.html")).unwrap();
     assert!(

@@ -167,6 +167,11 @@ fn run_flag_picks_the_run() {
     sandbox
         .versus(&["report", "--run", "7"])
         .usage_error(&["no run 7 in this database", "versus runs"]);
+    // A failure that is not a usage mistake (here, a folder that cannot be written) exits 1.
+    sandbox
+        .versus(&["report", "-o", "no-such-folder/report.md"])
+        .code(1)
+        .stderr_has("cannot write no-such-folder/report.md");
 }
 
 #[test]

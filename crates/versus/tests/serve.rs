@@ -8,6 +8,9 @@
 //! `VERSUS_SKIP_PYTHON_CLIENT_TESTS=1` to skip it instead (the other tests here need no Python).
 //! Handler-level shapes and errors are tested without a socket in `src/serve/tests.rs`.
 
+// libc calls on this test's own child processes, each with its SAFETY comment.
+#![allow(unsafe_code)]
+
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};

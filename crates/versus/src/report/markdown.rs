@@ -3,8 +3,12 @@
 
 use std::fmt::Write;
 
-use versus_core::{ModelMetadata, Role};
+use versus_core::Role;
 
+use super::format::{
+    dollars, interval, modalities, or_dash, percent, price, rating, seconds, short_hash, thousands,
+    tokens_per_second, NOT_REPORTED,
+};
 use super::{ModelSummary, Report, ResultEntry};
 
 pub fn render(report: &Report) -> String {
@@ -40,32 +44,19 @@ fn write_report(out: &mut String, report: &Report) -> std::fmt::Result {
     )?;
     writeln!(out, "|---|---|---|---|---|---|---|---|---|")?;
     for model in &report.models {
-        let or_dash = |value: &Option<String>| {
-            value
-                .as_deref()
-                .map(cell_text)
-                .unwrap_or_else(|| "–".into())
-        };
+        let text = |value: &Option<String>| or_dash(value.as_deref().map(cell_text));
         writeln!(
             out,
             "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} |",
             cell_text(&model.id),
             model.spec,
-            or_dash(&model.metadata.architecture),
-            or_dash(&model.metadata.parameters),
-            or_dash(&model.metadata.dtype),
-            or_dash(&model.metadata.device),
-            model
-                .metadata
-                .context_length
-                .map(thousands)
-                .unwrap_or_else(|| "–".into()),
+            text(&model.metadata.architecture),
+            text(&model.metadata.parameters),
+            text(&model.metadata.dtype),
+            text(&model.metadata.device),
+            or_dash(model.metadata.context_length.map(thousands)),
             modalities(&model.metadata),
-            model
-                .metadata
-                .price
-                .map(|p| format!("{} / {}", p.input, p.output))
-                .unwrap_or_else(|| "–".into()),
+            or_dash(model.metadata.price.as_ref().map(price)),
         )?;
     }
     writeln!(out)?;
@@ -258,14 +249,13 @@ fn write_criteria(out: &mut String, report: &Report) -> std::fmt::Result {
         for r in &report.ratings {
             writeln!(
                 out,
-                "| {} | {:.0} | {:.0}–{:.0} | {} | {} | {:.0}% |",
+                "| {} | {} | {} | {} | {} | {} |",
                 cell_text(&r.model),
-                r.rating,
-                r.lower,
-                r.upper,
+                rating(r.rating),
+                interval(r.lower, r.upper),
                 r.rank,
                 r.battles,
-                r.win_rate * 100.0
+                percent(r.win_rate)
             )?;
         }
         if let Some(note) = &report.ratings_note {
@@ -312,10 +302,10 @@ fn figures_line(result: &ResultEntry) -> String {
     }
     match result.completion_tokens {
         Some(tokens) => parts.push(format!("{tokens} tokens")),
-        None => parts.push("tokens not reported".into()),
+        None => parts.push(format!("tokens {NOT_REPORTED}")),
     }
     if let Some(rate) = result.tokens_per_second {
-        parts.push(format!("{rate:.1} tokens/s"));
+        parts.push(format!("{} tokens/s", tokens_per_second(rate)));
     }
     if let Some(cost) = result.cost_usd {
         parts.push(dollars(cost));
@@ -330,7 +320,6 @@ fn figures_line(result: &ResultEntry) -> String {
 }
 
 fn write_summary_row(out: &mut String, s: &ModelSummary) -> std::fmt::Result {
-    let or_dash = |value: Option<String>| value.unwrap_or_else(|| "–".into());
     writeln!(
         out,
         "| {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -342,54 +331,11 @@ fn write_summary_row(out: &mut String, s: &ModelSummary) -> std::fmt::Result {
         or_dash(s.mean_latency_ms.map(seconds)),
         or_dash(s.median_latency_ms.map(seconds)),
         or_dash(s.mean_ttft_ms.map(seconds)),
-        or_dash(s.mean_tokens_per_second.map(|r| format!("{r:.1}"))),
+        or_dash(s.mean_tokens_per_second.map(tokens_per_second)),
         thousands(s.prompt_tokens),
         thousands(s.completion_tokens),
         or_dash(s.cost_usd.map(dollars)),
     )
-}
-
-pub(crate) fn seconds(ms: f64) -> String {
-    format!("{:.2} s", ms / 1000.0)
-}
-
-pub(crate) fn dollars(amount: f64) -> String {
-    if amount >= 0.01 || amount == 0.0 {
-        format!("${amount:.4}")
-    } else {
-        format!("${amount:.6}")
-    }
-}
-
-pub(crate) fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-pub(crate) fn short_hash(hash: &str) -> &str {
-    hash.get(..12).unwrap_or(hash)
-}
-
-pub(crate) fn modalities(metadata: &ModelMetadata) -> String {
-    if metadata.modalities.is_empty() {
-        return "–".into();
-    }
-    metadata
-        .modalities
-        .iter()
-        .map(|m| match m {
-            versus_core::Modality::Text => "text",
-            versus_core::Modality::Image => "image",
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Text safe inside a table cell.
@@ -517,15 +463,6 @@ mod tests {
             "a\n\n---\nb",
             "a rule after a blank line stays"
         );
-    }
-
-    #[test]
-    fn numbers_read_well() {
-        assert_eq!(thousands(1234567), "1,234,567");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(dollars(0.000072), "$0.000072");
-        assert_eq!(dollars(1.5), "$1.5000");
-        assert_eq!(seconds(1234.0), "1.23 s");
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! Reports of a run, built from the store alone: the `Report` structure (which is also the JSON
 //! report, schema in docs/report-schema.md) and its Markdown and HTML renderings.
 
+pub mod format;
 pub mod html;
 pub mod markdown;
 pub mod verdicts;
 
-use anyhow::Context;
 use serde::Serialize;
 use versus_core::ratings::{Battle, Rating};
 use versus_core::stats::{mean, median};
@@ -237,14 +237,8 @@ pub struct ModelSummary {
     pub cost_usd: Option<f64>,
 }
 
-/// Reads a run (the latest when `run` is `None`) from the store and builds its report.
-pub fn build(store: &Store, run: Option<RunId>) -> anyhow::Result<Report> {
-    let run_id = match run {
-        Some(id) => id,
-        None => store
-            .latest_run()?
-            .context("the database has no runs yet; start one with `versus run`")?,
-    };
+/// Reads a run from the store and builds its report.
+pub fn build(store: &Store, run_id: RunId) -> anyhow::Result<Report> {
     let record = store.run(run_id)?;
     let cells = store.cells(run_id)?;
     let grading = Grading {

@@ -15,11 +15,11 @@ mod queue;
 #[cfg(test)]
 mod tests;
 
+use crate::exit::ExitStatus;
 use std::collections::BTreeMap;
 use std::future::IntoFuture;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -249,7 +249,7 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 
 /// `versus serve`: loads the models, binds, prints the address on stdout's first line, and
 /// serves until SIGINT/SIGTERM.
-pub fn serve(args: &ServeArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+pub fn serve(args: &ServeArgs, quiet: bool) -> anyhow::Result<ExitStatus> {
     let api_key = match &args.api_key_env {
         Some(variable) => Some(read_key(variable)?),
         None => None,
@@ -279,7 +279,7 @@ pub fn serve(args: &ServeArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             }
             let model = models::load_local(config)
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .map_err(anyhow::Error::from)?;
             let fingerprint = fingerprint(config, &model);
             served.push(ServedModel::new(
                 config.id.clone(),
@@ -303,7 +303,7 @@ pub fn serve(args: &ServeArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     // their generation threads at the next token; do not wait long for them.
     runtime.shutdown_timeout(Duration::from_secs(2));
     outcome?;
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 /// The key from the environment; the server refuses to start without it.

@@ -490,20 +490,13 @@ async fn a_full_queue_answers_429_with_retry_after_and_drains_in_order() {
         let app = app.clone();
         async move { send_json(&app, post(chat_body("gated", json!({})))).await }
     });
-    wait_until("the first request runs", || {
-        model.started() == 1
-    })
-    .await;
+    wait_until("the first request runs", || model.started() == 1).await;
     let waiting = tokio::spawn({
         let app = app.clone();
         async move { send_json(&app, post(chat_body("gated", json!({})))).await }
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(
-        model.started(),
-        1,
-        "the second waits its turn"
-    );
+    assert_eq!(model.started(), 1, "the second waits its turn");
     let (status, headers, text) = send(&app, post(chat_body("gated", json!({})))).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{text}");
     assert_eq!(headers[header::RETRY_AFTER], "1");
@@ -533,10 +526,7 @@ async fn a_dropped_request_cancels_its_generation_and_frees_the_model() {
         let app = app.clone();
         async move { send(&app, post(chat_body("gated", json!({})))).await }
     });
-    wait_until("the request runs", || {
-        model.started() == 1
-    })
-    .await;
+    wait_until("the request runs", || model.started() == 1).await;
     abandoned.abort();
     wait_until("the generation is dropped", || {
         model.cancelled().load(Ordering::SeqCst)

@@ -10,7 +10,7 @@
 //! then needs an access token; without a token it answers only requests addressed to a loopback
 //! name (DNS rebinding). Every state change is a POST that passes an origin check and a CSRF
 //! token, and a vote also needs its single-use ballot. Answers are untrusted and reach pages only
-//! through `render::markdown_to_safe_html`; every other text is escaped; a strict
+//! through `render::answer_html`; every other text is escaped; a strict
 //! Content-Security-Policy forbids inline script.
 
 mod ballots;
@@ -28,9 +28,9 @@ mod vote;
 #[cfg(test)]
 mod tests;
 
+use crate::exit::ExitStatus;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -116,22 +116,16 @@ async fn not_found() -> error::ViewError {
 
 /// `versus view`: serves the app until Ctrl-C. Prints the URL first on stdout (then the login
 /// URL with a generated token), so scripts can start it with `--port 0` and read where it is.
-pub fn view(db: &Path, quiet: bool, args: &ViewArgs) -> anyhow::Result<ExitCode> {
-    if !db.exists() {
-        anyhow::bail!(
-            "no database at {}; start a run with `versus run`, or point --db at an existing one",
-            db.display()
-        );
-    }
-    // Open once now so a broken or newer database fails here, not on the first page.
-    drop(versus_store::Store::open(db)?);
+pub fn view(db: &Path, quiet: bool, args: &ViewArgs) -> anyhow::Result<ExitStatus> {
+    // Open once now so a missing, broken or newer database fails here, not on the first page.
+    drop(crate::commands::existing_store(db)?);
     let token = access_token(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(serve(db.to_path_buf(), args, token, quiet))?;
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 /// Where the token comes from, when one is needed.

@@ -1,13 +1,16 @@
 //! The page shell and small formatting helpers shared by the pages.
 //!
 //! Every piece of text that goes into a page passes through `escape` here or in the page, except
-//! answers, which go through `render::markdown_to_safe_html`. Links are built with `url_encode`
-//! for their parts and then escaped as attributes.
+//! answers, which go through `render::answer_html` (as in the HTML report). Links are built with
+//! `url_encode` for their parts and then escaped as attributes. Figures the reports also show are
+//! written by `report::format` (seconds, percentages, the dash for a missing value).
 
 use axum::http::StatusCode;
 use axum::response::Html;
 
 pub use crate::render::escape;
+pub use crate::report::format::percent;
+use crate::report::format::{seconds, DASH};
 
 /// A whole page: head, navigation, `body`, and the one script (from `/assets/view.js`, which
 /// sets `window.__versusReady` once it has run).
@@ -96,20 +99,17 @@ pub fn one_line(text: &str, max_chars: usize) -> String {
     out
 }
 
+/// A duration: under a second in whole milliseconds, from a second on as the reports write it.
 pub fn milliseconds(value: Option<f64>) -> String {
     match value {
-        Some(ms) if ms >= 1000.0 => format!("{:.2} s", ms / 1000.0),
+        Some(ms) if ms >= 1000.0 => seconds(ms),
         Some(ms) => format!("{ms:.0} ms"),
-        None => "–".into(),
+        None => DASH.into(),
     }
 }
 
-pub fn percent(value: f64) -> String {
-    format!("{:.0}%", value * 100.0)
-}
-
 pub fn optional(value: Option<f64>, digits: usize) -> String {
-    value.map_or_else(|| "–".into(), |v| format!("{v:.digits$}"))
+    value.map_or_else(|| DASH.into(), |v| format!("{v:.digits$}"))
 }
 
 /// `ISO 8601` timestamps as `2025-01-31 12:00:00`.

@@ -3,8 +3,8 @@
 //!
 //! The page is the report's own view of the task: `report::assemble` over a plan holding just
 //! this task, so figures and the verdict follow exactly the report's rules. Answers are rendered
-//! with `render::markdown_to_safe_html` and nothing else; judge outputs (also model text) are
-//! escaped into `<pre>`.
+//! with `render::answer_html`, as in the HTML report (sanitized Markdown, code highlighted), so
+//! an answer reads the same in both; judge outputs (also model text) are escaped into `<pre>`.
 
 use axum::extract::{Path, State};
 use axum::response::Html;
@@ -14,7 +14,7 @@ use versus_store::{RunHeader, RunId};
 use super::error::ViewError;
 use super::page::{escape, layout, milliseconds, optional, task_href};
 use super::ViewState;
-use crate::render::markdown_to_safe_html;
+use crate::report::format::{DASH, NOT_REPORTED};
 use crate::report::{self, Grading, JudgementEntry, Report, ResultEntry, RunInfo};
 use versus_core::RunPlan;
 
@@ -112,13 +112,13 @@ pub fn prompt_html(report: &Report) -> String {
     out
 }
 
-/// An answer as safe HTML, or what stopped it.
+/// An answer as safe HTML (through [`crate::render::answer_html`]), or what stopped it.
 pub fn answer_html(result: &ResultEntry, testid: &str) -> String {
     let model = escape(&result.model);
     match &result.output {
         Some(output) => format!(
             "<div class=\"answer\" data-testid=\"{testid}\" data-model=\"{model}\">{}</div>",
-            markdown_to_safe_html(output)
+            crate::render::answer_html(output)
         ),
         None => format!(
             "<div class=\"answer missing\" data-testid=\"{testid}\" data-model=\"{model}\">\
@@ -261,7 +261,7 @@ fn answer_column(report: &Report, result: &ResultEntry) -> String {
 }
 
 fn figures_html(result: &ResultEntry) -> String {
-    let tokens = |t: Option<u64>| t.map_or("not reported".to_string(), |t| t.to_string());
+    let tokens = |t: Option<u64>| t.map_or(NOT_REPORTED.to_string(), |t| t.to_string());
     let rows = [
         ("Latency", milliseconds(result.latency_ms)),
         ("Time to first token", milliseconds(result.ttft_ms)),
@@ -272,11 +272,11 @@ fn figures_html(result: &ResultEntry) -> String {
             "Cost",
             result
                 .cost_usd
-                .map_or("–".to_string(), |c| format!("${c:.6}")),
+                .map_or(DASH.to_string(), |c| format!("${c:.6}")),
         ),
         (
             "Finish",
-            result.finish_reason.clone().unwrap_or_else(|| "–".into()),
+            result.finish_reason.clone().unwrap_or_else(|| DASH.into()),
         ),
         (
             "From cache",

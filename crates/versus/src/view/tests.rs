@@ -1,7 +1,8 @@
 //! Handler tests for `versus view`, through the whole app (guard, headers, routes) with
 //! `tower::ServiceExt::oneshot`, on databases built with the store API. One helper per feature:
 //! [`Fixture`] makes databases and runs, [`Client`] is a browser (cookies, same-origin headers),
-//! [`assert_inert`] checks a page holds no active content but the app's own.
+//! [`assert_inert`] checks a page holds no active content but the app's own (the one check,
+//! `versus_testkit::html`, that the HTML report's tests use too).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use versus_store::{
 use super::page::url_encode;
 use super::{app, Access, ViewState};
 use versus_core::RunPlan;
+use versus_testkit::html::{active_content, Own};
 
 // ---- databases ----
 
@@ -371,118 +373,10 @@ fn text_of<'a>(html: &'a str, testid: &str) -> &'a str {
     &rest[open..open + close]
 }
 
-/// Asserts the page has no active content but the app's own (see [`active_content`]).
+/// Asserts the page has no active content but the app's own stylesheet, script and forms.
+#[track_caller]
 fn assert_inert(html: &str) {
-    if let Some(found) = active_content(html) {
-        panic!("{found}");
-    }
-}
-
-/// The first active thing in a page that is not the app's own, if any: every tag is scanned
-/// (attribute values with their quotes), and no script but `/assets/view.js`, no event handler,
-/// no style, no frame, image or object, and no `javascript:`/`data:` URL may appear.
-fn active_content(html: &str) -> Option<String> {
-    let lower = html.to_ascii_lowercase();
-    let bytes = lower.as_bytes();
-    let mut scripts = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'<' || !bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic) {
-            i += 1;
-            continue;
-        }
-        let (name, attributes, end) = scan_tag(&lower, i + 1);
-        let context = &html[i..end.min(html.len())];
-        let found = |what: &str| Some(format!("{what}: {context}"));
-        let own_script = vec![("src".to_string(), "/assets/view.js".to_string())];
-        match name.as_str() {
-            "script" if attributes != own_script => return found("foreign script"),
-            "script" => scripts += 1,
-            "style" | "iframe" | "frame" | "img" | "svg" | "math" | "object" | "embed" | "base"
-            | "audio" | "video" | "source" | "template" | "frameset" => {
-                return found("forbidden element")
-            }
-            "link" if !attributes.contains(&("href".into(), "/assets/view.css".into())) => {
-                return found("foreign link")
-            }
-            "form"
-                if !attributes
-                    .iter()
-                    .any(|(k, v)| k == "action" && v.starts_with('/')) =>
-            {
-                return found("foreign form")
-            }
-            _ => {}
-        }
-        for (attribute, value) in &attributes {
-            if attribute.starts_with("on") {
-                return found("event handler");
-            }
-            if attribute == "style" || attribute == "srcdoc" {
-                return found("style or srcdoc");
-            }
-            if attribute == "src" && name != "script" {
-                return found("something loads from a URL");
-            }
-            let value = value.trim();
-            if ["javascript:", "data:", "vbscript:"]
-                .iter()
-                .any(|scheme| value.starts_with(scheme))
-            {
-                return found("script or data URL");
-            }
-            if value.contains("url(") {
-                return found("CSS URL");
-            }
-        }
-        i = end;
-    }
-    (scripts != 1).then(|| format!("{scripts} scripts, not exactly the app's own"))
-}
-
-/// Reads a start tag from `start` (just past `<`): its name, attributes, and where it ends.
-fn scan_tag(html: &str, start: usize) -> (String, Vec<(String, String)>, usize) {
-    let bytes = html.as_bytes();
-    let mut i = start;
-    while i < bytes.len() && bytes[i].is_ascii_alphanumeric() {
-        i += 1;
-    }
-    let name = html[start..i].to_string();
-    let mut attributes = Vec::new();
-    loop {
-        while i < bytes.len() && (bytes[i].is_ascii_whitespace() || bytes[i] == b'/') {
-            i += 1;
-        }
-        if i >= bytes.len() || bytes[i] == b'>' {
-            return (name, attributes, i + 1);
-        }
-        let key_start = i;
-        while i < bytes.len() && !b" \t\n\r/>=".contains(&bytes[i]) {
-            i += 1;
-        }
-        let key = html[key_start..i].to_string();
-        let mut value = String::new();
-        if i < bytes.len() && bytes[i] == b'=' {
-            i += 1;
-            if i < bytes.len() && (bytes[i] == b'"' || bytes[i] == b'\'') {
-                let quote = bytes[i];
-                let value_start = i + 1;
-                i = value_start;
-                while i < bytes.len() && bytes[i] != quote {
-                    i += 1;
-                }
-                value = html[value_start..i.min(bytes.len())].to_string();
-                i += 1;
-            } else {
-                let value_start = i;
-                while i < bytes.len() && !bytes[i].is_ascii_whitespace() && bytes[i] != b'>' {
-                    i += 1;
-                }
-                value = html[value_start..i].to_string();
-            }
-        }
-        attributes.push((key, value));
-    }
+    versus_testkit::html::assert_inert(html, &Own::viewer_page());
 }
 
 // ---- runs ----
@@ -713,6 +607,40 @@ async fn a_task_shows_answers_side_by_side_with_their_evidence() {
         client.get(&format!("/runs/{run}/tasks/nope")).await.status,
         StatusCode::NOT_FOUND
     );
+}
+
+/// The task page shows an answer through the same function as the HTML report: a fenced code
+/// block is highlighted there exactly as in the report.
+#[tokio::test]
+async fn a_code_answer_is_highlighted_as_in_the_report() {
+    let fixture = Fixture::new();
+    let answer = "Recursion:\n\n```python\ndef fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n```";
+    let run = fixture.run(&["alpha", "beta"], &tasks(1, &["coding"]), |_, _| {
+        Some(answer.to_string())
+    });
+    let report = crate::report::build(&fixture.store(), run).expect("build the report");
+    let report_page = crate::report::html::render(&report);
+    let open = "<div class=\"answer-body\" data-testid=\"answer-body\">";
+    let start = report_page.find(open).expect("an answer in the report") + open.len();
+    let in_report = &report_page[start..start + report_page[start..].find("</div>").unwrap()];
+    assert!(
+        in_report.contains("<span class=\"tok-kw\">def</span>"),
+        "the report highlights code: {in_report}"
+    );
+    assert!(in_report.contains("n &lt; <span class=\"tok-num\">2</span>"));
+
+    let page = Client::new(fixture.app())
+        .get(&format!("/runs/{run}/tasks/t1"))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let alpha = section(&page.body, "answer-column\" data-model=\"alpha");
+    assert!(
+        alpha.contains(&format!(
+            "<div class=\"answer\" data-testid=\"answer\" data-model=\"alpha\">{in_report}</div>"
+        )),
+        "the viewer shows the report's markup: {alpha}"
+    );
+    assert_inert(&page.body);
 }
 
 // ---- comparing runs ----
@@ -1253,9 +1181,10 @@ fn the_inertness_check_catches_active_content() {
              <script src=\"/assets/view.js\"></script>"
         )
     };
+    let own = Own::viewer_page();
     assert_eq!(
-        active_content(&shell("<p title='a > b'>&lt;script&gt;</p>")),
-        None
+        active_content(&shell("<p title='a > b'>&lt;script&gt;</p>"), &own),
+        Vec::<String>::new()
     );
     for bad in [
         "<script>alert(1)</script>",
@@ -1266,6 +1195,9 @@ fn the_inertness_check_catches_active_content() {
         "<a href=' data:text/html,x'>x</a>",
         "<div title=\"x\" ONERROR=y>",
     ] {
-        assert!(active_content(&shell(bad)).is_some(), "{bad} passed");
+        assert!(
+            !active_content(&shell(bad), &own).is_empty(),
+            "{bad} passed"
+        );
     }
 }

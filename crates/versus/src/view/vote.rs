@@ -22,7 +22,7 @@ use super::error::ViewError;
 use super::page::{escape, layout, task_href};
 use super::security::{cookie, random_u64, strict_cookie, verify_csrf, CsrfToken};
 use super::ViewState;
-use crate::render::markdown_to_safe_html;
+use crate::render::answer_html;
 
 const VOTER_COOKIE: &str = "versus_voter";
 /// Characters of a voter's name kept.
@@ -120,7 +120,7 @@ pub async fn vote_page(
             "<article class=\"answer-column\" data-testid=\"answer-{side}\"><h3>{title}</h3>\
              <div class=\"answer\" data-testid=\"answer\">{answer}</div></article>\n",
             title = if side == "left" { "Left" } else { "Right" },
-            answer = markdown_to_safe_html(answer_text(cell)),
+            answer = answer_html(answer_text(cell)),
         ));
     }
     body.push_str("</div>\n");
@@ -264,7 +264,7 @@ fn reveal_page(
             "<article class=\"answer-column\" data-testid=\"answer-{side}\" data-model=\"{m}\">\
              <h3>{m}</h3><div class=\"answer\" data-testid=\"answer\">{answer}</div></article>\n",
             m = escape(model),
-            answer = markdown_to_safe_html(text),
+            answer = answer_html(text),
         ));
     }
     body.push_str("</div>\n");
