@@ -31,6 +31,24 @@ pub struct Suite {
     /// The LLM judge, when the suite names one (`[judge]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judge: Option<JudgeConfig>,
+    /// How verdicts decide (`[verdicts]`).
+    #[serde(default)]
+    pub verdicts: VerdictSettings,
+}
+
+/// `[verdicts]`: how sure a verdict must be before it names a winner.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct VerdictSettings {
+    /// A criterion names a winner only when its Holm-adjusted p-value is below this.
+    pub alpha: f64,
+}
+
+impl Default for VerdictSettings {
+    fn default() -> VerdictSettings {
+        VerdictSettings {
+            alpha: crate::verdict::DEFAULT_ALPHA,
+        }
+    }
 }
 
 /// `[judge]`: which model grades the answers, and how.
@@ -121,6 +139,10 @@ pub struct Task {
     /// The weighted share of checks an answer must pass (default 1: all).
     #[serde(default = "full_score")]
     pub pass_threshold: f64,
+    /// Tasks that share a group (several questions on one passage) are not independent:
+    /// verdicts treat each group as one unit (clustered standard errors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     #[serde(default)]
     pub location: Location,
 }
@@ -279,6 +301,13 @@ struct RawSuite {
     #[serde(default)]
     tasks: Vec<Spanned<RawTask>>,
     judge: Option<Spanned<RawJudge>>,
+    verdicts: Option<RawVerdicts>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVerdicts {
+    alpha: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -381,6 +410,7 @@ struct RawTask {
     repetition_penalty: Option<Spanned<f64>>,
     #[serde(default)]
     tags: Vec<String>,
+    group: Option<Spanned<String>>,
     #[serde(default)]
     checks: Vec<Spanned<RawCheck>>,
     pass_threshold: Option<Spanned<f64>>,
@@ -392,6 +422,9 @@ struct RawMessage {
     role: Role,
     content: Spanned<String>,
 }
+
+/// The longest a code check may run: an hour.
+pub const MAX_CODE_TIMEOUT_SECS: f64 = 3600.0;
 
 /// The category a task gets when the suite names none.
 pub const DEFAULT_CATEGORY: &str = "general";
@@ -477,6 +510,21 @@ impl Suite {
                 })
             })
             .transpose()?;
+        let mut verdicts = VerdictSettings::default();
+        if let Some(alpha) = raw.verdicts.and_then(|v| v.alpha) {
+            let value = *alpha.get_ref();
+            // Written so that NaN fails too.
+            if !(value > 0.0 && value < 1.0) {
+                return Err(source
+                    .error_at(
+                        Some(alpha.span()),
+                        Some("alpha"),
+                        format!("`[verdicts] alpha` is {value}, outside the open interval 0..1"),
+                    )
+                    .with_help("the significance level, for example 0.05 or 0.01"));
+            }
+            verdicts.alpha = value;
+        }
         let name = raw
             .name
             .filter(|n| !n.trim().is_empty())
@@ -488,6 +536,7 @@ impl Suite {
             models,
             tasks,
             judge,
+            verdicts,
         })
     }
 
@@ -544,7 +593,8 @@ fn check_range<T: PartialOrd + Copy + fmt::Display>(
         None => Ok(None),
         Some(spanned) => {
             let v = *spanned.get_ref();
-            if v < min || v > max {
+            // Written so that NaN (which compares false with everything) is out of range too.
+            if !(v >= min && v <= max) {
                 Err(source.error_at(
                     Some(spanned.span()),
                     Some(field),
@@ -756,9 +806,22 @@ fn convert_check(
             language: need("language", raw.language)?,
             tests: need("tests", raw.tests)?,
             function: raw.function,
-            timeout: raw.timeout,
+            timeout: match raw.timeout {
+                // Written so that NaN fails too; a day is far beyond any test worth running.
+                Some(t) if !(t > 0.0 && t <= MAX_CODE_TIMEOUT_SECS) => {
+                    return Err(at(format!(
+                        "task `{task}`: a code check's `timeout` is {t} seconds; it must be above 0 and at most {MAX_CODE_TIMEOUT_SECS}"
+                    )))
+                }
+                timeout => timeout,
+            },
         },
     };
+    if let Some(weight) = raw.weight.filter(|w| !(*w >= 0.0 && w.is_finite())) {
+        return Err(at(format!(
+            "task `{task}`: a check's `weight` is {weight}; it must be a finite number, 0 or more"
+        )));
+    }
     let check = Check {
         kind,
         weight: raw.weight.unwrap_or(1.0),
@@ -965,6 +1028,16 @@ fn convert_task(
         reference_file,
         params,
         tags: raw.tags,
+        group: match raw.group {
+            Some(group) if group.get_ref().trim().is_empty() => {
+                return Err(source.error_at(
+                    Some(group.span()),
+                    Some("group"),
+                    format!("task `{id}` has an empty `group`: name the passage or set it shares, or leave it out"),
+                ))
+            }
+            group => group.map(Spanned::into_inner),
+        },
         location: source.location(span.start),
         id,
     })
@@ -1121,6 +1194,64 @@ images = ["cat.png"]
         assert_eq!(local.chat_template_kwargs["date_string"], "26 Jul 2024");
         let message = error("[[models]]\nspec = \"hf:a/b\"\ndevice = \"tpu\"\n[[tasks]]\nid = \"a\"\nprompt = \"x\"\n");
         assert!(message.contains("3:10: unknown device `tpu`"), "{message}");
+    }
+
+    #[test]
+    fn numbers_out_of_range_nan_and_infinity_are_refused_at_load_time() {
+        let code = |timeout: &str| {
+            error(&format!(
+                "[[tasks]]\nid = \"a\"\nprompt = \"x\"\n[[tasks.checks]]\ntype = \"code\"\nlanguage = \"python\"\ntests = \"assert True\"\ntimeout = {timeout}\n"
+            ))
+        };
+        for timeout in ["1e300", "1e20", "inf", "nan", "-1", "0"] {
+            let message = code(timeout);
+            assert!(
+                message.contains("a code check's `timeout` is"),
+                "{timeout}: {message}"
+            );
+            assert!(message.starts_with("suite.toml:4:"), "{timeout}: {message}");
+        }
+        let weight = error("[[tasks]]\nid = \"a\"\nprompt = \"x\"\n[[tasks.checks]]\ntype = \"contains\"\nvalue = \"x\"\nweight = nan\n");
+        assert!(weight.contains("`weight` is NaN"), "{weight}");
+        for (field, value) in [
+            ("temperature", "nan"),
+            ("top_p", "nan"),
+            ("timeout", "nan"),
+            ("temperature", "inf"),
+        ] {
+            let message = error(&format!(
+                "[defaults]\n{field} = {value}\n[[tasks]]\nid = \"a\"\nprompt = \"x\"\n"
+            ));
+            assert!(message.contains("outside"), "{field} = {value}: {message}");
+        }
+    }
+
+    #[test]
+    fn groups_and_the_verdicts_alpha_are_read_and_checked() {
+        let suite = parse(
+            "[verdicts]\nalpha = 0.01\n[[tasks]]\nid = \"q1\"\nprompt = \"x\"\ngroup = \"passage-1\"\n[[tasks]]\nid = \"q2\"\nprompt = \"y\"\n",
+        )
+        .unwrap();
+        assert_eq!(suite.verdicts.alpha, 0.01);
+        assert_eq!(suite.tasks[0].group.as_deref(), Some("passage-1"));
+        assert_eq!(suite.tasks[1].group, None);
+        let default = parse("[[tasks]]\nid = \"a\"\nprompt = \"x\"\n").unwrap();
+        assert_eq!(default.verdicts.alpha, 0.05);
+        for (alpha, needle) in [
+            ("0", "2:9: `[verdicts] alpha` is 0"),
+            ("1.5", "is 1.5, outside"),
+            ("nan", "is NaN, outside"),
+        ] {
+            let message = error(&format!(
+                "[verdicts]\nalpha = {alpha}\n[[tasks]]\nid = \"a\"\nprompt = \"x\"\n"
+            ));
+            assert!(message.contains(needle), "{alpha}: {message}");
+        }
+        let message = error("[[tasks]]\nid = \"a\"\nprompt = \"x\"\ngroup = \" \"\n");
+        assert!(
+            message.contains("task `a` has an empty `group`"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -1,14 +1,21 @@
 //! The result of running a program, and the one-line human explanation of a failure, read from
-//! the exit status and the interpreter's last words (a Python traceback's final line, a Node
-//! error line, a Rust panic message, rustc's first error).
+//! the exit status, the end-of-tests marker of a program with tests (see `harness.rs`), the
+//! harness's own report, and the interpreter's last words (a Python traceback's final line, a
+//! Node error line, a Rust panic message, rustc's first error).
 
 use serde::{Deserialize, Serialize};
 
+use crate::harness::{take_end_marker, take_harness_reason, MarkerSeen, HARNESS_EXIT_CODE};
 use crate::limits::{human_bytes, human_duration};
 use crate::process::Stream;
 use crate::{Language, Limits, SandboxKind};
 
 /// How a program run went. `passed` is the verdict; `reason` says why not.
+///
+/// A program with tests ([`Program::with_tests`](crate::Program::with_tests), which
+/// [`run_answer`](crate::run_answer) builds) passes only if it exits with 0 *and* the harness's
+/// end-of-tests marker is the last line of its stdout: an answer that exits before or during the
+/// tests fails, with a reason that says so.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Execution {
     /// The exit code, when the program exited by itself.
@@ -16,7 +23,8 @@ pub struct Execution {
     /// The signal that ended the program (SIGKILL for a timeout or the output cap, SIGXCPU for
     /// the CPU limit, ...).
     pub signal: Option<i32>,
-    /// Standard output, at most [`Limits::output_bytes`] of it.
+    /// Standard output, at most [`Limits::output_bytes`] of it (without the end-of-tests marker
+    /// line, when the harness printed it).
     pub stdout: String,
     /// Standard error, at most [`Limits::output_bytes`] of it.
     pub stderr: String,
@@ -28,11 +36,19 @@ pub struct Execution {
     pub wall_ms: u64,
     /// Wall-clock time of the compilation (Rust), in milliseconds.
     pub compile_ms: Option<u64>,
-    /// Exit status 0, in time.
+    /// Exit status 0, in time, and for a program with tests, the end-of-tests marker as the last
+    /// line of stdout.
     pub passed: bool,
     /// Why it did not pass: "killed after 10 s wall-clock timeout", "exceeded the 1 GiB memory
-    /// limit (MemoryError)", "exit code 1: AssertionError: ...", "compile error: ...".
+    /// limit (MemoryError)", "exit code 1: AssertionError: ...", "compile error: ...", "the
+    /// answer exited before the tests ran (SystemExit(0))", "the tests did not finish: the
+    /// process exited with 0 before the end-of-tests marker".
     pub reason: Option<String>,
+    /// For a program with tests, whether they ran to the end: the harness printed its
+    /// end-of-tests marker as the last line of stdout. `None` for a program without tests
+    /// ([`Program::new`](crate::Program::new)) and one that never ran (or did not compile).
+    #[serde(default)]
+    pub tests_finished: Option<bool>,
     /// How the program was isolated.
     pub sandbox: SandboxKind,
 }
@@ -51,6 +67,7 @@ impl Execution {
             compile_ms: None,
             passed: false,
             reason: Some(reason.into()),
+            tests_finished: None,
             sandbox,
         }
     }
@@ -73,7 +90,35 @@ pub(crate) enum Step {
     Run,
 }
 
-/// Why a step failed, or `None` if it succeeded.
+/// Why the run step of a program failed, or `None` if it passed, and for a program with tests
+/// (`end_marker`), whether they finished. The marker line is taken out of stdout, and the
+/// harness's own failure report, which becomes the reason, out of stderr.
+pub(crate) fn judge_run(
+    ended: &mut Ended,
+    language: Language,
+    limits: &Limits,
+    end_marker: Option<&str>,
+) -> (Option<String>, Option<bool>) {
+    let Some(marker) = end_marker else {
+        return (failure_reason(ended, language, Step::Run, limits), None);
+    };
+    let seen = take_end_marker(&mut ended.stdout, marker);
+    let finished = Some(seen == MarkerSeen::Last);
+    let stopped_by_harness = ended.exit_code == Some(HARNESS_EXIT_CODE)
+        && !ended.timed_out
+        && ended.overflowed.is_none();
+    if stopped_by_harness {
+        if let Some(reason) = take_harness_reason(&mut ended.stderr) {
+            return (Some(shorten(&reason)), finished);
+        }
+    }
+    if let Some(reason) = failure_reason(ended, language, Step::Run, limits) {
+        return (Some(reason), finished);
+    }
+    (seen.failure().map(str::to_string), finished)
+}
+
+/// Why a step failed, or `None` if it exited with 0 in time.
 pub(crate) fn failure_reason(
     ended: &Ended,
     language: Language,

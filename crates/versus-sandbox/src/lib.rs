@@ -11,6 +11,15 @@
 //! # Ok::<(), versus_sandbox::SandboxError>(())
 //! ```
 //!
+//! # What a pass means
+//!
+//! The tests ran to the end and succeeded: the program exited with 0 *and* printed, as its last
+//! line, an end-of-tests marker drawn at random for the run, which the harness prints after the
+//! last test. An answer that exits early (`sys.exit(0)`, `process.exit(0)`,
+//! `std::process::exit(0)`) fails, and [`Execution::reason`] says how; the answer's own
+//! `macro_rules! assert_eq`, a patched `builtins` or `assert` module do not reach the tests
+//! (`program.rs` has the details per language).
+//!
 //! # How code is contained
 //!
 //! - **Isolation** by bubblewrap (`bubblewrap.rs` has the details): no network, a private
@@ -29,6 +38,7 @@ mod bubblewrap;
 mod error;
 mod execution;
 mod extract;
+mod harness;
 mod language;
 mod limits;
 mod process;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::bubblewrap::{
     allocate_uid, bubblewrap, effective_uid, prepare_workdir, Bubblewrap, SandboxSpec, SANDBOX_DIR,
 };
-use crate::execution::{failure_reason, Ended, Step};
+use crate::execution::{failure_reason, judge_run, Ended, Step};
 use crate::process::{self, Launch, Outcome, ResourceLimits};
 use crate::toolchain::{first_closed_directory, toolchain, Toolchain};
 use crate::{Execution, Language, Limits, Program, SandboxError, SandboxKind};
@@ -131,7 +131,7 @@ impl<'a> Runner<'a> {
         let started = Instant::now();
         let program_path = toolchain.program.clone().into_os_string();
         let files = [source_name];
-        let (ended, compile_ms) = match program.language {
+        let (mut ended, compile_ms) = match program.language {
             Language::Python => {
                 let argv = vec![program_path, "-I".into(), "-B".into(), source_name.into()];
                 (
@@ -180,7 +180,7 @@ impl<'a> Runner<'a> {
                 if compiled.exit_code != Some(0) || compiled.timed_out {
                     let reason =
                         failure_reason(&compiled, Language::Rust, Step::Compile, self.limits);
-                    return Ok(self.execution(compiled, reason, started, Some(compile_ms)));
+                    return Ok(self.execution(compiled, reason, None, started, Some(compile_ms)));
                 }
                 let run = StepSpec {
                     step: Step::Run,
@@ -195,14 +195,20 @@ impl<'a> Runner<'a> {
                 )
             }
         };
-        let reason = failure_reason(&ended, program.language, Step::Run, self.limits);
-        Ok(self.execution(ended, reason, started, compile_ms))
+        let (reason, tests_finished) = judge_run(
+            &mut ended,
+            program.language,
+            self.limits,
+            program.end_marker.as_deref(),
+        );
+        Ok(self.execution(ended, reason, tests_finished, started, compile_ms))
     }
 
     fn execution(
         &self,
         ended: Ended,
         reason: Option<String>,
+        tests_finished: Option<bool>,
         started: Instant,
         compile_ms: Option<u64>,
     ) -> Execution {
@@ -217,6 +223,7 @@ impl<'a> Runner<'a> {
             wall_ms: started.elapsed().as_millis() as u64,
             compile_ms,
             reason,
+            tests_finished,
             sandbox: self.isolation.kind(),
         }
     }

@@ -69,6 +69,7 @@ fn answer_passes(language: Language, answer: &str, tests: &str) -> Execution {
         .unwrap_or_else(|error| panic!("could not run the answer: {error}"));
     assert!(execution.passed, "the answer should pass:\n{execution:#?}");
     assert_eq!(execution.reason, None);
+    assert_eq!(execution.tests_finished, Some(true));
     execution
 }
 
@@ -495,6 +496,420 @@ fn main() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Answers that try to pass without passing the tests
+
+/// A Python answer: a wrong Fibonacci function, then `trick`.
+fn wrong_python_with(trick: &str) -> String {
+    format!("```python\nimport os, sys\n\ndef fib(n):\n    return 0\n\n{trick}\n```")
+}
+
+/// Runs an answer that must fail because the tests did not finish, with `reason` in the reason.
+fn unfinished(language: Language, answer: &str, tests: &str, reason: &str) -> Execution {
+    let execution = answer_fails(language, answer, tests, reason);
+    assert_eq!(execution.tests_finished, Some(false), "{execution:#?}");
+    execution
+}
+
+#[test]
+fn a_correct_answer_passes_with_the_marker_taken_out_of_stdout() {
+    if !sandbox_ready() {
+        return;
+    }
+    let answer = "```python\ndef fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\nprint('defined', end='')\n```";
+    let program = Program::from_answer(answer, Language::Python, FIBONACCI_TESTS_PYTHON, None)
+        .expect("a program");
+    let marker = program.end_marker.clone().expect("a marker");
+    let execution = run(&program, &quick()).expect("run");
+    assert!(execution.passed, "{execution:#?}");
+    assert_eq!(execution.tests_finished, Some(true));
+    assert_eq!(execution.stdout, "defined");
+    assert!(!execution.stdout.contains(&marker));
+}
+
+#[test]
+fn python_sys_exit_before_the_tests_fails() {
+    if !sandbox_ready() {
+        return;
+    }
+    for (trick, reason) in [
+        (
+            "sys.exit(0)",
+            "the answer exited before the tests ran (SystemExit(0))",
+        ),
+        (
+            "raise SystemExit",
+            "the answer exited before the tests ran (SystemExit())",
+        ),
+        (
+            "exit()",
+            "the answer exited before the tests ran (SystemExit())",
+        ),
+        (
+            "raise SystemExit('all tests passed')",
+            "the answer exited before the tests ran (SystemExit('all tests passed'))",
+        ),
+    ] {
+        let execution = unfinished(
+            Language::Python,
+            &wrong_python_with(trick),
+            FIBONACCI_TESTS_PYTHON,
+            reason,
+        );
+        assert_eq!(execution.reason.as_deref(), Some(reason));
+        // The reason says it; stderr keeps only what the program wrote.
+        assert!(
+            !execution.stderr.contains("versus-harness"),
+            "{execution:#?}"
+        );
+    }
+    // From inside the function, while the tests run.
+    unfinished(
+        Language::Python,
+        "```python\nimport sys\n\ndef fib(n):\n    sys.exit(0)\n```",
+        FIBONACCI_TESTS_PYTHON,
+        "the tests did not finish: SystemExit(0) was raised during the tests",
+    );
+}
+
+#[test]
+fn python_os_exit_before_the_tests_fails() {
+    if !sandbox_ready() {
+        return;
+    }
+    for trick in [
+        "os._exit(0)",
+        "sys.stdout.flush()\nos.kill(os.getpid(), 9)",
+        "import atexit\natexit.register(os._exit, 0)\nsys.exit(0)",
+    ] {
+        let execution = answer_fails(
+            Language::Python,
+            &wrong_python_with(trick),
+            FIBONACCI_TESTS_PYTHON,
+            "",
+        );
+        assert_ne!(execution.tests_finished, Some(true), "{execution:#?}");
+    }
+    unfinished(
+        Language::Python,
+        &wrong_python_with("os._exit(0)"),
+        FIBONACCI_TESTS_PYTHON,
+        "the tests did not finish: the process exited with 0 before the end-of-tests marker",
+    );
+}
+
+#[test]
+fn printing_a_guessed_or_stale_marker_does_not_pass() {
+    if !sandbox_ready() {
+        return;
+    }
+    // A marker from an earlier run, which passed.
+    let correct = "```python\ndef fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n```";
+    let earlier = Program::from_answer(correct, Language::Python, FIBONACCI_TESTS_PYTHON, None)
+        .expect("a program");
+    let stale = earlier.end_marker.clone().expect("a marker");
+    assert!(run(&earlier, &quick()).expect("run").passed);
+
+    let guessed = format!("versus-end-of-tests-{}", "0".repeat(32));
+    for fake in [stale, guessed] {
+        for exit in ["os._exit(0)", "sys.exit(0)"] {
+            let trick = format!("sys.stdout.write('\\n{fake}\\n')\nsys.stdout.flush()\n{exit}");
+            let execution = answer_fails(
+                Language::Python,
+                &wrong_python_with(&trick),
+                FIBONACCI_TESTS_PYTHON,
+                "",
+            );
+            assert_eq!(execution.tests_finished, Some(false), "{execution:#?}");
+            let reason = execution.reason.as_deref().unwrap_or_default();
+            assert!(
+                reason.starts_with("the tests did not finish")
+                    || reason.starts_with("the answer exited before the tests ran"),
+                "{execution:#?}"
+            );
+        }
+    }
+    // Printing the real marker early does not help either: it is then printed twice.
+    let program = Program::from_answer(&wrong_python_with("pass"), Language::Python, "pass", None)
+        .expect("a program");
+    let marker = program.end_marker.clone().expect("a marker");
+    let echoing = Program::new(
+        Language::Python,
+        program.source.replacen(
+            "import builtins as _versus_builtins",
+            &format!("print({marker:?})\nimport builtins as _versus_builtins"),
+            1,
+        ),
+    );
+    let echoing = Program {
+        end_marker: Some(marker),
+        ..echoing
+    };
+    let execution = run(&echoing, &quick()).expect("run");
+    assert!(!execution.passed, "{execution:#?}");
+    assert!(
+        execution
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("printed more than once"),
+        "{execution:#?}"
+    );
+}
+
+/// The seed suite's Fibonacci tests (examples/seed.toml), with typed checks: without them, an
+/// answer returning an object equal to everything passes.
+const SEED_FIBONACCI_TESTS_TYPED: &str = r#"
+import time
+expected = [0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610, 987, 1597, 2584, 4181, 6765, 10946, 17711, 28657, 46368, 75025, 121393, 196418, 317811, 514229, 832040]
+for n, value in enumerate(expected):
+    got = candidate(n)
+    assert type(got) is int, f"fibonacci({n}) returned {type(got).__name__}, not int"
+    assert got == value, f"fibonacci({n}) returned {got!r}, expected {value}"
+start = time.perf_counter()
+got = candidate(90)
+elapsed = time.perf_counter() - start
+assert type(got) is int, f"fibonacci(90) returned {type(got).__name__}, not int"
+assert got == 2880067194370816120, f"fibonacci(90) returned {got!r}, expected 2880067194370816120"
+assert elapsed < 1.0, f"fibonacci(90) took {elapsed:.2f} s: not dynamic programming"
+"#;
+
+#[test]
+fn an_answer_equal_to_everything_fails_a_typed_check() {
+    if !sandbox_ready() {
+        return;
+    }
+    answer_passes(
+        Language::Python,
+        FIBONACCI_DP_PYTHON,
+        SEED_FIBONACCI_TESTS_TYPED,
+    );
+    let always_equal = "```python\nclass Always:\n    def __eq__(self, other):\n        return True\n    def __ne__(self, other):\n        return False\n    def __repr__(self):\n        return '55'\n\ndef fibonacci(n):\n    return Always()\n```";
+    answer_fails(
+        Language::Python,
+        always_equal,
+        SEED_FIBONACCI_TESTS_TYPED,
+        "exit code 1: AssertionError: fibonacci(0) returned Always, not int",
+    );
+    // An int that is equal to everything is not an int either.
+    let int_subclass = "```python\nclass Always(int):\n    __eq__ = lambda self, other: True\n    __hash__ = int.__hash__\n\ndef fibonacci(n):\n    return Always(0)\n```";
+    answer_fails(
+        Language::Python,
+        int_subclass,
+        SEED_FIBONACCI_TESTS_TYPED,
+        "AssertionError: fibonacci(0) returned Always, not int",
+    );
+    // Nor does replacing the builtins the tests use change what they see.
+    let patched_builtins = "```python\nimport builtins\n\nclass Always:\n    __eq__ = lambda self, other: True\n\nbuiltins.type = lambda value: int\nbuiltins.AssertionError = None\n\ndef fibonacci(n):\n    return Always()\n```";
+    answer_fails(
+        Language::Python,
+        patched_builtins,
+        SEED_FIBONACCI_TESTS_TYPED,
+        "AssertionError: fibonacci(0) returned Always, not int",
+    );
+}
+
+#[test]
+fn the_limits_still_hold_for_answers_with_tests() {
+    if !sandbox_ready() {
+        return;
+    }
+    let limits = Limits {
+        wall: Duration::from_millis(1500),
+        ..Limits::default()
+    };
+    let looping = "```python\ndef fib(n):\n    while True:\n        pass\n```";
+    let execution = run_answer(
+        looping,
+        Language::Python,
+        FIBONACCI_TESTS_PYTHON,
+        None,
+        &limits,
+    )
+    .expect("run");
+    assert!(!execution.passed && execution.timed_out, "{execution:#?}");
+    assert_eq!(
+        execution.reason.as_deref(),
+        Some("killed after 1.5 s wall-clock timeout")
+    );
+    assert_eq!(execution.tests_finished, Some(false));
+    answer_fails(
+        Language::Python,
+        "```python\nhoard = bytearray(10 * 2**30)\n\ndef fib(n):\n    return n\n```",
+        FIBONACCI_TESTS_PYTHON,
+        "exceeded the 1 GiB memory limit (MemoryError)",
+    );
+    answer_fails(
+        Language::JavaScript,
+        "```js\nfunction fib(n) { for (;;) {} }\n```",
+        "candidate(1);",
+        "killed after 5 s wall-clock timeout",
+    );
+}
+
+const FIBONACCI_TESTS_JAVASCRIPT: &str = r#"
+const assert = require("assert");
+const expected = [0n, 1n];
+while (expected.length <= 78) expected.push(expected.at(-1) + expected.at(-2));
+for (let n = 0; n <= 78; n++) {
+  assert.strictEqual(candidate(n), Number(expected[n]), `fib(${n})`);
+}
+"#;
+
+#[test]
+fn javascript_process_exit_before_the_tests_fails() {
+    if !sandbox_ready() {
+        return;
+    }
+    for (trick, reason) in [
+        (
+            "process.exit(0);",
+            "the answer exited before the tests ran (process.exit(0))",
+        ),
+        (
+            "process.exit();",
+            "the answer exited before the tests ran (process.exit())",
+        ),
+        (
+            "process.reallyExit(0);",
+            "the answer exited before the tests ran (process.reallyExit(0))",
+        ),
+    ] {
+        let answer = format!("```javascript\nfunction fib(n) {{ return 0; }}\n{trick}\n```");
+        let execution = unfinished(
+            Language::JavaScript,
+            &answer,
+            FIBONACCI_TESTS_JAVASCRIPT,
+            reason,
+        );
+        assert_eq!(execution.reason.as_deref(), Some(reason));
+    }
+    for (answer, reason) in [
+        // From inside the function, while the tests run.
+        (
+            "```js\nfunction fib(n) { process.exit(0); }\n```",
+            "the tests did not finish: process.exit(0) was called during the tests",
+        ),
+        // Stopping the script with an exception that is then swallowed.
+        (
+            "```js\nfunction fib(n) { return 0; }\nprocess.on('uncaughtException', () => {});\nthrow new Error('stop here');\n```",
+            "the tests did not finish: the process exited with 0 before the end-of-tests marker",
+        ),
+        // Exiting with 0 once the tests have failed.
+        (
+            "```js\nfunction fib(n) { return 0; }\nprocess.on('uncaughtException', () => process.exit(0));\n```",
+            "the tests did not finish: process.exit(0) was called during the tests",
+        ),
+    ] {
+        unfinished(
+            Language::JavaScript,
+            answer,
+            FIBONACCI_TESTS_JAVASCRIPT,
+            reason,
+        );
+    }
+}
+
+#[test]
+fn a_javascript_answer_cannot_replace_assert() {
+    if !sandbox_ready() {
+        return;
+    }
+    for trick in [
+        "require('assert').strictEqual = () => {};",
+        "const a = require('node:assert'); a.strictEqual = () => {};",
+        "require = () => ({ strictEqual() {} });",
+        "require('module').prototype.require = () => ({ strictEqual() {} });",
+        // Declarations are hoisted above everything, the harness's first line included.
+        "function require(id) { return id.includes('assert') ? { strictEqual() {} } : module.require(id); }",
+        "var require = () => ({ strictEqual() {} });",
+    ] {
+        let answer = format!("```javascript\nfunction fib(n) {{ return 0; }}\n{trick}\n```");
+        answer_fails(
+            Language::JavaScript,
+            &answer,
+            FIBONACCI_TESTS_JAVASCRIPT,
+            "AssertionError [ERR_ASSERTION]: fib(1)",
+        );
+    }
+    // Tests keep the require they know: `require.main`, `assert/strict`, asynchronous checks.
+    let tests = r#"
+const assert = require("node:assert/strict");
+assert.equal(require.main, module);
+assert.deepEqual([candidate(1), candidate(10)], [1, 55]);
+setTimeout(() => { assert.equal(candidate(20), 6765); console.log("later"); }, 20);
+"#;
+    let answer =
+        "```js\n'use strict';\nconst fib = (n) => (n < 2 ? n : fib(n - 1) + fib(n - 2));\n```";
+    let execution = answer_passes(Language::JavaScript, answer, tests);
+    assert_eq!(execution.stdout, "later\n");
+    // A helper of the answer's may be called `process` (or `require`) without harm.
+    let helper = "```js\nfunction process(n) { return n < 2 ? n : process(n - 1) + process(n - 2); }\nfunction fib(n) { return process(n); }\n```";
+    answer_passes(Language::JavaScript, helper, tests);
+    let late_failure = "```js\nconst fib = (n) => (n < 2 ? n : fib(n - 1) + fib(n - 2)) + (n === 20 ? 1 : 0);\n```";
+    answer_fails(Language::JavaScript, late_failure, tests, "AssertionError");
+}
+
+const FIBONACCI_TESTS_RUST: &str = r#"
+fn main() {
+    let mut expected: Vec<u64> = vec![0, 1];
+    while expected.len() <= 90 {
+        let next = expected[expected.len() - 1] + expected[expected.len() - 2];
+        expected.push(next);
+    }
+    for n in (0..=30).chain([90]) {
+        assert_eq!(candidate(n) as u64, expected[n as usize], "fib({n})");
+        assert!(candidate(n) as u64 == expected[n as usize], "fib({n}) again");
+    }
+}
+"#;
+
+#[test]
+fn a_rust_answer_cannot_redefine_the_asserting_macros() {
+    if !sandbox_ready() {
+        return;
+    }
+    for trick in [
+        "macro_rules! assert_eq { ($($t:tt)*) => {} }\nmacro_rules! assert { ($($t:tt)*) => {} }",
+        "#[macro_export]\nmacro_rules! assert_eq { ($($t:tt)*) => {} }\n#[macro_export]\nmacro_rules! assert { ($($t:tt)*) => {} }",
+        "macro_rules! panic { ($($t:tt)*) => {} }\nmacro_rules! vec { ($($t:tt)*) => { Vec::new() } }",
+    ] {
+        let answer = format!("```rust\n{trick}\n\nfn fib(n: u64) -> u64 {{ n }}\n```");
+        answer_fails(
+            Language::Rust,
+            &answer,
+            FIBONACCI_TESTS_RUST,
+            "panicked at main.rs",
+        );
+    }
+    // Each macro alone: the tests call both.
+    let assert_only = "```rust\nmacro_rules! assert { ($($t:tt)*) => {} }\n\nfn fib(n: u64) -> u64 { if n == 2 { 0 } else { n } }\n```";
+    answer_fails(Language::Rust, assert_only, FIBONACCI_TESTS_RUST, "fib(2)");
+}
+
+#[test]
+fn a_rust_answer_that_exits_early_fails() {
+    if !sandbox_ready() {
+        return;
+    }
+    let answer = "```rust\nfn fib(n: u64) -> u64 {\n    std::process::exit(0)\n}\n```";
+    unfinished(
+        Language::Rust,
+        answer,
+        FIBONACCI_TESTS_RUST,
+        "the tests did not finish: the process exited with 0 before the end-of-tests marker",
+    );
+    // Tests whose `main` returns an error fail with it.
+    let correct = "```rust\nfn fib(n: u64) -> u64 { if n < 2 { n } else { let (mut a, mut b) = (0, 1); for _ in 0..n { (a, b) = (b, a + b); } a } }\n```";
+    let tests = "fn main() -> Result<(), String> {\n    if candidate(10) == 55 { Err(\"deliberately\".into()) } else { Ok(()) }\n}\n";
+    answer_fails(
+        Language::Rust,
+        correct,
+        tests,
+        "exit code 1: Error: \"deliberately\"",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Without the sandbox
 
 #[test]
@@ -519,6 +934,8 @@ fn unsandboxed_runs_say_so() {
             assert_eq!(execution.sandbox, SandboxKind::Unsandboxed);
             assert!(execution.passed, "{execution:#?}");
             assert_eq!(execution.stdout, "hello from outside\n");
+            // A program of one's own has no tests to finish.
+            assert_eq!(execution.tests_finished, None);
         }
         Err(versus_sandbox::SandboxError::ToolchainUnreachable { .. }) => {}
         Err(error) => panic!("{error}"),

@@ -367,7 +367,9 @@ fn evaluate_check(
             }
             let key = sha256_json(&(
                 "code-check",
-                1,
+                // 2: a pass needs the harness's end-of-tests marker; passes cached by the
+                // harness before it (which `sys.exit(0)` could fake) are not reused.
+                2,
                 &check.kind,
                 answer,
                 options.allow_unsandboxed,

@@ -188,7 +188,20 @@ async fn report_shows_answers_side_by_side_filters_and_runs_nothing_hostile() {
         12,
         "one verdict per criterion: {verdicts:?}"
     );
-    assert!(verdicts[11].starts_with("heron"), "overall: {verdicts:?}");
+    // heron won every battle, but three battles cannot make that significant.
+    assert!(
+        verdicts[11]
+            .starts_with("no significant difference (sign test falcon vs heron, n = 3: -1.00"),
+        "overall: {verdicts:?}"
+    );
+    let how_sure = browser
+        .texts("table[data-testid=\"criteria\"] [data-testid=\"criterion-how-sure\"]")
+        .await;
+    assert_eq!(how_sure.len(), 12, "{how_sure:?}");
+    assert!(
+        how_sure[11].starts_with("not significant: p = 1.000 adjusted, n = 3"),
+        "{how_sure:?}"
+    );
 
     // Filters: the category, then only tasks with a failed check (greeting: falcon says no hello).
     browser.select("#filter-category", "reasoning").await;

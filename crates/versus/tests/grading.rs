@@ -126,8 +126,21 @@ fn code_checks_decide_the_coding_verdict() {
             "Overall"
         ]
     );
+    // The checks are the coding row's evidence, and they favour `good`; one task, though, cannot
+    // make the difference significant, and the row says so rather than naming a winner.
     let coding = &json["criteria"][1];
-    assert!(str_field(coding, "verdict").starts_with("good"), "{coding}");
+    assert_eq!(
+        str_field(coding, "measure"),
+        "checks passed per task (1 or 0)"
+    );
+    let comparison = &coding["comparisons"][0];
+    assert_eq!(str_field(comparison, "model_a"), "good", "{coding}");
+    assert_eq!(comparison["difference"].as_f64(), Some(1.0), "{coding}");
+    assert_eq!(str_field(comparison, "test"), "mcnemar_exact");
+    assert!(
+        str_field(coding, "verdict").ends_with("one task cannot show a difference: add tasks"),
+        "{coding}"
+    );
 
     let markdown = sandbox.report_markdown(&[]);
     assert!(

@@ -47,6 +47,13 @@ impl Winner {
         matches!(self, Winner::Tie | Winner::TieBothBad)
     }
 
+    /// Each side's points, `(model_a, model_b)`: a win 1, either kind of tie ½, a loss 0. Every
+    /// points tally and win rate in versus counts this way.
+    pub fn points(self) -> (f64, f64) {
+        let a = f64::from(self.half_points_a()) / 2.0;
+        (a, 1.0 - a)
+    }
+
     /// Model A's share of the battle in half points: 2 for a win, 1 for a tie, 0 for a loss.
     /// These are the Arena's sample weights (a win counts twice, a tie once for each side).
     pub(crate) fn half_points_a(self) -> u8 {

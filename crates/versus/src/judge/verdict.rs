@@ -35,7 +35,7 @@ pub(super) enum Token {
 }
 
 /// The longest text between `[[` and `]]` a verdict can have (`[[ 10.0 ]]` and the like).
-const MAX_TOKEN_INNER: usize = 12;
+pub(super) const MAX_TOKEN_INNER: usize = 12;
 
 fn parse_token(inner: &str) -> Option<Token> {
     let inner = inner.trim();

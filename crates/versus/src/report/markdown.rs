@@ -209,11 +209,19 @@ fn write_task_judgements(out: &mut String, report: &Report, task: &str) -> std::
     writeln!(out)
 }
 
+/// The judge's consistency across positions, then "Judge, measured": its biases and agreement,
+/// each line with its n and p.
 fn write_judge_summary(out: &mut String, report: &Report) -> std::fmt::Result {
-    match super::judge_summary(report) {
-        Some(line) => writeln!(out, "\n{line}"),
-        None => Ok(()),
+    if let Some(line) = super::judge_summary(report) {
+        writeln!(out, "\n{line}")?;
     }
+    for (judge, lines) in super::judge_measure_lines(report) {
+        writeln!(out, "\nJudge, measured ({}):\n", cell_text(&judge))?;
+        for line in lines {
+            writeln!(out, "- {}", cell_text(&line))?;
+        }
+    }
+    Ok(())
 }
 
 fn write_criteria(out: &mut String, report: &Report) -> std::fmt::Result {
@@ -222,21 +230,33 @@ fn write_criteria(out: &mut String, report: &Report) -> std::fmt::Result {
     }
     writeln!(out, "\n## Criteria\n")?;
     let header: Vec<String> = report.models.iter().map(|m| cell_text(&m.id)).collect();
-    writeln!(out, "| Criterion | {} | Verdict |", header.join(" | "))?;
-    writeln!(out, "|---|{}---|", "---|".repeat(header.len()))?;
+    writeln!(
+        out,
+        "| Criterion | {} | Verdict | How sure |",
+        header.join(" | ")
+    )?;
+    writeln!(out, "|---|{}---|---|", "---|".repeat(header.len()))?;
     for row in &report.criteria {
         let cells: Vec<String> = row.cells.iter().map(|c| cell_text(c)).collect();
         writeln!(
             out,
-            "| {} | {} | {} |",
+            "| {} | {} | {} | {} |",
             row.criterion,
             cells.join(" | "),
-            cell_text(&row.verdict)
+            cell_text(&row.verdict),
+            cell_text(&row.how_sure)
         )?;
     }
     writeln!(out, "\nHow each verdict is reached:\n")?;
     for row in &report.criteria {
-        writeln!(out, "- {}: {}.", row.criterion, row.rule)?;
+        match &row.measure {
+            Some(measure) => writeln!(
+                out,
+                "- {}: {} (per task: {measure}).",
+                row.criterion, row.rule
+            )?,
+            None => writeln!(out, "- {}: {}.", row.criterion, row.rule)?,
+        }
     }
     write_judge_summary(out, report)?;
     if !report.ratings.is_empty() {

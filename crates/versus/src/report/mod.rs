@@ -7,9 +7,10 @@ pub mod markdown;
 pub mod verdicts;
 
 use serde::Serialize;
+use versus_core::judge_measures::{FirstShown, JudgeMeasures, PairObservation};
 use versus_core::ratings::{Battle, Rating};
 use versus_core::stats::{mean, median};
-use versus_core::verdict::{CriterionRow, TaskVerdict};
+use versus_core::verdict::{p_text, CriterionRow, TaskVerdict};
 use versus_core::{
     ErrorKind, GenerationParams, JudgeVerdict, JudgementKind, Message, ModelMetadata, RunPlan, Task,
 };
@@ -18,7 +19,7 @@ use versus_store::{
 };
 
 /// Bumped on any change a consumer of the JSON could notice; documented in docs/report-schema.md.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -42,6 +43,9 @@ pub struct Report {
     /// Set when the battles have no finite maximum-likelihood ratings (a model never lost or
     /// never won), so the ratings are where the Arena's optimiser stops rather than an optimum.
     pub ratings_note: Option<String>,
+    /// The judge, measured: for each judge with pairwise verdicts, its position and length
+    /// biases, self-preference and agreement with votes (docs/verdicts.md); empty without one.
+    pub judge_measures: Vec<JudgeMeasures>,
     /// The judge's pairwise verdicts as battles (votes not included), for the per-category win
     /// rates; derived from `judgements`, so not part of the JSON.
     #[serde(skip)]
@@ -145,6 +149,231 @@ pub fn judge_summary(report: &Report) -> Option<String> {
     ))
 }
 
+/// Each pairwise judgement as the judge measures read it: what each order said about the answer
+/// shown first, from the judgement's stored detail (read once, tolerantly: a detail without an
+/// order's parsed verdict leaves that order unknown), and both answers' lengths in words.
+pub fn pair_observations(
+    judgements: &[JudgementEntry],
+    results: &[ResultEntry],
+    scores: &[ScoreEntry],
+) -> Vec<PairObservation> {
+    judgements
+        .iter()
+        .filter(|j| j.kind == JudgementKind::Pairwise)
+        .map(|j| {
+            let (length_a, length_b) =
+                answer_lengths(&j.task, &j.model_a, &j.model_b, results, scores);
+            PairObservation {
+                task: j.task.clone(),
+                judge: j.judge.clone(),
+                model_a: j.model_a.clone(),
+                model_b: j.model_b.clone(),
+                verdict: j.verdict,
+                a_first: first_shown(j.detail.get("first")),
+                b_first: first_shown(j.detail.get("second")),
+                length_a,
+                length_b,
+            }
+        })
+        .collect()
+}
+
+/// What one order's stored call (`{"parsed": "A" | "B" | "tie", ...}`, see
+/// `judge::results::JudgeCall`) says about the answer shown first; `None` for a failed call or
+/// anything else.
+fn first_shown(call: Option<&serde_json::Value>) -> Option<FirstShown> {
+    let parsed = call?.get("parsed")?.as_str()?.trim();
+    match parsed.to_ascii_lowercase().as_str() {
+        "a" => Some(FirstShown::Won),
+        "b" => Some(FirstShown::Lost),
+        "tie" | "c" => Some(FirstShown::Tie),
+        _ => None,
+    }
+}
+
+/// Two answers' lengths in words, measured the same way for both: textstat's word count
+/// (`style.words`) when both answers have one, else whitespace-separated words of the stored
+/// answers; `None` for an answer that is not there.
+fn answer_lengths(
+    task: &str,
+    model_a: &str,
+    model_b: &str,
+    results: &[ResultEntry],
+    scores: &[ScoreEntry],
+) -> (Option<f64>, Option<f64>) {
+    let style_words = |model: &str| {
+        scores
+            .iter()
+            .find(|s| s.task == task && s.model == model && s.scorer == "style.words")
+            .and_then(|s| s.value)
+            .filter(|v| v.is_finite())
+    };
+    if let (Some(a), Some(b)) = (style_words(model_a), style_words(model_b)) {
+        return (Some(a), Some(b));
+    }
+    let text_words = |model: &str| {
+        results
+            .iter()
+            .find(|r| r.task == task && r.model == model)
+            .and_then(|r| r.output.as_deref())
+            .map(|text| text.split_whitespace().count() as f64)
+    };
+    (text_words(model_a), text_words(model_b))
+}
+
+/// The "Judge, measured" block, the same lines in every format: for each judge, its label and
+/// one line per measure, each with its n, and its p where a test applies.
+pub fn judge_measure_lines(report: &Report) -> Vec<(String, Vec<String>)> {
+    report
+        .judge_measures
+        .iter()
+        .map(|m| {
+            let lines = vec![
+                position_line(m),
+                length_line(m),
+                self_preference_line(m),
+                agreement_line(m),
+            ];
+            (m.judge.clone(), lines)
+        })
+        .collect()
+}
+
+fn position_line(m: &JudgeMeasures) -> String {
+    let position = &m.position;
+    let uncounted = not_counted(&[
+        (position.ties, "tie", "ties"),
+        (position.unknown, "unread verdict", "unread verdicts"),
+    ]);
+    match (position.test.share, position.test.p_value) {
+        (Some(share), Some(p)) => format!(
+            "Position: the answer shown first won {} of {} decided single-order verdicts ({}){uncounted}; sign test against ½: p = {}, n = {}.",
+            position.first_won,
+            position.test.n,
+            format::percent(share),
+            p_text(p),
+            position.test.n,
+        ),
+        _ => format!(
+            "Position: no single-order verdict named a winner, so there is nothing to test{uncounted}."
+        ),
+    }
+}
+
+fn length_line(m: &JudgeMeasures) -> String {
+    let length = &m.length;
+    let uncounted = not_counted(&[
+        (length.equal_length, "of equal length", "of equal length"),
+        (length.unknown, "without a length", "without a length"),
+    ]);
+    let correlation = match length.correlation {
+        Some(r) => format!("r = {r:.2}"),
+        None if length.battles < 2 => "r undefined (fewer than two battles)".to_string(),
+        None => {
+            "r undefined (every battle had the same outcome or the same difference)".to_string()
+        }
+    };
+    match (length.test.share, length.test.p_value) {
+        (Some(share), Some(p)) => format!(
+            "Length: the longer answer (in words) won {} of {} decided battles between answers of different lengths ({}){uncounted}; sign test against ½: p = {}, n = {}; Pearson correlation of the length difference (a − b) with the outcome (+1 a won, −1 b won): {correlation}, n = {}.",
+            length.longer_won,
+            length.test.n,
+            format::percent(share),
+            p_text(p),
+            length.test.n,
+            length.battles,
+        ),
+        _ => format!(
+            "Length: no decided battle between answers of different lengths, so there is nothing to test{uncounted}."
+        ),
+    }
+}
+
+/// " (2 ties, 1 unread verdict not counted)", or nothing when every count is 0.
+fn not_counted(counts: &[(usize, &str, &str)]) -> String {
+    let parts: Vec<String> = counts
+        .iter()
+        .filter(|(n, _, _)| *n > 0)
+        .map(|&(n, one, many)| format!("{n} {}", if n == 1 { one } else { many }))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} not counted)", parts.join(", "))
+    }
+}
+
+fn self_preference_line(m: &JudgeMeasures) -> String {
+    let Some(preference) = &m.self_preference else {
+        return format!(
+            "Self-preference: {} is not one of the models compared, so there is none to measure.",
+            m.judge
+        );
+    };
+    let record = |r: &versus_core::judge_measures::WinRecord, by: &str| {
+        r.win_rate.map(|rate| {
+            format!(
+                "{} of {} {by}",
+                format::percent(rate),
+                plural(r.battles, "battle")
+            )
+        })
+    };
+    let own = record(&preference.by_self, "as judged by itself");
+    match (own, preference.difference) {
+        (Some(own), Some(difference)) => {
+            let others: Vec<String> = [
+                record(&preference.by_other_judges, "as judged by the other judges"),
+                record(&preference.by_votes, "in votes"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            format!(
+                "Self-preference: {} won {own}, against {} ({:+.0} points against the other judges and votes together; ties count half; descriptive, no test).",
+                preference.model,
+                others.join(" and "),
+                difference * 100.0
+            )
+        }
+        (Some(own), None) => format!(
+            "Self-preference cannot be measured: {} won {own}, but no other judge and no vote covers its battles.",
+            preference.model
+        ),
+        (None, _) => format!(
+            "Self-preference cannot be measured: {} decided none of its own battles.",
+            preference.model
+        ),
+    }
+}
+
+fn agreement_line(m: &JudgeMeasures) -> String {
+    let agreement = &m.human_agreement;
+    let Some(raw) = agreement.raw else {
+        return "Agreement with human votes cannot be measured: no votes on the same tasks and pairs.".to_string();
+    };
+    let kappa = match agreement.kappa {
+        Some(kappa) => format!("Cohen's kappa {kappa:.2}"),
+        None => "Cohen's kappa undefined (verdicts and votes all one outcome)".to_string(),
+    };
+    format!(
+        "Agreement with human votes on the same task and pair: {} of {} ({}); {kappa} over a wins / b wins / tie, n = {}.",
+        agreement.agreements,
+        agreement.n,
+        format::percent(raw),
+        agreement.n
+    )
+}
+
+/// "1 battle", "3 battles".
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 /// Why ratings can look extreme with few battles.
 pub const FINITE_MLE_NOTE: &str = "some model never lost (or never won) in these battles, so its Bradley-Terry rating has no finite maximum; the ratings are where Chatbot Arena's optimiser stops, and the intervals are not meaningful until there are more, and more mixed, battles";
 
@@ -192,6 +421,9 @@ pub struct TaskEntry {
     pub images: Vec<String>,
     pub reference: Option<String>,
     pub tags: Vec<String>,
+    /// Tasks of one group are one unit for the verdicts' statistics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -302,7 +534,13 @@ pub fn assemble(run: RunInfo, plan: &RunPlan, cells: &[CellRecord], grading: &Gr
         judge_battles: &judge_battles,
     };
     let task_verdicts = verdicts::task_verdicts(&evidence);
-    let criteria = verdicts::criteria(&evidence, &ratings);
+    let criteria = verdicts::criteria(&evidence, &ratings, &battles, plan.suite.verdicts.alpha);
+    let contestants: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
+    let judge_measures = versus_core::judge_measures::measure_judges(
+        &pair_observations(&judgements, &results, &scores),
+        &grading.votes,
+        &contestants,
+    );
     Report {
         scores,
         judgements,
@@ -310,6 +548,7 @@ pub fn assemble(run: RunInfo, plan: &RunPlan, cells: &[CellRecord], grading: &Gr
         criteria,
         ratings,
         ratings_note,
+        judge_measures,
         judge_battles,
         schema_version: SCHEMA_VERSION,
         tool: ToolInfo {
@@ -350,6 +589,7 @@ pub fn task_entry(task: &Task) -> TaskEntry {
         images: task.images.iter().map(|i| i.path.clone()).collect(),
         reference: task.reference.clone(),
         tags: task.tags.clone(),
+        group: task.group.clone(),
     }
 }
 
@@ -470,6 +710,8 @@ fn summarize(model: &str, metadata: &ModelMetadata, results: &[ResultEntry]) -> 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use versus_core::ratings::Winner;
+    use versus_core::VoteSource;
     use versus_core::{
         Completion, FinishReason, GenerationParams, Suite, SuiteSource, Timings, Usage,
     };
@@ -628,6 +870,196 @@ images = ["cat.png"]
         let mut report = report();
         report.tool.version = "[version]".into();
         insta::assert_json_snapshot!(report);
+    }
+
+    /// A pairwise judgement as the judge stores it: its detail is `judge::PairwiseJudgement`,
+    /// read from JSON so that the shape is the judge's own; `first` and `second` are what each
+    /// order's call parsed (`A`: the answer shown first won).
+    fn judged(
+        task: &str,
+        judge: &str,
+        (a, b): (&str, &str),
+        (first, second): (&str, &str),
+        verdict: &str,
+    ) -> JudgementRecord {
+        let call = |parsed: &str| {
+            serde_json::json!({
+                "prompt": "builtin:pairwise.md",
+                "output": format!("Better. [[{parsed}]]"),
+                "parsed": parsed,
+                "error": null,
+                "cached": false,
+            })
+        };
+        let judgement: crate::judge::PairwiseJudgement =
+            serde_json::from_value(serde_json::json!({
+                "model_a": a,
+                "model_b": b,
+                "verdict": verdict,
+                "first": call(first),
+                "second": call(second),
+                "explanation": format!("A then B: [[{first}]]; B then A: [[{second}]]"),
+            }))
+            .expect("the judge's own shape");
+        judgement.to_record(task, judge)
+    }
+
+    fn vote(task: &str, (a, b): (&str, &str), winner: Winner, source: VoteSource) -> VoteRecord {
+        VoteRecord {
+            run_id: Some(7),
+            task_id: Some(task.into()),
+            category: None,
+            model_a: a.into(),
+            model_b: b.into(),
+            winner,
+            source,
+            voter: None,
+            judge: None,
+        }
+    }
+
+    /// Two judges over the snapshot suite: `gpt-4o-mini` (a contestant) and `judge-2`, with votes.
+    fn measured_report() -> Report {
+        let (gpt, local) = ("gpt-4o-mini", "local");
+        let cells = vec![
+            ok("sunrise", gpt, "one two three four", None, false),
+            ok("sunrise", local, "one two", None, false),
+            ok("fibonacci", gpt, "a b c", None, false),
+            ok("fibonacci", local, "a b c d e f", None, false),
+            ok("photo", gpt, "A cat.", None, false),
+            ok("photo", local, "A cat, sleeping.", None, false),
+        ];
+        let words = |model: &str, value: f64| ScoreRecord {
+            task_id: "sunrise".into(),
+            model_id: model.into(),
+            scorer: "style.words".into(),
+            value: Some(value),
+            passed: None,
+            explanation: String::new(),
+        };
+        let mut unreadable = judged("photo", "judge-2", (gpt, local), ("A", "B"), "model_b");
+        unreadable.detail = serde_json::json!({ "explanation": "stored by an older versus" });
+        let grading = Grading {
+            scores: vec![words(gpt, 10.0), words(local, 2.0)],
+            judgements: vec![
+                // The answer shown first won in both orders: inconsistent.
+                judged("sunrise", gpt, (gpt, local), ("A", "A"), "inconsistent"),
+                judged("fibonacci", gpt, (gpt, local), ("A", "B"), "model_a"),
+                judged("photo", gpt, (gpt, local), ("A", "B"), "model_a"),
+                judged("sunrise", "judge-2", (gpt, local), ("A", "B"), "model_a"),
+                unreadable,
+            ],
+            votes: vec![
+                vote("sunrise", (local, gpt), Winner::ModelB, VoteSource::Human),
+                vote(
+                    "fibonacci",
+                    (gpt, local),
+                    Winner::ModelA,
+                    VoteSource::Import,
+                ),
+                vote("photo", (gpt, local), Winner::ModelB, VoteSource::Human),
+            ],
+        };
+        let mut run = report().run;
+        run.id = 7;
+        assemble(run, &plan(), &cells, &grading)
+    }
+
+    fn close(actual: Option<f64>, expected: f64) {
+        let actual = actual.expect("a value");
+        assert!(
+            (actual - expected).abs() < 1e-12,
+            "{actual} is not {expected}"
+        );
+    }
+
+    #[test]
+    fn the_judge_is_measured() {
+        let report = measured_report();
+        let [own, other] = &report.judge_measures[..] else {
+            panic!("two judges: {:?}", report.judge_measures);
+        };
+        assert_eq!(own.judge, "gpt-4o-mini");
+        let c = &own.consistency;
+        assert_eq!(
+            (c.pairs, c.consistent, c.inconsistent, c.errors),
+            (3, 2, 1, 0)
+        );
+        // Orders: sunrise A, A; fibonacci A, B; photo A, B: the first shown won 4, lost 2.
+        let p = &own.position;
+        assert_eq!((p.first_won, p.first_lost, p.ties, p.unknown), (4, 2, 0, 0));
+        assert_eq!(p.test.n, 6);
+        close(p.test.share, 4.0 / 6.0);
+        close(p.test.p_value, 44.0 / 64.0); // 2·(1 + 6 + 15)/2⁶, binomtest(4, 6)
+                                            // Decided: fibonacci (3 words beat 6) and photo (2 beat 3): the shorter won both.
+        let l = &own.length;
+        assert_eq!((l.battles, l.longer_won, l.shorter_won), (2, 0, 2));
+        close(l.test.share, 0.0);
+        close(l.test.p_value, 0.5);
+        assert_eq!(l.correlation, None, "one outcome only");
+        // By itself: a tie and two wins; by judge-2: a win and a loss; by votes: two wins and a
+        // loss. Others together: 3 of 5.
+        let s = own
+            .self_preference
+            .as_ref()
+            .expect("gpt-4o-mini is a contestant");
+        close(s.by_self.win_rate, 2.5 / 3.0);
+        close(s.by_other_judges.win_rate, 0.5);
+        close(s.by_votes.win_rate, 2.0 / 3.0);
+        close(s.difference, 2.5 / 3.0 - 0.6);
+        // Verdict against vote: sunrise tie / gpt wins, fibonacci gpt / gpt, photo gpt / local.
+        // Judge A2 T1, votes A2 B1: κ = (3·1 − 4)/(9 − 4).
+        let h = &own.human_agreement;
+        assert_eq!((h.n, h.agreements), (3, 1));
+        close(h.raw, 1.0 / 3.0);
+        close(h.kappa, -0.2);
+
+        assert_eq!(other.judge, "judge-2");
+        // An unreadable detail leaves both its orders unknown; nothing panics.
+        let p = &other.position;
+        assert_eq!((p.first_won, p.first_lost, p.unknown), (1, 1, 2));
+        close(p.test.p_value, 1.0);
+        // Sunrise by textstat's words (10 beat 2), photo by the text's (3 beat 2): longer won.
+        let l = &other.length;
+        assert_eq!((l.battles, l.longer_won, l.shorter_won), (2, 2, 0));
+        close(l.test.p_value, 0.5);
+        close(l.correlation, 1.0);
+        assert_eq!(other.self_preference, None);
+        assert_eq!(
+            (other.human_agreement.n, other.human_agreement.agreements),
+            (2, 2)
+        );
+        close(other.human_agreement.kappa, 1.0);
+
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["judge_measures"][0]["position"]["test"]["n"], 6);
+        assert_eq!(
+            json["judge_measures"][1]["self_preference"],
+            serde_json::Value::Null
+        );
+        let markdown = markdown::render(&report);
+        assert!(markdown.contains("\nJudge, measured (gpt-4o-mini):\n\n- Position: the answer shown first won 4 of 6 decided single-order verdicts (67%); sign test against ½: p = 0.688, n = 6."), "{markdown}");
+        assert!(
+            markdown.contains("- Length: the longer answer (in words) won 0 of 2 decided battles"),
+            "{markdown}"
+        );
+        assert!(markdown.contains("- Self-preference: gpt-4o-mini won 83% of 3 battles as judged by itself, against 50% of 2 battles as judged by the other judges and 67% of 3 battles in votes (+23 points against"), "{markdown}");
+        assert!(markdown.contains("- Agreement with human votes on the same task and pair: 1 of 3 (33%); Cohen's kappa -0.20 over a wins / b wins / tie, n = 3."), "{markdown}");
+        assert!(
+            markdown.contains("- Self-preference: judge-2 is not one of the models compared"),
+            "{markdown}"
+        );
+        assert!(markdown.contains("- Position: the answer shown first won 1 of 2 decided single-order verdicts (50%) (2 unread verdicts not counted); sign test against ½: p = 1.000, n = 2."), "{markdown}");
+        let page = html::render(&report);
+        assert_eq!(page.matches("data-testid=\"judge-measures\"").count(), 2);
+        assert!(page.contains("data-judge=\"judge-2\""));
+    }
+
+    #[test]
+    fn without_a_judge_nothing_is_measured() {
+        let report = report();
+        assert!(report.judge_measures.is_empty());
+        assert!(!markdown::render(&report).contains("Judge, measured"));
     }
 
     #[test]

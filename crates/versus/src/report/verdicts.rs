@@ -6,7 +6,11 @@
 use std::collections::BTreeMap;
 
 use versus_core::ratings::{ratings_with_intervals, win_rates, Battle, Rating};
+use versus_core::significance::PairedTest;
 use versus_core::stats::{mean, median};
+use versus_core::verdict::{
+    adjust_all, compare, describe, p_text, significant_winner, undecided, Comparison, PairSample,
+};
 pub use versus_core::verdict::{CriterionRow, DecidedBy, TaskVerdict};
 use versus_core::{JudgeVerdict, JudgementKind};
 
@@ -16,7 +20,6 @@ use super::{JudgementEntry, ModelEntry, ResultEntry, ScoreEntry, TaskEntry};
 /// win rate, mean judge rating, mean ROUGE-L.
 #[derive(Debug, Clone, Default)]
 struct CategoryEvidence {
-    model: String,
     checks: Option<f64>,
     wins: Option<f64>,
     rating: Option<f64>,
@@ -28,6 +31,9 @@ const CHECK_MARGIN: f64 = 1e-9;
 const WIN_RATE_MARGIN: f64 = 0.1;
 const RATING_MARGIN: f64 = 0.5;
 const ROUGE_MARGIN: f64 = 0.02;
+
+/// What every per-task winner says: one task settles that task, not which model is better.
+pub const ONE_TASK: &str = "one task decides nothing about the models on its own: the criteria table tests the difference over every task";
 
 /// Everything the verdicts read.
 pub struct Evidence<'a> {
@@ -117,11 +123,16 @@ fn task_verdict(evidence: &Evidence<'_>, task: &str) -> TaskVerdict {
         .map(|m| m.id.as_str())
         .filter(|m| evidence.ok(task, m))
         .collect();
-    let verdict = |winner: Option<String>, decided_by: DecidedBy, why: Vec<String>| TaskVerdict {
-        task: task.to_string(),
-        winner,
-        decided_by,
-        why,
+    let verdict = |winner: Option<String>, decided_by: DecidedBy, mut why: Vec<String>| {
+        if winner.is_some() && decided_by != DecidedBy::OnlyAnswer {
+            why.push(ONE_TASK.to_string());
+        }
+        TaskVerdict {
+            task: task.to_string(),
+            winner,
+            decided_by,
+            why,
+        }
     };
     match answered.as_slice() {
         [] => return verdict(None, DecidedBy::Nothing, vec!["no model answered".into()]),
@@ -243,41 +254,238 @@ fn task_verdict(evidence: &Evidence<'_>, task: &str) -> TaskVerdict {
     verdict(None, DecidedBy::Nothing, why)
 }
 
-/// The criteria table: one row per criterion, a cell of evidence per model, a verdict by rule.
-pub fn criteria(evidence: &Evidence<'_>, ratings: &[Rating]) -> Vec<CriterionRow> {
-    let mut rows = Vec::new();
+/// The criteria table: one row per criterion, a cell of evidence per model, and a verdict.
+/// Measured rows test every pair of models over the tasks both answered (paired tests, see
+/// docs/verdicts.md), with p-values Holm-adjusted across the whole table; a row names a winner
+/// only when that model beats every other with an adjusted p below `alpha`. Informational rows
+/// (context length, size, modalities) follow a stated rule and say so.
+pub fn criteria(
+    evidence: &Evidence<'_>,
+    ratings: &[Rating],
+    battles: &[Battle],
+    alpha: f64,
+) -> Vec<CriterionRow> {
+    let mut rows: Vec<(CriterionRow, Option<Decision>)> = Vec::new();
     for (criterion, category) in [
         ("Reasoning", "reasoning"),
         ("Coding", "coding"),
         ("Creativity", "creative"),
         ("Summarization", "summarization"),
     ] {
-        rows.push(category_row(evidence, criterion, category));
+        rows.push(category_row(evidence, criterion, category, alpha));
     }
-    rows.push(tone_row(evidence));
-    rows.push(verbosity_row(evidence));
-    rows.push(speed_row(evidence));
-    rows.push(cost_row(evidence));
-    rows.push(metadata_row(
-        evidence,
-        "Context length",
-        |m| m.metadata.context_length.map(|c| c as f64),
-        |v| format!("{v:.0} tokens"),
-        true,
-        "longer context",
+    rows.push(tone_row(evidence, alpha));
+    rows.push(verbosity_row(evidence, alpha));
+    rows.push(speed_row(evidence, alpha));
+    rows.push(cost_row(evidence, alpha));
+    rows.push((
+        metadata_row(
+            evidence,
+            "Context length",
+            |m| m.metadata.context_length.map(|c| c as f64),
+            |v| format!("{v:.0} tokens"),
+            true,
+            "longer context",
+        ),
+        None,
     ));
-    rows.push(size_row(evidence));
-    rows.push(multimodal_row(evidence));
-    rows.push(overall_row(evidence, ratings));
-    rows
+    rows.push((size_row(evidence), None));
+    rows.push((multimodal_row(evidence), None));
+    rows.push(overall_row(evidence, ratings, battles, alpha));
+    adjust_all(
+        rows.iter_mut()
+            .flat_map(|(row, _)| row.comparisons.iter_mut()),
+    );
+    rows.into_iter()
+        .map(|(mut row, decision)| {
+            if let Some(decision) = decision {
+                decide(&mut row, &decision, alpha);
+            }
+            row
+        })
+        .collect()
+}
+
+/// How a measured row turns its adjusted comparisons into a verdict.
+struct Decision {
+    higher_is_better: bool,
+    /// The verdict for a winner, e.g. "{m}: more coding checks passed".
+    winner: fn(&str) -> String,
+}
+
+/// The fields of a row that follows a rule rather than a test.
+fn informational() -> CriterionRow {
+    CriterionRow {
+        criterion: String::new(),
+        cells: Vec::new(),
+        verdict: String::new(),
+        rule: String::new(),
+        measure: None,
+        comparisons: Vec::new(),
+        how_sure: "informational: a stated rule, not a test".into(),
+    }
+}
+
+/// A measured row before its verdict: the verdict waits for the table-wide adjustment.
+fn measured(
+    criterion: &str,
+    cells: Vec<String>,
+    rule: String,
+    measure: &str,
+    comparisons: Vec<Comparison>,
+) -> CriterionRow {
+    CriterionRow {
+        criterion: criterion.into(),
+        cells,
+        verdict: String::new(),
+        rule,
+        measure: Some(measure.into()),
+        comparisons,
+        how_sure: String::new(),
+    }
+}
+
+/// A row with nothing to test, saying why.
+fn untestable(criterion: &str, cells: Vec<String>, rule: String, why: &str) -> CriterionRow {
+    CriterionRow {
+        criterion: criterion.into(),
+        cells,
+        verdict: why.into(),
+        rule,
+        measure: None,
+        comparisons: Vec::new(),
+        how_sure: "nothing to test".into(),
+    }
+}
+
+fn decide(row: &mut CriterionRow, decision: &Decision, alpha: f64) {
+    if row.comparisons.is_empty() {
+        if row.verdict.is_empty() {
+            row.verdict = "nothing to compare: fewer than two models answered".into();
+            row.how_sure = "nothing to test".into();
+        }
+        return;
+    }
+    match significant_winner(&row.comparisons, decision.higher_is_better, alpha) {
+        Some(winner) => {
+            // The weakest of the winner's comparisons is what the claim rests on.
+            let decisive = row
+                .comparisons
+                .iter()
+                .filter(|c| c.model_a == winner || c.model_b == winner)
+                .max_by(|a, b| a.p_adjusted.total_cmp(&b.p_adjusted))
+                .expect("a winner has comparisons");
+            row.how_sure = format!(
+                "p = {} adjusted, n = {}",
+                p_text(decisive.p_adjusted),
+                decisive.n
+            );
+            row.verdict = format!("{}; {}", (decision.winner)(&winner), describe(decisive));
+        }
+        None => {
+            let closest = row
+                .comparisons
+                .iter()
+                .min_by(|a, b| a.p_adjusted.total_cmp(&b.p_adjusted))
+                .expect("comparisons are not empty");
+            row.how_sure = format!(
+                "not significant: p = {} adjusted, n = {}",
+                p_text(closest.p_adjusted),
+                closest.n
+            );
+            row.verdict = undecided(closest);
+        }
+    }
 }
 
 fn model_ids<'a>(evidence: &'a Evidence<'_>) -> Vec<&'a str> {
     evidence.models.iter().map(|m| m.id.as_str()).collect()
 }
 
-fn category_row(evidence: &Evidence<'_>, criterion: &str, category: &str) -> CriterionRow {
-    let rule = "checks passed, then judge win rate (lead >= 10 points), then judge rating (lead >= 0.5), then ROUGE-L (lead >= 0.02); otherwise a tie".to_string();
+/// Every pair of models, in report order.
+fn model_pairs<'a>(evidence: &'a Evidence<'_>) -> Vec<(&'a str, &'a str)> {
+    let models = model_ids(evidence);
+    let mut pairs = Vec::new();
+    for (i, a) in models.iter().enumerate() {
+        for b in &models[i + 1..] {
+            pairs.push((*a, *b));
+        }
+    }
+    pairs
+}
+
+/// A task's cluster: its `group`, or the task itself.
+fn cluster_of(task: &TaskEntry) -> String {
+    match &task.group {
+        Some(group) => format!("group:{group}"),
+        None => format!("task:{}", task.id),
+    }
+}
+
+/// For a pair of models, each unit's difference (first minus second) and its cluster.
+type PairDifferences<'a> = dyn Fn(&str, &str) -> Vec<(f64, String)> + 'a;
+
+/// Paired comparisons of every pair of models: `differences(a, b)` gives the pair's per-unit
+/// differences (first minus second) with each unit's cluster. Seeds are fixed so a report is
+/// reproducible.
+fn compare_pairs(
+    evidence: &Evidence<'_>,
+    test: PairedTest,
+    alpha: f64,
+    differences: &PairDifferences<'_>,
+) -> Vec<Comparison> {
+    model_pairs(evidence)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, (a, b))| {
+            let (differences, clusters) = differences(a, b).into_iter().unzip();
+            let sample = PairSample {
+                model_a: a.to_string(),
+                model_b: b.to_string(),
+                differences,
+                clusters,
+            };
+            compare(&sample, test, alpha, SEED ^ index as u64)
+        })
+        .collect()
+}
+
+/// Paired comparisons on a per-task value (`None` where a model has none), over the tasks where
+/// both models of a pair have one.
+fn compare_values(
+    evidence: &Evidence<'_>,
+    tasks: &[&TaskEntry],
+    test: PairedTest,
+    alpha: f64,
+    value: &dyn Fn(&TaskEntry, &str) -> Option<f64>,
+) -> Vec<Comparison> {
+    compare_pairs(evidence, test, alpha, &|a, b| {
+        tasks
+            .iter()
+            .filter_map(|task| Some((value(task, a)? - value(task, b)?, cluster_of(task))))
+            .collect()
+    })
+}
+
+/// The seed of every resampling in the criteria table.
+const SEED: u64 = 42;
+
+/// Which evidence a category row tests: the first kind every model has, in this order.
+#[derive(Clone, Copy, PartialEq)]
+enum CategoryMeasure {
+    Checks,
+    Judge,
+    Rating,
+    Rouge,
+}
+
+fn category_row(
+    evidence: &Evidence<'_>,
+    criterion: &str,
+    category: &str,
+    alpha: f64,
+) -> (CriterionRow, Option<Decision>) {
+    let rule = "paired over the category's tasks, on the first evidence every model has: checks passed (McNemar's exact test), else the judge's pairwise verdicts (sign test), else judge ratings, else ROUGE-L (sign-flip permutation tests); a winner only when it beats every other model with a Holm-adjusted p below alpha".to_string();
     let tasks: Vec<&TaskEntry> = evidence
         .tasks
         .iter()
@@ -285,26 +493,31 @@ fn category_row(evidence: &Evidence<'_>, criterion: &str, category: &str) -> Cri
         .collect();
     let models = model_ids(evidence);
     if tasks.is_empty() {
-        return CriterionRow {
-            criterion: criterion.into(),
-            cells: models.iter().map(|_| "–".to_string()).collect(),
-            verdict: format!("no {category} tasks in this run"),
-            rule,
-        };
+        return (
+            untestable(
+                criterion,
+                models.iter().map(|_| "–".to_string()).collect(),
+                rule,
+                &format!("no {category} tasks in this run"),
+            ),
+            None,
+        );
     }
+    let checks = |task: &TaskEntry, model: &str| {
+        evidence
+            .scores
+            .iter()
+            .find(|s| s.task == task.id && s.model == model && s.scorer == "checks")
+            .and_then(|s| s.passed)
+            .map(|p| if p { 1.0 } else { 0.0 })
+    };
+    let rating = |task: &TaskEntry, model: &str| evidence.mean_rating(&task.id, model);
+    let rouge = |task: &TaskEntry, model: &str| evidence.score(&task.id, model, "rougeL");
     let mut per_model: Vec<CategoryEvidence> = Vec::new();
     for model in &models {
-        let checks: Vec<f64> = tasks
-            .iter()
-            .filter_map(|t| {
-                evidence
-                    .scores
-                    .iter()
-                    .find(|s| s.task == t.id && s.model == *model && s.scorer == "checks")
-                    .and_then(|s| s.passed)
-                    .map(|p| if p { 1.0 } else { 0.0 })
-            })
-            .collect();
+        let values = |read: &dyn Fn(&TaskEntry, &str) -> Option<f64>| -> Vec<f64> {
+            tasks.iter().filter_map(|t| read(t, model)).collect()
+        };
         let mut points = 0.0;
         let mut compared = 0usize;
         for task in &tasks {
@@ -312,20 +525,11 @@ fn category_row(evidence: &Evidence<'_>, criterion: &str, category: &str) -> Cri
             points += p.get(*model).copied().unwrap_or(0.0);
             compared += c.get(*model).copied().unwrap_or(0);
         }
-        let ratings: Vec<f64> = tasks
-            .iter()
-            .filter_map(|t| evidence.mean_rating(&t.id, model))
-            .collect();
-        let rouge: Vec<f64> = tasks
-            .iter()
-            .filter_map(|t| evidence.score(&t.id, model, "rougeL"))
-            .collect();
         per_model.push(CategoryEvidence {
-            model: model.to_string(),
-            checks: mean(&checks),
+            checks: mean(&values(&checks)),
             wins: (compared > 0).then(|| points / compared as f64),
-            rating: mean(&ratings),
-            rouge: mean(&rouge),
+            rating: mean(&values(&rating)),
+            rouge: mean(&values(&rouge)),
         });
     }
     let cells = per_model
@@ -351,32 +555,105 @@ fn category_row(evidence: &Evidence<'_>, criterion: &str, category: &str) -> Cri
             }
         })
         .collect();
-    let pick = |read: fn(&CategoryEvidence) -> Option<f64>, margin: f64| {
-        let values: Option<Vec<(String, f64)>> = per_model
-            .iter()
-            .map(|row| read(row).map(|v| (row.model.clone(), v)))
-            .collect();
-        values.and_then(|v| leader(&v, margin))
+    let everyone =
+        |read: fn(&CategoryEvidence) -> Option<f64>| per_model.iter().all(|m| read(m).is_some());
+    let measure = if everyone(|m| m.checks) {
+        Some(CategoryMeasure::Checks)
+    } else if everyone(|m| m.wins) {
+        Some(CategoryMeasure::Judge)
+    } else if everyone(|m| m.rating) {
+        Some(CategoryMeasure::Rating)
+    } else if everyone(|m| m.rouge) {
+        Some(CategoryMeasure::Rouge)
+    } else {
+        None
     };
-    let verdict = pick(|r| r.checks, CHECK_MARGIN)
-        .map(|m| format!("{m}: more {category} checks passed"))
-        .or_else(|| {
-            pick(|r| r.wins, WIN_RATE_MARGIN)
-                .map(|m| format!("{m}: wins more often with the judge"))
-        })
-        .or_else(|| {
-            pick(|r| r.rating, RATING_MARGIN).map(|m| format!("{m}: rated higher by the judge"))
-        })
-        .or_else(|| {
-            pick(|r| r.rouge, ROUGE_MARGIN).map(|m| format!("{m}: closer to the reference"))
-        })
-        .unwrap_or_else(|| "tie: no evidence separates the models".to_string());
-    CriterionRow {
-        criterion: criterion.into(),
-        cells,
-        verdict,
-        rule,
-    }
+    let Some(measure) = measure else {
+        return (
+            untestable(
+                criterion,
+                cells,
+                rule,
+                "no evidence that every model has: add checks, a judge or a reference",
+            ),
+            None,
+        );
+    };
+    let (comparisons, what, winner): (Vec<Comparison>, &str, fn(&str) -> String) = match measure {
+        CategoryMeasure::Checks => (
+            compare_values(evidence, &tasks, PairedTest::McNemarExact, alpha, &checks),
+            "checks passed per task (1 or 0)",
+            |m| format!("{m}: more checks passed"),
+        ),
+        CategoryMeasure::Judge => (
+            judge_comparisons(evidence, &tasks, alpha),
+            "the judge's pairwise verdict per task (+1 win, 0 tie, −1 loss)",
+            |m| format!("{m}: wins more often with the judge"),
+        ),
+        CategoryMeasure::Rating => (
+            compare_values(
+                evidence,
+                &tasks,
+                PairedTest::SignFlipPermutation,
+                alpha,
+                &rating,
+            ),
+            "the judge's 1-10 rating per task",
+            |m| format!("{m}: rated higher by the judge"),
+        ),
+        CategoryMeasure::Rouge => (
+            compare_values(
+                evidence,
+                &tasks,
+                PairedTest::SignFlipPermutation,
+                alpha,
+                &rouge,
+            ),
+            "ROUGE-L F against the reference per task",
+            |m| format!("{m}: closer to the reference"),
+        ),
+    };
+    (
+        measured(criterion, cells, rule, what, comparisons),
+        Some(Decision {
+            higher_is_better: true,
+            winner,
+        }),
+    )
+}
+
+/// The judge's pairwise verdicts on these tasks as per-task differences for every pair: +1
+/// when the first model won, −1 when it lost, 0 for a tie (errors are not battles).
+fn judge_comparisons(evidence: &Evidence<'_>, tasks: &[&TaskEntry], alpha: f64) -> Vec<Comparison> {
+    compare_pairs(evidence, PairedTest::SignTest, alpha, &|a, b| {
+        tasks
+            .iter()
+            .flat_map(|task| {
+                evidence
+                    .judge_battles
+                    .iter()
+                    .filter(|battle| battle.task.as_deref() == Some(task.id.as_str()))
+                    .filter_map(move |battle| {
+                        Some((battle_difference(battle, a, b)?, cluster_of(task)))
+                    })
+            })
+            .collect()
+    })
+}
+
+/// A battle between `a` and `b` as +1 (a won), −1 (b won) or 0 (a tie); `None` for a battle
+/// between other models.
+fn battle_difference(battle: &Battle, a: &str, b: &str) -> Option<f64> {
+    let (first, second) = (battle.model_a.as_str(), battle.model_b.as_str());
+    let sign = if (first, second) == (a, b) {
+        1.0
+    } else if (first, second) == (b, a) {
+        -1.0
+    } else {
+        return None;
+    };
+    let (points_first, _) = battle.winner.points();
+    Some(sign * (2.0 * points_first - 1.0))
 }
 
 /// Mean of a score over a model's answers.
@@ -390,9 +667,12 @@ fn mean_score(evidence: &Evidence<'_>, model: &str, scorer: &str) -> Option<f64>
     mean(&values)
 }
 
-fn tone_row(evidence: &Evidence<'_>) -> CriterionRow {
+fn all_tasks<'a>(evidence: &'a Evidence<'_>) -> Vec<&'a TaskEntry> {
+    evidence.tasks.iter().collect()
+}
+
+fn tone_row(evidence: &Evidence<'_>, alpha: f64) -> (CriterionRow, Option<Decision>) {
     let models = model_ids(evidence);
-    let mut readability = Vec::new();
     let cells = models
         .iter()
         .map(|m| {
@@ -402,9 +682,6 @@ fn tone_row(evidence: &Evidence<'_>) -> CriterionRow {
             let informal = mean_score(evidence, m, "style.contractions").unwrap_or(0.0)
                 + mean_score(evidence, m, "style.second_person").unwrap_or(0.0);
             let exclamations = mean_score(evidence, m, "style.exclamations").unwrap_or(0.0);
-            if let Some(ease) = ease {
-                readability.push((m.to_string(), ease));
-            }
             match (ease, grade) {
                 (Some(ease), Some(grade)) => format!(
                     "Flesch ease {ease:.0}, grade {grade:.1}; {:.1} contractions/second person per 100 words; {exclamations:.1} exclamations",
@@ -414,30 +691,38 @@ fn tone_row(evidence: &Evidence<'_>) -> CriterionRow {
             }
         })
         .collect();
-    let verdict = match leader(&readability, 5.0) {
-        Some(m) => format!("{m}: easier to read (higher Flesch reading ease)"),
-        None if readability.is_empty() => "no answers to compare".into(),
-        None => "similar readability".into(),
+    let ease = |task: &TaskEntry, model: &str| {
+        evidence.score(&task.id, model, "style.flesch_reading_ease")
     };
-    CriterionRow {
-        criterion: "Tone and style".into(),
-        cells,
-        verdict,
-        rule: "Flesch reading ease (textstat's formula), mean over answers; a lead of 5 points or more decides".into(),
-    }
+    let comparisons = compare_values(
+        evidence,
+        &all_tasks(evidence),
+        PairedTest::SignFlipPermutation,
+        alpha,
+        &ease,
+    );
+    (
+        measured(
+            "Tone and style",
+            cells,
+            "Flesch reading ease (textstat's formula) per task, paired over the tasks both answered (sign-flip permutation test); the easier to read wins when significant".into(),
+            "Flesch reading ease per answer",
+            comparisons,
+        ),
+        Some(Decision {
+            higher_is_better: true,
+            winner: |m| format!("{m}: easier to read (higher Flesch reading ease)"),
+        }),
+    )
 }
 
-fn verbosity_row(evidence: &Evidence<'_>) -> CriterionRow {
+fn verbosity_row(evidence: &Evidence<'_>, alpha: f64) -> (CriterionRow, Option<Decision>) {
     let models = model_ids(evidence);
-    let mut lengths = Vec::new();
     let cells = models
         .iter()
         .map(|m| {
             let words = mean_score(evidence, m, "style.words");
             let tokens = mean_score(evidence, m, "length.tokens");
-            if let Some(w) = words {
-                lengths.push((m.to_string(), w));
-            }
             match (words, tokens) {
                 (Some(w), Some(t)) => format!("{w:.0} words, {t:.0} tokens per answer"),
                 (Some(w), None) => format!("{w:.0} words per answer"),
@@ -445,30 +730,37 @@ fn verbosity_row(evidence: &Evidence<'_>) -> CriterionRow {
             }
         })
         .collect();
-    let mut sorted = lengths.clone();
-    sorted.sort_by(|a, b| a.1.total_cmp(&b.1));
-    let verdict = match sorted.as_slice() {
-        [shortest, next, ..] if next.1 >= shortest.1 * 1.2 => {
-            format!(
-                "{}: more concise ({:.0} vs {:.0} words)",
-                shortest.0, shortest.1, next.1
-            )
-        }
-        [_, _, ..] => "similar length (within 20%)".into(),
-        _ => "nothing to compare".into(),
-    };
-    CriterionRow {
-        criterion: "Verbosity".into(),
-        cells,
-        verdict,
-        rule: "mean words per answer; the shortest is more concise when the next is at least 20% longer".into(),
-    }
+    let words = |task: &TaskEntry, model: &str| evidence.score(&task.id, model, "style.words");
+    let comparisons = compare_values(
+        evidence,
+        &all_tasks(evidence),
+        PairedTest::SignFlipPermutation,
+        alpha,
+        &words,
+    );
+    (
+        measured(
+            "Verbosity",
+            cells,
+            "words per answer, paired over the tasks both answered (sign-flip permutation test); the shorter is more concise when significant".into(),
+            "words per answer",
+            comparisons,
+        ),
+        Some(Decision {
+            higher_is_better: false,
+            winner: |m| format!("{m}: more concise (fewer words per answer)"),
+        }),
+    )
 }
 
-fn speed_row(evidence: &Evidence<'_>) -> CriterionRow {
+fn speed_row(evidence: &Evidence<'_>, alpha: f64) -> (CriterionRow, Option<Decision>) {
     let models = model_ids(evidence);
-    let mut ttfts = Vec::new();
-    let mut rates = Vec::new();
+    let fresh = |task: &str, model: &str| -> Option<&ResultEntry> {
+        evidence
+            .results
+            .iter()
+            .find(|r| r.task == task && r.model == model && r.status == "ok" && !r.cached)
+    };
     let cells = models
         .iter()
         .map(|m| {
@@ -484,13 +776,6 @@ fn speed_row(evidence: &Evidence<'_>) -> CriterionRow {
                     .filter_map(|r| r.tokens_per_second)
                     .collect::<Vec<_>>(),
             );
-            if let Some(t) = ttft {
-                // Lower is better: negate so the leader is the fastest.
-                ttfts.push((m.to_string(), -t));
-            }
-            if let Some(r) = rate {
-                rates.push((m.to_string(), r));
-            }
             match (ttft, rate) {
                 (Some(t), Some(r)) => {
                     format!("first token {:.2} s, {r:.1} tokens/s (medians)", t / 1000.0)
@@ -501,32 +786,37 @@ fn speed_row(evidence: &Evidence<'_>) -> CriterionRow {
             }
         })
         .collect();
-    let faster = |values: &[(String, f64)]| -> Option<String> {
-        let mut sorted: Vec<&(String, f64)> = values.iter().collect();
-        sorted.sort_by(|a, b| b.1.total_cmp(&a.1));
-        match sorted.as_slice() {
-            [a, b, ..] if (a.1 - b.1).abs() >= 0.1 * b.1.abs().max(a.1.abs()) => Some(a.0.clone()),
-            _ => None,
-        }
-    };
-    let verdict = match (faster(&ttfts), faster(&rates)) {
-        (Some(a), Some(b)) if a == b => format!("{a}: faster first token and higher throughput"),
-        (Some(a), Some(b)) => format!("{a}: faster first token; {b}: higher throughput"),
-        (Some(a), None) => format!("{a}: faster first token; similar throughput"),
-        (None, Some(b)) => format!("{b}: higher throughput; similar first token"),
-        (None, None) => "similar speed (within 10%)".into(),
-    };
-    CriterionRow {
-        criterion: "Speed".into(),
-        cells,
-        verdict,
-        rule: "median time to first token and median tokens/s over answers made in this run (cached answers excluded); a 10% difference decides".into(),
-    }
+    let latency = |task: &TaskEntry, model: &str| fresh(&task.id, model).and_then(|r| r.latency_ms);
+    let comparisons = compare_values(
+        evidence,
+        &all_tasks(evidence),
+        PairedTest::SignFlipPermutation,
+        alpha,
+        &latency,
+    );
+    (
+        measured(
+            "Speed",
+            cells,
+            "latency per task (ms), paired over the tasks both answered in this run, cached answers excluded (sign-flip permutation test); the faster wins when significant. Cells show median time to first token and tokens/s".into(),
+            "latency per answer (ms)",
+            comparisons,
+        ),
+        Some(Decision {
+            higher_is_better: false,
+            winner: |m| format!("{m}: faster (lower latency)"),
+        }),
+    )
 }
 
-fn cost_row(evidence: &Evidence<'_>) -> CriterionRow {
+fn cost_row(evidence: &Evidence<'_>, alpha: f64) -> (CriterionRow, Option<Decision>) {
     let models = model_ids(evidence);
-    let mut costs = Vec::new();
+    let is_local = |entry: &ModelEntry| {
+        entry.spec.starts_with("hf:")
+            || entry.spec.starts_with("local:")
+            || entry.spec.starts_with("gguf:")
+    };
+    let mut priced = 0;
     let cells = models
         .iter()
         .zip(evidence.models)
@@ -539,8 +829,8 @@ fn cost_row(evidence: &Evidence<'_>) -> CriterionRow {
                 .collect();
             match entry.metadata.price {
                 Some(price) if !values.is_empty() => {
+                    priced += 1;
                     let total: f64 = values.iter().sum();
-                    costs.push((m.to_string(), -total));
                     format!(
                         "${total:.6} for {} answers (${}/${} per 1M tokens)",
                         values.len(),
@@ -549,31 +839,52 @@ fn cost_row(evidence: &Evidence<'_>) -> CriterionRow {
                     )
                 }
                 Some(_) => "price known, no token counts".into(),
-                None if entry.spec.starts_with("hf:")
-                    || entry.spec.starts_with("local:")
-                    || entry.spec.starts_with("gguf:") =>
-                {
-                    costs.push((m.to_string(), 0.0));
+                None if is_local(entry) => {
+                    priced += 1;
                     "local: no per-token price".into()
                 }
                 None => "no price given".into(),
             }
         })
         .collect();
-    let verdict = if costs.len() == models.len() && models.len() > 1 {
-        match leader(&costs, 1e-9) {
-            Some(m) => format!("{m}: cheaper"),
-            None => "same cost".into(),
-        }
-    } else {
-        "incomplete: not every model has a price".into()
-    };
-    CriterionRow {
-        criterion: "Cost".into(),
-        cells,
-        verdict,
-        rule: "total cost of the run's answers from each model's price and reported tokens (local models cost nothing per token); the cheapest wins".into(),
+    let rule = "cost per task from each model's price and reported tokens (local models cost nothing per token), paired over the tasks both answered (sign-flip permutation test); the cheaper wins when significant".to_string();
+    if priced < models.len() || models.len() < 2 {
+        return (
+            untestable(
+                "Cost",
+                cells,
+                rule,
+                "incomplete: not every model has a price",
+            ),
+            None,
+        );
     }
+    let cost = |task: &TaskEntry, model: &str| {
+        let entry = evidence.models.iter().find(|e| e.id == model)?;
+        let result = evidence
+            .results
+            .iter()
+            .find(|r| r.task == task.id && r.model == model && r.status == "ok")?;
+        if is_local(entry) {
+            Some(0.0)
+        } else {
+            result.cost_usd
+        }
+    };
+    let comparisons = compare_values(
+        evidence,
+        &all_tasks(evidence),
+        PairedTest::SignFlipPermutation,
+        alpha,
+        &cost,
+    );
+    (
+        measured("Cost", cells, rule, "cost per answer (USD)", comparisons),
+        Some(Decision {
+            higher_is_better: false,
+            winner: |m| format!("{m}: cheaper"),
+        }),
+    )
 }
 
 fn metadata_row(
@@ -610,6 +921,7 @@ fn metadata_row(
         rule: format!(
             "from each model's metadata (read from local models themselves); the {what} wins"
         ),
+        ..informational()
     }
 }
 
@@ -645,6 +957,7 @@ fn size_row(evidence: &Evidence<'_>) -> CriterionRow {
         cells,
         verdict,
         rule: "parameter counts from metadata; the smaller model is named (informational: smaller is cheaper to run)".into(),
+        ..informational()
     }
 }
 
@@ -690,10 +1003,16 @@ fn multimodal_row(evidence: &Evidence<'_>) -> CriterionRow {
         cells,
         verdict,
         rule: "declared modalities (suite or catalogue); a model that reads images leads".into(),
+        ..informational()
     }
 }
 
-fn overall_row(evidence: &Evidence<'_>, ratings: &[Rating]) -> CriterionRow {
+fn overall_row(
+    evidence: &Evidence<'_>,
+    ratings: &[Rating],
+    battles: &[Battle],
+    alpha: f64,
+) -> (CriterionRow, Option<Decision>) {
     let cells = evidence
         .models
         .iter()
@@ -705,27 +1024,41 @@ fn overall_row(evidence: &Evidence<'_>, ratings: &[Rating]) -> CriterionRow {
             None => "no battles".into(),
         })
         .collect();
-    let verdict = if ratings.len() < 2 {
-        "no pairwise evidence: configure a judge or cast votes".to_string()
-    } else {
-        let mut sorted: Vec<&Rating> = ratings.iter().collect();
-        sorted.sort_by(|a, b| b.rating.total_cmp(&a.rating));
-        let (top, next) = (sorted[0], sorted[1]);
-        if top.lower > next.upper {
-            format!(
-                "{}: rated highest; its interval does not overlap the next",
-                top.model
-            )
-        } else {
-            format!("tie: {} leads but the 95% intervals overlap", top.model)
-        }
-    };
-    CriterionRow {
-        criterion: "Overall".into(),
-        cells,
-        verdict,
-        rule: "Bradley-Terry rating (Chatbot Arena's method) from the judge's pairwise verdicts and votes, with bootstrap 95% intervals; a winner only when intervals do not overlap".into(),
+    let rule = "the judge's pairwise verdicts and votes: a sign test on wins against losses for every pair (ties reported, not counted), beside Bradley-Terry ratings (Chatbot Arena's method) with bootstrap 95% intervals; a winner only when it beats every other model with a Holm-adjusted p below alpha".to_string();
+    if ratings.len() < 2 {
+        return (
+            untestable(
+                "Overall",
+                cells,
+                rule,
+                "no pairwise evidence: configure a judge or cast votes",
+            ),
+            None,
+        );
     }
+    // Each battle is its own unit: votes and judge verdicts are separate judgements.
+    let comparisons = compare_pairs(evidence, PairedTest::SignTest, alpha, &|a, b| {
+        battles
+            .iter()
+            .enumerate()
+            .filter_map(|(i, battle)| {
+                Some((battle_difference(battle, a, b)?, format!("battle:{i}")))
+            })
+            .collect()
+    });
+    (
+        measured(
+            "Overall",
+            cells,
+            rule,
+            "each battle between two models (+1 win, 0 tie, −1 loss)",
+            comparisons,
+        ),
+        Some(Decision {
+            higher_is_better: true,
+            winner: |m| format!("{m}: wins its battles against every other model"),
+        }),
+    )
 }
 
 /// Ratings for a report: bootstrap rounds kept moderate so reports stay fast; `versus ratings`
@@ -735,4 +1068,147 @@ pub fn report_ratings(battles: &[Battle]) -> Vec<Rating> {
         return Vec::new();
     }
     ratings_with_intervals(battles, 200, 42)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::ok;
+    use crate::report::{assemble, Grading, RunInfo};
+    use versus_core::{GenerationParams, RunPlan, Suite, SuiteSource};
+    use versus_store::ScoreRecord;
+
+    /// A 40-task coding run of `a` and `b`, where `passes(model, task)` says whose checks pass.
+    fn coding_run(passes: impl Fn(&str, usize) -> bool) -> crate::report::Report {
+        // The same hosted model twice, so price and speed are equal and only checks differ.
+        let mut text = String::from(
+            "name = \"forty\"\n[[models]]\nid = \"a\"\nspec = \"openai:gpt-4o-mini\"\n[[models]]\nid = \"b\"\nspec = \"openai:gpt-4o-mini\"\n",
+        );
+        for i in 0..40 {
+            text.push_str(&format!(
+                "[[tasks]]\nid = \"t{i}\"\ncategory = \"coding\"\nprompt = \"task {i}\"\n"
+            ));
+        }
+        let plan = RunPlan {
+            suite: Suite::parse(&SuiteSource {
+                origin: "forty.toml",
+                text: &text,
+            })
+            .expect("the scripted suite parses"),
+            overrides: GenerationParams::default(),
+        };
+        let mut cells = Vec::new();
+        let mut scores = Vec::new();
+        for i in 0..40 {
+            for model in ["a", "b"] {
+                cells.push(ok(
+                    &format!("t{i}"),
+                    model,
+                    "an answer",
+                    Some((5, 5)),
+                    false,
+                ));
+                let passed = passes(model, i);
+                scores.push(ScoreRecord {
+                    task_id: format!("t{i}"),
+                    model_id: model.into(),
+                    scorer: "checks".into(),
+                    value: Some(if passed { 1.0 } else { 0.0 }),
+                    passed: Some(passed),
+                    explanation: String::new(),
+                });
+            }
+        }
+        let grading = Grading {
+            scores,
+            ..Grading::default()
+        };
+        let run = RunInfo {
+            id: 1,
+            suite: "forty".into(),
+            suite_hash: "h".into(),
+            status: "finished".into(),
+            started_at: "2026-01-01".into(),
+            finished_at: None,
+            tool_version: "test".into(),
+        };
+        assemble(run, &plan, &cells, &grading)
+    }
+
+    fn coding_row(report: &crate::report::Report) -> &CriterionRow {
+        report
+            .criteria
+            .iter()
+            .find(|row| row.criterion == "Coding")
+            .expect("a coding row")
+    }
+
+    #[test]
+    fn passing_every_check_against_failing_half_is_significant() {
+        let report = coding_run(|model, task| model == "a" || task % 2 == 0);
+        let row = coding_row(&report);
+        assert!(
+            row.verdict
+                .starts_with("a: more checks passed; McNemar exact test a vs b, n = 40: +0.500"),
+            "{}",
+            row.verdict
+        );
+        let comparison = &row.comparisons[0];
+        assert!(comparison.p_adjusted < 0.05 && comparison.p_value <= comparison.p_adjusted);
+        assert!(
+            row.how_sure.starts_with("p = ") && row.how_sure.ends_with("adjusted, n = 40"),
+            "{}",
+            row.how_sure
+        );
+        // Every measured row carries its test, n, effect, interval and both p-values.
+        for row in report.criteria.iter().filter(|r| !r.comparisons.is_empty()) {
+            assert!(
+                row.verdict.contains("(95% CI") && row.verdict.contains("adjusted"),
+                "{row:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn identical_answers_are_never_called_different() {
+        let report = coding_run(|_, task| task % 3 == 0);
+        let row = coding_row(&report);
+        assert!(
+            row.verdict
+                .starts_with("no significant difference (McNemar exact test a vs b, n = 40: 0 ("),
+            "{}",
+            row.verdict
+        );
+        assert_eq!(row.comparisons[0].p_value, 1.0);
+        assert!(
+            row.how_sure.starts_with("not significant"),
+            "{}",
+            row.how_sure
+        );
+        for row in &report.criteria {
+            assert!(
+                !row.verdict.starts_with("a:") && !row.verdict.starts_with("b:"),
+                "{row:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn one_task_cannot_decide_and_says_so() {
+        let report = coding_run(|model, task| model == "a" || task % 2 == 0);
+        let decided: Vec<&TaskVerdict> = report
+            .verdicts
+            .iter()
+            .filter(|v| v.winner.is_some())
+            .collect();
+        assert_eq!(decided.len(), 20, "a wins the 20 tasks b fails");
+        for verdict in decided {
+            assert_eq!(verdict.decided_by, DecidedBy::Checks);
+            assert_eq!(
+                verdict.why.last().map(String::as_str),
+                Some(ONE_TASK),
+                "{verdict:?}"
+            );
+        }
+    }
 }

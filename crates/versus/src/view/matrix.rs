@@ -167,6 +167,7 @@ fn render(
         "<h1>Run {id}: {suite}</h1>\n<p class=\"meta\" data-testid=\"run-meta\">{status}, \
          started {started}; {ok} of {total} cells answered, {failed} failed, \
          {unsupported} unsupported, {pending} pending. \
+         <a href=\"/runs/{id}/criteria\" data-testid=\"run-criteria\">Criteria, with how sure</a> · \
          <a href=\"/vote?run={id}\" data-testid=\"run-vote\">Vote on this run</a> · \
          <a href=\"/compare?a={id}\" data-testid=\"run-compare\">Compare with another run</a></p>\n",
         suite = escape(&run.suite_name),

@@ -15,6 +15,7 @@
 
 mod ballots;
 mod compare;
+mod criteria;
 mod db;
 mod error;
 mod matrix;
@@ -77,6 +78,7 @@ pub fn app(state: ViewState) -> Router {
         .route("/", get(runs::runs_page))
         .route("/runs/{run}", get(matrix::matrix_page))
         .route("/runs/{run}/tasks/{task}", get(task::task_page))
+        .route("/runs/{run}/criteria", get(criteria::criteria_page))
         .route("/compare", get(compare::compare_page))
         // GET only shows a pair; the vote itself is a POST (a GET never changes anything).
         .route("/vote", get(vote::vote_page).post(vote::cast_vote))

@@ -80,6 +80,7 @@ pub fn single_task_plan(plan: &RunPlan, index: usize) -> RunPlan {
             models: suite.models.clone(),
             tasks: suite.tasks.get(index).cloned().into_iter().collect(),
             judge: suite.judge.clone(),
+            verdicts: suite.verdicts,
         },
         overrides: plan.overrides.clone(),
     }

@@ -609,6 +609,52 @@ async fn a_task_shows_answers_side_by_side_with_their_evidence() {
     );
 }
 
+#[tokio::test]
+async fn the_criteria_page_shows_each_verdict_with_how_sure_it_is() {
+    let fixture = Fixture::new();
+    let run = fixture.run(&["alpha", "beta"], &tasks(24, &["coding"]), |_, model| {
+        Some(format!("answer of {model}"))
+    });
+    for i in 1..=24 {
+        let task = format!("t{i}");
+        fixture.scores(run, &task, "alpha", &[("checks", 1.0, Some(true))]);
+        let beta = i % 2 == 0;
+        fixture.scores(
+            run,
+            &task,
+            "beta",
+            &[("checks", f64::from(u8::from(beta)), Some(beta))],
+        );
+    }
+    let mut client = Client::new(fixture.app());
+    let matrix = client.get(&format!("/runs/{run}")).await;
+    assert!(matrix
+        .body
+        .contains(&format!("href=\"/runs/{run}/criteria\"")));
+    let page = client.get(&format!("/runs/{run}/criteria")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let coding = page
+        .body
+        .split("data-criterion=\"Coding\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .unwrap_or_else(|| panic!("no coding row in {}", page.body));
+    assert!(
+        coding.contains("alpha: more checks passed; McNemar exact test alpha vs beta, n = 24"),
+        "{coding}"
+    );
+    assert!(
+        coding.contains("data-testid=\"criterion-how-sure\">p = "),
+        "{coding}"
+    );
+    assert!(page.body.contains("How sure"));
+    assert_inert(&page.body);
+    assert_eq!(
+        client.get("/runs/999/criteria").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
 /// The task page shows an answer through the same function as the HTML report: a fenced code
 /// block is highlighted there exactly as in the report.
 #[tokio::test]

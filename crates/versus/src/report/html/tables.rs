@@ -1,7 +1,7 @@
 //! The report's tables: the models with their metadata, the criteria with each verdict and the
-//! rule that reached it, the Bradley-Terry ratings, and each model's figures (answers, latency,
-//! speed, tokens, cost). Every cell is escaped text; numbers come from `report::format`, as in
-//! the Markdown report.
+//! rule that reached it (then the judge's consistency and "Judge, measured"), the Bradley-Terry
+//! ratings, and each model's figures (answers, latency, speed, tokens, cost). Every cell is
+//! escaped text; numbers come from `report::format`, as in the Markdown report.
 
 use std::fmt::Write;
 
@@ -66,7 +66,10 @@ fn write_criteria_table(out: &mut String, report: &Report) -> std::fmt::Result {
     for model in &report.models {
         write!(out, "<th scope=\"col\">{}</th>", escape(&model.id))?;
     }
-    writeln!(out, "<th scope=\"col\">Verdict</th></tr></thead>\n<tbody>")?;
+    writeln!(
+        out,
+        "<th scope=\"col\">Verdict</th><th scope=\"col\">How sure</th></tr></thead>\n<tbody>"
+    )?;
     for (index, row) in report.criteria.iter().enumerate() {
         let class = if row.criterion == "Overall" {
             " class=\"overall\""
@@ -85,8 +88,9 @@ fn write_criteria_table(out: &mut String, report: &Report) -> std::fmt::Result {
         }
         writeln!(
             out,
-            "<td data-testid=\"criterion-verdict\">{}</td></tr>",
-            escape(&row.verdict)
+            "<td data-testid=\"criterion-verdict\">{}</td><td data-testid=\"criterion-how-sure\">{}</td></tr>",
+            escape(&row.verdict),
+            escape(&row.how_sure)
         )?;
     }
     writeln!(out, "</tbody>\n</table></div>")?;
@@ -110,6 +114,23 @@ fn write_criteria_table(out: &mut String, report: &Report) -> std::fmt::Result {
             "<p class=\"note\" data-testid=\"judge-summary\">{}</p>",
             escape(&line)
         )?;
+    }
+    write_judge_measures(out, report)
+}
+
+/// "Judge, measured": each judge's position and length biases, self-preference and agreement
+/// with votes, the lines the Markdown report writes.
+fn write_judge_measures(out: &mut String, report: &Report) -> std::fmt::Result {
+    for (judge, lines) in crate::report::judge_measure_lines(report) {
+        writeln!(
+            out,
+            "<div class=\"note\" data-testid=\"judge-measures\" data-judge=\"{judge}\">\n<p><strong>Judge, measured</strong> ({judge}):</p>\n<ul>",
+            judge = escape(&judge)
+        )?;
+        for line in lines {
+            writeln!(out, "<li>{}</li>", escape(&line))?;
+        }
+        writeln!(out, "</ul>\n</div>")?;
     }
     Ok(())
 }

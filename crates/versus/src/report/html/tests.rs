@@ -226,7 +226,7 @@ fn criteria_ratings_and_judge_appear() {
     );
     assert!(criteria.contains("<th scope=\"col\">gpt-4o-mini</th><th scope=\"col\">local</th>"));
     assert!(
-        criteria.contains("title=\"checks passed, then judge win rate"),
+        criteria.contains("title=\"paired over the category"),
         "rules are tooltips"
     );
     assert_eq!(
@@ -235,6 +235,13 @@ fn criteria_ratings_and_judge_appear() {
         "and numbered notes"
     );
     assert!(page.contains("<table data-testid=\"ratings\">"));
+    let measured = between(&page, "data-testid=\"judge-measures\"", "</div>");
+    assert!(measured.contains("data-judge=\"judge\""), "{measured}");
+    assert!(
+        measured.contains("<li>Position: no single-order verdict named a winner, so there is nothing to test (4 unread verdicts not counted).</li>"),
+        "these details hold no parsed verdicts: {measured}"
+    );
+    assert!(measured.contains("<li>Self-preference: judge is not one of the models compared"));
     let sunrise = section(&page, 1);
     assert!(sunrise.contains("data-testid=\"pairwise-verdict\" data-verdict=\"model_a\""));
     assert!(sunrise.contains("Judge (judge) rating: <strong>8/10</strong>."));
