@@ -12,6 +12,7 @@ pub mod message;
 pub mod metrics;
 pub mod model;
 pub mod params;
+mod random;
 pub mod ratings;
 pub mod record;
 pub mod significance;

@@ -113,6 +113,12 @@ pub struct RatingsArgs {
     /// Seed of the bootstrap: the same seed gives the same intervals.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Rate with style control, as Chatbot Arena does: Bradley-Terry with the two answers'
+    /// length (the tokens their servers reported) and Markdown headers, list items and bold as
+    /// covariates, and their coefficients. Battles whose answers are not in the store (imported
+    /// votes without a run) are left out of it.
+    #[arg(long)]
+    pub style_control: bool,
     #[arg(long, short, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
 }

@@ -242,6 +242,75 @@ fn ratings(db: &Path, args: &RatingsArgs) -> anyhow::Result<ExitStatus> {
     let ratings = ratings_with_intervals(&battles, args.rounds, args.seed);
     let pairs = pairwise_results(&battles);
     let by_category = win_rates_by_category(&battles);
+
+    /// The battles of `store.battles(run, category)` whose two answers are stored with a token
+    /// count, with their style: `Store::battles` does not say which run a battle came from, so
+    /// this walks the runs as it does (judgements, then the votes cast on the run) and looks
+    /// each answer up among that run's cells. Votes without a run have no answers.
+    fn styled_battles(
+        store: &Store,
+        run: Option<i64>,
+        category: Option<&str>,
+    ) -> anyhow::Result<Vec<versus_core::ratings::StyledBattle>> {
+        use versus_core::ratings::{markdown_style_counts, StyleCounts};
+        let runs: Vec<i64> = match run {
+            Some(run) => vec![run],
+            None => store.runs()?.iter().map(|r| r.id).collect(),
+        };
+        let votes = store.votes()?;
+        let mut styled = Vec::new();
+        for run in runs {
+            let plan = store.run_plan(run)?;
+            let judgements = store.judgements(run)?;
+            let run_votes = votes.iter().filter(|v| v.run_id == Some(run));
+            let mut battles =
+                versus_core::record::battles(&judgements, &plan.categories(), run_votes);
+            if let Some(category) = category {
+                battles.retain(|b| b.category.as_deref() == Some(category));
+            }
+            let mut answers = std::collections::BTreeMap::<(String, String), StyleCounts>::new();
+            for cell in store.cells(run)? {
+                let Some(stored) = &cell.completion else {
+                    continue;
+                };
+                // The length is the server's token count; without one the answer is not used.
+                let Some(usage) = stored.completion.usage else {
+                    continue;
+                };
+                answers.insert(
+                    (cell.task_id.clone(), cell.model_id.clone()),
+                    markdown_style_counts(&stored.completion.text, usage.completion_tokens),
+                );
+            }
+            styled.extend(versus_core::ratings::styled_battles(&battles, &answers).0);
+        }
+        Ok(styled)
+    }
+
+    let style = if args.style_control {
+        let styled = styled_battles(&store, args.run, args.category.as_deref())?;
+        if styled.is_empty() {
+            return Err(crate::settings::UsageError(format!(
+                "no battles to rate with --style-control: none of the {} battles has both answers stored with a token count (imported votes without a run have no answers)",
+                battles.len()
+            ))
+            .into());
+        }
+        let plain: Vec<versus_core::ratings::Battle> =
+            styled.iter().map(|s| s.battle.clone()).collect();
+        let fit = versus_core::ratings::style_controlled_ratings(&styled, args.rounds, args.seed);
+        Some((fit, versus_core::ratings::bradley_terry(&plain)))
+    } else {
+        None
+    };
+    let left_out = style
+        .as_ref()
+        .map_or(0, |(fit, _)| battles.len().saturating_sub(fit.battles));
+    let left_out_note = format!(
+        "{left_out} of {} battles left out of the style-controlled fit: their answers, or the token counts of their answers, are not in the store",
+        battles.len()
+    );
+
     let text = match args.format {
         ListFormat::Json => {
             let categories: Vec<serde_json::Value> = by_category
@@ -250,41 +319,113 @@ fn ratings(db: &Path, args: &RatingsArgs) -> anyhow::Result<ExitStatus> {
                     serde_json::json!({ "category": category, "win_rates": rates })
                 })
                 .collect();
-            serde_json::to_string_pretty(&serde_json::json!({
+            let mut json = serde_json::json!({
                 "battles": battles.len(),
                 "rounds": args.rounds,
                 "seed": args.seed,
                 "ratings": ratings,
                 "pairs": pairs,
                 "categories": categories,
-            }))? + "\n"
+            });
+            if let Some((fit, _)) = &style {
+                json["style_control"] = serde_json::json!({
+                    "battles": fit.battles,
+                    "left_out": left_out,
+                    "regularization": versus_core::ratings::ARENA_STYLE_REGULARIZATION,
+                    "ratings": fit.ratings,
+                    "style_coefficients": fit.style_coefficients,
+                });
+                if left_out > 0 {
+                    eprintln!("note: {left_out_note}");
+                }
+            }
+            serde_json::to_string_pretty(&json)? + "\n"
         }
         ListFormat::Table => {
-            let mut text = format!(
-                "{:<4} {:<28} {:>7} {:>15} {:>8} {:>9}\n",
-                "RANK", "MODEL", "RATING", "95% INTERVAL", "BATTLES", "WIN RATE"
-            );
-            for r in &ratings {
-                let interval = format!("{:.1}–{:.1}", r.lower, r.upper);
-                text.push_str(&format!(
-                    "{:<4} {:<28} {:>7.1} {:>15} {:>8} {:>8.1}%\n",
-                    r.rank,
-                    r.model,
-                    r.rating,
-                    interval,
-                    r.battles,
-                    r.win_rate * 100.0
-                ));
-            }
-            text.push_str(&format!(
-                "{} battles; Bradley-Terry (scale 400, base 10, initial 1000), {} bootstrap rounds, seed {}\n",
-                battles.len(),
-                args.rounds,
-                args.seed
-            ));
-            if !versus_core::ratings::has_finite_mle(&battles) {
-                text.push_str(&format!("note: {}\n", report::FINITE_MLE_NOTE));
-            }
+            let mut text = match &style {
+                Some((fit, plain)) => {
+                    let mut text = format!(
+                        "{:<4} {:<28} {:>7} {:>15} {:>8} {:>9} {:>8}\n",
+                        "RANK",
+                        "MODEL",
+                        "RATING",
+                        "95% INTERVAL",
+                        "BATTLES",
+                        "WIN RATE",
+                        "PLAIN BT"
+                    );
+                    for r in &fit.ratings {
+                        let interval = format!("{:.1}–{:.1}", r.lower, r.upper);
+                        let unstyled = plain
+                            .iter()
+                            .find(|(model, _)| model == &r.model)
+                            .map_or(String::new(), |(_, rating)| format!("{rating:.1}"));
+                        text.push_str(&format!(
+                            "{:<4} {:<28} {:>7.1} {:>15} {:>8} {:>8.1}% {:>8}\n",
+                            r.rank,
+                            r.model,
+                            r.rating,
+                            interval,
+                            r.battles,
+                            r.win_rate * 100.0,
+                            unstyled
+                        ));
+                    }
+                    text.push_str(&format!(
+                        "{} battles; Bradley-Terry with style control as Chatbot Arena (answer length, headers, list items, bold; L2 {}), scale 400, base 10, initial 1000, {} bootstrap rounds, seed {}\n",
+                        fit.battles,
+                        versus_core::ratings::ARENA_STYLE_REGULARIZATION,
+                        args.rounds,
+                        args.seed
+                    ));
+                    let coefficients: Vec<String> = fit
+                        .style_coefficients
+                        .iter()
+                        .map(|c| {
+                            format!(
+                                "{} {:.3} ({:.3}–{:.3})",
+                                c.feature, c.value, c.lower, c.upper
+                            )
+                        })
+                        .collect();
+                    text.push_str(&format!(
+                        "style coefficients (log-odds per standard deviation, 95% interval): {}\n",
+                        coefficients.join(", ")
+                    ));
+                    if left_out > 0 {
+                        text.push_str(&format!("note: {left_out_note}\n"));
+                    }
+                    text
+                }
+                None => {
+                    let mut text = format!(
+                        "{:<4} {:<28} {:>7} {:>15} {:>8} {:>9}\n",
+                        "RANK", "MODEL", "RATING", "95% INTERVAL", "BATTLES", "WIN RATE"
+                    );
+                    for r in &ratings {
+                        let interval = format!("{:.1}–{:.1}", r.lower, r.upper);
+                        text.push_str(&format!(
+                            "{:<4} {:<28} {:>7.1} {:>15} {:>8} {:>8.1}%\n",
+                            r.rank,
+                            r.model,
+                            r.rating,
+                            interval,
+                            r.battles,
+                            r.win_rate * 100.0
+                        ));
+                    }
+                    text.push_str(&format!(
+                        "{} battles; Bradley-Terry (scale 400, base 10, initial 1000), {} bootstrap rounds, seed {}\n",
+                        battles.len(),
+                        args.rounds,
+                        args.seed
+                    ));
+                    if !versus_core::ratings::has_finite_mle(&battles) {
+                        text.push_str(&format!("note: {}\n", report::FINITE_MLE_NOTE));
+                    }
+                    text
+                }
+            };
             text.push_str("\nwins-ties-losses per pair:\n");
             for pair in &pairs {
                 text.push_str(&format!(

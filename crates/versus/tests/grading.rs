@@ -278,3 +278,123 @@ fn the_seed_suite_is_scored_end_to_end() {
     assert!(find("sunrise", "check.1")["passed"].is_boolean());
     assert_eq!(json["verdicts"].as_array().unwrap().len(), 5);
 }
+
+#[test]
+fn style_control_rates_with_the_arenas_covariates_and_leaves_out_battles_without_answers() {
+    // Imported votes have no answers: style control has nothing to fit.
+    let votes_only = Sandbox::new();
+    votes_only.write(
+        "battles.jsonl",
+        "{\"model_a\": \"alpha\", \"model_b\": \"beta\", \"winner\": \"model_a\"}\n",
+    );
+    votes_only
+        .versus(&["votes", "import", "battles.jsonl"])
+        .success();
+    votes_only
+        .versus(&["ratings", "--style-control"])
+        .usage_error(&["--style-control", "token count"]);
+
+    // A judged run, where the judge prefers the dynamic-programming answer in either order and
+    // calls everything else a tie, plus two imported votes.
+    let server = FakeServer::start_in_thread(
+        Script::new()
+            .rule(
+                Rule::model("judge")
+                    .prompt_contains("[The Start of Assistant A's Answer]\nHere is a DP")
+                    .answer("[[A]]"),
+            )
+            .rule(
+                Rule::model("judge")
+                    .prompt_contains("[The Start of Assistant B's Answer]\nHere is a DP")
+                    .answer("[[B]]"),
+            )
+            .rule(Rule::model("judge").answer("Equal. [[C]]"))
+            .rule(
+                Rule::model("good")
+                    .prompt_contains("Fibonacci")
+                    .answer(GOOD_FIB),
+            )
+            .rule(
+                Rule::model("bad")
+                    .prompt_contains("Fibonacci")
+                    .answer(BAD_FIB),
+            ),
+    )
+    .expect("start the fake server");
+    let sandbox = Sandbox::new();
+    sandbox.suite(suite(&server, true));
+    sandbox.run(&["--judge", "judge-model"]).success();
+    sandbox.write(
+        "battles.jsonl",
+        "{\"model_a\": \"good\", \"model_b\": \"bad\", \"winner\": \"model_a\"}\n\
+         {\"model_a\": \"bad\", \"model_b\": \"good\", \"winner\": \"model_b\"}\n",
+    );
+    sandbox
+        .versus(&["votes", "import", "battles.jsonl"])
+        .success();
+
+    let table = sandbox
+        .versus(&["ratings", "--style-control", "--rounds", "20"])
+        .success();
+    for needle in [
+        "PLAIN BT",
+        "Bradley-Terry with style control",
+        "style coefficients",
+        "length ",
+        "headers ",
+        "list_items ",
+        "bold ",
+        "note: 2 of 8 battles left out of the style-controlled fit",
+    ] {
+        assert!(table.stdout.contains(needle), "{needle}: {table}");
+    }
+    for model in ["good", "bad", "judge-model"] {
+        assert!(
+            table.stdout.lines().any(|line| line.contains(model)),
+            "{model}: {table}"
+        );
+    }
+
+    let json = sandbox
+        .versus(&[
+            "ratings",
+            "--style-control",
+            "--rounds",
+            "20",
+            "--format",
+            "json",
+        ])
+        .success()
+        .stderr_has("2 of 8 battles left out");
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(json["battles"], 8);
+    assert_eq!(json["ratings"].as_array().unwrap().len(), 3);
+    let style = &json["style_control"];
+    assert_eq!(style["battles"], 6, "{style}");
+    assert_eq!(style["left_out"], 2);
+    assert_eq!(style["regularization"], 0.5);
+    let ratings = style["ratings"].as_array().unwrap();
+    assert_eq!(ratings.len(), 3);
+    assert_eq!(ratings[0]["model"], "good", "{style}");
+    let features: Vec<String> = style["style_coefficients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert!(c["value"].as_f64().unwrap().is_finite(), "{c}");
+            assert!(c["lower"].as_f64().unwrap() <= c["upper"].as_f64().unwrap());
+            str_field(c, "feature")
+        })
+        .collect();
+    assert_eq!(features, ["length", "headers", "list_items", "bold"]);
+    // The winner also wrote the longest answers: length gets some of the credit.
+    let length = style["style_coefficients"][0]["value"].as_f64().unwrap();
+    assert!(length > 0.0, "{style}");
+
+    // Without the flag, the JSON has no style control.
+    let plain = sandbox
+        .versus(&["ratings", "--rounds", "20", "--format", "json"])
+        .success();
+    let plain: serde_json::Value = serde_json::from_str(&plain.stdout).unwrap();
+    assert!(plain.get("style_control").is_none());
+}

@@ -5,6 +5,7 @@
 
 use super::battle::Battle;
 use super::bradley_terry::{fit_coefficients, optimum_exists, rating_of, PairPoints};
+use crate::random::Xoshiro256StarStar;
 use crate::stats::percentile;
 
 /// Battles with models replaced by indices (models in name order, as the Arena's pivot tables
@@ -142,82 +143,9 @@ pub fn ranks_from_intervals(intervals: &[(f64, f64)]) -> Vec<usize> {
         .collect()
 }
 
-/// xoshiro256** (Blackman and Vigna), seeded through SplitMix64: small, fast, and the same on
-/// every platform, which is all a reproducible bootstrap needs.
-pub(crate) struct Xoshiro256StarStar {
-    state: [u64; 4],
-}
-
-impl Xoshiro256StarStar {
-    pub fn seeded(seed: u64) -> Xoshiro256StarStar {
-        let mut splitmix = seed;
-        let mut next = || {
-            splitmix = splitmix.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = splitmix;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        };
-        Xoshiro256StarStar {
-            state: [next(), next(), next(), next()],
-        }
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        let result = self.state[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
-        let shifted = self.state[1] << 17;
-        self.state[2] ^= self.state[0];
-        self.state[3] ^= self.state[1];
-        self.state[1] ^= self.state[2];
-        self.state[0] ^= self.state[3];
-        self.state[2] ^= shifted;
-        self.state[3] = self.state[3].rotate_left(45);
-        result
-    }
-
-    /// Uniform in `0..bound` without modulo bias (Lemire's multiply-and-reject); 0 for a bound
-    /// of 0.
-    pub fn below(&mut self, bound: u64) -> u64 {
-        if bound == 0 {
-            return 0;
-        }
-        let threshold = bound.wrapping_neg() % bound;
-        loop {
-            let product = u128::from(self.next_u64()) * u128::from(bound);
-            if (product as u64) >= threshold {
-                return (product >> 64) as u64;
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn xoshiro_matches_the_reference_sequence() {
-        // First outputs of the reference C implementation from state {1, 2, 3, 4}.
-        let mut random = Xoshiro256StarStar {
-            state: [1, 2, 3, 4],
-        };
-        let first: Vec<u64> = (0..4).map(|_| random.next_u64()).collect();
-        assert_eq!(first, vec![11520, 0, 1509978240, 1215971899390074240]);
-    }
-
-    #[test]
-    fn draws_are_uniform_and_in_range() {
-        let mut random = Xoshiro256StarStar::seeded(7);
-        let mut counts = [0usize; 6];
-        for _ in 0..60_000 {
-            counts[random.below(6) as usize] += 1;
-        }
-        for count in counts {
-            assert!((9_500..10_500).contains(&count), "{counts:?}");
-        }
-        assert_eq!(random.below(0), 0);
-        assert_eq!(random.below(1), 0);
-    }
 
     #[test]
     fn intervals_interpolate_like_numpy() {

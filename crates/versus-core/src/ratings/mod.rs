@@ -13,11 +13,17 @@ mod battle;
 mod bootstrap;
 mod bradley_terry;
 mod lbfgs;
+mod style_control;
 mod tally;
 
 pub use battle::{parse_battles_jsonl, Battle, BattleParseError, UnknownWinner, Winner};
 pub use bootstrap::{bootstrap_interval, ranks_from_intervals};
 pub use bradley_terry::{BASE, INIT_RATING, SCALE};
+pub use style_control::{
+    markdown_style_counts, style_controlled_fit, style_controlled_fit_of_resample,
+    style_controlled_ratings, style_features, styled_battles, StyleCoefficient, StyleControlled,
+    StyleCounts, StyleFit, StyledBattle, ARENA_STYLE_REGULARIZATION, STYLE_FEATURES,
+};
 pub use tally::{
     group_by_category, pairwise_results, pairwise_results_by_category, win_rates,
     win_rates_by_category, PairRecord, WinRate,

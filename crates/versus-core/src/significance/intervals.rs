@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::rng::Xoshiro256StarStar;
+use crate::random::Xoshiro256StarStar;
 use crate::stats::percentile;
 
 /// Bootstrap resamples unless the caller chooses another number (scipy.stats.bootstrap's

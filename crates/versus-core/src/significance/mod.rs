@@ -21,7 +21,7 @@
 //! Nothing here panics on its input: an empty slice, a NaN or an infinity gives `None` (each
 //! function says which results it has for degenerate but valid input, such as no discordant
 //! pairs). Randomness comes only from the seed a caller passes, through xoshiro256**
-//! (`rng.rs`), so every result is reproducible. `tools/vectors/stats_vectors.py` computes the
+//! (`crate::random`), so every result is reproducible. `tools/vectors/stats_vectors.py` computes the
 //! references with scipy, statsmodels and numpy, and `tests/stats_vectors.rs` holds us to them.
 
 mod binomial;
@@ -31,7 +31,6 @@ mod normal;
 mod pass_at_k;
 mod permutation;
 mod power;
-mod rng;
 mod wilcoxon;
 
 pub use binomial::{mcnemar_exact, sign_counts, sign_test, SignCounts};

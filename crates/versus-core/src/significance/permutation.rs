@@ -27,7 +27,7 @@
 //! observed one; `tests/stats_vectors.rs` checks decimal data against exact rational
 //! enumeration as well as against scipy.
 
-use super::rng::Xoshiro256StarStar;
+use crate::random::Xoshiro256StarStar;
 
 /// Up to this many non-zero differences the test enumerates every sign pattern (2^20 ≈ 1e6).
 pub const EXACT_SIGN_FLIP_LIMIT: usize = 20;

@@ -281,6 +281,9 @@ fn write_criteria(out: &mut String, report: &Report) -> std::fmt::Result {
         if let Some(note) = &report.ratings_note {
             writeln!(out, "\nNote: {note}.")?;
         }
+        if let Some(line) = super::style_control_line(report) {
+            writeln!(out, "\n{}.", cell_text(&line))?;
+        }
     }
     Ok(())
 }

@@ -43,6 +43,11 @@ pub struct Report {
     /// Set when the battles have no finite maximum-likelihood ratings (a model never lost or
     /// never won), so the ratings are where the Arena's optimiser stops rather than an optimum.
     pub ratings_note: Option<String>,
+    /// The same battles rated with Chatbot Arena's style control (answer length and Markdown
+    /// headers, list items and bold as covariates), so a model that wins by writing longer or
+    /// more decorated answers is seen as such; `None` when no battle's two answers both have
+    /// token counts.
+    pub style_controlled: Option<versus_core::ratings::StyleControlled>,
     /// The judge, measured: for each judge with pairwise verdicts, its position and length
     /// biases, self-preference and agreement with votes (docs/verdicts.md); empty without one.
     pub judge_measures: Vec<JudgeMeasures>,
@@ -523,6 +528,7 @@ pub fn assemble(run: RunInfo, plan: &RunPlan, cells: &[CellRecord], grading: &Gr
     let judge_battles = versus_core::record::battles(&grading.judgements, &categories, []);
     let battles = versus_core::record::battles(&grading.judgements, &categories, &grading.votes);
     let ratings = verdicts::report_ratings(&battles);
+    let style_controlled = style_controlled(&battles, cells);
     let ratings_note = (!battles.is_empty() && !versus_core::ratings::has_finite_mle(&battles))
         .then(|| FINITE_MLE_NOTE.to_string());
     let evidence = verdicts::Evidence {
@@ -548,6 +554,7 @@ pub fn assemble(run: RunInfo, plan: &RunPlan, cells: &[CellRecord], grading: &Gr
         criteria,
         ratings,
         ratings_note,
+        style_controlled,
         judge_measures,
         judge_battles,
         schema_version: SCHEMA_VERSION,
@@ -561,6 +568,62 @@ pub fn assemble(run: RunInfo, plan: &RunPlan, cells: &[CellRecord], grading: &Gr
         results,
         summary,
     }
+}
+
+/// Style-controlled ratings of `battles`, each answer's style read from its stored text and its
+/// reported token count (answers without one are left out, as are their battles).
+fn style_controlled(
+    battles: &[Battle],
+    cells: &[CellRecord],
+) -> Option<versus_core::ratings::StyleControlled> {
+    use versus_core::ratings::{markdown_style_counts, style_controlled_ratings, styled_battles};
+    let answers = cells
+        .iter()
+        .filter_map(|cell| {
+            let stored = cell.completion.as_ref()?;
+            let tokens = stored.completion.usage?.completion_tokens;
+            Some((
+                (cell.task_id.clone(), cell.model_id.clone()),
+                markdown_style_counts(&stored.completion.text, tokens),
+            ))
+        })
+        .collect();
+    let (styled, _left_out) = styled_battles(battles, &answers);
+    // As the plain ratings in reports: fewer rounds than `versus ratings`, the same seed.
+    (!styled.is_empty()).then(|| style_controlled_ratings(&styled, 200, 42))
+}
+
+/// One line on the style-controlled ratings, for both report formats.
+pub fn style_control_line(report: &Report) -> Option<String> {
+    let controlled = report.style_controlled.as_ref()?;
+    let ratings: Vec<String> = controlled
+        .ratings
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} ({})",
+                r.model,
+                format::rating(r.rating),
+                format::interval(r.lower, r.upper)
+            )
+        })
+        .collect();
+    let coefficients: Vec<String> = controlled
+        .style_coefficients
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {:+.2} ({:+.2} to {:+.2})",
+                c.feature, c.value, c.lower, c.upper
+            )
+        })
+        .collect();
+    Some(format!(
+        "Style-controlled (Chatbot Arena's method: answer length, headers, list items and bold as covariates, {} battles): {}; style coefficients, log-odds per standard deviation with 95% intervals: {}",
+        controlled.battles,
+        ratings.join(", "),
+        coefficients.join(", ")
+    ))
 }
 
 /// The report's entry for each model of a plan: its id, spec and metadata, and the parameters
@@ -920,14 +983,21 @@ images = ["cat.png"]
 
     /// Two judges over the snapshot suite: `gpt-4o-mini` (a contestant) and `judge-2`, with votes.
     fn measured_report() -> Report {
+        measured_report_with(|_| None)
+    }
+
+    /// The judged run of `measured_report`, each answer with the usage `usage(answer)` gives.
+    fn measured_report_with(usage: fn(&str) -> Option<(u64, u64)>) -> Report {
         let (gpt, local) = ("gpt-4o-mini", "local");
+        let answer =
+            |task: &str, model: &str, text: &str| ok(task, model, text, usage(text), false);
         let cells = vec![
-            ok("sunrise", gpt, "one two three four", None, false),
-            ok("sunrise", local, "one two", None, false),
-            ok("fibonacci", gpt, "a b c", None, false),
-            ok("fibonacci", local, "a b c d e f", None, false),
-            ok("photo", gpt, "A cat.", None, false),
-            ok("photo", local, "A cat, sleeping.", None, false),
+            answer("sunrise", gpt, "one two three four"),
+            answer("sunrise", local, "one two"),
+            answer("fibonacci", gpt, "a b c"),
+            answer("fibonacci", local, "a b c d e f"),
+            answer("photo", gpt, "A cat."),
+            answer("photo", local, "A cat, sleeping."),
         ];
         let words = |model: &str, value: f64| ScoreRecord {
             task_id: "sunrise".into(),
@@ -971,6 +1041,37 @@ images = ["cat.png"]
             (actual - expected).abs() < 1e-12,
             "{actual} is not {expected}"
         );
+    }
+
+    #[test]
+    fn battles_are_also_rated_with_style_control() {
+        // Token counts as the server would report them: one per word here.
+        let report = measured_report_with(|text| Some((3, text.split_whitespace().count() as u64)));
+        let controlled = report
+            .style_controlled
+            .as_ref()
+            .expect("judged answers with token counts are rated with style control");
+        let features: Vec<&str> = controlled
+            .style_coefficients
+            .iter()
+            .map(|c| c.feature.as_str())
+            .collect();
+        assert_eq!(features, ["length", "headers", "list_items", "bold"]);
+        assert!(controlled.battles > 0 && !controlled.ratings.is_empty());
+        let line = style_control_line(&report).expect("a line for the reports");
+        assert!(
+            line.starts_with("Style-controlled (Chatbot Arena's method"),
+            "{line}"
+        );
+        assert!(markdown::render(&report).contains("Style-controlled"));
+        assert!(html::render(&report).contains("data-testid=\"style-control\""));
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            json["style_controlled"]["style_coefficients"][0]["feature"],
+            "length"
+        );
+        // Without usage there is nothing to control for, and the reports say nothing.
+        assert_eq!(super::tests::report().style_controlled, None);
     }
 
     #[test]

@@ -176,6 +176,13 @@ fn write_ratings_table(out: &mut String, report: &Report) -> std::fmt::Result {
             escape(note)
         )?;
     }
+    if let Some(line) = crate::report::style_control_line(report) {
+        writeln!(
+            out,
+            "<p class=\"note\" data-testid=\"style-control\">{}.</p>",
+            escape(&line)
+        )?;
+    }
     Ok(())
 }
 

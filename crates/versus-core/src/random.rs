@@ -1,7 +1,6 @@
-//! The seeded generator behind the sign-flip test's Monte Carlo draws and the paired bootstrap:
-//! xoshiro256** (Blackman and Vigna) seeded through SplitMix64, the same generator and seeding
-//! as the ratings bootstrap (`ratings/bootstrap.rs`). That one is private to `ratings`, so this
-//! module keeps its own copy; both produce the same stream for the same seed.
+//! The seeded generator behind every resampling in versus-core (the ratings bootstrap, the
+//! paired bootstrap, the sign-flip test's Monte Carlo draws): xoshiro256** (Blackman and Vigna)
+//! seeded through SplitMix64, so the same seed gives the same draws on every platform.
 
 /// xoshiro256**: small, fast, and the same on every platform.
 pub(crate) struct Xoshiro256StarStar {
@@ -84,9 +83,10 @@ mod tests {
     }
 
     #[test]
-    fn draws_match_the_ratings_generator() {
-        // The first draws below 7 and below 3·2^62 from seed 42, as the always-divide form of
-        // `ratings/bootstrap.rs` produces them (that form, re-typed here).
+    fn draws_match_the_always_dividing_form() {
+        // The first draws below 7 and below 3·2^62 from seed 42, as the simpler form that always
+        // computes the rejection threshold produces them (the ratings bootstrap's draws, which
+        // its reference vectors pin, were made by that form).
         fn reference(random: &mut Xoshiro256StarStar, bound: u64) -> u64 {
             let threshold = bound.wrapping_neg() % bound;
             loop {
