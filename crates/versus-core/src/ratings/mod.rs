@@ -77,24 +77,22 @@ pub fn has_finite_mle(battles: &[Battle]) -> bool {
     index.has_finite_mle()
 }
 
-/// The leaderboard: Bradley-Terry ratings, 95% bootstrap intervals from `rounds` resamples drawn
-/// from `seed` (the same seed gives the same intervals), ranks from the intervals, battle counts
-/// and win rates. Best rating first (ties by name).
-pub fn ratings_with_intervals(battles: &[Battle], rounds: usize, seed: u64) -> Vec<Rating> {
-    let index = IndexedBattles::new(battles);
-    let ratings = index.fit(0..index.len());
-    let rounds_table = index.bootstrap(rounds, seed);
-    let records = win_rates(battles);
-    let mut board: Vec<Rating> = index
-        .models
+/// A leaderboard from fitted `ratings` (by model index; `None` for a model the fit left out),
+/// the same fit on each bootstrap round, and each model's record: 95% intervals from the rounds
+/// (a model missing from a round is left out of it), ranks from the intervals, best rating
+/// first (ties by name). Plain and style-controlled ratings both end here.
+pub(crate) fn leaderboard(
+    models: &[String],
+    ratings: &[Option<f64>],
+    rounds: &[&[Option<f64>]],
+    records: &[WinRate],
+) -> Vec<Rating> {
+    let mut board: Vec<Rating> = models
         .iter()
         .enumerate()
         .filter_map(|(model, name)| {
             let rating = ratings[model]?;
-            let samples: Vec<f64> = rounds_table
-                .iter()
-                .filter_map(|round| round[model])
-                .collect();
+            let samples: Vec<f64> = rounds.iter().filter_map(|round| round[model]).collect();
             let (lower, upper) = bootstrap_interval(&samples).unwrap_or((rating, rating));
             let record = records.iter().find(|record| &record.model == name);
             Some(Rating {
@@ -118,6 +116,18 @@ pub fn ratings_with_intervals(battles: &[Battle], rounds: usize, seed: u64) -> V
             .then_with(|| x.model.cmp(&y.model))
     });
     board
+}
+
+/// The leaderboard: Bradley-Terry ratings, 95% bootstrap intervals from `rounds` resamples drawn
+/// from `seed` (the same seed gives the same intervals), ranks from the intervals, battle counts
+/// and win rates. Best rating first (ties by name).
+pub fn ratings_with_intervals(battles: &[Battle], rounds: usize, seed: u64) -> Vec<Rating> {
+    let index = IndexedBattles::new(battles);
+    let ratings = index.fit(0..index.len());
+    let rounds_table = index.bootstrap(rounds, seed);
+    let records = win_rates(battles);
+    let rounds: Vec<&[Option<f64>]> = rounds_table.iter().map(Vec::as_slice).collect();
+    leaderboard(&index.models, &ratings, &rounds, &records)
 }
 
 fn sorted_ratings(index: &IndexedBattles, ratings: Vec<Option<f64>>) -> Vec<(String, f64)> {

@@ -45,7 +45,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::battle::{Battle, Winner};
-use super::bootstrap::{bootstrap_interval, ranks_from_intervals};
+use super::bootstrap::bootstrap_interval;
 use super::bradley_terry::{rating_of, BASE};
 use super::lbfgs;
 use super::tally::win_rates;
@@ -258,38 +258,11 @@ pub fn style_controlled_ratings(
         .collect();
     let plain: Vec<Battle> = battles.iter().map(|styled| styled.battle.clone()).collect();
     let records = win_rates(&plain);
-    let mut board: Vec<Rating> = problem
-        .models
+    let rounds: Vec<&[Option<f64>]> = rounds_table
         .iter()
-        .enumerate()
-        .filter_map(|(model, name)| {
-            let rating = ratings[model]?;
-            let samples: Vec<f64> = rounds_table
-                .iter()
-                .filter_map(|(round, _)| round[model])
-                .collect();
-            let (lower, upper) = bootstrap_interval(&samples).unwrap_or((rating, rating));
-            let record = records.iter().find(|record| &record.model == name);
-            Some(Rating {
-                model: name.clone(),
-                rating,
-                lower,
-                upper,
-                rank: 0,
-                battles: record.map_or(0, |record| record.battles),
-                win_rate: record.map_or(0.0, |record| record.win_rate),
-            })
-        })
+        .map(|(round, _)| round.as_slice())
         .collect();
-    let intervals: Vec<(f64, f64)> = board.iter().map(|row| (row.lower, row.upper)).collect();
-    for (row, rank) in board.iter_mut().zip(ranks_from_intervals(&intervals)) {
-        row.rank = rank;
-    }
-    board.sort_by(|x, y| {
-        y.rating
-            .total_cmp(&x.rating)
-            .then_with(|| x.model.cmp(&y.model))
-    });
+    let board = super::leaderboard(&problem.models, &ratings, &rounds, &records);
     let style_coefficients = STYLE_FEATURES
         .iter()
         .enumerate()
