@@ -79,7 +79,8 @@ pub struct VotesImportArgs {
 /// How answers are graded.
 #[derive(Debug, Args, Default, Clone)]
 pub struct GradingArgs {
-    /// The judge: a model id from the suite or a spec (overrides the suite's `[judge]`).
+    /// The judge: a model id from the suite, a spec, or `ID=SPEC` to name it (overrides the
+    /// suite's `[judge]`).
     #[arg(long, value_name = "MODEL")]
     pub judge: Option<String>,
     /// Do not ask the judge, even if the suite names one.

@@ -109,12 +109,17 @@ pub fn load_suite(path: Option<&Path>, builtin: Option<&str>) -> anyhow::Result<
 }
 
 /// Parses `SPEC` or `ID=SPEC` from the command line.
-pub fn model_from_arg(arg: &str, base_url: Option<&str>) -> anyhow::Result<ModelConfig> {
-    // `ID=SPEC`, where ID has no `:` (specs always do, so `openai:a=b` stays a spec).
-    let (id, spec_text) = match arg.split_once('=') {
+/// A model argument's optional `ID=` and its spec: `ID=SPEC`, where ID has no `:` (specs always
+/// do, so `openai:a=b` stays a spec). Every flag that names a model reads it this way.
+pub fn split_model_arg(arg: &str) -> (Option<&str>, &str) {
+    match arg.split_once('=') {
         Some((id, spec)) if !id.contains(':') && !id.is_empty() => (Some(id), spec),
         _ => (None, arg),
-    };
+    }
+}
+
+pub fn model_from_arg(arg: &str, base_url: Option<&str>) -> anyhow::Result<ModelConfig> {
+    let (id, spec_text) = split_model_arg(arg);
     let spec = ModelSpec::parse(spec_text).map_err(|e| usage(format!("--model {arg}: {e}")))?;
     let mut config = ModelConfig::from_spec(spec);
     if let Some(id) = id {

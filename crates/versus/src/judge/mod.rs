@@ -148,8 +148,17 @@ impl Judge {
     ) -> anyhow::Result<Judge> {
         // Prompts first: a mistake in them should not wait for a model to load.
         let prompts = Prompts::load(prompts_dir)?;
-        let model = model.trim();
-        let config = match suite.models.iter().find(|m| m.id == model) {
+        let argument = model.trim();
+        // `ID=SPEC` names a judge that is not in the suite, as `--model` names a contestant.
+        let (named, model) = match crate::settings::split_model_arg(argument) {
+            (Some(id), spec) => (Some(id), spec),
+            (None, _) => (None, argument),
+        };
+        let config = match suite
+            .models
+            .iter()
+            .find(|m| named.is_none() && m.id == model)
+        {
             Some(config) => config.clone(),
             None => {
                 let spec = ModelSpec::parse(model).map_err(|e| {
@@ -163,16 +172,16 @@ impl Judge {
                     )
                 })?;
                 let mut config = ModelConfig::from_spec(spec);
-                config.id = model.to_string();
+                config.id = named.unwrap_or(model).to_string();
                 config
             }
         };
         let prepared = prepare(&config, &suite.defaults, keys).await;
         let chat = prepared
             .model
-            .with_context(|| format!("cannot use `{model}` as the judge"))?;
+            .with_context(|| format!("cannot use `{argument}` as the judge"))?;
         Ok(Judge::with_model(
-            model,
+            &config.id,
             chat,
             prepared.config.spec,
             prepared.endpoint,

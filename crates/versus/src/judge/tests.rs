@@ -341,6 +341,17 @@ async fn a_tiny_local_judge_gives_errors_not_wins() {
         .await
         .expect("a local model can judge");
     assert_eq!(judge.label(), spec);
+    // `ID=SPEC`, as `--model` takes it, names the judge in reports.
+    let named = Judge::new(
+        &format!("tiny-judge={spec}"),
+        &suite,
+        None,
+        &mut KeyPrompter::new(false),
+    )
+    .await
+    .expect("ID=SPEC names a judge");
+    assert_eq!(named.label(), "tiny-judge");
+    assert_eq!(named.spec.to_string(), spec);
     let mut store = Store::open_in_memory().expect("open a store");
     let task = &suite.tasks[0];
     let judgement = judge
