@@ -382,9 +382,12 @@ fn quote(text: &str) -> String {
 }
 
 /// An answer made safe to embed under its model's `####` heading: headings inside it are demoted
-/// below that level (so an answer's `# Title` does not break the report's outline), and an unclosed
-/// code fence is closed (so one model's cut-off code block cannot swallow the rest of the report).
-/// Text inside code blocks is left exactly as it is.
+/// below that level (so an answer's `# Title` does not break the report's outline), an unclosed
+/// code fence is closed (so one model's cut-off code block cannot swallow the rest of the report),
+/// and raw HTML is escaped (`<` becomes `&lt;` outside code), so that a line starting `<!--`
+/// cannot hide the rest of the report and `<img onerror=...>` cannot run in a viewer that renders
+/// Markdown; the answer's own Markdown is kept. Text inside code blocks and code spans, and lines
+/// indented as code, is left exactly as it is.
 fn embed_answer(text: &str) -> String {
     const DEMOTE_BY: usize = 4;
     let lines: Vec<&str> = text.lines().collect();
@@ -420,7 +423,11 @@ fn embed_answer(text: &str) -> String {
                 .is_none_or(|c| c == ' ' || c == '\t');
         if is_atx {
             let level = (hashes + DEMOTE_BY).min(6);
-            out.push(format!("{}{}", "#".repeat(level), &trimmed[hashes..]));
+            out.push(format!(
+                "{}{}",
+                "#".repeat(level),
+                escape_raw_html(&trimmed[hashes..])
+            ));
             continue;
         }
         // A setext underline (`===` or `---` under a paragraph line) makes a level 1 or 2 heading.
@@ -430,24 +437,77 @@ fn embed_answer(text: &str) -> String {
             && !underline.is_empty()
             && (underline.chars().all(|c| c == '=') || underline.chars().all(|c| c == '-'))
             && !previous.is_empty()
-            && out
-                .last()
-                .is_some_and(|last| last.trim() == previous && !last.starts_with('#'))
+            && out.last().is_some_and(|last| {
+                last.trim() == escape_raw_html(previous).trim() && !last.starts_with('#')
+            })
             && !previous.starts_with(['-', '*', '+', '>', '|'])
             && code_fence(previous).is_none();
         if is_setext {
             let level = if underline.starts_with('=') { 1 } else { 2 } + DEMOTE_BY;
             if let Some(last) = out.last_mut() {
-                *last = format!("{} {}", "#".repeat(level.min(6)), previous);
+                *last = format!("{} {}", "#".repeat(level.min(6)), escape_raw_html(previous));
             }
             continue;
         }
-        out.push(line.to_string());
+        // Four spaces (or a tab) start an indented code block, shown as written.
+        if indent >= 4 || line.starts_with('\t') {
+            out.push(line.to_string());
+        } else {
+            out.push(escape_raw_html(line));
+        }
     }
     if let Some(fence) = open_fence {
         out.push(fence);
     }
     out.join("\n")
+}
+
+/// `line` with every `<` outside inline code spans written `&lt;`, which Markdown shows as `<` but
+/// never reads as HTML. A code span is a run of backticks closed by a run of the same length on
+/// the line; an unclosed run is plain text.
+fn escape_raw_html(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(next) = rest.find(['<', '`']) {
+        let (before, from) = rest.split_at(next);
+        out.push_str(before);
+        if let Some(after) = from.strip_prefix('<') {
+            out.push_str("&lt;");
+            rest = after;
+            continue;
+        }
+        let run = from.len() - from.trim_start_matches('`').len();
+        let fence = &from[..run];
+        let after = &from[run..];
+        // The closing run must be exactly as long: find a run of `run` backticks not part of a
+        // longer one.
+        let mut search = 0;
+        let mut close = None;
+        while let Some(at) = after[search..].find(fence) {
+            let start = search + at;
+            let end = start + run;
+            let longer =
+                after[end..].starts_with('`') || (start > 0 && after[..start].ends_with('`'));
+            if !longer {
+                close = Some(end);
+                break;
+            }
+            search = end + after[end..].len() - after[end..].trim_start_matches('`').len();
+        }
+        match close {
+            Some(end) => {
+                out.push_str(fence);
+                out.push_str(&after[..end]);
+                rest = &after[end..];
+            }
+            None => {
+                out.push_str(fence);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The fence that opens or closes a code block on this (left-trimmed) line, if it is one.
@@ -460,6 +520,29 @@ fn code_fence(trimmed: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_html_in_answers_is_escaped_but_markdown_and_code_are_kept() {
+        for (answer, embedded) in [
+            ("<!-- hide the rest\nmore", "&lt;!-- hide the rest\nmore"),
+            (
+                "x <img src=x onerror=alert(1)> y",
+                "x &lt;img src=x onerror=alert(1)> y",
+            ),
+            (
+                "**bold** and `a < b` and ``x ` <y``",
+                "**bold** and `a < b` and ``x ` <y``",
+            ),
+            ("an unclosed ` tick < here", "an unclosed ` tick &lt; here"),
+            ("```html\n<b>code</b>\n```", "```html\n<b>code</b>\n```"),
+            ("    <indented code>", "    <indented code>"),
+            ("# <script>x</script>", "##### &lt;script>x&lt;/script>"),
+            ("<i>Title</i>\n===", "##### &lt;i>Title&lt;/i>"),
+            ("- item <b>one</b>", "- item &lt;b>one&lt;/b>"),
+        ] {
+            assert_eq!(embed_answer(answer), embedded, "{answer:?}");
+        }
+    }
 
     #[test]
     fn unclosed_fences_are_closed() {
