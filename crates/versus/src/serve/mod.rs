@@ -205,15 +205,27 @@ async fn require_key(State(state): State<ServeState>, request: Request, next: Ne
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, key)| key.trim());
     match given {
-        None => ApiError::unauthorized(
+        None => refused(ApiError::unauthorized(
             "You didn't provide an API key. Send it in the Authorization header: `Authorization: Bearer KEY`.",
-        )
-        .into_response(),
+        )),
         Some(key) if !same_digest(&key_digest(key), expected) => {
-            ApiError::unauthorized("Incorrect API key provided.").into_response()
+            refused(ApiError::unauthorized("Incorrect API key provided."))
         }
         Some(_) => next.run(request).await,
     }
+}
+
+/// A refusal sent before the request's body was read: the connection then closes (hyper will
+/// not read an unread body to reuse it), so the response says `Connection: close`. Without it a
+/// client may send its next request on the dying connection and see a connection error instead
+/// of the next answer (the official Python client did, now and then).
+fn refused(error: ApiError) -> Response {
+    let mut response = error.into_response();
+    response.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// Compares every byte, whatever the first difference.

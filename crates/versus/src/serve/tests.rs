@@ -393,6 +393,13 @@ async fn a_key_is_required_when_set_and_never_logged() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_error_shape(&error, "authentication_error");
     assert_eq!(error["error"]["code"], "invalid_api_key");
+    let (status, headers, _) = send(&app, post(chat_body("tiny", json!({})))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        headers.get(header::CONNECTION).map(|v| v.as_bytes()),
+        Some(&b"close"[..]),
+        "a refusal that leaves the body unread closes the connection"
+    );
     let (status, error) = send_json(&app, with_key("sk-wrong")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(
@@ -411,7 +418,7 @@ async fn a_key_is_required_when_set_and_never_logged() {
     let (status, _) = send_json(&app, get("/health")).await;
     assert_eq!(status, StatusCode::OK, "health needs no key");
     let lines = log.lines();
-    assert_eq!(lines.len(), 5, "one line per request: {lines:#?}");
+    assert_eq!(lines.len(), 6, "one line per request: {lines:#?}");
     assert!(lines
         .iter()
         .all(|line| !line.contains("SECRET") && !line.contains("sk-wrong")));
