@@ -32,18 +32,38 @@ fn hex(bytes: &[u8]) -> String {
 /// The key under which a completion is cached: the model, where it is served from, every
 /// generation parameter and the full message list (images by content, as they are sent).
 pub fn completion_key(spec: &ModelSpec, endpoint: Option<&str>, request: &ChatRequest) -> String {
+    sample_completion_key(spec, endpoint, request, 0)
+}
+
+/// The key of repeated sample `sample` (0-based) of a request: [`completion_key`] for the first,
+/// so that a run asking once and a run asking several times share their first answers, and a key
+/// of its own for each later one, so that repeated greedy samples (whose requests are identical)
+/// are each asked and cached rather than all answered by the first.
+pub fn sample_completion_key(
+    spec: &ModelSpec,
+    endpoint: Option<&str>,
+    request: &ChatRequest,
+    sample: u32,
+) -> String {
     #[derive(Serialize)]
     struct Key<'a> {
         version: u32,
         spec: String,
         endpoint: Option<&'a str>,
         request: &'a ChatRequest,
+        // Left out for the first sample, so that its key is what it was before samples existed.
+        #[serde(skip_serializing_if = "is_first")]
+        sample: u32,
+    }
+    fn is_first(sample: &u32) -> bool {
+        *sample == 0
     }
     sha256_json(&Key {
         version: KEY_VERSION,
         spec: spec.to_string(),
         endpoint: endpoint.map(|e| e.trim_end_matches('/')),
         request,
+        sample,
     })
 }
 
@@ -82,5 +102,22 @@ mod tests {
             completion_key(&spec, Some("http://x/v1"), &request("hi", 0.0)),
             "a trailing slash does not change the endpoint"
         );
+        // Pinned: changing it would orphan every cached answer.
+        assert_eq!(
+            base,
+            "8a7472b5bf06f343db1b0ed527ca084db8e434922738a7c363adc89cc2802ec4"
+        );
+    }
+
+    #[test]
+    fn each_repeated_sample_has_its_own_key_and_the_first_keeps_the_plain_one() {
+        let spec = ModelSpec::parse("openai:gpt-4o-mini").unwrap();
+        let greedy = request("hi", 0.0);
+        let keys: Vec<String> = (0..3)
+            .map(|i| sample_completion_key(&spec, None, &greedy, i))
+            .collect();
+        assert_eq!(keys[0], completion_key(&spec, None, &greedy));
+        assert_ne!(keys[0], keys[1]);
+        assert_ne!(keys[1], keys[2]);
     }
 }

@@ -238,6 +238,9 @@ pub struct ModelConfig {
     /// Requests in flight at once for this model; `None` uses the suite default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<usize>,
+    /// How many times each task is asked of this model; `None` uses the suite default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<u32>,
     #[serde(default)]
     pub params: GenerationParams,
     #[serde(default)]
@@ -261,6 +264,7 @@ impl ModelConfig {
             api_key_env: None,
             stream: true,
             concurrency: None,
+            samples: None,
             params: GenerationParams::default(),
             local: LocalOptions::default(),
         }

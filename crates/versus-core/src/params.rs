@@ -42,6 +42,24 @@ impl GenerationParams {
         }
     }
 
+    /// The parameters of sample `sample` (0-based) of a cell asked `samples` times.
+    ///
+    /// One sample is asked as written. Repeated samples that sample (temperature not 0) get
+    /// seed `base + sample`, where `base` is the seed the suite sets (0 when it sets none), so
+    /// every sample is reproducible, cacheable under its own key and different from the others.
+    /// Greedy samples are asked as written: their answers differ only where the server is not
+    /// deterministic, which is what repeating them measures.
+    pub fn for_sample(&self, sample: u32, samples: u32) -> GenerationParams {
+        let greedy = self.temperature == Some(0.0);
+        if samples <= 1 || greedy {
+            return self.clone();
+        }
+        GenerationParams {
+            seed: Some(self.seed.unwrap_or(0).wrapping_add(u64::from(sample))),
+            ..self.clone()
+        }
+    }
+
     /// Whether two calls with these parameters should give the same answer, so that a stored
     /// answer may stand in for a new call: greedy decoding, or sampling with a fixed seed.
     pub fn is_reproducible(&self) -> bool {
@@ -71,6 +89,34 @@ mod tests {
         assert_eq!(merged.max_tokens, Some(256));
         assert_eq!(merged.seed, Some(3));
         assert_eq!(merged.stop, Some(vec!["x".to_string()]));
+    }
+
+    #[test]
+    fn repeated_samples_that_sample_are_seeded_base_plus_index() {
+        let sampled = GenerationParams {
+            temperature: Some(0.7),
+            ..Default::default()
+        };
+        let seeds = |params: &GenerationParams, samples: u32| -> Vec<Option<u64>> {
+            (0..samples)
+                .map(|i| params.for_sample(i, samples).seed)
+                .collect()
+        };
+        assert_eq!(seeds(&sampled, 1), [None], "one sample is asked as written");
+        assert_eq!(seeds(&sampled, 3), [Some(0), Some(1), Some(2)]);
+        let seeded = GenerationParams {
+            seed: Some(40),
+            ..sampled.clone()
+        };
+        assert_eq!(seeds(&seeded, 3), [Some(40), Some(41), Some(42)]);
+        assert!((0..3).all(|i| sampled.for_sample(i, 3).is_reproducible()));
+        let greedy = GenerationParams {
+            temperature: Some(0.0),
+            ..Default::default()
+        };
+        assert_eq!(seeds(&greedy, 3), [None, None, None]);
+        // The server's default temperature samples.
+        assert_eq!(seeds(&GenerationParams::default(), 2), [Some(0), Some(1)]);
     }
 
     #[test]

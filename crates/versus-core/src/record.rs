@@ -47,6 +47,23 @@ impl RunPlan {
             .overlaid(&self.overrides)
     }
 
+    /// How many times a model is asked a task: the task's `samples`, else the model's, else the
+    /// suite's (`--samples` has already replaced all three when given).
+    pub fn samples_for(&self, model_index: usize, task_index: usize) -> u32 {
+        self.suite.tasks[task_index]
+            .samples
+            .or(self.suite.models[model_index].samples)
+            .unwrap_or(self.suite.defaults.samples)
+            .max(1)
+    }
+
+    /// The k of a task's pass@k figures: its own `pass_at`, else the suite's.
+    pub fn pass_at_for<'a>(&'a self, task: &'a Task) -> &'a [u32] {
+        task.pass_at
+            .as_deref()
+            .unwrap_or(&self.suite.defaults.pass_at)
+    }
+
     /// The task with this id.
     pub fn task(&self, id: &str) -> Option<&Task> {
         self.suite.tasks.iter().find(|task| task.id == id)

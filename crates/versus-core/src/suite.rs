@@ -79,7 +79,21 @@ pub struct Defaults {
     pub retries: u32,
     /// The first back-off delay; it doubles on each retry, with jitter.
     pub retry_backoff_secs: f64,
+    /// How many times each task is asked of each model (models and tasks may override it).
+    #[serde(default = "one_sample")]
+    pub samples: u32,
+    /// The k of the pass@k figures reported for code checks (tasks may override it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pass_at: Vec<u32>,
 }
+
+fn one_sample() -> u32 {
+    1
+}
+
+/// The most samples a cell may have: enough for pass@100 with room to spare, few enough that a
+/// typo (`samples = 10000000`) is caught at load time rather than by the bill.
+pub const MAX_SAMPLES: u32 = 1000;
 
 impl Default for Defaults {
     fn default() -> Defaults {
@@ -94,6 +108,8 @@ impl Default for Defaults {
             max_concurrency: 16,
             retries: 4,
             retry_backoff_secs: 1.0,
+            samples: 1,
+            pass_at: Vec::new(),
         }
     }
 }
@@ -143,6 +159,12 @@ pub struct Task {
     /// verdicts treat each group as one unit (clustered standard errors).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// How many times this task is asked of each model, over the model's and the suite's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<u32>,
+    /// The k of this task's pass@k figures, over the suite's `pass_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_at: Option<Vec<u32>>,
     #[serde(default)]
     pub location: Location,
 }
@@ -357,6 +379,8 @@ struct RawDefaults {
     max_concurrency: Option<Spanned<usize>>,
     retries: Option<u32>,
     retry_backoff: Option<Spanned<f64>>,
+    samples: Option<Spanned<u32>>,
+    pass_at: Option<Spanned<Vec<u32>>>,
 }
 
 #[derive(Deserialize)]
@@ -386,6 +410,7 @@ struct RawModel {
     device: Option<Spanned<String>>,
     chat_template_kwargs: Option<std::collections::BTreeMap<String, serde_json::Value>>,
     force: Option<bool>,
+    samples: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -414,6 +439,8 @@ struct RawTask {
     #[serde(default)]
     checks: Vec<Spanned<RawCheck>>,
     pass_threshold: Option<Spanned<f64>>,
+    samples: Option<Spanned<u32>>,
+    pass_at: Option<Spanned<Vec<u32>>>,
 }
 
 #[derive(Deserialize)]
@@ -671,7 +698,32 @@ fn convert_defaults(source: &SuiteSource<'_>, raw: RawDefaults) -> Result<Defaul
         retries: raw.retries.unwrap_or(base.retries),
         retry_backoff_secs: check_range(source, "retry_backoff", &raw.retry_backoff, 0.0, 600.0)?
             .unwrap_or(base.retry_backoff_secs),
+        samples: check_range(source, "samples", &raw.samples, 1, MAX_SAMPLES)?
+            .unwrap_or(base.samples),
+        pass_at: convert_pass_at(source, raw.pass_at)?.unwrap_or_default(),
     })
+}
+
+/// `pass_at = [1, 5, 10]`: each k at least 1 and at most [`MAX_SAMPLES`], sorted, no repeats.
+fn convert_pass_at(
+    source: &SuiteSource<'_>,
+    raw: Option<Spanned<Vec<u32>>>,
+) -> Result<Option<Vec<u32>>, SuiteError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let span = raw.span();
+    let mut ks = raw.into_inner();
+    if let Some(bad) = ks.iter().find(|k| !(1..=MAX_SAMPLES).contains(*k)) {
+        return Err(source
+            .error_at(
+                Some(span),
+                Some("pass_at"),
+                format!("`pass_at` has k = {bad}, outside 1..={MAX_SAMPLES}"),
+            )
+            .with_help("pass@k needs at least k samples per task: for example `samples = 10` and `pass_at = [1, 5, 10]`"));
+    }
+    ks.sort_unstable();
+    ks.dedup();
+    Ok(Some(ks))
 }
 
 /// The check types, as `type = "..."` names them.
@@ -884,6 +936,7 @@ fn convert_model(source: &SuiteSource<'_>, raw: RawModel) -> Result<ModelConfig,
     }
     config.local.chat_template_kwargs = raw.chat_template_kwargs.unwrap_or_default();
     config.local.force = raw.force.unwrap_or(false);
+    config.samples = check_range(source, "samples", &raw.samples, 1, MAX_SAMPLES)?;
     Ok(config)
 }
 
@@ -1015,7 +1068,11 @@ fn convert_task(
         .collect::<Result<Vec<_>, _>>()?;
     let pass_threshold =
         check_range(source, "pass_threshold", &raw.pass_threshold, 0.0, 1.0)?.unwrap_or(1.0);
+    let samples = check_range(source, "samples", &raw.samples, 1, MAX_SAMPLES)?;
+    let pass_at = convert_pass_at(source, raw.pass_at)?;
     Ok(Task {
+        samples,
+        pass_at,
         checks,
         pass_threshold,
         category: raw
@@ -1224,6 +1281,49 @@ images = ["cat.png"]
             ));
             assert!(message.contains("outside"), "{field} = {value}: {message}");
         }
+    }
+
+    #[test]
+    fn samples_and_pass_at_layer_task_over_model_over_defaults() {
+        let suite = parse(
+            "[defaults]\nsamples = 3\npass_at = [10, 1, 5, 1]\n[[models]]\nspec = \"openai:gpt-4o-mini\"\nsamples = 5\n[[models]]\nid = \"b\"\nspec = \"openai:gpt-4o\"\n[[tasks]]\nid = \"a\"\nprompt = \"x\"\n[[tasks]]\nid = \"c\"\nprompt = \"y\"\nsamples = 10\npass_at = [2]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            suite.defaults.pass_at,
+            [1, 5, 10],
+            "sorted, without repeats"
+        );
+        let plan = crate::RunPlan {
+            suite,
+            overrides: GenerationParams::default(),
+        };
+        assert_eq!(plan.samples_for(0, 0), 5, "the model's over the suite's");
+        assert_eq!(plan.samples_for(1, 0), 3, "the suite's");
+        assert_eq!(plan.samples_for(0, 1), 10, "the task's over the model's");
+        assert_eq!(plan.pass_at_for(&plan.suite.tasks[0]), [1, 5, 10]);
+        assert_eq!(plan.pass_at_for(&plan.suite.tasks[1]), [2]);
+        let one = parse("[[tasks]]\nid = \"a\"\nprompt = \"x\"\n").unwrap();
+        assert_eq!(one.defaults.samples, 1);
+        for (text, needle) in [
+            (
+                "[defaults]\nsamples = 0\n",
+                "2:11: `samples` is 0, outside 1..=1000",
+            ),
+            (
+                "[defaults]\nsamples = 100000\n",
+                "`samples` is 100000, outside",
+            ),
+            (
+                "[defaults]\npass_at = [1, 0]\n",
+                "`pass_at` has k = 0, outside 1..=1000",
+            ),
+        ] {
+            let message = error(&format!("{text}[[tasks]]\nid = \"a\"\nprompt = \"x\"\n"));
+            assert!(message.contains(needle), "{text}: {message}");
+        }
+        let message = error("[[tasks]]\nid = \"a\"\nprompt = \"x\"\nsamples = 0\n");
+        assert!(message.contains("4:11: `samples` is 0"), "{message}");
     }
 
     #[test]

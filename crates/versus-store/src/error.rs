@@ -43,12 +43,8 @@ pub enum StoreError {
     #[error("no run {0} in this database; `versus runs` lists them")]
     RunNotFound(RunId),
 
-    #[error("run {run} has no cell for task `{task_id}` and model `{model_id}`; cells are created with their run")]
-    CellNotFound {
-        run: RunId,
-        task_id: String,
-        model_id: String,
-    },
+    #[error("run {run} has no cell for {cell}; cells are created with their run")]
+    CellNotFound { run: RunId, cell: crate::CellId },
 
     /// A column holds something this build cannot decode (a damaged file, or one written by
     /// another program).

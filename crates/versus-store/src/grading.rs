@@ -3,7 +3,7 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 
-use crate::{corrupt, RunId, Store, StoreError};
+use crate::{corrupt, CellId, RunId, Store, StoreError};
 
 /// The columns [`judgement_from_row`] reads, in its order.
 pub(crate) const JUDGEMENT_COLUMNS: &str =
@@ -34,6 +34,23 @@ pub(crate) fn judgement_from_row(run: RunId, row: &Row<'_>) -> Result<JudgementR
         detail: serde_json::from_str(&detail)
             .map_err(|e| corrupt(place("detail"), e.to_string()))?,
         task_id,
+    })
+}
+
+/// The columns [`score_from_row`] reads, in its order.
+pub(crate) const SCORE_COLUMNS: &str =
+    "task_id, model_id, sample, scorer, value, passed, explanation";
+
+/// The one place a stored score is decoded.
+pub(crate) fn score_from_row(row: &Row<'_>) -> Result<ScoreRecord, rusqlite::Error> {
+    Ok(ScoreRecord {
+        task_id: row.get(0)?,
+        model_id: row.get(1)?,
+        sample: row.get(2)?,
+        scorer: row.get(3)?,
+        value: row.get(4)?,
+        passed: row.get(5)?,
+        explanation: row.get(6)?,
     })
 }
 
@@ -68,6 +85,8 @@ fn vote_from_row(row: &Row<'_>) -> Result<VoteRecord, StoreError> {
 pub struct ScoreRecord {
     pub task_id: String,
     pub model_id: String,
+    /// Which repeated sample's answer this scores (0-based).
+    pub sample: u32,
     /// What produced it: `check:<label>`, `checks`, `rougeL`, `style.flesch_reading_ease`, ...
     pub scorer: String,
     pub value: Option<f64>,
@@ -82,29 +101,31 @@ pub type JudgementRecord = versus_core::Judgement;
 pub type VoteRecord = versus_core::Vote;
 
 impl Store {
-    /// Replaces every score of one answer, in one transaction.
+    /// Replaces every score of one answer, in one transaction. The scores are stored under
+    /// `cell`, whatever cell their own fields name.
     pub fn replace_scores(
         &mut self,
         run: RunId,
-        task_id: &str,
-        model_id: &str,
+        cell: &CellId,
         scores: &[ScoreRecord],
     ) -> Result<(), StoreError> {
         let tx = self.write_transaction()?;
         tx.execute(
-            "DELETE FROM scores WHERE run_id = ?1 AND task_id = ?2 AND model_id = ?3",
-            params![run, task_id, model_id],
+            "DELETE FROM scores WHERE run_id = ?1 AND task_id = ?2 AND model_id = ?3 \
+             AND sample = ?4",
+            params![run, cell.task_id, cell.model_id, cell.sample],
         )?;
         {
             let mut insert = tx.prepare(
-                "INSERT INTO scores (run_id, task_id, model_id, scorer, value, passed, explanation)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO scores (run_id, task_id, model_id, sample, scorer, value, passed, \
+                 explanation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             for score in scores {
                 insert.execute(params![
                     run,
-                    task_id,
-                    model_id,
+                    cell.task_id,
+                    cell.model_id,
+                    cell.sample,
                     score.scorer,
                     score.value,
                     score.passed,
@@ -118,20 +139,11 @@ impl Store {
 
     /// Every score of a run, by task, model and scorer.
     pub fn scores(&self, run: RunId) -> Result<Vec<ScoreRecord>, StoreError> {
-        let mut query = self.conn.prepare(
-            "SELECT task_id, model_id, scorer, value, passed, explanation FROM scores
-             WHERE run_id = ?1 ORDER BY task_id, model_id, scorer",
-        )?;
-        let rows = query.query_map(params![run], |row| {
-            Ok(ScoreRecord {
-                task_id: row.get(0)?,
-                model_id: row.get(1)?,
-                scorer: row.get(2)?,
-                value: row.get(3)?,
-                passed: row.get(4)?,
-                explanation: row.get(5)?,
-            })
-        })?;
+        let mut query = self.conn.prepare(&format!(
+            "SELECT {SCORE_COLUMNS} FROM scores \
+             WHERE run_id = ?1 ORDER BY task_id, model_id, sample, scorer"
+        ))?;
+        let rows = query.query_map(params![run], score_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -284,6 +296,7 @@ mod tests {
         ScoreRecord {
             task_id: "t".into(),
             model_id: "m".into(),
+            sample: 0,
             scorer: scorer.into(),
             value: Some(value),
             passed: Some(value > 0.5),
@@ -296,6 +309,7 @@ mod tests {
         let cells = [crate::CellId {
             task_id: "t".into(),
             model_id: "m".into(),
+            sample: 0,
         }];
         let run = store
             .create_run(&crate::NewRun {
@@ -316,10 +330,14 @@ mod tests {
     fn scores_are_replaced_per_answer() {
         let (mut store, run) = store_with_run();
         store
-            .replace_scores(run, "t", "m", &[score("a", 1.0), score("b", 0.0)])
+            .replace_scores(
+                run,
+                &crate::CellId::first("t", "m"),
+                &[score("a", 1.0), score("b", 0.0)],
+            )
             .unwrap();
         store
-            .replace_scores(run, "t", "m", &[score("a", 0.25)])
+            .replace_scores(run, &crate::CellId::first("t", "m"), &[score("a", 0.25)])
             .unwrap();
         assert_eq!(store.scores(run).unwrap(), vec![score("a", 0.25)]);
     }
@@ -363,6 +381,9 @@ mod tests {
         };
         assert_eq!(store.add_votes(&[vote.clone(), vote.clone()]).unwrap(), 2);
         assert_eq!(store.votes().unwrap(), vec![vote.clone(), vote]);
-        assert_eq!(store.schema_version().unwrap(), 2);
+        assert_eq!(
+            store.schema_version().unwrap(),
+            crate::schema::latest_version(crate::schema::MIGRATIONS)
+        );
     }
 }

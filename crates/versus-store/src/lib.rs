@@ -46,6 +46,14 @@ macro_rules! completion_columns {
     };
 }
 
+/// The columns of a [`CellRecord`] (without its completion) for a query that names `cells` `c`.
+macro_rules! cell_columns {
+    () => {
+        "c.task_id, c.model_id, c.sample, c.status, c.error_kind, c.error_message, c.cached, \
+         c.attempts, c.updated_at"
+    };
+}
+
 /// The columns of a [`RunSummary`], for a query over `runs r LEFT JOIN cells c` grouped by run.
 macro_rules! run_summary_columns {
     () => {
@@ -140,14 +148,15 @@ impl Store {
         let run = tx.last_insert_rowid();
         {
             let mut insert_cell = tx.prepare(
-                "INSERT INTO cells (run_id, task_id, model_id, position, status) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO cells (run_id, task_id, model_id, sample, position, status) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             for (position, cell) in new.cells.iter().enumerate() {
                 insert_cell.execute(params![
                     run,
                     cell.task_id,
                     cell.model_id,
+                    cell.sample,
                     position as i64,
                     CellStatus::Pending.as_str(),
                 ])?;
@@ -202,8 +211,9 @@ impl Store {
     /// A run's cells in the order they were created, each with its completion when it has one.
     pub fn cells(&self, run: RunId) -> Result<Vec<CellRecord>, StoreError> {
         let mut statement = self.conn.prepare_cached(concat!(
-            "SELECT c.task_id, c.model_id, c.status, c.error_kind, c.error_message, c.cached, \
-             c.attempts, c.updated_at, ",
+            "SELECT ",
+            cell_columns!(),
+            ", ",
             completion_columns!(),
             " FROM cells c LEFT JOIN completions p ON p.key = c.completion_key \
              WHERE c.run_id = ?1 ORDER BY c.position"
@@ -242,12 +252,11 @@ impl Store {
     pub fn record_cell(
         &mut self,
         run: RunId,
-        task_id: &str,
-        model_id: &str,
+        cell: &CellId,
         outcome: &CellOutcome,
     ) -> Result<(), StoreError> {
         let tx = self.write_transaction()?;
-        record_outcome(&tx, run, task_id, model_id, outcome)?;
+        record_outcome(&tx, run, cell, outcome)?;
         tx.commit()?;
         Ok(())
     }
@@ -332,8 +341,7 @@ fn configure(conn: &Connection, file_backed: bool) -> Result<(), rusqlite::Error
 fn record_outcome(
     tx: &Transaction<'_>,
     run: RunId,
-    task_id: &str,
-    model_id: &str,
+    cell: &CellId,
     outcome: &CellOutcome,
 ) -> Result<(), StoreError> {
     let changed = match outcome {
@@ -349,7 +357,7 @@ fn record_outcome(
             let attempts = if *cached { 0 } else { completion.attempts };
             update_cell(
                 tx,
-                (run, task_id, model_id),
+                (run, cell),
                 CellStatus::Ok,
                 Some(key),
                 None,
@@ -363,7 +371,7 @@ fn record_outcome(
             attempts,
         } => update_cell(
             tx,
-            (run, task_id, model_id),
+            (run, cell),
             CellStatus::Failed,
             None,
             Some((&error_kind_to_column(*kind), message)),
@@ -372,7 +380,7 @@ fn record_outcome(
         )?,
         CellOutcome::Unsupported { reason } => update_cell(
             tx,
-            (run, task_id, model_id),
+            (run, cell),
             CellStatus::Unsupported,
             None,
             Some((
@@ -387,8 +395,7 @@ fn record_outcome(
         // The caller's transaction, dropped uncommitted, rolls back the completion stored above.
         return Err(StoreError::CellNotFound {
             run,
-            task_id: task_id.to_string(),
-            model_id: model_id.to_string(),
+            cell: cell.clone(),
         });
     }
     Ok(())
@@ -437,7 +444,7 @@ fn store_completion(
 /// Sets a cell's outcome; returns how many cells matched (0 or 1).
 fn update_cell(
     tx: &Transaction<'_>,
-    (run, task_id, model_id): (RunId, &str, &str),
+    (run, cell): (RunId, &CellId),
     status: CellStatus,
     completion_key: Option<&str>,
     error: Option<(&str, &str)>,
@@ -450,18 +457,19 @@ fn update_cell(
             "UPDATE cells SET status = ?4, completion_key = ?5, error_kind = ?6, \
              error_message = ?7, cached = ?8, attempts = ?9, updated_at = ",
             sql_now!(),
-            " WHERE run_id = ?1 AND task_id = ?2 AND model_id = ?3"
+            " WHERE run_id = ?1 AND task_id = ?2 AND model_id = ?3 AND sample = ?10"
         ))?
         .execute(params![
             run,
-            task_id,
-            model_id,
+            cell.task_id,
+            cell.model_id,
             status.as_str(),
             completion_key,
             error_kind,
             error_message,
             cached,
             attempts,
+            cell.sample,
         ])?)
 }
 
@@ -483,7 +491,8 @@ pub(crate) fn decode_plan(run: RunId, json: &str) -> Result<RunPlan, StoreError>
 fn cell_from_row(run: RunId, row: &Row<'_>) -> Result<CellRecord, StoreError> {
     let task_id: String = row.get("task_id")?;
     let model_id: String = row.get("model_id")?;
-    let place = || format!("run {run}, task `{task_id}`, model `{model_id}`");
+    let sample: u32 = row.get("sample")?;
+    let place = || format!("run {run}, {}", CellId::sample(&task_id, &model_id, sample));
     let status_text: String = row.get("status")?;
     let status = CellStatus::from_column(&status_text).ok_or_else(|| {
         corrupt(
@@ -515,6 +524,7 @@ fn cell_from_row(run: RunId, row: &Row<'_>) -> Result<CellRecord, StoreError> {
         updated_at: row.get("updated_at")?,
         task_id,
         model_id,
+        sample,
     })
 }
 

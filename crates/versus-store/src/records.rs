@@ -21,11 +21,40 @@ pub struct NewRun<'a> {
     pub cells: &'a [CellId],
 }
 
-/// One task for one model.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// One answer: a task, a model, and which of the task's repeated samples (0 for the first, and
+/// for every run that asks each task once).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CellId {
     pub task_id: String,
     pub model_id: String,
+    pub sample: u32,
+}
+
+impl CellId {
+    /// The first (or only) sample of a task for a model.
+    pub fn first(task_id: impl Into<String>, model_id: impl Into<String>) -> CellId {
+        CellId::sample(task_id, model_id, 0)
+    }
+
+    /// Sample `sample` (0-based) of a task for a model.
+    pub fn sample(task_id: impl Into<String>, model_id: impl Into<String>, sample: u32) -> CellId {
+        CellId {
+            task_id: task_id.into(),
+            model_id: model_id.into(),
+            sample,
+        }
+    }
+}
+
+impl std::fmt::Display for CellId {
+    /// "task `t`, model `m`", with "sample 3" when it is not the first: how errors name a cell.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "task `{}`, model `{}`", self.task_id, self.model_id)?;
+        if self.sample > 0 {
+            write!(f, ", sample {}", self.sample + 1)?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +165,8 @@ pub struct CellError {
 pub struct CellRecord {
     pub task_id: String,
     pub model_id: String,
+    /// Which repeated sample of the task this is (0-based).
+    pub sample: u32,
     pub status: CellStatus,
     /// Set when the status is `Ok`.
     pub completion: Option<StoredCompletion>,
@@ -148,6 +179,13 @@ pub struct CellRecord {
     pub attempts: u32,
     /// When the cell last changed; `None` while it has never been recorded.
     pub updated_at: Option<String>,
+}
+
+impl CellRecord {
+    /// The cell's identity.
+    pub fn id(&self) -> CellId {
+        CellId::sample(&self.task_id, &self.model_id, self.sample)
+    }
 }
 
 /// How a cell ended, as the runner reports it.

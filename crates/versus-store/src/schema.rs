@@ -137,10 +137,62 @@ CREATE TABLE votes (
 "
 );
 
+/// Migration 3: repeated samples. A cell is one answer to one task by one model, and a task may
+/// be asked `samples` times, so cells and scores gain a `sample` index (0 for every row a
+/// database had before) in their primary keys. SQLite cannot change a primary key in place, so
+/// both tables are rebuilt and their rows copied.
+const ADD_SAMPLE_INDEX: &str = concat!(
+    "
+CREATE TABLE cells_with_samples (
+    run_id         INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    task_id        TEXT NOT NULL,
+    model_id       TEXT NOT NULL,
+    sample         INTEGER NOT NULL DEFAULT 0 CHECK (sample >= 0),
+    position       INTEGER NOT NULL,
+    status         TEXT NOT NULL CHECK (status IN ('pending', 'ok', 'failed', 'unsupported')),
+    completion_key TEXT REFERENCES completions (key),
+    error_kind     TEXT,
+    error_message  TEXT,
+    cached         INTEGER NOT NULL DEFAULT 0,
+    attempts       INTEGER NOT NULL DEFAULT 0,
+    updated_at     TEXT,
+    PRIMARY KEY (run_id, task_id, model_id, sample)
+);
+INSERT INTO cells_with_samples (run_id, task_id, model_id, sample, position, status,
+    completion_key, error_kind, error_message, cached, attempts, updated_at)
+SELECT run_id, task_id, model_id, 0, position, status, completion_key, error_kind,
+    error_message, cached, attempts, updated_at FROM cells;
+DROP TABLE cells;
+ALTER TABLE cells_with_samples RENAME TO cells;
+CREATE INDEX cells_by_completion_key ON cells (completion_key);
+
+CREATE TABLE scores_with_samples (
+    run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    task_id     TEXT NOT NULL,
+    model_id    TEXT NOT NULL,
+    sample      INTEGER NOT NULL DEFAULT 0 CHECK (sample >= 0),
+    scorer      TEXT NOT NULL,
+    value       REAL,
+    passed      INTEGER,
+    explanation TEXT NOT NULL,
+    created_at  TEXT NOT NULL DEFAULT (",
+    sql_now!(),
+    "),
+    PRIMARY KEY (run_id, task_id, model_id, sample, scorer)
+);
+INSERT INTO scores_with_samples (run_id, task_id, model_id, sample, scorer, value, passed,
+    explanation, created_at)
+SELECT run_id, task_id, model_id, 0, scorer, value, passed, explanation, created_at FROM scores;
+DROP TABLE scores;
+ALTER TABLE scores_with_samples RENAME TO scores;
+"
+);
+
 /// Every migration, in order: a database at version N has had the first N applied.
 pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE_RUNS_CELLS_COMPLETIONS,
     CREATE_SCORES_JUDGEMENTS_VOTES,
+    ADD_SAMPLE_INDEX,
 ];
 
 /// The schema version this build writes.

@@ -13,6 +13,7 @@ fn cell_id(task_id: &str, model_id: &str) -> CellId {
     CellId {
         task_id: task_id.into(),
         model_id: model_id.into(),
+        sample: 0,
     }
 }
 
@@ -112,7 +113,9 @@ fn unsupported(reason: &str) -> CellOutcome {
 }
 
 fn record(store: &mut Store, run: RunId, (task_id, model_id): (&str, &str), outcome: CellOutcome) {
-    store.record_cell(run, task_id, model_id, &outcome).unwrap();
+    store
+        .record_cell(run, &cell_id(task_id, model_id), &outcome)
+        .unwrap();
 }
 
 fn cell(store: &Store, run: RunId, (task_id, model_id): (&str, &str)) -> CellRecord {
@@ -347,9 +350,7 @@ fn finish_every_cell(store: &mut Store, run: RunId) {
     for cell in store.cells(run).unwrap() {
         let key = format!("{run}/{}/{}", cell.task_id, cell.model_id);
         let outcome = completed(&key, bare_completion("done"), false);
-        store
-            .record_cell(run, &cell.task_id, &cell.model_id, &outcome)
-            .unwrap();
+        store.record_cell(run, &cell.id(), &outcome).unwrap();
     }
 }
 
@@ -481,7 +482,9 @@ fn recording_an_unknown_cell_fails_and_stores_nothing() {
     let mut store = memory_store();
     let run = create_run(&mut store, "plan-a", &[("t1", "m1")]);
     let outcome = completed("orphan", full_completion("hi"), false);
-    let error = store.record_cell(run, "t9", "m1", &outcome).unwrap_err();
+    let error = store
+        .record_cell(run, &cell_id("t9", "m1"), &outcome)
+        .unwrap_err();
     assert!(matches!(error, StoreError::CellNotFound { .. }));
     assert!(error.to_string().contains("task `t9`"), "{error}");
     assert!(
@@ -712,17 +715,68 @@ fn an_appended_migration_is_applied_to_an_existing_database() {
 #[test]
 fn a_version_one_database_is_upgraded_in_place() {
     let (_dir, path) = temp_db();
-    let run = {
-        let mut store = Store::open_with_migrations(&path, &schema::MIGRATIONS[..1]).unwrap();
-        create_run(&mut store, "plan-a", GRID)
-    };
-    let store = Store::open(&path).unwrap();
+    {
+        // Written as a version-1 build wrote it: no sample column anywhere.
+        let store = Store::open_with_migrations(&path, &schema::MIGRATIONS[..1]).unwrap();
+        store
+            .conn
+            .execute_batch(&format!(
+                "INSERT INTO runs (id, suite_name, suite_hash, suite_text, plan_fingerprint, \
+                 plan_json, models_json, tool_version, status) VALUES (1, 'seed', 'h', 't', \
+                 'plan-a', '{}', '[\"m1\",\"m2\"]', '0.1.0', 'running'); \
+                 INSERT INTO cells (run_id, task_id, model_id, position, status) VALUES \
+                 (1, 't1', 'm1', 0, 'pending'), (1, 't1', 'm2', 1, 'pending'), \
+                 (1, 't2', 'm1', 2, 'pending'), (1, 't2', 'm2', 3, 'pending');",
+                sample_plan().to_json().replace('\'', "''")
+            ))
+            .unwrap();
+    }
+    let mut store = Store::open(&path).unwrap();
     assert_eq!(
         store.schema_version().unwrap(),
         schema::latest_version(schema::MIGRATIONS)
     );
-    assert_eq!(store.cells(run).unwrap().len(), 4, "existing data is kept");
-    assert!(store.scores(run).unwrap().is_empty());
+    let cells = store.cells(1).unwrap();
+    assert_eq!(cells.len(), 4, "existing data is kept");
+    assert!(
+        cells.iter().all(|c| c.sample == 0),
+        "old cells are sample 0"
+    );
+    assert_eq!(cells[2].id(), CellId::first("t2", "m1"), "in their order");
+    assert!(store.scores(1).unwrap().is_empty());
+    // The rebuilt tables take new samples beside the old rows.
+    store
+        .record_cell(1, &cell_id("t1", "m1"), &unsupported("no"))
+        .unwrap();
+    assert_eq!(store.cells(1).unwrap()[0].status, CellStatus::Unsupported);
+}
+
+#[test]
+fn a_version_two_database_keeps_its_scores_as_sample_zero() {
+    let (_dir, path) = temp_db();
+    {
+        let store = Store::open_with_migrations(&path, &schema::MIGRATIONS[..2]).unwrap();
+        store
+            .conn
+            .execute_batch(&format!(
+                "INSERT INTO runs (id, suite_name, suite_hash, suite_text, plan_fingerprint, \
+                 plan_json, models_json, tool_version, status) VALUES (1, 'seed', 'h', 't', \
+                 'plan-a', '{}', '[\"m1\"]', '0.1.0', 'finished'); \
+                 INSERT INTO cells (run_id, task_id, model_id, position, status) VALUES \
+                 (1, 't1', 'm1', 0, 'failed'); \
+                 INSERT INTO scores (run_id, task_id, model_id, scorer, value, passed, \
+                 explanation) VALUES (1, 't1', 'm1', 'checks', 0.5, 0, 'half');",
+                sample_plan().to_json().replace('\'', "''")
+            ))
+            .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let scores = store.scores(1).unwrap();
+    assert_eq!(scores.len(), 1);
+    assert_eq!(
+        (scores[0].sample, scores[0].value, scores[0].passed),
+        (0, Some(0.5), Some(false))
+    );
 }
 
 #[test]
@@ -820,4 +874,67 @@ fn unknown_judgement_words_are_reported_as_corrupt_not_guessed() {
         message.contains("unknown judge verdict \"landslide\""),
         "{message}"
     );
+}
+
+#[test]
+fn samples_of_one_task_are_separate_cells_with_separate_scores() {
+    let mut store = Store::open_in_memory().unwrap();
+    let cells: Vec<CellId> = (0..3).map(|i| CellId::sample("t1", "m1", i)).collect();
+    let run = store
+        .create_run(&NewRun {
+            suite_name: "seed",
+            suite_hash: "h",
+            suite_text: "",
+            plan_fingerprint: "plan-s",
+            plan: &sample_plan(),
+            models: &["m1".to_string()],
+            tool_version: "0.1.0",
+            cells: &cells,
+        })
+        .unwrap();
+    for (i, cell) in cells.iter().enumerate() {
+        let text = format!("answer {i}");
+        store
+            .record_cell(
+                run,
+                cell,
+                &completed(&format!("k{i}"), bare_completion(&text), false),
+            )
+            .unwrap();
+        let score = ScoreRecord {
+            task_id: cell.task_id.clone(),
+            model_id: cell.model_id.clone(),
+            sample: cell.sample,
+            scorer: "checks".into(),
+            value: Some(i as f64),
+            passed: Some(i % 2 == 0),
+            explanation: String::new(),
+        };
+        store.replace_scores(run, cell, &[score]).unwrap();
+    }
+    let stored = store.cells(run).unwrap();
+    assert_eq!(
+        stored.iter().map(|c| c.sample).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    let texts: Vec<&str> = stored
+        .iter()
+        .map(|c| c.completion.as_ref().unwrap().completion.text.as_str())
+        .collect();
+    assert_eq!(texts, ["answer 0", "answer 1", "answer 2"]);
+    let scores = store.scores(run).unwrap();
+    assert_eq!(
+        scores
+            .iter()
+            .map(|s| (s.sample, s.value))
+            .collect::<Vec<_>>(),
+        [(0, Some(0.0)), (1, Some(1.0)), (2, Some(2.0))]
+    );
+    // Re-scoring one sample leaves the others alone.
+    store.replace_scores(run, &cells[1], &[]).unwrap();
+    assert_eq!(store.scores(run).unwrap().len(), 2);
+    let missing = store
+        .record_cell(run, &CellId::sample("t1", "m1", 7), &unsupported("no"))
+        .unwrap_err();
+    assert!(missing.to_string().contains("sample 8"), "{missing}");
 }

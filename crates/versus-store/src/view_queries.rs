@@ -9,7 +9,7 @@ use rusqlite::{params, OptionalExtension, Row};
 use versus_core::RunPlan;
 
 use crate::{
-    cell_from_row, corrupt, record_outcome, run_summary_from_row, CellOutcome, CellRecord,
+    cell_from_row, corrupt, record_outcome, run_summary_from_row, CellId, CellOutcome, CellRecord,
     CellStatus, JudgementRecord, RunId, RunSummary, ScoreRecord, Store, StoreError,
 };
 
@@ -37,13 +37,17 @@ pub struct CellPreview {
     pub preview: Option<String>,
     /// The answer's length in characters.
     pub answer_chars: Option<u64>,
+    /// How many samples the task has for this model; the preview is of the first.
+    pub samples: u32,
 }
 
-/// One (task, model) present in two runs, with what the comparison reads from each side.
+/// One answer (task, model, sample) present in two runs, with what the comparison reads from
+/// each side.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CellComparison {
     pub task_id: String,
     pub model_id: String,
+    pub sample: u32,
     pub status_a: CellStatus,
     pub status_b: CellStatus,
     /// Both sides have the same answer text (or neither has one).
@@ -135,9 +139,12 @@ impl Store {
         let mut statement = self.conn.prepare_cached(
             "SELECT c.task_id, c.model_id, c.status, c.error_message, c.cached, \
              p.latency_ms, p.completion_tokens, substr(p.text, 1, ?3) AS preview, \
-             length(p.text) AS answer_chars \
+             length(p.text) AS answer_chars, \
+             (SELECT COUNT(*) FROM cells s WHERE s.run_id = c.run_id \
+              AND s.task_id = c.task_id AND s.model_id = c.model_id) AS samples \
              FROM cells c LEFT JOIN completions p ON p.key = c.completion_key \
-             WHERE c.run_id = ?1 AND c.task_id IN (SELECT value FROM json_each(?2)) \
+             WHERE c.run_id = ?1 AND c.sample = 0 \
+             AND c.task_id IN (SELECT value FROM json_each(?2)) \
              ORDER BY c.position",
         )?;
         let mut rows = statement.query(params![
@@ -163,6 +170,7 @@ impl Store {
                 },
                 preview: if ok { row.get("preview")? } else { None },
                 answer_chars: if ok { row.get("answer_chars")? } else { None },
+                samples: row.get("samples")?,
             });
         }
         Ok(cells)
@@ -175,8 +183,9 @@ impl Store {
         task_ids: &[String],
     ) -> Result<Vec<CellRecord>, StoreError> {
         let mut statement = self.conn.prepare_cached(concat!(
-            "SELECT c.task_id, c.model_id, c.status, c.error_kind, c.error_message, c.cached, \
-             c.attempts, c.updated_at, ",
+            "SELECT ",
+            cell_columns!(),
+            ", ",
             completion_columns!(),
             " FROM cells c LEFT JOIN completions p ON p.key = c.completion_key \
              WHERE c.run_id = ?1 AND c.task_id IN (SELECT value FROM json_each(?2)) \
@@ -196,21 +205,16 @@ impl Store {
         run: RunId,
         task_ids: &[String],
     ) -> Result<Vec<ScoreRecord>, StoreError> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT task_id, model_id, scorer, value, passed, explanation FROM scores \
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT {} FROM scores \
              WHERE run_id = ?1 AND task_id IN (SELECT value FROM json_each(?2)) \
-             ORDER BY task_id, model_id, scorer",
+             ORDER BY task_id, model_id, sample, scorer",
+            crate::grading::SCORE_COLUMNS
+        ))?;
+        let rows = statement.query_map(
+            params![run, id_list(task_ids)],
+            crate::grading::score_from_row,
         )?;
-        let rows = statement.query_map(params![run, id_list(task_ids)], |row| {
-            Ok(ScoreRecord {
-                task_id: row.get(0)?,
-                model_id: row.get(1)?,
-                scorer: row.get(2)?,
-                value: row.get(3)?,
-                passed: row.get(4)?,
-                explanation: row.get(5)?,
-            })
-        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -245,6 +249,7 @@ impl Store {
             .query_row(
                 "SELECT run_id, task_id FROM cells \
                  WHERE status = 'ok' AND (?1 IS NULL OR run_id = ?1) \
+                 AND sample = 0 \
                  GROUP BY run_id, task_id HAVING COUNT(*) >= 2 ORDER BY random() LIMIT 1",
                 params![run],
                 |row| Ok((row.get(0)?, row.get(1)?)),
@@ -261,7 +266,7 @@ impl Store {
         }
         // Scores and ratings are joined per side; the rating is the mean of single ratings.
         let mut statement = self.conn.prepare_cached(
-            "SELECT ca.task_id, ca.model_id, ca.status AS status_a, cb.status AS status_b, \
+            "SELECT ca.task_id, ca.model_id, ca.sample, ca.status AS status_a, cb.status AS status_b, \
              (pa.text IS pb.text) AS same_answer, \
              pa.latency_ms AS latency_a, pb.latency_ms AS latency_b, \
              sa.value AS checks_a, sa.passed AS passed_a, sb.value AS checks_b, \
@@ -274,17 +279,17 @@ impl Store {
               AS rating_b \
              FROM cells ca \
              JOIN cells cb ON cb.run_id = ?2 AND cb.task_id = ca.task_id \
-              AND cb.model_id = ca.model_id \
+              AND cb.model_id = ca.model_id AND cb.sample = ca.sample \
              LEFT JOIN completions pa ON pa.key = ca.completion_key \
              LEFT JOIN completions pb ON pb.key = cb.completion_key \
              LEFT JOIN scores sa ON sa.run_id = ca.run_id AND sa.task_id = ca.task_id \
-              AND sa.model_id = ca.model_id AND sa.scorer = 'checks' \
+              AND sa.model_id = ca.model_id AND sa.sample = ca.sample AND sa.scorer = 'checks' \
              LEFT JOIN scores sb ON sb.run_id = cb.run_id AND sb.task_id = cb.task_id \
-              AND sb.model_id = cb.model_id AND sb.scorer = 'checks' \
+              AND sb.model_id = cb.model_id AND sb.sample = cb.sample AND sb.scorer = 'checks' \
              LEFT JOIN scores ra ON ra.run_id = ca.run_id AND ra.task_id = ca.task_id \
-              AND ra.model_id = ca.model_id AND ra.scorer = 'rougeL' \
+              AND ra.model_id = ca.model_id AND ra.sample = ca.sample AND ra.scorer = 'rougeL' \
              LEFT JOIN scores rb ON rb.run_id = cb.run_id AND rb.task_id = cb.task_id \
-              AND rb.model_id = cb.model_id AND rb.scorer = 'rougeL' \
+              AND rb.model_id = cb.model_id AND rb.sample = cb.sample AND rb.scorer = 'rougeL' \
              WHERE ca.run_id = ?1 ORDER BY ca.position",
         )?;
         let mut rows = statement.query(params![a, b])?;
@@ -295,6 +300,7 @@ impl Store {
             compared.push(CellComparison {
                 task_id: row.get("task_id")?,
                 model_id: row.get("model_id")?,
+                sample: row.get("sample")?,
                 status_a,
                 status_b,
                 same_answer: row.get("same_answer")?,
@@ -318,11 +324,11 @@ impl Store {
     pub fn record_cells(
         &mut self,
         run: RunId,
-        outcomes: &[(&str, &str, CellOutcome)],
+        outcomes: &[(CellId, CellOutcome)],
     ) -> Result<(), StoreError> {
         let tx = self.write_transaction()?;
-        for (task_id, model_id, outcome) in outcomes {
-            record_outcome(&tx, run, task_id, model_id, outcome)?;
+        for (cell, outcome) in outcomes {
+            record_outcome(&tx, run, cell, outcome)?;
         }
         tx.commit()?;
         Ok(())
@@ -372,6 +378,7 @@ mod tests {
                 ["a", "b"].map(|m| CellId {
                     task_id: format!("t{t}"),
                     model_id: m.into(),
+                    sample: 0,
                 })
             })
             .collect();
@@ -398,8 +405,8 @@ mod tests {
             .record_cells(
                 run,
                 &[
-                    ("t1", "a", completed(&answer)),
-                    ("t3", "b", completed("short")),
+                    (CellId::first("t1", "a"), completed(&answer)),
+                    (CellId::first("t3", "b"), completed("short")),
                 ],
             )
             .unwrap();
@@ -448,9 +455,9 @@ mod tests {
             .record_cells(
                 run,
                 &[
-                    ("t0", "a", completed("x")),
-                    ("t2", "a", completed("y")),
-                    ("t2", "b", completed("z")),
+                    (CellId::first("t0", "a"), completed("x")),
+                    (CellId::first("t2", "a"), completed("y")),
+                    (CellId::first("t2", "b"), completed("z")),
                 ],
             )
             .unwrap();
@@ -472,8 +479,8 @@ mod tests {
             .record_cells(
                 a,
                 &[
-                    ("t0", "a", completed("same")),
-                    ("t0", "b", completed("old")),
+                    (CellId::first("t0", "a"), completed("same")),
+                    (CellId::first("t0", "b"), completed("old")),
                 ],
             )
             .unwrap();
@@ -481,21 +488,26 @@ mod tests {
             .record_cells(
                 b,
                 &[
-                    ("t0", "a", completed("same")),
-                    ("t0", "b", completed("new")),
+                    (CellId::first("t0", "a"), completed("same")),
+                    (CellId::first("t0", "b"), completed("new")),
                 ],
             )
             .unwrap();
         let score = |value: f64| ScoreRecord {
             task_id: "t0".into(),
             model_id: "b".into(),
+            sample: 0,
             scorer: "checks".into(),
             value: Some(value),
             passed: Some(value >= 1.0),
             explanation: String::new(),
         };
-        store.replace_scores(a, "t0", "b", &[score(0.5)]).unwrap();
-        store.replace_scores(b, "t0", "b", &[score(1.0)]).unwrap();
+        store
+            .replace_scores(a, &CellId::first("t0", "b"), &[score(0.5)])
+            .unwrap();
+        store
+            .replace_scores(b, &CellId::first("t0", "b"), &[score(1.0)])
+            .unwrap();
         let rows = store.compare_runs(a, b).unwrap();
         assert_eq!(rows.len(), 2, "t1 is only in run a");
         assert!(rows[0].same_answer);

@@ -356,6 +356,10 @@ pub struct OverrideArgs {
     /// Penalise tokens already present, as transformers does; 1.0 is none (local models, vLLM).
     #[arg(long)]
     pub repetition_penalty: Option<f64>,
+    /// Ask every task this many times of every model (1..=1000), over the suite's `samples`;
+    /// samples that sample get seed base + i, so each is reproducible and cached on its own.
+    #[arg(long, value_name = "N")]
+    pub samples: Option<u32>,
     /// Requests in flight at once per model.
     #[arg(long)]
     pub concurrency: Option<usize>,

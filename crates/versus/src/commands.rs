@@ -101,10 +101,7 @@ fn print_outcome(outcome: &RunOutcome, db: &Path) {
     );
     const SHOWN: usize = 10;
     for failure in outcome.failed.iter().take(SHOWN) {
-        eprintln!(
-            "  failed: {} on {}: {}",
-            failure.model_id, failure.task_id, failure.message
-        );
+        eprintln!("  failed: {}: {}", failure.cell, failure.message);
     }
     if outcome.failed.len() > SHOWN {
         eprintln!("  ... and {} more", outcome.failed.len() - SHOWN);
@@ -270,7 +267,8 @@ fn ratings(db: &Path, args: &RatingsArgs) -> anyhow::Result<ExitStatus> {
             }
             let mut answers = std::collections::BTreeMap::<(String, String), StyleCounts>::new();
             for cell in store.cells(run)? {
-                let Some(stored) = &cell.completion else {
+                // Battles are judged on first samples only.
+                let (0, Some(stored)) = (cell.sample, &cell.completion) else {
                     continue;
                 };
                 // The length is the server's token count; without one the answer is not used.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use versus_core::ModelConfig;
-use versus_store::CellOutcome;
+use versus_store::{CellId, CellOutcome};
 
 pub enum Progress {
     Quiet,
@@ -69,7 +69,7 @@ impl Progress {
         }
     }
 
-    pub fn cell_done(&mut self, model_index: usize, task_id: &str, outcome: &CellOutcome) {
+    pub fn cell_done(&mut self, model_index: usize, cell: &CellId, outcome: &CellOutcome) {
         match self {
             Progress::Quiet => {}
             Progress::Lines {
@@ -78,11 +78,17 @@ impl Progress {
                 totals,
             } => {
                 done[model_index] += 1;
+                // Samples after the first are numbered from 1, as every report shows them.
+                let sample = match cell.sample {
+                    0 => String::new(),
+                    index => format!(" (sample {})", index + 1),
+                };
                 eprintln!(
-                    "[{}] {}/{} {task_id}: {}",
+                    "[{}] {}/{} {}{sample}: {}",
                     model_ids[model_index],
                     done[model_index],
                     totals[model_index],
+                    cell.task_id,
                     describe(outcome)
                 );
             }

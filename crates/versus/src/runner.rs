@@ -1,4 +1,4 @@
-//! The runner: plans the cells of a run (task x model), resumes an interrupted run of the same
+//! The runner: plans the cells of a run (task x model x sample), resumes an interrupted run of the same
 //! plan, answers what it can from the cache, and calls the models concurrently (bounded per model
 //! and overall), committing every result to the store the moment it arrives.
 
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use versus_core::fingerprint::{completion_key, sha256_hex, sha256_json};
+use versus_core::fingerprint::{sample_completion_key, sha256_hex, sha256_json};
 use versus_core::{ChatModel, ChatRequest, Completion, ModelError, RunPlan, Suite};
 use versus_store::{CellId, CellOutcome, CellStatus, NewRun, RunId, RunStatus, Store};
 
@@ -16,10 +16,12 @@ use crate::models::{self, KeyPrompter, PreparedModel};
 use crate::progress::Progress;
 use crate::settings::RunSettings;
 
-/// One task x model pair and the request it makes.
+/// One answer to ask for (a task, a model, one of the task's samples) and the request it makes.
 struct PlannedCell {
     task_index: usize,
     model_index: usize,
+    /// Which of the task's repeated samples (0-based).
+    sample: u32,
     request: ChatRequest,
     key: String,
     /// Why the model cannot take this task, if it cannot.
@@ -39,8 +41,7 @@ pub struct RunOutcome {
 }
 
 pub struct Failure {
-    pub task_id: String,
-    pub model_id: String,
+    pub cell: CellId,
     pub message: String,
 }
 
@@ -94,10 +95,10 @@ pub async fn run(settings: RunSettings, store: Store, quiet: bool) -> anyhow::Re
 
     let mut store = store;
     let (run_id, resumed) = open_run(&mut store, &plan, &loaded.text, &fingerprint, &cells, fresh)?;
-    let done: HashMap<(String, String), CellStatus> = store
+    let done: HashMap<CellId, CellStatus> = store
         .cells(run_id)?
         .into_iter()
-        .map(|c| ((c.task_id, c.model_id), c.status))
+        .map(|c| (c.id(), c.status))
         .collect();
 
     let mut outcome = RunOutcome {
@@ -116,10 +117,9 @@ pub async fn run(settings: RunSettings, store: Store, quiet: bool) -> anyhow::Re
     // unbuildable models and cache hits.
     let mut work = Vec::new();
     for (position, cell) in cells.into_iter().enumerate() {
-        let task_id = &suite.tasks[cell.task_index].id;
         let model = &prepared[cell.model_index];
-        let model_id = &model.config.id;
-        match done.get(&(task_id.clone(), model_id.clone())) {
+        let id = cell_id(suite, &cell);
+        match done.get(&id) {
             Some(CellStatus::Ok) => {
                 outcome.ok += 1;
                 progress.skipped(cell.model_index);
@@ -149,9 +149,9 @@ pub async fn run(settings: RunSettings, store: Store, quiet: bool) -> anyhow::Re
         };
         match settled {
             Some(settled) => {
-                store.record_cell(run_id, task_id, model_id, &settled)?;
-                tally(&mut outcome, task_id, model_id, &settled);
-                progress.cell_done(cell.model_index, task_id, &settled);
+                store.record_cell(run_id, &id, &settled)?;
+                tally(&mut outcome, &id, &settled);
+                progress.cell_done(cell.model_index, &id, &settled);
             }
             None => work.push((position, cell)),
         }
@@ -187,7 +187,8 @@ fn plan_cells(
 ) -> Vec<PlannedCell> {
     let suite = &plan.suite;
     let mut cells = Vec::with_capacity(suite.tasks.len() * prepared.len());
-    // Task-major order, so that every model makes progress on the same tasks at the same time.
+    // Task-major order, so that every model makes progress on the same tasks at the same time;
+    // a task's samples are side by side, so a report of an interrupted run has whole tasks.
     for (task_index, task) in suite.tasks.iter().enumerate() {
         let images = task_images.get(task_index).cloned().unwrap_or_default();
         for (model_index, model) in prepared.iter().enumerate() {
@@ -198,21 +199,40 @@ fn plan_cells(
                         model.config.id
                     )
                 });
-            let request = ChatRequest {
-                messages: task.messages_with_images(images.clone()),
-                params: plan.params_for(model_index, task_index),
-            };
-            let key = completion_key(&model.config.spec, model.endpoint.as_deref(), &request);
-            cells.push(PlannedCell {
-                task_index,
-                model_index,
-                request,
-                key,
-                unsupported,
-            });
+            let params = plan.params_for(model_index, task_index);
+            let samples = plan.samples_for(model_index, task_index);
+            for sample in 0..samples {
+                let request = ChatRequest {
+                    messages: task.messages_with_images(images.clone()),
+                    params: params.for_sample(sample, samples),
+                };
+                let key = sample_completion_key(
+                    &model.config.spec,
+                    model.endpoint.as_deref(),
+                    &request,
+                    sample,
+                );
+                cells.push(PlannedCell {
+                    task_index,
+                    model_index,
+                    sample,
+                    request,
+                    key,
+                    unsupported: unsupported.clone(),
+                });
+            }
         }
     }
     cells
+}
+
+/// The stored identity of a planned cell.
+fn cell_id(suite: &Suite, cell: &PlannedCell) -> CellId {
+    CellId::sample(
+        &suite.tasks[cell.task_index].id,
+        &suite.models[cell.model_index].id,
+        cell.sample,
+    )
 }
 
 fn cells_per_model(cells: &[PlannedCell], suite: &Suite) -> Vec<u64> {
@@ -240,13 +260,7 @@ fn open_run(
     }
     let suite = &plan.suite;
     let models: Vec<String> = suite.models.iter().map(|m| m.id.clone()).collect();
-    let cell_ids: Vec<CellId> = cells
-        .iter()
-        .map(|c| CellId {
-            task_id: suite.tasks[c.task_index].id.clone(),
-            model_id: suite.models[c.model_index].id.clone(),
-        })
-        .collect();
+    let cell_ids: Vec<CellId> = cells.iter().map(|c| cell_id(suite, c)).collect();
     let run = store.create_run(&NewRun {
         suite_name: &suite.name,
         suite_hash: &sha256_hex(suite_text.as_bytes()),
@@ -284,7 +298,7 @@ fn cache_hit(
     }))
 }
 
-fn tally(outcome: &mut RunOutcome, task_id: &str, model_id: &str, settled: &CellOutcome) {
+fn tally(outcome: &mut RunOutcome, cell: &CellId, settled: &CellOutcome) {
     match settled {
         CellOutcome::Completed { cached, .. } => {
             outcome.ok += 1;
@@ -293,8 +307,7 @@ fn tally(outcome: &mut RunOutcome, task_id: &str, model_id: &str, settled: &Cell
             }
         }
         CellOutcome::Failed { message, .. } => outcome.failed.push(Failure {
-            task_id: task_id.to_string(),
-            model_id: model_id.to_string(),
+            cell: cell.clone(),
             message: message.clone(),
         }),
         CellOutcome::Unsupported { .. } => outcome.unsupported += 1,
@@ -362,7 +375,7 @@ async fn execute(
                     Err(error) if error.is_cancelled() => continue,
                     Err(error) => return Err(anyhow::anyhow!("a model call panicked: {error}")),
                 };
-                let task_id = &suite.tasks[cell.task_index].id;
+                let id = cell_id(suite, &cell);
                 let model = &prepared[cell.model_index].config;
                 let settled = match result {
                     Ok(completion) => completed(&cell, model.spec.to_string(), completion),
@@ -373,11 +386,11 @@ async fn execute(
                     },
                 };
                 // Committed before anything else happens, so a kill -9 loses nothing finished.
-                store.record_cell(run_id, task_id, &model.id, &settled).with_context(|| {
-                    format!("cannot store the answer of `{}` to task `{task_id}`", model.id)
-                })?;
-                tally(outcome, task_id, &model.id, &settled);
-                progress.cell_done(cell.model_index, task_id, &settled);
+                store
+                    .record_cell(run_id, &id, &settled)
+                    .with_context(|| format!("cannot store the answer for {id}"))?;
+                tally(outcome, &id, &settled);
+                progress.cell_done(cell.model_index, &id, &settled);
             }
             () = &mut interrupt => {
                 calls.abort_all();

@@ -114,6 +114,7 @@ pub async fn score_run(
                     scores.push(ScoreRecord {
                         task_id: task.id.clone(),
                         model_id: cell.model_id.clone(),
+                        sample: cell.sample,
                         scorer,
                         value: Some(result.value),
                         passed: Some(result.passed),
@@ -126,6 +127,7 @@ pub async fn score_run(
                     scores.push(ScoreRecord {
                         task_id: task.id.clone(),
                         model_id: cell.model_id.clone(),
+                        sample: cell.sample,
                         scorer,
                         value: None,
                         passed: None,
@@ -139,6 +141,7 @@ pub async fn score_run(
             scores.push(ScoreRecord {
                 task_id: task.id.clone(),
                 model_id: cell.model_id.clone(),
+                sample: cell.sample,
                 scorer: "checks".into(),
                 value: Some(value),
                 passed: Some(passed),
@@ -155,6 +158,7 @@ pub async fn score_run(
                 scores.push(ScoreRecord {
                     task_id: task.id.clone(),
                     model_id: cell.model_id.clone(),
+                    sample: cell.sample,
                     scorer,
                     value: Some(value),
                     passed: None,
@@ -167,6 +171,7 @@ pub async fn score_run(
             scores.push(ScoreRecord {
                 task_id: task.id.clone(),
                 model_id: cell.model_id.clone(),
+                sample: cell.sample,
                 scorer: (*scorer).to_string(),
                 value: Some(read(&stats)),
                 passed: None,
@@ -177,6 +182,7 @@ pub async fn score_run(
             scores.push(ScoreRecord {
                 task_id: task.id.clone(),
                 model_id: cell.model_id.clone(),
+                sample: cell.sample,
                 scorer: "length.tokens".into(),
                 value: Some(tokens as f64),
                 passed: None,
@@ -185,8 +191,12 @@ pub async fn score_run(
         }
         summary.answers += 1;
         summary.scores += scores.len();
-        store.replace_scores(run, &task.id, &cell.model_id, &scores)?;
-        answers.insert((task.id.clone(), cell.model_id.clone()), answer.clone());
+        store.replace_scores(run, &cell.id(), &scores)?;
+        // The judge reads each model's first sample: judging every pair of samples would
+        // multiply its cost by the samples squared, and ratings need one answer per battle.
+        if cell.sample == 0 {
+            answers.insert((task.id.clone(), cell.model_id.clone()), answer.clone());
+        }
     }
     if summary.code_not_run > 0 {
         summary.warnings.push(not_run_reason(&sandbox));

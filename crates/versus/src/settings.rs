@@ -268,6 +268,22 @@ fn apply_runtime_overrides(suite: &mut Suite, args: &OverrideArgs) -> anyhow::Re
             model.concurrency = None;
         }
     }
+    if let Some(n) = args.samples {
+        if !(1..=versus_core::suite::MAX_SAMPLES).contains(&n) {
+            return Err(usage(format!(
+                "--samples {n}: must be between 1 and {}",
+                versus_core::suite::MAX_SAMPLES
+            )));
+        }
+        // The command line wins over the suite, its models and its tasks.
+        defaults.samples = n;
+        for model in &mut suite.models {
+            model.samples = None;
+        }
+        for task in &mut suite.tasks {
+            task.samples = None;
+        }
+    }
     if let Some(n) = args.max_concurrency {
         if n == 0 {
             return Err(usage("--max-concurrency must be at least 1"));

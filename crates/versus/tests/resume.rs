@@ -313,3 +313,102 @@ fn fresh_starts_a_new_run_instead_of_resuming() {
     assert_eq!(report.result("t1", "m1")["cached"], true);
     assert_eq!(report.result("t1", "m2")["cached"], false);
 }
+
+// ---- repeated samples ----
+
+/// The (model, task prompt, seed) of every request the server got, sorted.
+fn requests_by_seed(server: &FakeServer) -> Vec<(String, String, Option<i64>)> {
+    let mut seen: Vec<(String, String, Option<i64>)> = server
+        .requests()
+        .iter()
+        .map(|r| (r.model.clone(), r.last_user_text.clone(), r.params.seed))
+        .collect();
+    seen.sort();
+    seen
+}
+
+#[test]
+fn sampled_repeats_are_seeded_base_plus_index_and_each_is_cached() {
+    let (sandbox, server) =
+        standard_sandbox(|s| s.default("temperature", "0.7").default("seed", "40"));
+    sandbox.run(&["--samples", "3"]).success();
+    assert_eq!(server.request_count(), 18, "3 samples of 6 cells");
+    for (index, prompt) in PROMPTS.iter().enumerate() {
+        for model in ["m1", "m2"] {
+            let seeds: BTreeSet<Option<i64>> = requests_for(&server, model, prompt)
+                .iter()
+                .map(|r| r.params.seed)
+                .collect();
+            assert_eq!(
+                seeds,
+                BTreeSet::from([Some(40), Some(41), Some(42)]),
+                "task {index} on {model}"
+            );
+        }
+    }
+    let report = sandbox.report_json(&[]);
+    assert_eq!(report.results().len(), 18);
+    let samples: BTreeSet<u64> = report
+        .results()
+        .iter()
+        .map(|r| r["sample"].as_u64().expect("a sample index"))
+        .collect();
+    assert_eq!(samples, BTreeSet::from([0, 1, 2]));
+    assert_eq!(report.json["schema_version"], 4);
+    let models = report.json["samples"]["models"]
+        .as_array()
+        .expect("samples section");
+    assert_eq!(models[0]["samples"], 3);
+
+    // Every sample is reproducible, so the same command again asks nothing.
+    let output = sandbox.run(&["--samples", "3"]).success();
+    assert!(output.stderr.contains("18 ok (18 from cache)"), "{output}");
+    assert_eq!(server.request_count(), 18);
+}
+
+#[test]
+fn greedy_repeats_are_each_asked_and_the_report_says_they_were_identical() {
+    let (sandbox, server) = standard_sandbox(|s| s.default("samples", "2"));
+    sandbox.run(&[]).success();
+    assert_eq!(server.request_count(), 12, "each greedy sample is asked");
+    assert!(
+        requests_by_seed(&server)
+            .iter()
+            .all(|(_, _, seed)| seed.is_none()),
+        "greedy samples are asked as written"
+    );
+    // One more sample: the first two come from the cache, only the third is asked.
+    let output = sandbox.run(&["--samples", "3"]).success();
+    assert!(output.stderr.contains("18 ok (12 from cache)"), "{output}");
+    assert_eq!(server.request_count(), 18);
+    let markdown = sandbox.report_markdown(&[]);
+    assert!(markdown.contains("## Repeated samples"), "{markdown}");
+    assert!(
+        markdown.contains("m1: the samples were identical on 3 of 3 tasks asked more than once"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("<details><summary>2 more samples of m1</summary>"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("*3 samples: 3 answered, all identical.*"),
+        "{markdown}"
+    );
+    // --fresh with --no-cache asks every sample again.
+    sandbox
+        .run(&["--samples", "3", "--fresh", "--no-cache"])
+        .success();
+    assert_eq!(server.request_count(), 36);
+}
+
+#[test]
+fn samples_out_of_range_are_usage_errors() {
+    let (sandbox, _server) = standard_sandbox(|s| s);
+    sandbox
+        .run(&["--samples", "0"])
+        .usage_error(&["--samples 0: must be between 1 and 1000"]);
+    sandbox
+        .run(&["--samples", "1001"])
+        .usage_error(&["--samples 1001"]);
+}

@@ -76,10 +76,11 @@ fn write_report(out: &mut String, report: &Report) -> std::fmt::Result {
         if !task.images.is_empty() {
             writeln!(out, "Images: {}\n", task.images.join(", "))?;
         }
-        for result in report.results.iter().filter(|r| r.task == task.id) {
+        for result in report.first_answers(&task.id) {
             writeln!(out, "#### {}\n", result.model)?;
             write_answer(out, result)?;
-            write_scores(out, report, &task.id, &result.model)?;
+            write_scores(out, report, result)?;
+            write_later_samples(out, report, result)?;
         }
         write_task_judgements(out, report, &task.id)?;
         if let Some(verdict) = report.verdicts.iter().find(|v| v.task == task.id) {
@@ -101,6 +102,7 @@ fn write_report(out: &mut String, report: &Report) -> std::fmt::Result {
         write_summary_row(out, summary)?;
     }
     write_criteria(out, report)?;
+    write_samples(out, report)?;
     let unreported: Vec<&ModelSummary> = report
         .summary
         .iter()
@@ -120,12 +122,9 @@ fn write_report(out: &mut String, report: &Report) -> std::fmt::Result {
 }
 
 /// Check results, reference metrics and the judge's rating of one answer.
-fn write_scores(out: &mut String, report: &Report, task: &str, model: &str) -> std::fmt::Result {
-    let mine: Vec<&super::ScoreEntry> = report
-        .scores
-        .iter()
-        .filter(|s| s.task == task && s.model == model)
-        .collect();
+fn write_scores(out: &mut String, report: &Report, result: &ResultEntry) -> std::fmt::Result {
+    let (task, model) = (result.task.as_str(), result.model.as_str());
+    let mine = report.scores_of(result);
     let checks: Vec<String> = mine
         .iter()
         .filter(|s| s.scorer.starts_with("check."))
@@ -162,10 +161,11 @@ fn write_scores(out: &mut String, report: &Report, task: &str, model: &str) -> s
             "*Style: {words:.0} words · Flesch reading ease {ease:.1} · grade {grade:.1}*\n"
         )?;
     }
+    // The judge reads first samples only.
     for judgement in report
         .judgements
         .iter()
-        .filter(|j| j.is_rating_of(task, model))
+        .filter(|j| result.sample == 0 && j.is_rating_of(task, model))
     {
         match judgement.rating {
             Some(rating) => writeln!(
@@ -183,6 +183,31 @@ fn write_scores(out: &mut String, report: &Report, task: &str, model: &str) -> s
         }
     }
     Ok(())
+}
+
+/// A model's later samples of a task, collapsed (GitHub renders `<details>`; elsewhere it reads
+/// as a plain block), each with its figures and checks.
+fn write_later_samples(out: &mut String, report: &Report, first: &ResultEntry) -> std::fmt::Result {
+    let later = report.later_samples(&first.task, &first.model);
+    let Some(line) = report.samples_line(&first.task, &first.model) else {
+        return Ok(());
+    };
+    writeln!(out, "*{}.*\n", cell_text(&line))?;
+    if later.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "<details><summary>{} more samples of {}</summary>\n",
+        later.len(),
+        crate::render::escape(&first.model)
+    )?;
+    for result in later {
+        writeln!(out, "##### Sample {}\n", result.sample + 1)?;
+        write_answer(out, result)?;
+        write_scores(out, report, result)?;
+    }
+    writeln!(out, "</details>\n")
 }
 
 fn write_task_judgements(out: &mut String, report: &Report, task: &str) -> std::fmt::Result {
@@ -220,6 +245,48 @@ fn write_judge_summary(out: &mut String, report: &Report) -> std::fmt::Result {
         for line in lines {
             writeln!(out, "- {}", cell_text(&line))?;
         }
+    }
+    Ok(())
+}
+
+/// "Repeated samples": per model, how alike its samples were, how far scores spread within a
+/// task, and pass@k.
+fn write_samples(out: &mut String, report: &Report) -> std::fmt::Result {
+    let Some(samples) = &report.samples else {
+        return Ok(());
+    };
+    writeln!(out, "\n## Repeated samples\n")?;
+    writeln!(
+        out,
+        "Each task's value in the criteria table is the mean over its samples; the spread is the within-task standard deviation across samples (mean of the per-task variances), beside the spread of the task means.\n"
+    )?;
+    writeln!(
+        out,
+        "| Model | Samples per task | Identical on | Within-task spread | pass@k |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|")?;
+    for model in &samples.models {
+        let spread: Vec<String> = model
+            .spread
+            .iter()
+            .map(super::samples::spread_text)
+            .collect();
+        writeln!(
+            out,
+            "| {} | {} | {} of {} tasks | {} | {} |",
+            cell_text(&model.model),
+            model.samples,
+            model.tasks_identical,
+            model.tasks_repeated,
+            cell_text(&or_dash(Some(spread.join("; ")).filter(|t| !t.is_empty()))),
+            cell_text(&or_dash(
+                Some(super::samples::pass_at_text(&model.pass_at)).filter(|t| !t.is_empty())
+            )),
+        )?;
+    }
+    writeln!(out)?;
+    for line in super::samples::identical_lines(samples) {
+        writeln!(out, "- {}", cell_text(&line))?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 pub mod format;
 pub mod html;
 pub mod markdown;
+pub mod samples;
 pub mod verdicts;
 
 use serde::Serialize;
@@ -19,7 +20,7 @@ use versus_store::{
 };
 
 /// Bumped on any change a consumer of the JSON could notice; documented in docs/report-schema.md.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -28,8 +29,12 @@ pub struct Report {
     pub run: RunInfo,
     pub models: Vec<ModelEntry>,
     pub tasks: Vec<TaskEntry>,
+    /// Every answer: one per task, model and sample, in task order, then model, then sample.
     pub results: Vec<ResultEntry>,
     pub summary: Vec<ModelSummary>,
+    /// Repeated samples, measured: how often they were identical, how far scores spread across
+    /// one task's samples, and pass@k; `None` when every task was asked once.
+    pub samples: Option<samples::SampleReport>,
     /// Every score of every answer (checks, reference metrics, style), by task and model.
     pub scores: Vec<ScoreEntry>,
     /// The judge's verdicts, with its explanations.
@@ -61,6 +66,8 @@ pub struct Report {
 pub struct ScoreEntry {
     pub task: String,
     pub model: String,
+    /// Which sample's answer it scores (0-based).
+    pub sample: u32,
     pub scorer: String,
     pub value: Option<f64>,
     pub passed: Option<bool>,
@@ -103,6 +110,57 @@ impl JudgementEntry {
     /// The judge's rating of `model`'s answer to `task`.
     pub fn is_rating_of(&self, task: &str, model: &str) -> bool {
         self.task == task && self.kind == JudgementKind::Single && self.model_a == model
+    }
+}
+
+impl Report {
+    /// The first sample of each model's answer to a task: what every report shows in full.
+    pub fn first_answers<'a>(&'a self, task: &'a str) -> impl Iterator<Item = &'a ResultEntry> {
+        self.results
+            .iter()
+            .filter(move |r| r.task == task && r.sample == 0)
+    }
+
+    /// A model's later samples of a task (none when it was asked once), shown collapsed.
+    pub fn later_samples(&self, task: &str, model: &str) -> Vec<&ResultEntry> {
+        self.results
+            .iter()
+            .filter(|r| r.task == task && r.model == model && r.sample > 0)
+            .collect()
+    }
+
+    /// The scores of one answer (one sample).
+    pub fn scores_of(&self, result: &ResultEntry) -> Vec<&ScoreEntry> {
+        self.scores
+            .iter()
+            .filter(|s| {
+                s.task == result.task && s.model == result.model && s.sample == result.sample
+            })
+            .collect()
+    }
+
+    /// "5 samples: 3 different answers; checks passed in 3 of 5", for a task and model asked
+    /// more than once; `None` otherwise.
+    pub fn samples_line(&self, task: &str, model: &str) -> Option<String> {
+        let cell = self
+            .samples
+            .as_ref()?
+            .cells
+            .iter()
+            .find(|c| c.task == task && c.model == model)?;
+        let mut line = format!("{} samples: ", cell.samples);
+        line.push_str(&match (cell.answered, cell.distinct_answers) {
+            (0, _) => "none answered".to_string(),
+            (_, 1) => format!("{} answered, all identical", cell.answered),
+            (answered, distinct) => format!("{answered} answered, {distinct} different answers"),
+        });
+        if let Some(passed) = cell.checks_passed {
+            line.push_str(&format!(
+                "; checks passed in {passed} of {}",
+                cell.checks_scored
+            ));
+        }
+        Some(line)
     }
 }
 
@@ -209,7 +267,9 @@ fn answer_lengths(
     let style_words = |model: &str| {
         scores
             .iter()
-            .find(|s| s.task == task && s.model == model && s.scorer == "style.words")
+            .find(|s| {
+                s.task == task && s.model == model && s.sample == 0 && s.scorer == "style.words"
+            })
             .and_then(|s| s.value)
             .filter(|v| v.is_finite())
     };
@@ -219,7 +279,7 @@ fn answer_lengths(
     let text_words = |model: &str| {
         results
             .iter()
-            .find(|r| r.task == task && r.model == model)
+            .find(|r| r.task == task && r.model == model && r.sample == 0)
             .and_then(|r| r.output.as_deref())
             .map(|text| text.split_whitespace().count() as f64)
     };
@@ -435,6 +495,8 @@ pub struct TaskEntry {
 pub struct ResultEntry {
     pub task: String,
     pub model: String,
+    /// Which of the task's repeated samples this answer is (0-based; 0 when asked once).
+    pub sample: u32,
     /// `ok`, `failed`, `unsupported`, or `pending` (the run was interrupted before it).
     pub status: &'static str,
     pub output: Option<String>,
@@ -512,10 +574,22 @@ pub fn assemble(run: RunInfo, plan: &RunPlan, cells: &[CellRecord], grading: &Gr
     let mut results = Vec::new();
     for task in &suite.tasks {
         for model in &suite.models {
-            let cell = cells
+            let mut mine: Vec<&CellRecord> = cells
                 .iter()
-                .find(|c| c.task_id == task.id && c.model_id == model.id);
-            results.push(result_entry(&task.id, &model.id, &model.metadata, cell));
+                .filter(|c| c.task_id == task.id && c.model_id == model.id)
+                .collect();
+            mine.sort_by_key(|c| c.sample);
+            if mine.is_empty() {
+                results.push(result_entry(&task.id, &model.id, &model.metadata, None));
+            }
+            for cell in mine {
+                results.push(result_entry(
+                    &task.id,
+                    &model.id,
+                    &model.metadata,
+                    Some(cell),
+                ));
+            }
         }
     }
     let summary = models
@@ -547,7 +621,9 @@ pub fn assemble(run: RunInfo, plan: &RunPlan, cells: &[CellRecord], grading: &Gr
         &grading.votes,
         &contestants,
     );
+    let samples = samples::sample_report(plan, &models, &results, &scores);
     Report {
+        samples,
         scores,
         judgements,
         verdicts: task_verdicts,
@@ -579,6 +655,8 @@ fn style_controlled(
     use versus_core::ratings::{markdown_style_counts, style_controlled_ratings, styled_battles};
     let answers = cells
         .iter()
+        // Battles are judged on first samples only.
+        .filter(|cell| cell.sample == 0)
         .filter_map(|cell| {
             let stored = cell.completion.as_ref()?;
             let tokens = stored.completion.usage?.completion_tokens;
@@ -661,6 +739,7 @@ pub fn score_entry(record: &ScoreRecord) -> ScoreEntry {
     ScoreEntry {
         task: record.task_id.clone(),
         model: record.model_id.clone(),
+        sample: record.sample,
         scorer: record.scorer.clone(),
         value: record.value,
         passed: record.passed,
@@ -692,6 +771,7 @@ fn result_entry(
     let mut entry = ResultEntry {
         task: task.to_string(),
         model: model.to_string(),
+        sample: cell.map_or(0, |c| c.sample),
         status: "pending",
         output: None,
         error: None,
@@ -825,6 +905,7 @@ images = ["cat.png"]
         CellRecord {
             task_id: task.into(),
             model_id: model.into(),
+            sample: 0,
             status: CellStatus::Ok,
             completion: Some(StoredCompletion {
                 key: format!("{task}-{model}"),
@@ -862,6 +943,7 @@ images = ["cat.png"]
         CellRecord {
             task_id: task.into(),
             model_id: model.into(),
+            sample: 0,
             status,
             completion: None,
             error: Some(CellError {
@@ -1002,6 +1084,7 @@ images = ["cat.png"]
         let words = |model: &str, value: f64| ScoreRecord {
             task_id: "sunrise".into(),
             model_id: model.into(),
+            sample: 0,
             scorer: "style.words".into(),
             value: Some(value),
             passed: None,

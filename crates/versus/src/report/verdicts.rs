@@ -47,11 +47,56 @@ pub struct Evidence<'a> {
 }
 
 impl Evidence<'_> {
+    /// A task's value of one score for one model: the mean over its samples (the one value when
+    /// it was asked once), so that a task stays one unit of the paired tests however many
+    /// samples it has.
     fn score(&self, task: &str, model: &str, scorer: &str) -> Option<f64> {
+        let values: Vec<f64> = self
+            .scores
+            .iter()
+            .filter(|s| s.task == task && s.model == model && s.scorer == scorer)
+            .filter_map(|s| s.value)
+            .collect();
+        mean(&values)
+    }
+
+    /// The share of a task's samples whose checks passed (1 or 0 when it was asked once).
+    fn pass_rate(&self, task: &str, model: &str) -> Option<f64> {
+        let passed: Vec<f64> = self
+            .scores
+            .iter()
+            .filter(|s| s.task == task && s.model == model && s.scorer == "checks")
+            .filter_map(|s| s.passed)
+            .map(|p| if p { 1.0 } else { 0.0 })
+            .collect();
+        mean(&passed)
+    }
+
+    /// Whether any of these tasks has more than one scored sample for some model: then a task's
+    /// pass/fail evidence is a pass rate, not a 0 or 1, and McNemar's test does not apply.
+    fn repeated_checks(&self, tasks: &[&TaskEntry]) -> bool {
         self.scores
             .iter()
-            .find(|s| s.task == task && s.model == model && s.scorer == scorer)
-            .and_then(|s| s.value)
+            .any(|s| s.sample > 0 && s.scorer == "checks" && tasks.iter().any(|t| t.id == s.task))
+    }
+
+    /// The mean of one figure over a task's answers by one model (`ok`, made in this run when
+    /// `fresh_only`), or `None` when none has it.
+    fn result_mean(
+        &self,
+        task: &str,
+        model: &str,
+        fresh_only: bool,
+        figure: fn(&ResultEntry) -> Option<f64>,
+    ) -> Option<f64> {
+        let values: Vec<f64> = self
+            .results
+            .iter()
+            .filter(|r| r.task == task && r.model == model && r.status == "ok")
+            .filter(|r| !(fresh_only && r.cached))
+            .filter_map(figure)
+            .collect();
+        mean(&values)
     }
 
     fn ok(&self, task: &str, model: &str) -> bool {
@@ -485,7 +530,7 @@ fn category_row(
     category: &str,
     alpha: f64,
 ) -> (CriterionRow, Option<Decision>) {
-    let rule = "paired over the category's tasks, on the first evidence every model has: checks passed (McNemar's exact test), else the judge's pairwise verdicts (sign test), else judge ratings, else ROUGE-L (sign-flip permutation tests); a winner only when it beats every other model with a Holm-adjusted p below alpha".to_string();
+    let rule = "paired over the category's tasks, on the first evidence every model has: checks passed (McNemar's exact test; with repeated samples, the share of samples passed, sign-flip permutation test), else the judge's pairwise verdicts (sign test), else judge ratings, else ROUGE-L (sign-flip permutation tests); a winner only when it beats every other model with a Holm-adjusted p below alpha".to_string();
     let tasks: Vec<&TaskEntry> = evidence
         .tasks
         .iter()
@@ -503,14 +548,8 @@ fn category_row(
             None,
         );
     }
-    let checks = |task: &TaskEntry, model: &str| {
-        evidence
-            .scores
-            .iter()
-            .find(|s| s.task == task.id && s.model == model && s.scorer == "checks")
-            .and_then(|s| s.passed)
-            .map(|p| if p { 1.0 } else { 0.0 })
-    };
+    let checks = |task: &TaskEntry, model: &str| evidence.pass_rate(&task.id, model);
+    let repeated = evidence.repeated_checks(&tasks);
     let rating = |task: &TaskEntry, model: &str| evidence.mean_rating(&task.id, model);
     let rouge = |task: &TaskEntry, model: &str| evidence.score(&task.id, model, "rougeL");
     let mut per_model: Vec<CategoryEvidence> = Vec::new();
@@ -580,6 +619,17 @@ fn category_row(
         );
     };
     let (comparisons, what, winner): (Vec<Comparison>, &str, fn(&str) -> String) = match measure {
+        CategoryMeasure::Checks if repeated => (
+            compare_values(
+                evidence,
+                &tasks,
+                PairedTest::SignFlipPermutation,
+                alpha,
+                &checks,
+            ),
+            "share of the task's samples whose checks passed",
+            |m| format!("{m}: more checks passed"),
+        ),
         CategoryMeasure::Checks => (
             compare_values(evidence, &tasks, PairedTest::McNemarExact, alpha, &checks),
             "checks passed per task (1 or 0)",
@@ -755,12 +805,6 @@ fn verbosity_row(evidence: &Evidence<'_>, alpha: f64) -> (CriterionRow, Option<D
 
 fn speed_row(evidence: &Evidence<'_>, alpha: f64) -> (CriterionRow, Option<Decision>) {
     let models = model_ids(evidence);
-    let fresh = |task: &str, model: &str| -> Option<&ResultEntry> {
-        evidence
-            .results
-            .iter()
-            .find(|r| r.task == task && r.model == model && r.status == "ok" && !r.cached)
-    };
     let cells = models
         .iter()
         .map(|m| {
@@ -786,7 +830,9 @@ fn speed_row(evidence: &Evidence<'_>, alpha: f64) -> (CriterionRow, Option<Decis
             }
         })
         .collect();
-    let latency = |task: &TaskEntry, model: &str| fresh(&task.id, model).and_then(|r| r.latency_ms);
+    let latency = |task: &TaskEntry, model: &str| {
+        evidence.result_mean(&task.id, model, true, |r| r.latency_ms)
+    };
     let comparisons = compare_values(
         evidence,
         &all_tasks(evidence),
@@ -861,14 +907,10 @@ fn cost_row(evidence: &Evidence<'_>, alpha: f64) -> (CriterionRow, Option<Decisi
     }
     let cost = |task: &TaskEntry, model: &str| {
         let entry = evidence.models.iter().find(|e| e.id == model)?;
-        let result = evidence
-            .results
-            .iter()
-            .find(|r| r.task == task.id && r.model == model && r.status == "ok")?;
         if is_local(entry) {
-            Some(0.0)
+            evidence.ok(&task.id, model).then_some(0.0)
         } else {
-            result.cost_usd
+            evidence.result_mean(&task.id, model, false, |r| r.cost_usd)
         }
     };
     let comparisons = compare_values(
@@ -1080,9 +1122,19 @@ mod tests {
 
     /// A 40-task coding run of `a` and `b`, where `passes(model, task)` says whose checks pass.
     fn coding_run(passes: impl Fn(&str, usize) -> bool) -> crate::report::Report {
+        sampled_coding_run(1, |model, task, _| passes(model, task))
+    }
+
+    /// A 40-task coding run of `a` and `b` asking each task `samples` times (pass@1 and pass@5
+    /// asked for), where `passes(model, task, sample)` says whose checks pass; every answer's
+    /// text is whether it passed, so identical evidence means identical answers.
+    fn sampled_coding_run(
+        samples: u32,
+        passes: impl Fn(&str, usize, u32) -> bool,
+    ) -> crate::report::Report {
         // The same hosted model twice, so price and speed are equal and only checks differ.
-        let mut text = String::from(
-            "name = \"forty\"\n[[models]]\nid = \"a\"\nspec = \"openai:gpt-4o-mini\"\n[[models]]\nid = \"b\"\nspec = \"openai:gpt-4o-mini\"\n",
+        let mut text = format!(
+            "name = \"forty\"\n[defaults]\nsamples = {samples}\npass_at = [1, 5]\n[[models]]\nid = \"a\"\nspec = \"openai:gpt-4o-mini\"\n[[models]]\nid = \"b\"\nspec = \"openai:gpt-4o-mini\"\n",
         );
         for i in 0..40 {
             text.push_str(&format!(
@@ -1101,22 +1153,31 @@ mod tests {
         let mut scores = Vec::new();
         for i in 0..40 {
             for model in ["a", "b"] {
-                cells.push(ok(
-                    &format!("t{i}"),
-                    model,
-                    "an answer",
-                    Some((5, 5)),
-                    false,
-                ));
-                let passed = passes(model, i);
-                scores.push(ScoreRecord {
-                    task_id: format!("t{i}"),
-                    model_id: model.into(),
-                    scorer: "checks".into(),
-                    value: Some(if passed { 1.0 } else { 0.0 }),
-                    passed: Some(passed),
-                    explanation: String::new(),
-                });
+                for sample in 0..samples {
+                    let passed = passes(model, i, sample);
+                    let mut cell = ok(
+                        &format!("t{i}"),
+                        model,
+                        if passed {
+                            "a passing answer"
+                        } else {
+                            "a failing answer"
+                        },
+                        Some((5, 5)),
+                        false,
+                    );
+                    cell.sample = sample;
+                    cells.push(cell);
+                    scores.push(ScoreRecord {
+                        task_id: format!("t{i}"),
+                        model_id: model.into(),
+                        sample,
+                        scorer: "checks".into(),
+                        value: Some(if passed { 1.0 } else { 0.0 }),
+                        passed: Some(passed),
+                        explanation: String::new(),
+                    });
+                }
             }
         }
         let grading = Grading {
@@ -1210,5 +1271,103 @@ mod tests {
                 "{verdict:?}"
             );
         }
+    }
+
+    #[test]
+    fn identical_samples_are_never_called_different_whatever_their_number() {
+        for samples in [2, 5, 10] {
+            // Both models pass the same samples of the same tasks, varying within each task.
+            let report =
+                sampled_coding_run(samples, |_, task, sample| (task + sample as usize) % 3 == 0);
+            let row = coding_row(&report);
+            assert!(
+                row.verdict.starts_with(
+                    "no significant difference (sign-flip permutation test a vs b, n = 40: 0"
+                ),
+                "{samples} samples: {}",
+                row.verdict
+            );
+            assert_eq!(row.comparisons[0].p_value, 1.0, "{samples} samples");
+            for row in &report.criteria {
+                assert!(
+                    !row.verdict.starts_with("a:") && !row.verdict.starts_with("b:"),
+                    "{samples} samples: {row:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn with_samples_a_model_passing_everything_beats_one_passing_half() {
+        let report = sampled_coding_run(5, |model, _, sample| model == "a" || sample % 2 == 0);
+        let row = coding_row(&report);
+        assert!(
+            row.verdict.starts_with(
+                "a: more checks passed; sign-flip permutation test a vs b, n = 40: +0.400"
+            ),
+            "{}",
+            row.verdict
+        );
+        assert!(row.comparisons[0].p_adjusted < 0.05);
+    }
+
+    #[test]
+    fn samples_are_counted_per_cell_and_pass_at_k_follows_humaneval() {
+        // a passes samples 0 and 1 of each task (c = 2 of n = 5); b passes none.
+        let report = sampled_coding_run(5, |model, _, sample| model == "a" && sample < 2);
+        let samples = report.samples.as_ref().expect("a samples section");
+        let a = &samples.models[0];
+        assert_eq!((a.samples, a.tasks_repeated, a.tasks_identical), (5, 40, 0));
+        assert_eq!(a.mean_distinct_answers, Some(2.0));
+        let pass_at: Vec<(u32, f64, usize)> = a
+            .pass_at
+            .iter()
+            .map(|p| (p.k, (p.value.unwrap() * 1e9).round() / 1e9, p.tasks))
+            .collect();
+        // pass@1 = c/n = 0.4; pass@5 with n = 5 and c = 2 is 1.
+        assert_eq!(pass_at, [(1, 0.4, 40), (5, 1.0, 40)]);
+        let b = &samples.models[1];
+        assert_eq!((b.tasks_identical, b.pass_at[0].value), (40, Some(0.0)));
+        let spread = &a.spread[0];
+        assert_eq!(spread.measure, "checks");
+        // Two of five samples score 1: variance (2·0.6² + 3·0.4²)/4 = 0.3.
+        assert!(
+            (spread.within_task_variance - 0.3).abs() < 1e-12,
+            "{spread:?}"
+        );
+        assert!(spread.between_task_variance.unwrap() < 1e-20, "{spread:?}");
+        let cell = &samples.cells[0];
+        assert_eq!(
+            (
+                cell.samples,
+                cell.answered,
+                cell.distinct_answers,
+                cell.checks_passed
+            ),
+            (5, 5, 2, Some(2))
+        );
+        assert_eq!(
+            report.samples_line("t0", "a").as_deref(),
+            Some("5 samples: 5 answered, 2 different answers; checks passed in 2 of 5")
+        );
+        let lines = crate::report::samples::identical_lines(samples);
+        assert!(
+            lines[1].contains("identical on 40 of 40 tasks"),
+            "{lines:?}"
+        );
+        assert!(lines[1].contains("set a temperature"), "{lines:?}");
+        // pass@5 needs 5 samples: with 3 it is left out and said so.
+        let short = sampled_coding_run(3, |model, _, _| model == "a");
+        let p5 = &short.samples.as_ref().unwrap().models[0].pass_at[1];
+        assert_eq!((p5.value, p5.tasks, p5.too_few_samples), (None, 0, 40));
+    }
+
+    #[test]
+    fn a_run_asking_once_has_no_samples_section_unless_pass_at_is_asked() {
+        // coding_run asks for pass_at, so it has one, with pass@5 unavailable.
+        let report = coding_run(|model, _| model == "a");
+        let samples = report.samples.as_ref().expect("pass@k was asked for");
+        assert_eq!(samples.models[0].pass_at[0].value, Some(1.0));
+        assert!(samples.cells.is_empty());
     }
 }

@@ -108,6 +108,7 @@ fn result_entry(task: &str, model: &str, cell: Option<&CellPreview>) -> ResultEn
     ResultEntry {
         task: task.to_string(),
         model: model.to_string(),
+        sample: 0,
         status: cell.map_or("pending", |c| c.status.as_str()),
         output: None,
         error: cell.and_then(|c| c.error.clone()),
@@ -268,16 +269,37 @@ fn cell_html(
     judgements: &[JudgementEntry],
 ) -> String {
     let status = cell.map_or("pending", |c| c.status.as_str());
+    // The cell shows the first sample; later samples are counted beside it.
     let score = |scorer: &str| {
-        scores
-            .iter()
-            .find(|s| s.task_id == task && s.model_id == model && s.scorer == scorer)
+        scores.iter().find(|s| {
+            s.task_id == task && s.model_id == model && s.sample == 0 && s.scorer == scorer
+        })
     };
     let mut head = format!(
         "<span class=\"badge status-{status}\" data-testid=\"cell-status\">{status}</span>"
     );
     if cell.is_some_and(|c| c.cached) {
         head.push_str(" <span class=\"badge\">cached</span>");
+    }
+    if let Some(samples) = cell.map(|c| c.samples).filter(|n| *n > 1) {
+        let passed: Vec<bool> = scores
+            .iter()
+            .filter(|s| s.task_id == task && s.model_id == model && s.scorer == "checks")
+            .filter_map(|s| s.passed)
+            .collect();
+        let checks = if passed.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", {} of {} passed",
+                passed.iter().filter(|p| **p).count(),
+                passed.len()
+            )
+        };
+        head.push_str(&format!(
+            " <span class=\"badge\" data-testid=\"cell-samples\" data-samples=\"{samples}\">\
+             {samples} samples{checks}</span>"
+        ));
     }
     if let Some(checks) = score("checks") {
         let (class, word) = match checks.passed {

@@ -165,7 +165,7 @@ fn render(report: &Report, (previous, next): (Option<&str>, Option<&str>)) -> Ht
         ));
     }
     body.push_str("<h2>Answers</h2>\n<div class=\"answers\" data-testid=\"answers\">\n");
-    for result in &report.results {
+    for result in report.results.iter().filter(|r| r.sample == 0) {
         body.push_str(&answer_column(report, result));
     }
     body.push_str("</div>\n");
@@ -203,11 +203,52 @@ fn answer_column(report: &Report, result: &ResultEntry) -> String {
     );
     out.push_str(&answer_html(result, "answer"));
     out.push_str(&figures_html(result));
-    let mine: Vec<&report::ScoreEntry> = report
-        .scores
-        .iter()
-        .filter(|s| s.task == result.task && s.model == result.model)
-        .collect();
+    out.push_str(&scores_html(report, result));
+    if result.sample == 0 {
+        out.push_str(&later_samples_html(report, result));
+    }
+    out.push_str("</article>\n");
+    out
+}
+
+/// A model's later samples of the task, collapsed: each answer with its figures and checks.
+fn later_samples_html(report: &Report, first: &ResultEntry) -> String {
+    let Some(line) = report.samples_line(&first.task, &first.model) else {
+        return String::new();
+    };
+    let mut out = format!(
+        "<p class=\"meta\" data-testid=\"samples-line\">{}</p>\n",
+        escape(&line)
+    );
+    let later = report.later_samples(&first.task, &first.model);
+    if later.is_empty() {
+        return out;
+    }
+    out.push_str(&format!(
+        "<details data-testid=\"later-samples\"><summary>{} more samples</summary>\n",
+        later.len()
+    ));
+    for result in later {
+        out.push_str(&format!(
+            "<section class=\"sample\" data-testid=\"sample\" data-sample=\"{n}\">\
+             <h4>Sample {n} <span class=\"badge status-{status}\">{status}</span></h4>\n",
+            n = result.sample + 1,
+            status = result.status,
+        ));
+        out.push_str(&answer_html(result, "sample-answer"));
+        out.push_str(&figures_html(result));
+        out.push_str(&scores_html(report, result));
+        out.push_str("</section>\n");
+    }
+    out.push_str("</details>\n");
+    out
+}
+
+/// One answer's checks, then its other scores collapsed.
+fn scores_html(report: &Report, result: &ResultEntry) -> String {
+    let model = escape(&result.model);
+    let mut out = String::new();
+    let mine = report.scores_of(result);
     let checks: Vec<&&report::ScoreEntry> = mine
         .iter()
         .filter(|s| s.scorer.starts_with("check.") || s.scorer == "checks")
@@ -257,7 +298,6 @@ fn answer_column(report: &Report, result: &ResultEntry) -> String {
         }
         out.push_str("</tbody></table></details>\n");
     }
-    out.push_str("</article>\n");
     out
 }
 

@@ -70,6 +70,17 @@ impl Fixture {
         tasks: &[(String, String)],
         answer: impl Fn(&str, &str) -> Answer,
     ) -> RunId {
+        self.sampled_run(models, tasks, 1, |task, model, _| answer(task, model))
+    }
+
+    /// A finished run asking every task `samples` times, each answer as `answer` says.
+    fn sampled_run(
+        &self,
+        models: &[&str],
+        tasks: &[(String, String)],
+        samples: u32,
+        answer: impl Fn(&str, &str, u32) -> Answer,
+    ) -> RunId {
         let mut store = self.store();
         let plan = RunPlan {
             suite: suite(models, tasks),
@@ -78,9 +89,8 @@ impl Fixture {
         let cells: Vec<CellId> = tasks
             .iter()
             .flat_map(|(task, _)| {
-                models.iter().map(|model| CellId {
-                    task_id: task.clone(),
-                    model_id: model.to_string(),
+                models.iter().flat_map(move |model| {
+                    (0..samples).map(move |sample| CellId::sample(task, *model, sample))
                 })
             })
             .collect();
@@ -98,10 +108,10 @@ impl Fixture {
                 cells: &cells,
             })
             .expect("create the run");
-        let outcomes: Vec<(&str, &str, CellOutcome)> = cells
+        let outcomes: Vec<(CellId, CellOutcome)> = cells
             .iter()
             .map(|cell| {
-                let outcome = match answer(&cell.task_id, &cell.model_id) {
+                let outcome = match answer(&cell.task_id, &cell.model_id, cell.sample) {
                     Some(text) => completed(run, cell, &text),
                     None => CellOutcome::Failed {
                         kind: ErrorKind::Server,
@@ -109,7 +119,7 @@ impl Fixture {
                         attempts: 1,
                     },
                 };
-                (cell.task_id.as_str(), cell.model_id.as_str(), outcome)
+                (cell.clone(), outcome)
             })
             .collect();
         store
@@ -134,6 +144,7 @@ impl Fixture {
             .map(|(scorer, value, passed)| ScoreRecord {
                 task_id: task.into(),
                 model_id: model.into(),
+                sample: 0,
                 scorer: scorer.to_string(),
                 value: Some(*value),
                 passed: *passed,
@@ -141,7 +152,7 @@ impl Fixture {
             })
             .collect();
         self.store()
-            .replace_scores(run, task, model, &records)
+            .replace_scores(run, &CellId::first(task, model), &records)
             .expect("store scores");
     }
 
@@ -196,7 +207,7 @@ fn suite(models: &[&str], tasks: &[(String, String)]) -> Suite {
 
 fn completed(run: RunId, cell: &CellId, text: &str) -> CellOutcome {
     CellOutcome::Completed {
-        key: format!("{run}/{}/{}", cell.task_id, cell.model_id),
+        key: format!("{run}/{}/{}/{}", cell.task_id, cell.model_id, cell.sample),
         model_spec: "openai:gpt-x".into(),
         request_json: "{}".into(),
         completion: Completion {
@@ -1246,4 +1257,51 @@ fn the_inertness_check_catches_active_content() {
             "{bad} passed"
         );
     }
+}
+
+#[tokio::test]
+async fn later_samples_are_shown_collapsed_under_the_first_and_counted_in_the_matrix() {
+    let fixture = Fixture::new();
+    let run = fixture.sampled_run(
+        &["alpha", "beta"],
+        &tasks(1, &["coding"]),
+        3,
+        |_, model, sample| Some(format!("{model} says **{sample}**")),
+    );
+    let mut client = Client::new(fixture.app());
+    let page = client.get(&format!("/runs/{run}/tasks/t1")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        count(&page.body, "data-testid=\"answer-column\""),
+        2,
+        "one column per model"
+    );
+    let alpha = section(&page.body, "answer-column\" data-model=\"alpha");
+    assert!(
+        alpha.contains("3 samples: 3 answered, 3 different answers"),
+        "{alpha}"
+    );
+    assert!(alpha.contains("<details data-testid=\"later-samples\"><summary>2 more samples"));
+    assert_eq!(count(alpha, "data-testid=\"sample\""), 2);
+    assert!(
+        alpha.contains("data-sample=\"3\""),
+        "samples are numbered from 1"
+    );
+    assert!(
+        alpha.contains("alpha says <strong>2</strong>"),
+        "the last sample's answer, rendered"
+    );
+    let matrix = client.get(&format!("/runs/{run}")).await;
+    assert!(
+        matrix
+            .body
+            .contains("data-testid=\"cell-samples\" data-samples=\"3\""),
+        "{}",
+        matrix.body
+    );
+    assert_eq!(
+        count(&matrix.body, "data-testid=\"cell-status\""),
+        2,
+        "one cell per model"
+    );
 }

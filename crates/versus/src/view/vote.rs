@@ -82,7 +82,8 @@ pub async fn vote_page(
             let mut answered: Vec<CellRecord> = store
                 .cells_for_tasks(run, &[task_id])?
                 .into_iter()
-                .filter(|c| c.status == CellStatus::Ok && c.completion.is_some())
+                // Votes are between models, on first samples, as the judge's battles are.
+                .filter(|c| c.sample == 0 && c.status == CellStatus::Ok && c.completion.is_some())
                 .collect();
             if answered.len() < 2 {
                 return Ok(None);
@@ -257,7 +258,7 @@ fn reveal_page(
     for (side, model) in [("left", &ballot.left), ("right", &ballot.right)] {
         let text = cells
             .iter()
-            .find(|c| &c.model_id == model)
+            .find(|c| &c.model_id == model && c.sample == 0)
             .map(answer_text)
             .unwrap_or_default();
         body.push_str(&format!(

@@ -121,6 +121,15 @@ fn write_body(out: &mut String, report: &Report) -> std::fmt::Result {
     out.push_str(&figures_table(report));
     writeln!(out, "</section>")?;
 
+    if report.samples.is_some() {
+        writeln!(
+            out,
+            "<section id=\"samples\" aria-labelledby=\"samples-title\">\n<h2 id=\"samples-title\">Repeated samples</h2>"
+        )?;
+        out.push_str(&super::tables::samples_table(report));
+        writeln!(out, "</section>")?;
+    }
+
     writeln!(
         out,
         "<section id=\"tasks\" aria-labelledby=\"tasks-title\">\n<h2 id=\"tasks-title\">Tasks</h2>"
@@ -190,7 +199,12 @@ fn write_header(out: &mut String, report: &Report) -> std::fmt::Result {
 fn write_toc(out: &mut String, report: &Report) -> std::fmt::Result {
     writeln!(
         out,
-        "<nav class=\"toc\" aria-label=\"Contents\" data-testid=\"toc\">\n<p><a href=\"#models\">Models</a> · <a href=\"#criteria\">Criteria</a> · <a href=\"#ratings\">Ratings</a> · <a href=\"#charts\">Charts</a> · <a href=\"#figures\">Figures</a> · <a href=\"#tasks\">Tasks</a></p>\n<ol>"
+        "<nav class=\"toc\" aria-label=\"Contents\" data-testid=\"toc\">\n<p><a href=\"#models\">Models</a> · <a href=\"#criteria\">Criteria</a> · <a href=\"#ratings\">Ratings</a> · <a href=\"#charts\">Charts</a> · <a href=\"#figures\">Figures</a>{} · <a href=\"#tasks\">Tasks</a></p>\n<ol>",
+        if report.samples.is_some() {
+            " · <a href=\"#samples\">Repeated samples</a>"
+        } else {
+            ""
+        }
     )?;
     for (index, task) in report.tasks.iter().enumerate() {
         writeln!(

@@ -186,6 +186,58 @@ fn write_ratings_table(out: &mut String, report: &Report) -> std::fmt::Result {
     Ok(())
 }
 
+/// The repeated-samples table (as the Markdown report's), with its notes.
+pub(super) fn samples_table(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = write_samples_table(&mut out, report);
+    out
+}
+
+fn write_samples_table(out: &mut String, report: &Report) -> std::fmt::Result {
+    use crate::report::samples::{identical_lines, pass_at_text, spread_text};
+    let Some(samples) = &report.samples else {
+        return Ok(());
+    };
+    writeln!(
+        out,
+        "<p class=\"muted\">Each task's value in the criteria table is the mean over its samples; the spread is the within-task standard deviation across samples (mean of the per-task variances), beside the spread of the task means.</p>"
+    )?;
+    writeln!(
+        out,
+        "<table data-testid=\"samples-table\"><thead><tr><th>Model</th><th>Samples per task</th><th>Identical on</th><th>Within-task spread</th><th>pass@k</th></tr></thead><tbody>"
+    )?;
+    for model in &samples.models {
+        let spread: Vec<String> = model.spread.iter().map(spread_text).collect();
+        let dash = |text: String| {
+            if text.is_empty() {
+                "–".to_string()
+            } else {
+                text
+            }
+        };
+        writeln!(
+            out,
+            "<tr data-testid=\"samples-row\" data-model=\"{m}\"><th>{m}</th><td>{}</td><td>{} of {} tasks</td><td>{}</td><td data-testid=\"pass-at\">{}</td></tr>",
+            model.samples,
+            model.tasks_identical,
+            model.tasks_repeated,
+            escape(&dash(spread.join("; "))),
+            escape(&dash(pass_at_text(&model.pass_at))),
+            m = escape(&model.model),
+        )?;
+    }
+    writeln!(out, "</tbody></table>")?;
+    let lines = identical_lines(samples);
+    if !lines.is_empty() {
+        writeln!(out, "<ul data-testid=\"samples-notes\">")?;
+        for line in lines {
+            writeln!(out, "<li>{}</li>", escape(&line))?;
+        }
+        writeln!(out, "</ul>")?;
+    }
+    Ok(())
+}
+
 /// The per-model figures (as the Markdown report's table).
 pub(super) fn figures_table(report: &Report) -> String {
     let mut out = String::new();

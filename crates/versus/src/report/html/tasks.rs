@@ -114,12 +114,7 @@ fn write_task(
         .find(|v| v.task == task.id)
         .and_then(|v| v.winner.as_deref());
     writeln!(out, "<div class=\"answers\" data-testid=\"answers\">")?;
-    for (model_index, result) in report
-        .results
-        .iter()
-        .filter(|r| r.task == task.id)
-        .enumerate()
-    {
+    for (model_index, result) in report.first_answers(&task.id).enumerate() {
         write_answer(
             out,
             report,
@@ -201,7 +196,15 @@ fn write_answer(
         escape(&result.task),
         result.status
     )?;
-    write!(out, "<div class=\"answer-head\"><h4>{model}</h4>")?;
+    if result.sample == 0 {
+        write!(out, "<div class=\"answer-head\"><h4>{model}</h4>")?;
+    } else {
+        write!(
+            out,
+            "<div class=\"answer-head\"><h5 data-testid=\"sample-heading\">{model}, sample {}</h5>",
+            result.sample + 1
+        )?;
+    }
     if is_winner {
         write!(
             out,
@@ -239,8 +242,48 @@ fn write_answer(
             "<p class=\"status pending\" data-testid=\"answer-error\">Not run yet (the run was interrupted).</p>"
         )?,
     }
-    write_scores(out, report, &result.task, &result.model)?;
+    write_scores(out, report, result)?;
+    if result.sample == 0 {
+        write_later_samples(out, report, result, element_id)?;
+    }
     writeln!(out, "</article>")
+}
+
+/// A model's later samples of a task, collapsed under the first: each with its answer, figures
+/// and checks, so a reader can see how the answers varied.
+fn write_later_samples(
+    out: &mut String,
+    report: &Report,
+    first: &ResultEntry,
+    element_id: &str,
+) -> std::fmt::Result {
+    let Some(line) = report.samples_line(&first.task, &first.model) else {
+        return Ok(());
+    };
+    writeln!(
+        out,
+        "<p class=\"scores\" data-testid=\"samples-line\">{}</p>",
+        escape(&line)
+    )?;
+    let later = report.later_samples(&first.task, &first.model);
+    if later.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "<details class=\"samples\" data-testid=\"later-samples\"><summary>{} more samples</summary>",
+        later.len()
+    )?;
+    for result in later {
+        write_answer(
+            out,
+            report,
+            result,
+            &format!("{element_id}-sample-{}", result.sample + 1),
+            false,
+        )?;
+    }
+    writeln!(out, "</details>")
 }
 
 /// Latency, time to first token, tokens, tokens/s, cost, and whether the answer was cached.
@@ -282,12 +325,9 @@ fn write_figures(out: &mut String, result: &ResultEntry) -> std::fmt::Result {
 }
 
 /// Check results, reference metrics, style, and the judge's rating of one answer.
-fn write_scores(out: &mut String, report: &Report, task: &str, model: &str) -> std::fmt::Result {
-    let mine: Vec<&ScoreEntry> = report
-        .scores
-        .iter()
-        .filter(|s| s.task == task && s.model == model)
-        .collect();
+fn write_scores(out: &mut String, report: &Report, result: &ResultEntry) -> std::fmt::Result {
+    let (task, model) = (result.task.as_str(), result.model.as_str());
+    let mine = report.scores_of(result);
     let checks: Vec<&&ScoreEntry> = mine
         .iter()
         .filter(|s| s.scorer.starts_with("check."))
@@ -351,10 +391,11 @@ fn write_scores(out: &mut String, report: &Report, task: &str, model: &str) -> s
             escape(&style.join(" · "))
         )?;
     }
+    // The judge reads first samples only.
     for judgement in report
         .judgements
         .iter()
-        .filter(|j| j.is_rating_of(task, model))
+        .filter(|j| result.sample == 0 && j.is_rating_of(task, model))
     {
         let head = match judgement.rating {
             Some(rating) => format!(

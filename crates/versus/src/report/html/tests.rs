@@ -30,6 +30,7 @@ fn score(task: &str, model: &str, scorer: &str, value: f64, passed: Option<bool>
     ScoreRecord {
         task_id: task.into(),
         model_id: model.into(),
+        sample: 0,
         scorer: scorer.into(),
         value: Some(value),
         passed,
@@ -404,6 +405,7 @@ tags = ["<b>tag</b>"]
         scores: vec![ScoreRecord {
             task_id: task.clone(),
             model_id: m1.clone(),
+            sample: 0,
             scorer: "check.1:<script>label()</script>".into(),
             value: Some(0.0),
             passed: Some(false),
