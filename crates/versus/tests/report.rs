@@ -179,7 +179,7 @@ fn json_report_describes_models_tasks_and_totals() {
     let (sandbox, server) = ran_standard();
     let report = sandbox.report_json(&[]);
     let json = &report.json;
-    assert_eq!(json["schema_version"], 3);
+    assert_eq!(json["schema_version"], 4);
     assert_eq!(json["tool"]["name"], "versus");
     assert_eq!(json["run"]["suite"], "itest");
     assert!(json["run"]["finished_at"].is_string());

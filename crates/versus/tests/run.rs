@@ -85,7 +85,7 @@ fn every_task_runs_on_every_model() {
     );
 
     assert_standard_results(&ran.report, &["m1", "m2"], &[]);
-    assert_eq!(ran.report.json["schema_version"], 3);
+    assert_eq!(ran.report.json["schema_version"], 4);
     assert_eq!(ran.report.json["run"]["status"], "finished");
 
     let requests = ran.server.requests();

@@ -172,12 +172,20 @@ fn compare_row(a: RunId, b: RunId, row: &CellComparison, change: Change) -> Stri
     };
     format!(
         "<tr data-testid=\"compare-row\" data-task=\"{task}\" data-model=\"{model}\" \
-         data-change=\"{change}\" data-answer=\"{answer}\" class=\"change-{change}\">\
-         <td><a href=\"{href_a}\">{task}</a> (<a href=\"{href_b}\">in B</a>)</td><td>{model}</td>\
+         data-sample=\"{sample}\" data-change=\"{change}\" data-answer=\"{answer}\" \
+         class=\"change-{change}\">\
+         <td><a href=\"{href_a}\">{task}</a> (<a href=\"{href_b}\">in B</a>)</td><td>{model}{label}</td>\
          <td>{change}</td><td>{answer}</td><td>{status}</td><td>{checks}</td><td>{rating}</td>\
          <td>{rouge}</td><td>{latency}</td></tr>\n",
         task = escape(&row.task_id),
         model = escape(&row.model_id),
+        sample = row.sample,
+        // Samples after the first are numbered from 1, as every report shows them.
+        label = if row.sample > 0 {
+            format!(", sample {}", row.sample + 1)
+        } else {
+            String::new()
+        },
         change = change.as_str(),
         answer = if row.same_answer { "same" } else { "changed" },
         href_a = escape(&task_href(a, &row.task_id)),
