@@ -13,10 +13,13 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use versus_engine::config::{DecoderConfig, Family, RopeScaling};
 use versus_engine::decoder::Decoder;
+use versus_engine::kernels;
 use versus_engine::weights::{ModelWeights, Quantization};
 
 const PROMPT_TOKENS: usize = 128;
 const DECODE_STEPS: usize = 32;
+/// Decode steps per round of the interleaved comparison with candle's matmul.
+const ROUND_STEPS: usize = 4;
 
 fn phi4_config(layers: usize) -> DecoderConfig {
     DecoderConfig {
@@ -127,6 +130,8 @@ struct Row {
     load_s: f64,
     prefill_tokens_per_s: f64,
     decode_tokens_per_s: f64,
+    /// The same decode with versus's kernels off (candle's matmul for everything).
+    candle_decode_tokens_per_s: f64,
 }
 
 fn argmax(logits: &[f32]) -> u32 {
@@ -157,22 +162,40 @@ fn run(name: &'static str, layers: usize) -> Result<Row, Box<dyn std::error::Err
     let prompt: Vec<u32> = (0..PROMPT_TOKENS as u32)
         .map(|i| (i * 7919) % 100_000)
         .collect();
-    // Warm-up: the quantized kernels repack their weights on first use.
-    let mut warm_up = decoder.new_sequence(8);
-    decoder.feed(&mut warm_up, &prompt[..4])?;
-    decoder.feed(&mut warm_up, &prompt[4..5])?;
+    // Warm-up: candle's quantized matmul repacks its weights on first use, so both its prefill
+    // path (more rows than versus's kernels take) and each decode path run once untimed.
+    let mut warm_up = decoder.new_sequence(16);
+    decoder.feed(&mut warm_up, &prompt[..12])?;
+    decoder.feed(&mut warm_up, &prompt[12..13])?;
+    kernels::set_enabled(false);
+    decoder.feed(&mut warm_up, &prompt[13..14])?;
+    kernels::set_enabled(true);
 
-    let mut sequence = decoder.new_sequence(PROMPT_TOKENS + DECODE_STEPS);
+    let mut sequence = decoder.new_sequence(PROMPT_TOKENS + 2 * DECODE_STEPS);
     let started = Instant::now();
     let mut logits = decoder.feed(&mut sequence, &prompt)?;
     let prefill_s = started.elapsed().as_secs_f64();
-    let started = Instant::now();
-    for _ in 0..DECODE_STEPS {
-        let next = argmax(&logits);
-        logits = decoder.feed(&mut sequence, &[next])?;
+    // Decode with versus's kernels and with candle's matmul alone, interleaved in rounds of a
+    // few steps so that both see the same machine and nearly the same context length.
+    let (mut decode_s, mut candle_s) = (0.0, 0.0);
+    for round in 0..2 * DECODE_STEPS / ROUND_STEPS {
+        let ours = round % 2 == 0;
+        kernels::set_enabled(ours);
+        let started = Instant::now();
+        for _ in 0..ROUND_STEPS {
+            let next = argmax(&logits);
+            logits = decoder.feed(&mut sequence, &[next])?;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        if ours {
+            decode_s += elapsed;
+        } else {
+            candle_s += elapsed;
+        }
     }
-    let decode_s = started.elapsed().as_secs_f64();
+    kernels::set_enabled(true);
     Ok(Row {
+        candle_decode_tokens_per_s: DECODE_STEPS as f64 / candle_s,
         name,
         weight_gib: decoder.weight_bytes() as f64 / (1u64 << 30) as f64,
         load_s,
@@ -213,13 +236,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "Phi-4 shape, {layers} of 40 layers, vocab 100352; prompt {PROMPT_TOKENS} tokens, {DECODE_STEPS} decode steps; {threads} threads"
     );
     println!();
-    println!("| weights | weight GiB | load s | prefill tok/s | decode tok/s |");
-    println!("|---|---:|---:|---:|---:|");
+    println!("| weights | weight GiB | load s | prefill tok/s | decode tok/s | decode tok/s, candle's matmul only | ratio |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for name in names {
         let row = run(name, layers)?;
         println!(
-            "| {} | {:.2} | {:.1} | {:.1} | {:.2} |",
-            row.name, row.weight_gib, row.load_s, row.prefill_tokens_per_s, row.decode_tokens_per_s
+            "| {} | {:.2} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} |",
+            row.name,
+            row.weight_gib,
+            row.load_s,
+            row.prefill_tokens_per_s,
+            row.decode_tokens_per_s,
+            row.candle_decode_tokens_per_s,
+            row.decode_tokens_per_s / row.candle_decode_tokens_per_s
         );
     }
     Ok(())

@@ -77,11 +77,57 @@ impl Linear {
 
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         // Quantized matmuls read their input as one contiguous block.
-        let ys = self.weight.forward(&xs.contiguous()?)?;
+        let xs = xs.contiguous()?;
+        let ys = match self.decode_kernel(&xs)? {
+            Some(ys) => ys,
+            None => self.weight.forward(&xs)?,
+        };
         match &self.bias {
             Some(bias) => ys.broadcast_add(bias),
             None => Ok(ys),
         }
+    }
+}
+
+/// The most input rows the hand-written kernels take: the decode step (one row per sequence);
+/// longer inputs (prefill) are candle's tiled matmul's job, which is faster there.
+const KERNEL_MAX_ROWS: usize = 4;
+
+impl Linear {
+    /// `xs Wᵀ` by versus's own kernel (`crate::kernels`) when one covers this weight and input:
+    /// a Q4_K matrix on the CPU, f32 activations, at most [`KERNEL_MAX_ROWS`] rows. `None`
+    /// leaves it to candle.
+    fn decode_kernel(&self, xs: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        use crate::kernels::{q4k, q8k};
+        let QMatMul::QTensor(weight) = &self.weight else {
+            return Ok(None);
+        };
+        if !crate::kernels::enabled()
+            || weight.dtype() != candle_core::quantized::GgmlDType::Q4K
+            || !xs.device().is_cpu()
+            || xs.dtype() != DType::F32
+        {
+            return Ok(None);
+        }
+        let (out_features, in_features) = weight.shape().dims2()?;
+        let rows = xs.elem_count() / in_features.max(1);
+        if rows == 0 || rows > KERNEL_MAX_ROWS || xs.dim(D::Minus1)? != in_features {
+            return Ok(None);
+        }
+        let data = weight.data()?;
+        let input = xs.flatten_all()?.to_vec1::<f32>()?;
+        let mut out = vec![0f32; rows * out_features];
+        for (row, out) in input
+            .chunks_exact(in_features)
+            .zip(out.chunks_exact_mut(out_features))
+        {
+            q4k::matvec(&data, in_features, &q8k::quantized(row), out);
+        }
+        let mut dims = xs.dims().to_vec();
+        if let Some(last) = dims.last_mut() {
+            *last = out_features;
+        }
+        Tensor::from_vec(out, dims, xs.device()).map(Some)
     }
 }
 
@@ -781,6 +827,44 @@ fn embedding_rows(table: &Tensor, ids: &Tensor) -> candle_core::Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Q4_K projection of one to four rows goes through versus's kernel, more rows through
+    /// candle's matmul; both agree within float rounding, and every shape survives.
+    #[test]
+    fn the_q4k_kernel_and_candles_matmul_agree() {
+        use candle_core::quantized::{GgmlDType, QTensor};
+        let device = Device::Cpu;
+        let (out_features, in_features) = (40, 512);
+        let values: Vec<f32> = (0..out_features * in_features)
+            .map(|i| ((i * 7919 % 2003) as f32 / 1001.0 - 1.0) * 0.1)
+            .collect();
+        let dense = Tensor::from_vec(values, (out_features, in_features), &device).unwrap();
+        let linear = Linear {
+            weight: QMatMul::QTensor(std::sync::Arc::new(
+                QTensor::quantize(&dense, GgmlDType::Q4K).unwrap(),
+            )),
+            bias: None,
+        };
+        for rows in [1, 3, 4, 5] {
+            let xs: Vec<f32> = (0..rows * in_features)
+                .map(|i| (i * 31 % 97) as f32 / 48.0 - 1.0)
+                .collect();
+            let xs = Tensor::from_vec(xs, (1, rows, in_features), &device).unwrap();
+            let ours = linear.decode_kernel(&xs).unwrap();
+            assert_eq!(ours.is_some(), rows <= KERNEL_MAX_ROWS, "{rows} rows");
+            let theirs = linear.weight.forward(&xs).unwrap();
+            let ours = linear.forward(&xs).unwrap();
+            assert_eq!(ours.dims(), &[1, rows, out_features]);
+            let ours = ours.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let theirs = theirs.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            for (a, b) in ours.iter().zip(&theirs) {
+                assert!(
+                    (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+                    "{rows} rows: {a} vs {b}"
+                );
+            }
+        }
+    }
 
     /// The runner shares one loaded model between concurrent requests.
     #[test]

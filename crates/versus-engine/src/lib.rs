@@ -14,6 +14,7 @@ pub mod error;
 pub mod generate;
 mod generation_config;
 mod gguf_tokenizer;
+pub mod kernels;
 pub mod kv_cache;
 pub mod local;
 pub mod rope;

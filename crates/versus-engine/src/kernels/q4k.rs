@@ -1,0 +1,431 @@
+//! Q4_K matrix x Q8_K vector: the decode step's dominant cost on Q4_K and Q4_K_M files.
+//!
+//! A Q4_K block (llama.cpp's `block_q4_K`, 144 bytes for 256 weights) holds an f16 scale `d`, an
+//! f16 minimum scale `dmin`, twelve bytes packing eight 6-bit scales and eight 6-bit minimums
+//! (one pair per 32 weights), and 128 bytes of 4-bit weights. Weight i of sub-block s is
+//! `d·scale[s]·q - dmin·min[s]`, so its dot product with a Q8_K block is
+//! `d·y.d·Σ_s scale[s]·Σ q·q8 - dmin·y.d·Σ_s min[s]·(bsum[2s] + bsum[2s+1])`: two integer sums per
+//! block, then two multiplications.
+
+use half::f16;
+use rayon::prelude::*;
+
+use super::q8k::{BlockQ8K, QK_K};
+use super::Isa;
+
+/// Bytes per Q4_K block.
+pub const BLOCK_BYTES: usize = 144;
+
+/// The six-bit scales and minimums of a block's eight sub-blocks, unpacked from its twelve
+/// bytes as llama.cpp's `get_scale_min_k4` does.
+pub fn scales_and_mins(packed: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
+    let mut scales = [0u8; 8];
+    let mut mins = [0u8; 8];
+    for j in 0..8 {
+        if j < 4 {
+            scales[j] = packed[j] & 63;
+            mins[j] = packed[j + 4] & 63;
+        } else {
+            scales[j] = (packed[j + 4] & 0x0f) | ((packed[j - 4] >> 6) << 4);
+            mins[j] = (packed[j + 4] >> 4) | ((packed[j] >> 6) << 4);
+        }
+    }
+    (scales, mins)
+}
+
+/// A block's parts, read from its bytes.
+struct Block<'a> {
+    d: f32,
+    dmin: f32,
+    packed_scales: &'a [u8; 12],
+    qs: &'a [u8; 128],
+}
+
+fn block(bytes: &[u8]) -> Block<'_> {
+    let (head, rest) = bytes.split_at(4);
+    let (packed_scales, qs) = rest.split_at(12);
+    Block {
+        d: f16::from_le_bytes([head[0], head[1]]).to_f32(),
+        dmin: f16::from_le_bytes([head[2], head[3]]).to_f32(),
+        packed_scales: packed_scales.try_into().unwrap_or(&[0; 12]),
+        qs: qs[..128].try_into().unwrap_or(&[0; 128]),
+    }
+}
+
+/// A block's two integer sums against a Q8_K block: `Σ_s scale[s]·Σ q·q8` and
+/// `Σ_s min[s]·(bsum[2s] + bsum[2s+1])`. The reference every kernel is tested against.
+pub fn block_sums_reference(bytes: &[u8], y: &BlockQ8K) -> (i32, i32) {
+    let x = block(bytes);
+    let (scales, mins) = scales_and_mins(x.packed_scales);
+    let mut sumi = 0i32;
+    for chunk in 0..4 {
+        let q4 = &x.qs[32 * chunk..32 * chunk + 32];
+        let q8 = &y.qs[64 * chunk..64 * chunk + 64];
+        let low: i32 = (0..32)
+            .map(|l| i32::from(q4[l] & 0x0f) * i32::from(q8[l]))
+            .sum();
+        let high: i32 = (0..32)
+            .map(|l| i32::from(q4[l] >> 4) * i32::from(q8[32 + l]))
+            .sum();
+        sumi += i32::from(scales[2 * chunk]) * low + i32::from(scales[2 * chunk + 1]) * high;
+    }
+    let summs: i32 = (0..8)
+        .map(|s| i32::from(mins[s]) * (i32::from(y.bsums[2 * s]) + i32::from(y.bsums[2 * s + 1])))
+        .sum();
+    (sumi, summs)
+}
+
+/// One row (its Q4_K bytes) dotted with a Q8_K row, by the scalar reference.
+pub fn dot_reference(row: &[u8], ys: &[BlockQ8K]) -> f32 {
+    row.chunks_exact(BLOCK_BYTES)
+        .zip(ys)
+        .map(|(bytes, y)| {
+            let x = block(bytes);
+            let (sumi, summs) = block_sums_reference(bytes, y);
+            x.d * y.d * sumi as f32 - x.dmin * y.d * summs as f32
+        })
+        .sum()
+}
+
+/// One row dotted with a Q8_K row, by the fastest kernel this CPU has.
+pub fn dot(isa: Isa, row: &[u8], ys: &[BlockQ8K]) -> f32 {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => {
+            // SAFETY: `isa()` returns `Avx2` only when the CPU reports AVX2, FMA and F16C.
+            #[allow(unsafe_code)]
+            unsafe {
+                avx2::dot(row, ys)
+            }
+        }
+        _ => dot_reference(row, ys),
+    }
+}
+
+/// Every row of `rows` (each `row_bytes` long) dotted with `x`.
+fn dot_rows(isa: Isa, rows: &[u8], row_bytes: usize, x: &[BlockQ8K], out: &mut [f32]) {
+    for (value, row) in out.iter_mut().zip(rows.chunks_exact(row_bytes)) {
+        *value = dot(isa, row, x);
+    }
+}
+
+/// `out[r] = row r of the (rows x cols) Q4_K matrix `weights` · `x``, rows split over the
+/// kernel pool (`super::threads`) in a few chunks per thread (enough to balance, few enough that the split costs
+/// nothing beside a row's work).
+pub fn matvec(weights: &[u8], cols: usize, x: &[BlockQ8K], out: &mut [f32]) {
+    let row_bytes = cols / QK_K * BLOCK_BYTES;
+    debug_assert_eq!(weights.len(), out.len() * row_bytes);
+    let isa = super::isa();
+    let chunks = super::threads() * 4;
+    let rows_per_chunk = out.len().div_ceil(chunks).max(1);
+    out.par_chunks_mut(rows_per_chunk)
+        .zip(weights.par_chunks(rows_per_chunk * row_bytes))
+        .for_each(|(out, rows)| dot_rows(isa, rows, row_bytes, x, out));
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod avx2 {
+    //! AVX2: 32 weights' nibbles per load, `maddubs` for the byte products and `madd` to apply
+    //! the sub-block scale and widen in one step, the minimums from the precomputed bsums.
+    use std::arch::x86_64::*;
+
+    use super::{BlockQ8K, BLOCK_BYTES};
+
+    /// The block's eight scales (low 128 bits) and eight minimums (high 128 bits) as i16, from
+    /// its twelve packed bytes: `scales_and_mins` done on four u32 at once, as llama.cpp does.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn unpack_scales(packed: &[u8; 12]) -> __m256i {
+        const LOW6: u32 = 0x3f3f_3f3f;
+        const LOW4: u32 = 0x0f0f_0f0f;
+        const LOW2: u32 = 0x0303_0303;
+        let word = |i: usize| {
+            u32::from_le_bytes([
+                packed[4 * i],
+                packed[4 * i + 1],
+                packed[4 * i + 2],
+                packed[4 * i + 3],
+            ])
+        };
+        let (w0, w1, w2) = (word(0), word(1), word(2));
+        let scales_low = w0 & LOW6;
+        let scales_high = (w2 & LOW4) | (((w0 >> 6) & LOW2) << 4);
+        let mins_low = w1 & LOW6;
+        let mins_high = ((w2 >> 4) & LOW4) | (((w1 >> 6) & LOW2) << 4);
+        // SAFETY: register operations only; the caller guarantees AVX2.
+        #[allow(unused_unsafe)]
+        unsafe {
+            _mm256_cvtepu8_epi16(_mm_set_epi32(
+                mins_high as i32,
+                mins_low as i32,
+                scales_high as i32,
+                scales_low as i32,
+            ))
+        }
+    }
+
+    /// The two integer sums of one block (see `block_sums_reference`), as eight i32 lanes to be
+    /// added up for the first and four for the second.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn block_sums(bytes: &[u8], y: &BlockQ8K) -> (__m256i, __m128i) {
+        debug_assert_eq!(bytes.len(), BLOCK_BYTES);
+        let packed: &[u8; 12] = bytes[4..16].try_into().unwrap_or(&[0; 12]);
+        let q4 = bytes[16..].as_ptr();
+        let q8 = y.qs.as_ptr();
+        // SAFETY: a block has 128 bytes of nibbles after its 16-byte head, and a Q8_K block
+        // 256 bytes of q8 and 16 i16 bsums; chunk < 4 keeps every 32-byte load inside them.
+        // The caller guarantees AVX2 and FMA.
+        unsafe {
+            let scales_and_mins = unpack_scales(packed);
+            let scales = _mm256_castsi256_si128(scales_and_mins);
+            let scales = _mm256_set_m128i(scales, scales);
+            let low_nibbles = _mm256_set1_epi8(0x0f);
+            let mut sumi = _mm256_setzero_si256();
+            for chunk in 0..4 {
+                // Sub-block 2·chunk's scale (i16 lane 2·chunk) in every lane, and the next.
+                let lane = (4 * chunk) as i8;
+                let scale_low = _mm256_shuffle_epi8(
+                    scales,
+                    _mm256_set1_epi16(i16::from_le_bytes([lane as u8, lane as u8 + 1])),
+                );
+                let scale_high = _mm256_shuffle_epi8(
+                    scales,
+                    _mm256_set1_epi16(i16::from_le_bytes([lane as u8 + 2, lane as u8 + 3])),
+                );
+                let bits = _mm256_loadu_si256(q4.add(32 * chunk) as *const __m256i);
+                let low = _mm256_and_si256(bits, low_nibbles);
+                let high = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low_nibbles);
+                let q8_low = _mm256_loadu_si256(q8.add(64 * chunk) as *const __m256i);
+                let q8_high = _mm256_loadu_si256(q8.add(64 * chunk + 32) as *const __m256i);
+                // u8 x i8 pairs into i16 (at most 2·15·128, no saturation), then times the
+                // sub-block's scale and pairs into i32.
+                let low = _mm256_madd_epi16(scale_low, _mm256_maddubs_epi16(low, q8_low));
+                let high = _mm256_madd_epi16(scale_high, _mm256_maddubs_epi16(high, q8_high));
+                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(low, high));
+            }
+            let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+            let pair_sums = _mm_hadd_epi16(
+                _mm256_castsi256_si128(bsums),
+                _mm256_extracti128_si256(bsums, 1),
+            );
+            let mins = _mm256_extracti128_si256(scales_and_mins, 1);
+            (sumi, _mm_madd_epi16(mins, pair_sums))
+        }
+    }
+
+    /// The eight lanes of the scaled sums minus the four of the minimums, added up.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn finish(acc: __m256, acc_mins: __m128) -> f32 {
+        // SAFETY: register operations only; the caller guarantees AVX2.
+        #[allow(unused_unsafe)]
+        unsafe {
+            let v = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+            let v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+            let v = _mm_add_ss(v, _mm_movehdup_ps(v));
+            let mins = _mm_add_ps(acc_mins, _mm_movehl_ps(acc_mins, acc_mins));
+            let mins = _mm_add_ss(mins, _mm_movehdup_ps(mins));
+            _mm_cvtss_f32(v) - _mm_cvtss_f32(mins)
+        }
+    }
+
+    /// A block's `d` and `dmin` (its first four bytes, two f16) as f32, by F16C.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn scales_f32(bytes: &[u8]) -> (f32, f32) {
+        let head = i32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        // SAFETY: register operations only; the caller guarantees F16C.
+        #[allow(unused_unsafe)]
+        unsafe {
+            let both = _mm_cvtph_ps(_mm_cvtsi32_si128(head));
+            (_mm_cvtss_f32(both), _mm_cvtss_f32(_mm_movehdup_ps(both)))
+        }
+    }
+
+    #[cfg(test)]
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn sum_i32x4(v: __m128i) -> i32 {
+        // SAFETY: register operations only; the caller guarantees AVX2. (The block is needed
+        // by compilers before 1.86, which treat every intrinsic as unsafe.)
+        #[allow(unused_unsafe)]
+        unsafe {
+            let v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0b01_00_11_10));
+            let v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0b10_11_00_01));
+            _mm_cvtsi128_si32(v)
+        }
+    }
+
+    /// `block_sums` added up, for the exactness tests.
+    #[cfg(test)]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn block_sums_scalar(bytes: &[u8], y: &BlockQ8K) -> (i32, i32) {
+        // SAFETY: the caller guarantees AVX2 and FMA, which the callees need.
+        unsafe {
+            let (sumi, summs) = block_sums(bytes, y);
+            let half = _mm_add_epi32(
+                _mm256_castsi256_si128(sumi),
+                _mm256_extracti128_si256(sumi, 1),
+            );
+            (sum_i32x4(half), sum_i32x4(summs))
+        }
+    }
+
+    /// One row's dot product: the eight lanes of each block's scaled sum accumulate in f32
+    /// (`d·y.d` per block), the minimums' four lanes likewise, added up once at the end.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn dot(row: &[u8], ys: &[BlockQ8K]) -> f32 {
+        // SAFETY: the caller guarantees AVX2 and FMA, which the callees need; no memory is read
+        // here but through `block_sums`.
+        unsafe {
+            let mut acc = _mm256_setzero_ps();
+            let mut acc_mins = _mm_setzero_ps();
+            for (bytes, y) in row.chunks_exact(BLOCK_BYTES).zip(ys) {
+                let (d, dmin) = scales_f32(bytes);
+                let (sumi, summs) = block_sums(bytes, y);
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), _mm256_cvtepi32_ps(sumi), acc);
+                acc_mins = _mm_fmadd_ps(_mm_set1_ps(dmin * y.d), _mm_cvtepi32_ps(summs), acc_mins);
+            }
+            finish(acc, acc_mins)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::q8k::quantized;
+
+    /// Random Q4_K blocks: every byte random except the two f16 scales, kept finite and small.
+    fn random_blocks(seed: u64, blocks: usize) -> Vec<u8> {
+        let mut state = seed | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut bytes = Vec::with_capacity(blocks * BLOCK_BYTES);
+        for _ in 0..blocks {
+            let d = f16::from_f32((next() % 1000) as f32 / 50_000.0);
+            let dmin = f16::from_f32((next() % 1000) as f32 / 100_000.0);
+            bytes.extend_from_slice(&d.to_le_bytes());
+            bytes.extend_from_slice(&dmin.to_le_bytes());
+            bytes.extend((0..140).map(|_| next() as u8));
+        }
+        bytes
+    }
+
+    fn random_activations(seed: u64, len: usize) -> Vec<f32> {
+        let mut state = seed | 1;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 8.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn unpacked_scales_match_llama_cpp_layout() {
+        // Sub-blocks 0-3 take the low six bits of bytes 0-3 (scales) and 4-7 (mins); 4-7 take a
+        // nibble of bytes 8-11 and the top two bits of bytes 0-3 (scales) or 4-7 (mins).
+        let packed = [
+            0b11_000001,
+            2,
+            3,
+            4,
+            0b01_000101,
+            6,
+            7,
+            8,
+            0x9a,
+            0xbc,
+            0xde,
+            0xf0,
+        ];
+        let (scales, mins) = scales_and_mins(&packed);
+        assert_eq!(scales, [1, 2, 3, 4, 0x0a | (3 << 4), 0x0c, 0x0e, 0x00]);
+        assert_eq!(mins, [5, 6, 7, 8, 0x09 | (1 << 4), 0x0b, 0x0d, 0x0f]);
+    }
+
+    #[test]
+    fn the_reference_equals_dequantize_then_dot_on_the_quantized_activations() {
+        let weights = random_blocks(7, 4);
+        let x = quantized(&random_activations(3, 4 * QK_K));
+        let mut expected = 0f64;
+        for (bytes, y) in weights.chunks_exact(BLOCK_BYTES).zip(&x) {
+            let b = block(bytes);
+            let (scales, mins) = scales_and_mins(b.packed_scales);
+            for i in 0..QK_K {
+                let (chunk, within) = (i / 64, i % 64);
+                let sub = 2 * chunk + usize::from(within >= 32);
+                let byte = b.qs[32 * chunk + within % 32];
+                let q = if within < 32 { byte & 0x0f } else { byte >> 4 };
+                let w = f64::from(b.d) * f64::from(scales[sub]) * f64::from(q)
+                    - f64::from(b.dmin) * f64::from(mins[sub]);
+                expected += w * f64::from(y.d) * f64::from(y.qs[i]);
+            }
+        }
+        let got = dot_reference(&weights, &x);
+        assert!(
+            (f64::from(got) - expected).abs() <= 1e-4 * expected.abs().max(1.0),
+            "{got} vs {expected}"
+        );
+    }
+
+    #[test]
+    fn every_kernel_equals_the_reference_on_random_blocks() {
+        let isa = crate::kernels::isa();
+        for seed in 1..40u64 {
+            let blocks = 1 + (seed as usize % 20);
+            let weights = random_blocks(seed, blocks);
+            let x = quantized(&random_activations(seed * 31, blocks * QK_K));
+            #[cfg(target_arch = "x86_64")]
+            if isa == Isa::Avx2 {
+                for (bytes, y) in weights.chunks_exact(BLOCK_BYTES).zip(&x) {
+                    // SAFETY: the CPU has AVX2 and FMA (`isa()` said so).
+                    #[allow(unsafe_code)]
+                    let simd = unsafe { avx2::block_sums_scalar(bytes, y) };
+                    assert_eq!(simd, block_sums_reference(bytes, y), "seed {seed}");
+                }
+            }
+            let reference = dot_reference(&weights, &x);
+            let fast = dot(isa, &weights, &x);
+            let scale: f32 = weights
+                .chunks_exact(BLOCK_BYTES)
+                .zip(&x)
+                .map(|(bytes, y)| {
+                    let b = block(bytes);
+                    (b.d.abs() + b.dmin.abs()) * y.d.abs() * 64.0 * 128.0 * 32.0
+                })
+                .sum();
+            assert!(
+                (fast - reference).abs() <= 1e-6 * scale,
+                "seed {seed}: {fast} vs {reference}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_matvec_dots_every_row() {
+        let (rows, cols) = (37, 2 * QK_K);
+        let weights = random_blocks(11, rows * cols / QK_K);
+        let x = quantized(&random_activations(5, cols));
+        let mut out = vec![0f32; rows];
+        matvec(&weights, cols, &x, &mut out);
+        let row_bytes = cols / QK_K * BLOCK_BYTES;
+        for (r, value) in out.iter().enumerate() {
+            let expected = dot(
+                crate::kernels::isa(),
+                &weights[r * row_bytes..(r + 1) * row_bytes],
+                &x,
+            );
+            assert_eq!(*value, expected, "row {r}");
+        }
+    }
+}
