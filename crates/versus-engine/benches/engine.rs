@@ -3,7 +3,7 @@
 //! layers, so it fits in memory and runs in minutes. Measures prefill and decode tokens/s on 2
 //! threads in f32, f16, Q8_0 and Q4_K, and prints a table.
 //!
-//! `cargo bench -p versus-engine --bench engine [-- f32 f16 q8_0 q4k] [--layers N]`
+//! `cargo bench -p versus-engine --bench engine [-- f32 f16 q8_0 q4k] [--layers N] [--gguf FILE]`
 //! (`RAYON_NUM_THREADS` overrides the thread count.) Multiply decode time by 20 for a rough
 //! estimate of the full 40-layer model minus the embedding and output matrices' share.
 
@@ -125,7 +125,7 @@ fn random_weights(
 }
 
 struct Row {
-    name: &'static str,
+    name: String,
     weight_gib: f64,
     load_s: f64,
     prefill_tokens_per_s: f64,
@@ -144,7 +144,18 @@ fn argmax(logits: &[f32]) -> u32 {
     best as u32
 }
 
-fn run(name: &'static str, layers: usize) -> Result<Row, Box<dyn std::error::Error>> {
+/// What to benchmark: random weights of one of the four types, or a GGUF file (the one
+/// `tools/bench/engine_vs_llama_cpp.py` writes, so that llama.cpp reads the same weights).
+enum Source {
+    Random(&'static str),
+    Gguf(std::path::PathBuf),
+}
+
+fn load(source: &Source, layers: usize) -> Result<Decoder, Box<dyn std::error::Error>> {
+    let name = match source {
+        Source::Gguf(path) => return Ok(Decoder::from_gguf(path, &Device::Cpu, DType::F32)?),
+        Source::Random(name) => *name,
+    };
     let config = phi4_config(layers);
     let (storage, compute, quantize) = match name {
         "f32" => (DType::F32, DType::F32, None),
@@ -153,10 +164,18 @@ fn run(name: &'static str, layers: usize) -> Result<Row, Box<dyn std::error::Err
         "q4k" => (DType::F16, DType::F32, Some(Quantization::Q4K)),
         other => return Err(format!("unknown configuration {other}").into()),
     };
-    let started = Instant::now();
     let tensors = random_weights(&config, storage)?;
     let weights = ModelWeights::from_tensors(tensors).with_quantization(quantize);
-    let decoder = Decoder::load(config, weights, &Device::Cpu, compute)?;
+    Ok(Decoder::load(config, weights, &Device::Cpu, compute)?)
+}
+
+fn run(source: &Source, layers: usize) -> Result<Row, Box<dyn std::error::Error>> {
+    let name = match source {
+        Source::Random(name) => name.to_string(),
+        Source::Gguf(path) => path.display().to_string(),
+    };
+    let started = Instant::now();
+    let decoder = load(source, layers)?;
     let load_s = started.elapsed().as_secs_f64();
 
     let prompt: Vec<u32> = (0..PROMPT_TOKENS as u32)
@@ -209,7 +228,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Before candle starts its thread pools; the benchmark is specified on 2 threads.
         std::env::set_var("RAYON_NUM_THREADS", "2");
     }
-    let mut names: Vec<&'static str> = Vec::new();
+    let mut sources: Vec<Source> = Vec::new();
     let mut layers = 2;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -220,16 +239,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .and_then(|n| n.parse().ok())
                     .ok_or("--layers needs a number")?
             }
-            "f32" => names.push("f32"),
-            "f16" => names.push("f16"),
-            "q8_0" => names.push("q8_0"),
-            "q4k" => names.push("q4k"),
+            "--gguf" => sources.push(Source::Gguf(
+                args.next().ok_or("--gguf needs a file")?.into(),
+            )),
+            "f32" => sources.push(Source::Random("f32")),
+            "f16" => sources.push(Source::Random("f16")),
+            "q8_0" => sources.push(Source::Random("q8_0")),
+            "q4k" => sources.push(Source::Random("q4k")),
             // `cargo bench` passes `--bench`; ignore flags meant for other harnesses.
             _ => {}
         }
     }
-    if names.is_empty() {
-        names = vec!["f32", "f16", "q8_0", "q4k"];
+    if sources.is_empty() {
+        sources = ["f32", "f16", "q8_0", "q4k"].map(Source::Random).into();
     }
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
     println!(
@@ -238,8 +260,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!();
     println!("| weights | weight GiB | load s | prefill tok/s | decode tok/s | decode tok/s, candle's matmul only | ratio |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    for name in names {
-        let row = run(name, layers)?;
+    for source in &sources {
+        let row = run(source, layers)?;
         println!(
             "| {} | {:.2} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} |",
             row.name,
@@ -249,6 +271,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             row.decode_tokens_per_s,
             row.candle_decode_tokens_per_s,
             row.decode_tokens_per_s / row.candle_decode_tokens_per_s
+        );
+        // One line for scripts (tools/bench/engine_vs_llama_cpp.py reads it).
+        println!(
+            "RESULT load_s={:.3} prefill={:.3} decode={:.3} candle_decode={:.3}",
+            row.load_s,
+            row.prefill_tokens_per_s,
+            row.decode_tokens_per_s,
+            row.candle_decode_tokens_per_s
         );
     }
     Ok(())

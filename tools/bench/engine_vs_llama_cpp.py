@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""versus's local engine against llama.cpp on the same GGUF files, side by side in one run.
+
+Writes a Phi-4-shaped GGUF with random weights (full width and vocabulary, `--layers` of its 40
+layers) in F16, quantizes it with llama.cpp's own quantizer to Q8_0 and Q4_K (every 2-D tensor
+Q4_K, output and embedding included, so the file is one type), then, for each file and round,
+interleaved: versus (`cargo bench -p versus-engine --bench engine -- --gguf FILE`, which also
+measures decode with candle's matmul alone) and llama.cpp (llama-cpp-python, in this process):
+load seconds, prefill tokens/s over a 128-token prompt and decode tokens/s over 32 greedy
+steps, on `--threads` threads. Prints medians and the ratios as a Markdown table.
+
+Set-up (about 7 minutes to build llama.cpp from source on two cores):
+    python3 -m venv /tmp/llvenv
+    /tmp/llvenv/bin/pip install numpy gguf llama-cpp-python==0.3.36
+    /tmp/llvenv/bin/python tools/bench/engine_vs_llama_cpp.py --dir /tmp/gguf-bench
+
+The files take about 6 GB in `--dir` (kept between runs; delete them to regenerate).
+"""
+
+import argparse
+import ctypes
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import gguf
+import llama_cpp
+
+HIDDEN, FFN, HEADS, KV_HEADS, HEAD_DIM, VOCAB = 5120, 17920, 40, 10, 128, 100352
+BOS, EOS = 100257, 100265
+PROMPT = [(i * 7919) % 100000 for i in range(128)]
+DECODE_STEPS = 32
+GGML_TYPE_Q4_K = 12
+
+
+def write_f16(path, layers):
+    """A Phi-4-shaped phi3 GGUF with random f16 weights and a synthetic byte-level vocabulary."""
+    rng = np.random.default_rng(0)
+    writer = gguf.GGUFWriter(path, "phi3")
+    writer.add_block_count(layers)
+    writer.add_context_length(16384)
+    writer.add_embedding_length(HIDDEN)
+    writer.add_feed_forward_length(FFN)
+    writer.add_head_count(HEADS)
+    writer.add_head_count_kv(KV_HEADS)
+    writer.add_rope_dimension_count(HEAD_DIM)
+    writer.add_rope_freq_base(250000.0)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("default")
+    tokens = [f"t{i}" for i in range(VOCAB)]
+    writer.add_token_list(tokens)
+    writer.add_token_types([gguf.TokenType.NORMAL] * VOCAB)
+    writer.add_token_merges(["t 1", "t 2"])
+    writer.add_bos_token_id(BOS)
+    writer.add_eos_token_id(EOS)
+
+    def matrix(rows, cols, scale=0.02):
+        return (rng.standard_normal((rows, cols), dtype=np.float32) * scale).astype(np.float16)
+
+    def norm():
+        return np.ones(HIDDEN, dtype=np.float32)
+
+    writer.add_tensor("token_embd.weight", matrix(VOCAB, HIDDEN))
+    for layer in range(layers):
+        writer.add_tensor(f"blk.{layer}.attn_norm.weight", norm())
+        writer.add_tensor(f"blk.{layer}.attn_qkv.weight", matrix((HEADS + 2 * KV_HEADS) * HEAD_DIM, HIDDEN))
+        writer.add_tensor(f"blk.{layer}.attn_output.weight", matrix(HIDDEN, HEADS * HEAD_DIM))
+        writer.add_tensor(f"blk.{layer}.ffn_norm.weight", norm())
+        writer.add_tensor(f"blk.{layer}.ffn_up.weight", matrix(2 * FFN, HIDDEN))
+        writer.add_tensor(f"blk.{layer}.ffn_down.weight", matrix(HIDDEN, FFN))
+    writer.add_tensor("output_norm.weight", norm())
+    writer.add_tensor("output.weight", matrix(VOCAB, HIDDEN))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def quantize(source, target, ftype, threads):
+    """llama.cpp's quantizer; Q4_K files get Q4_K output and embedding matrices too."""
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = ftype
+    params.nthread = threads
+    # Every tensor the requested type (no per-tensor bumps to Q5_K/Q6_K): one type per file.
+    params.pure = True
+    if ftype == llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_S:
+        params.output_tensor_type = GGML_TYPE_Q4_K
+        params.token_embedding_type = GGML_TYPE_Q4_K
+    if llama_cpp.llama_model_quantize(source.encode(), target.encode(), ctypes.byref(params)) != 0:
+        sys.exit(f"llama.cpp could not quantize {source} to {target}")
+
+
+def tensor_types(path):
+    """How many tensors of each type a GGUF holds, e.g. {'Q4_K': 10, 'F32': 5}."""
+    counts = {}
+    for tensor in gguf.GGUFReader(path).tensors:
+        name = tensor.tensor_type.name
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def llama_cpp_once(path, threads):
+    started = time.perf_counter()
+    llm = llama_cpp.Llama(model_path=path, n_threads=threads, n_threads_batch=threads,
+                          n_ctx=512, n_batch=512, verbose=False)
+    load_s = time.perf_counter() - started
+    started = time.perf_counter()
+    llm.eval(PROMPT)
+    prefill = len(PROMPT) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for _ in range(DECODE_STEPS):
+        token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        llm.eval([token])
+    decode = DECODE_STEPS / (time.perf_counter() - started)
+    del llm
+    return {"load_s": load_s, "prefill": prefill, "decode": decode}
+
+
+def versus_once(path, threads, repo):
+    env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
+    out = subprocess.run(
+        ["cargo", "bench", "--quiet", "-p", "versus-engine", "--bench", "engine", "--", "--gguf", path],
+        cwd=repo, env=env, capture_output=True, text=True, check=False)
+    match = re.search(r"RESULT load_s=(\S+) prefill=(\S+) decode=(\S+) candle_decode=(\S+)", out.stdout)
+    if not match:
+        sys.exit(f"the versus benchmark failed on {path}:\n{out.stdout}\n{out.stderr}")
+    load_s, prefill, decode, candle = map(float, match.groups())
+    return {"load_s": load_s, "prefill": prefill, "decode": decode, "candle_decode": candle}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dir", default="/tmp/gguf-bench")
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--types", default="q4_k,q8_0,f16")
+    parser.add_argument("--prepare-only", action="store_true", help="write the files and stop")
+    args = parser.parse_args()
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    os.makedirs(args.dir, exist_ok=True)
+    files = {"f16": os.path.join(args.dir, f"phi4-{args.layers}l-f16.gguf")}
+    if not os.path.exists(files["f16"]):
+        print(f"writing {files['f16']} ...", file=sys.stderr)
+        write_f16(files["f16"], args.layers)
+    for name, ftype in [("q8_0", llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0), ("q4_k", llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_S)]:
+        files[name] = os.path.join(args.dir, f"phi4-{args.layers}l-{name}.gguf")
+        if not os.path.exists(files[name]):
+            print(f"quantizing to {files[name]} ...", file=sys.stderr)
+            quantize(files["f16"], files[name], ftype, args.threads)
+    if args.prepare_only:
+        for name, path in files.items():
+            print(name, path, tensor_types(path))
+        return
+    print("building the versus benchmark ...", file=sys.stderr)
+    subprocess.run(["cargo", "bench", "-p", "versus-engine", "--bench", "engine", "--no-run"], cwd=repo, check=True)
+
+    types = args.types.split(",")
+    results = {t: {"versus": [], "llama.cpp": []} for t in types}
+    for round_ in range(args.rounds):
+        for t in types:
+            print(f"round {round_ + 1}: {t}", file=sys.stderr)
+            # Alternate which engine goes first, so neither always runs on a warmer page cache.
+            engines = [("versus", lambda: versus_once(files[t], args.threads, repo)),
+                       ("llama.cpp", lambda: llama_cpp_once(files[t], args.threads))]
+            if round_ % 2:
+                engines.reverse()
+            for engine, once in engines:
+                results[t][engine].append(once())
+
+    def med(rows, key):
+        return statistics.median(r[key] for r in rows)
+
+    print(f"Phi-4 shape, {args.layers} of 40 layers, vocab {VOCAB}; prompt {len(PROMPT)} tokens, "
+          f"{DECODE_STEPS} greedy decode steps; {args.threads} threads; medians of {args.rounds} interleaved rounds; "
+          f"llama-cpp-python {llama_cpp.__version__}\n")
+    print("| file (tensor types) | versus prefill / decode tok/s | candle's matmul alone, decode | llama.cpp prefill / decode tok/s | versus / llama.cpp, prefill / decode | load s, versus / llama.cpp |")
+    print("|---|---|---|---|---|---|")
+    for t in types:
+        ours, theirs = results[t]["versus"], results[t]["llama.cpp"]
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(tensor_types(files[t]).items()))
+        print(f"| {t} ({kinds}) | {med(ours, 'prefill'):.1f} / {med(ours, 'decode'):.2f} | {med(ours, 'candle_decode'):.2f} "
+              f"| {med(theirs, 'prefill'):.1f} / {med(theirs, 'decode'):.2f} "
+              f"| {med(ours, 'prefill') / med(theirs, 'prefill'):.2f} / {med(ours, 'decode') / med(theirs, 'decode'):.2f} "
+              f"| {med(ours, 'load_s'):.1f} / {med(theirs, 'load_s'):.1f} |")
+
+
+if __name__ == "__main__":
+    main()
