@@ -446,3 +446,56 @@ fn task_snapshot() {
         insta::assert_snapshot!(task_section(&report, &report.tasks[0], 0));
     });
 }
+
+#[test]
+fn later_samples_are_collapsed_inert_and_measured() {
+    let mut cells = graded_report_cells_with_samples();
+    cells.sort_by_key(|c| c.sample);
+    let grading = Grading {
+        scores: (0..3)
+            .map(|sample| ScoreRecord {
+                sample,
+                ..score("sunrise", "local", "checks", 0.0, Some(sample == 1))
+            })
+            .collect(),
+        ..Grading::default()
+    };
+    let report = assemble(run_info("samples"), &plan(), &cells, &grading);
+    let page = render(&report);
+    assert_inert(&page, &Own::report_page(STYLE, SCRIPT));
+    let sunrise = section(&page, 1);
+    assert!(
+        sunrise.contains("<details class=\"samples\" data-testid=\"later-samples\"><summary>2 more samples</summary>"),
+        "{sunrise}"
+    );
+    assert!(sunrise.contains("local, sample 3</h5>"), "{sunrise}");
+    assert!(
+        sunrise.contains("3 samples: 3 answered, 3 different answers; checks passed in 1 of 3"),
+        "{sunrise}"
+    );
+    assert!(
+        !page.contains("<img src=x onerror"),
+        "a sample's HTML is sanitized"
+    );
+    let table = between(&page, "data-testid=\"samples-table\"", "</table>");
+    assert!(table.contains("data-model=\"local\""), "{table}");
+    assert!(
+        page.contains("href=\"#samples\""),
+        "the table of contents links it"
+    );
+}
+
+/// The snapshot run's cells, with `sunrise` asked three times of `local`, a hostile later
+/// sample among them.
+fn graded_report_cells_with_samples() -> Vec<CellRecord> {
+    let mut cells = vec![
+        ok("sunrise", "gpt-4o-mini", "Yes.", None, false),
+        ok("sunrise", "local", "Probably.", None, false),
+    ];
+    for (sample, text) in [(1, "Maybe <img src=x onerror=alert(1)>"), (2, "Surely.")] {
+        let mut cell = ok("sunrise", "local", text, None, false);
+        cell.sample = sample;
+        cells.push(cell);
+    }
+    cells
+}
