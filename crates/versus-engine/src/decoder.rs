@@ -95,15 +95,17 @@ const KERNEL_MAX_ROWS: usize = 4;
 
 impl Linear {
     /// `xs Wᵀ` by versus's own kernel (`crate::kernels`) when one covers this weight and input:
-    /// a Q4_K matrix on the CPU, f32 activations, at most [`KERNEL_MAX_ROWS`] rows. `None`
+    /// a Q4_K or Q8_0 matrix on the CPU, f32 activations, at most [`KERNEL_MAX_ROWS`] rows. `None`
     /// leaves it to candle.
     fn decode_kernel(&self, xs: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        use crate::kernels::{q4k, q8k};
+        use crate::kernels::{q4k, q8_0, q8k};
+        use candle_core::quantized::GgmlDType;
         let QMatMul::QTensor(weight) = &self.weight else {
             return Ok(None);
         };
+        let dtype = weight.dtype();
         if !crate::kernels::enabled()
-            || weight.dtype() != candle_core::quantized::GgmlDType::Q4K
+            || !matches!(dtype, GgmlDType::Q4K | GgmlDType::Q8_0)
             || !xs.device().is_cpu()
             || xs.dtype() != DType::F32
         {
@@ -121,7 +123,11 @@ impl Linear {
             .chunks_exact(in_features)
             .zip(out.chunks_exact_mut(out_features))
         {
-            q4k::matvec(&data, in_features, &q8k::quantized(row), out);
+            if dtype == GgmlDType::Q4K {
+                q4k::matvec(&data, in_features, &q8k::quantized(row), out);
+            } else {
+                q8_0::matvec(&data, in_features, &q8_0::quantized(row), out);
+            }
         }
         let mut dims = xs.dims().to_vec();
         if let Some(last) = dims.last_mut() {
@@ -828,10 +834,10 @@ fn embedding_rows(table: &Tensor, ids: &Tensor) -> candle_core::Result<Tensor> {
 mod tests {
     use super::*;
 
-    /// A Q4_K projection of one to four rows goes through versus's kernel, more rows through
-    /// candle's matmul; both agree within float rounding, and every shape survives.
+    /// A Q4_K or Q8_0 projection of one to four rows goes through versus's kernel, more rows
+    /// through candle's matmul; both agree within float rounding, and every shape survives.
     #[test]
-    fn the_q4k_kernel_and_candles_matmul_agree() {
+    fn the_decode_kernels_and_candles_matmul_agree() {
         use candle_core::quantized::{GgmlDType, QTensor};
         let device = Device::Cpu;
         let (out_features, in_features) = (40, 512);
@@ -839,13 +845,16 @@ mod tests {
             .map(|i| ((i * 7919 % 2003) as f32 / 1001.0 - 1.0) * 0.1)
             .collect();
         let dense = Tensor::from_vec(values, (out_features, in_features), &device).unwrap();
-        let linear = Linear {
-            weight: QMatMul::QTensor(std::sync::Arc::new(
-                QTensor::quantize(&dense, GgmlDType::Q4K).unwrap(),
-            )),
-            bias: None,
-        };
-        for rows in [1, 3, 4, 5] {
+        for (dtype, rows) in [GgmlDType::Q4K, GgmlDType::Q8_0]
+            .into_iter()
+            .flat_map(|dtype| [1, 3, 4, 5].map(|rows| (dtype, rows)))
+        {
+            let linear = Linear {
+                weight: QMatMul::QTensor(std::sync::Arc::new(
+                    QTensor::quantize(&dense, dtype).unwrap(),
+                )),
+                bias: None,
+            };
             let xs: Vec<f32> = (0..rows * in_features)
                 .map(|i| (i * 31 % 97) as f32 / 48.0 - 1.0)
                 .collect();
@@ -860,7 +869,7 @@ mod tests {
             for (a, b) in ours.iter().zip(&theirs) {
                 assert!(
                     (a - b).abs() <= 1e-4 * b.abs().max(1.0),
-                    "{rows} rows: {a} vs {b}"
+                    "{dtype:?}, {rows} rows: {a} vs {b}"
                 );
             }
         }

@@ -1,6 +1,7 @@
 //! Hand-written CPU kernels for the decode step, where candle's generic quantized matmul leaves
-//! memory bandwidth unused: a Q4_K matrix times one activation row, with the activation quantized
-//! to Q8_K exactly as llama.cpp quantizes it, split over a persistent thread pool.
+//! memory bandwidth unused: a Q4_K or Q8_0 matrix times one activation row, with the activation
+//! quantized (to Q8_K, to Q8_0) exactly as llama.cpp quantizes it, split over a persistent
+//! thread pool.
 //!
 //! Why not candle's: its Q4_K x Q8_K dot product is llama.cpp's AVX2 loop, but it reaches it
 //! through per-row trait dispatch and a generic tiling meant for prefill, and on two cores it
@@ -13,6 +14,7 @@
 //! below check both on random blocks.
 
 pub mod q4k;
+pub mod q8_0;
 pub mod q8k;
 
 use std::sync::atomic::{AtomicU8, Ordering};

@@ -1,0 +1,263 @@
+//! Q8_0 matrix x Q8_0 vector. A Q8_0 block (llama.cpp's `block_q8_0`, 34 bytes) is an f16 scale
+//! and 32 signed bytes; the activation row is quantized to the same blocks as llama.cpp's x86
+//! `quantize_row_q8_0` does (the scale maps the largest magnitude to 127 and is stored as f16;
+//! values are multiplied by 127/max and rounded half to even, as its AVX2 code rounds), so a
+//! block's dot product is one integer sum times two scales.
+
+use half::f16;
+use rayon::prelude::*;
+
+use super::Isa;
+
+/// Values per Q8_0 block.
+pub const QK8_0: usize = 32;
+
+/// Bytes per Q8_0 block.
+pub const BLOCK_BYTES: usize = 34;
+
+/// One block of a Q8_0 activation row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BlockQ8_0 {
+    /// The scale, rounded to f16 as llama.cpp stores it, then widened.
+    pub d: f32,
+    pub qs: [i8; QK8_0],
+}
+
+/// `xs` (a multiple of 32 long) quantized as llama.cpp's x86 `quantize_row_q8_0` (its AVX2
+/// path, which is what it runs on the machines versus is compared on: `127/max` as the
+/// multiplier and round half to even, where the scalar reference divides by `max/127` and
+/// rounds half away from zero).
+pub fn quantized(xs: &[f32]) -> Vec<BlockQ8_0> {
+    xs.chunks_exact(QK8_0)
+        .map(|xs| {
+            let amax = xs.iter().fold(0f32, |m, x| m.max(x.abs()));
+            let d = amax / 127.0;
+            let multiplier = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+            let mut qs = [0i8; QK8_0];
+            for (q, &x) in qs.iter_mut().zip(xs) {
+                *q = (x * multiplier).round_ties_even() as i8;
+            }
+            BlockQ8_0 {
+                d: f16::from_f32(d).to_f32(),
+                qs,
+            }
+        })
+        .collect()
+}
+
+/// A weight block's integer sum against an activation block: the reference kernels match.
+pub fn block_sum_reference(bytes: &[u8], y: &BlockQ8_0) -> i32 {
+    bytes[2..BLOCK_BYTES]
+        .iter()
+        .zip(&y.qs)
+        .map(|(&w, &a)| i32::from(w as i8) * i32::from(a))
+        .sum()
+}
+
+/// One row dotted with a Q8_0 row, by the scalar reference.
+pub fn dot_reference(row: &[u8], ys: &[BlockQ8_0]) -> f32 {
+    row.chunks_exact(BLOCK_BYTES)
+        .zip(ys)
+        .map(|(bytes, y)| {
+            let d = f16::from_le_bytes([bytes[0], bytes[1]]).to_f32();
+            d * y.d * block_sum_reference(bytes, y) as f32
+        })
+        .sum()
+}
+
+/// One row dotted with a Q8_0 row, by the fastest kernel this CPU has.
+pub fn dot(isa: Isa, row: &[u8], ys: &[BlockQ8_0]) -> f32 {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => {
+            // SAFETY: `isa()` returns `Avx2` only when the CPU reports AVX2, FMA and F16C.
+            #[allow(unsafe_code)]
+            unsafe {
+                avx2::dot(row, ys)
+            }
+        }
+        _ => dot_reference(row, ys),
+    }
+}
+
+/// `out[r] = row r of the (rows x cols) Q8_0 matrix `weights` · `x``, rows split over the
+/// kernel pool (`super::threads`).
+pub fn matvec(weights: &[u8], cols: usize, x: &[BlockQ8_0], out: &mut [f32]) {
+    let row_bytes = cols / QK8_0 * BLOCK_BYTES;
+    debug_assert_eq!(weights.len(), out.len() * row_bytes);
+    let isa = super::isa();
+    let chunks = super::threads() * 4;
+    let rows_per_chunk = out.len().div_ceil(chunks).max(1);
+    out.par_chunks_mut(rows_per_chunk)
+        .zip(weights.par_chunks(rows_per_chunk * row_bytes))
+        .for_each(|(out, rows)| {
+            for (value, row) in out.iter_mut().zip(rows.chunks_exact(row_bytes)) {
+                *value = dot(isa, row, x);
+            }
+        });
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod avx2 {
+    //! AVX2: `maddubs` multiplies unsigned by signed bytes, so the weights' signs move onto the
+    //! activations (`sign`) and their magnitudes are multiplied; `madd` by ones widens to i32.
+    use std::arch::x86_64::*;
+
+    use super::{BlockQ8_0, BLOCK_BYTES};
+
+    /// A block's integer sum, as eight i32 lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn block_sum(bytes: &[u8], y: &BlockQ8_0) -> __m256i {
+        debug_assert_eq!(bytes.len(), BLOCK_BYTES);
+        // SAFETY: 32 bytes of weights follow the 2-byte scale, and `qs` is 32 bytes; the caller
+        // guarantees AVX2.
+        unsafe {
+            let w = _mm256_loadu_si256(bytes.as_ptr().add(2) as *const __m256i);
+            let a = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
+            // |w| · (a with w's sign): each product as before, no product of -128 · -128
+            // (|−128| is 128 as u8, and a is at most 127 in magnitude).
+            let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+            _mm256_madd_epi16(pairs, _mm256_set1_epi16(1))
+        }
+    }
+
+    #[cfg(test)]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn block_sum_scalar(bytes: &[u8], y: &BlockQ8_0) -> i32 {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe {
+            let v = block_sum(bytes, y);
+            let v = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+            let v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0b01_00_11_10));
+            let v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0b10_11_00_01));
+            _mm_cvtsi128_si32(v)
+        }
+    }
+
+    /// One row's dot product, each block's eight lanes scaled and accumulated in f32.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn dot(row: &[u8], ys: &[BlockQ8_0]) -> f32 {
+        // SAFETY: the caller guarantees AVX2, FMA and F16C; memory is read only by
+        // `block_sum`, inside each block.
+        unsafe {
+            let mut acc = _mm256_setzero_ps();
+            for (bytes, y) in row.chunks_exact(BLOCK_BYTES).zip(ys) {
+                let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(
+                    u16::from_le_bytes([bytes[0], bytes[1]]),
+                ))));
+                acc = _mm256_fmadd_ps(
+                    _mm256_set1_ps(d * y.d),
+                    _mm256_cvtepi32_ps(block_sum(bytes, y)),
+                    acc,
+                );
+            }
+            let v = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+            let v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+            let v = _mm_add_ss(v, _mm_movehdup_ps(v));
+            _mm_cvtss_f32(v)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn random_blocks(seed: u64, blocks: usize) -> Vec<u8> {
+        let mut state = seed | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut bytes = Vec::with_capacity(blocks * BLOCK_BYTES);
+        for _ in 0..blocks {
+            let d = f16::from_f32((next() % 1000) as f32 / 50_000.0);
+            bytes.extend_from_slice(&d.to_le_bytes());
+            // Every byte value, -128 included.
+            bytes.extend((0..32).map(|_| next() as u8));
+        }
+        bytes
+    }
+
+    fn activations(seed: u64, len: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| (((i as u64 * 7919 + seed * 104_729) % 2001) as f32 / 1000.0 - 1.0) * 3.0)
+            .collect()
+    }
+
+    #[test]
+    fn activations_quantize_as_llama_cpp_does() {
+        let mut xs = vec![0f32; QK8_0];
+        xs[0] = -2.54;
+        xs[1] = 0.004;
+        xs[2] = 0.635;
+        let block = quantized(&xs)[0];
+        assert_eq!(block.qs[0], -127);
+        assert_eq!(block.qs[1], 0);
+        assert_eq!(block.qs[2], 32, "0.635 / (2.54 / 127) = 31.75 rounds to 32");
+        assert_eq!(
+            block.d,
+            f16::from_f32(2.54 / 127.0).to_f32(),
+            "the scale is an f16"
+        );
+        assert!(quantized(&[0.0; QK8_0])[0].qs.iter().all(|q| *q == 0));
+    }
+
+    #[test]
+    fn every_kernel_equals_the_reference_on_random_blocks() {
+        let isa = crate::kernels::isa();
+        for seed in 1..40u64 {
+            let blocks = 1 + (seed as usize % 40);
+            let weights = random_blocks(seed, blocks);
+            let x = quantized(&activations(seed, blocks * QK8_0));
+            #[cfg(target_arch = "x86_64")]
+            if isa == Isa::Avx2 {
+                for (bytes, y) in weights.chunks_exact(BLOCK_BYTES).zip(&x) {
+                    // SAFETY: the CPU has AVX2 (`isa()` said so).
+                    #[allow(unsafe_code)]
+                    let simd = unsafe { avx2::block_sum_scalar(bytes, y) };
+                    assert_eq!(simd, block_sum_reference(bytes, y), "seed {seed}");
+                }
+            }
+            let reference = dot_reference(&weights, &x);
+            let fast = dot(isa, &weights, &x);
+            let scale: f32 = weights
+                .chunks_exact(BLOCK_BYTES)
+                .zip(&x)
+                .map(|(bytes, y)| {
+                    f16::from_le_bytes([bytes[0], bytes[1]]).to_f32().abs()
+                        * y.d.abs()
+                        * 32.0
+                        * 128.0
+                        * 127.0
+                })
+                .sum();
+            assert!(
+                (fast - reference).abs() <= 1e-6 * scale,
+                "seed {seed}: {fast} vs {reference}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_matvec_dots_every_row() {
+        let (rows, cols) = (29, 4 * QK8_0);
+        let weights = random_blocks(3, rows * cols / QK8_0);
+        let x = quantized(&activations(2, cols));
+        let mut out = vec![0f32; rows];
+        matvec(&weights, cols, &x, &mut out);
+        let row_bytes = cols / QK8_0 * BLOCK_BYTES;
+        for (r, value) in out.iter().enumerate() {
+            let expected = dot(
+                crate::kernels::isa(),
+                &weights[r * row_bytes..(r + 1) * row_bytes],
+                &x,
+            );
+            assert_eq!(*value, expected, "row {r}");
+        }
+    }
+}
