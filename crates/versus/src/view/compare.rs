@@ -172,7 +172,7 @@ fn compare_row(a: RunId, b: RunId, row: &CellComparison, change: Change) -> Stri
     };
     format!(
         "<tr data-testid=\"compare-row\" data-task=\"{task}\" data-model=\"{model}\" \
-         data-sample=\"{sample}\" data-change=\"{change}\" data-answer=\"{answer}\" \
+         data-change=\"{change}\" data-answer=\"{answer}\" data-sample=\"{sample}\" \
          class=\"change-{change}\">\
          <td><a href=\"{href_a}\">{task}</a> (<a href=\"{href_b}\">in B</a>)</td><td>{model}{label}</td>\
          <td>{change}</td><td>{answer}</td><td>{status}</td><td>{checks}</td><td>{rating}</td>\
