@@ -4,13 +4,12 @@
 //! this machine can read at all (a parallel sum over 1 GiB on the same threads).
 //!
 //! `cargo bench -p versus-engine --bench kernels` (`RAYON_NUM_THREADS` sets the threads of both,
-//! which share rayon's global pool; by default one per physical core).
+//! which share candle's CPU pool; by default one per physical core).
 
 use std::time::Instant;
 
 use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType, QMatMul};
 use candle_core::{Device, Module, Tensor};
-use rayon::prelude::*;
 use versus_engine::kernels::{self, q4k, q8_0, q8k};
 
 const ROUNDS: usize = 7;
@@ -67,10 +66,12 @@ fn bandwidth() -> f64 {
     let mut times = Vec::new();
     for _ in 0..5 {
         let start = Instant::now();
-        let sum: u64 = words
-            .par_chunks(1 << 16)
-            .map(|c| c.iter().fold(0u64, |a, &w| a.wrapping_add(w)))
-            .reduce(|| 0, u64::wrapping_add);
+        let chunks: Vec<&[u64]> = words.chunks(1 << 16).collect();
+        let mut sums = vec![0f32; chunks.len()];
+        kernels::for_each_row(&mut sums, |i| {
+            chunks[i].iter().fold(0u64, |a, &w| a.wrapping_add(w)) as f32
+        });
+        let sum = sums;
         std::hint::black_box(sum);
         times.push(start.elapsed().as_secs_f64());
     }
@@ -78,7 +79,7 @@ fn bandwidth() -> f64 {
 }
 
 fn main() -> candle_core::Result<()> {
-    // The kernels and candle share rayon's global pool.
+    // The kernels and candle share candle's CPU pool.
     let threads = kernels::threads();
     let bound = bandwidth();
     println!("threads: {threads}; memory bandwidth (parallel sum of 1 GiB): {bound:.1} GB/s\n");

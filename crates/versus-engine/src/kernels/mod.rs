@@ -43,60 +43,46 @@ pub fn set_enabled(on: bool) {
     ENABLED.store(if on { 1 } else { 2 }, Ordering::Relaxed);
 }
 
-/// Makes sure the pool the kernels split rows over exists, and returns its size. It is rayon's
-/// global pool, the one candle's CPU ops use too, so that the kernels and candle never compete
-/// for cores; when nothing has built it yet, it is built with one worker per physical core
-/// (two hyper-threads share one core's load ports, so they add nothing to a bandwidth-bound
-/// loop). `RAYON_NUM_THREADS`, then `VERSUS_KERNEL_THREADS`, override the count.
-pub fn threads() -> usize {
-    static CONFIGURED: OnceLock<()> = OnceLock::new();
-    CONFIGURED.get_or_init(|| {
-        if std::env::var_os("RAYON_NUM_THREADS").is_some() {
-            return;
+/// `out[i] = f(i)` for every row `i` of `out`, rows split over candle's CPU pool: the one its
+/// own quantized matmuls and other CPU ops run on, sized to the physical cores, whose workers
+/// spin briefly between calls. Sharing it matters: a second pool's threads would compete with
+/// candle's spinning ones on the same cores between every op of a decode step (measured: the
+/// kernels lost a third of their speed that way on two cores).
+pub fn for_each_row(out: &mut [f32], f: impl Fn(usize) -> f32 + Sync) {
+    let rows = out.len();
+    let shared = SharedRows(out.as_mut_ptr());
+    candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
+        for i in range {
+            // SAFETY: `execute_chunked` hands every index of 0..rows to exactly one call, so
+            // each element is written by one thread only, and `out` outlives the call.
+            #[allow(unsafe_code)]
+            unsafe {
+                shared.write(i, f(i));
+            }
         }
-        let threads = std::env::var("VERSUS_KERNEL_THREADS")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .filter(|n| *n > 0)
-            .unwrap_or_else(physical_cores);
-        // Fails only when the global pool already exists (candle built it first), which is
-        // fine: the kernels then share it as it is.
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global();
     });
-    rayon::current_num_threads()
 }
 
-/// Physical cores: the distinct (package, core) pairs Linux lists, else the available
-/// parallelism.
-fn physical_cores() -> usize {
-    let logical = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let Ok(text) = std::fs::read_to_string("/proc/cpuinfo") else {
-        return logical;
-    };
-    let mut cores = std::collections::BTreeSet::new();
-    let (mut package, mut core) = (None::<String>, None::<String>);
-    for line in text.lines().chain(std::iter::once("")) {
-        if line.trim().is_empty() {
-            if let (Some(p), Some(c)) = (package.take(), core.take()) {
-                cores.insert((p, c));
-            }
-            continue;
-        }
-        if let Some((key, value)) = line.split_once(':') {
-            match key.trim() {
-                "physical id" => package = Some(value.trim().to_string()),
-                "core id" => core = Some(value.trim().to_string()),
-                _ => {}
-            }
-        }
+/// `out`'s rows, written by several threads at once, each its own.
+struct SharedRows(*mut f32);
+
+impl SharedRows {
+    /// # Safety
+    /// `i` is in bounds and no other thread writes or reads it meanwhile.
+    #[allow(unsafe_code)]
+    unsafe fn write(&self, i: usize, value: f32) {
+        // SAFETY: as the caller promises.
+        unsafe { *self.0.add(i) = value }
     }
-    if cores.is_empty() {
-        logical
-    } else {
-        cores.len().min(logical)
-    }
+}
+
+// SAFETY: the pointer is only written at indices that `for_each_row` hands to one thread each.
+#[allow(unsafe_code)]
+unsafe impl Sync for SharedRows {}
+
+/// The threads the kernels run on (candle's pool, with the calling thread).
+pub fn threads() -> usize {
+    candle_core::utils::barrier_pool().n_workers() + 1
 }
 
 /// Which instruction set the kernels use on this machine, chosen at run time.

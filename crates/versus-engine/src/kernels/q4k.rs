@@ -8,7 +8,6 @@
 //! block, then two multiplications.
 
 use half::f16;
-use rayon::prelude::*;
 
 use super::q8k::{BlockQ8K, QK_K};
 use super::Isa;
@@ -102,25 +101,15 @@ pub fn dot(isa: Isa, row: &[u8], ys: &[BlockQ8K]) -> f32 {
     }
 }
 
-/// Every row of `rows` (each `row_bytes` long) dotted with `x`.
-fn dot_rows(isa: Isa, rows: &[u8], row_bytes: usize, x: &[BlockQ8K], out: &mut [f32]) {
-    for (value, row) in out.iter_mut().zip(rows.chunks_exact(row_bytes)) {
-        *value = dot(isa, row, x);
-    }
-}
-
 /// `out[r] = row r of the (rows x cols) Q4_K matrix `weights` · `x``, rows split over the
-/// kernel pool (`super::threads`) in a few chunks per thread (enough to balance, few enough that the split costs
-/// nothing beside a row's work).
+/// kernel pool (`super::for_each_row`).
 pub fn matvec(weights: &[u8], cols: usize, x: &[BlockQ8K], out: &mut [f32]) {
     let row_bytes = cols / QK_K * BLOCK_BYTES;
     debug_assert_eq!(weights.len(), out.len() * row_bytes);
     let isa = super::isa();
-    let chunks = super::threads() * 4;
-    let rows_per_chunk = out.len().div_ceil(chunks).max(1);
-    out.par_chunks_mut(rows_per_chunk)
-        .zip(weights.par_chunks(rows_per_chunk * row_bytes))
-        .for_each(|(out, rows)| dot_rows(isa, rows, row_bytes, x, out));
+    super::for_each_row(out, |r| {
+        dot(isa, &weights[r * row_bytes..(r + 1) * row_bytes], x)
+    });
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -5,7 +5,6 @@
 //! block's dot product is one integer sum times two scales.
 
 use half::f16;
-use rayon::prelude::*;
 
 use super::Isa;
 
@@ -81,20 +80,14 @@ pub fn dot(isa: Isa, row: &[u8], ys: &[BlockQ8_0]) -> f32 {
 }
 
 /// `out[r] = row r of the (rows x cols) Q8_0 matrix `weights` · `x``, rows split over the
-/// kernel pool (`super::threads`).
+/// kernel pool (`super::for_each_row`).
 pub fn matvec(weights: &[u8], cols: usize, x: &[BlockQ8_0], out: &mut [f32]) {
     let row_bytes = cols / QK8_0 * BLOCK_BYTES;
     debug_assert_eq!(weights.len(), out.len() * row_bytes);
     let isa = super::isa();
-    let chunks = super::threads() * 4;
-    let rows_per_chunk = out.len().div_ceil(chunks).max(1);
-    out.par_chunks_mut(rows_per_chunk)
-        .zip(weights.par_chunks(rows_per_chunk * row_bytes))
-        .for_each(|(out, rows)| {
-            for (value, row) in out.iter_mut().zip(rows.chunks_exact(row_bytes)) {
-                *value = dot(isa, row, x);
-            }
-        });
+    super::for_each_row(out, |r| {
+        dot(isa, &weights[r * row_bytes..(r + 1) * row_bytes], x)
+    });
 }
 
 #[cfg(target_arch = "x86_64")]
