@@ -3,11 +3,11 @@
 //! quantized (to Q8_K, to Q8_0) exactly as llama.cpp quantizes it, split over a persistent
 //! thread pool.
 //!
-//! Why not candle's: its Q4_K x Q8_K dot product is llama.cpp's AVX2 loop, but it reaches it
-//! through per-row trait dispatch and a generic tiling meant for prefill, and on two cores it
-//! measured well below the memory-bandwidth bound during decode (issue 11's profile). These
-//! kernels are used only for the shapes they are faster at (one to a few rows against a Q4_K
-//! matrix on the CPU); prefill and every other type stay on candle.
+//! Why not candle's: on two cores its one-row quantized matmul read weights at about 11.6 GB/s
+//! (Q4_K) and 11.8 GB/s (Q8_0) against 25 GB/s of bandwidth, where these read 19.9 and 14.1
+//! (`cargo bench -p versus-engine --bench kernels`). They are used only where they are faster:
+//! one to a few rows against a Q4_K or Q8_0 matrix on the CPU; prefill and every other type stay
+//! on candle.
 //!
 //! Exactness: each kernel's integer dot products equal the scalar reference's bit for bit, and
 //! the result equals it within float rounding (the order of the float sums differs); the tests
@@ -16,6 +16,8 @@
 pub mod q4k;
 pub mod q8_0;
 pub mod q8k;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
@@ -45,9 +47,9 @@ pub fn set_enabled(on: bool) {
 
 /// `out[i] = f(i)` for every row `i` of `out`, rows split over candle's CPU pool: the one its
 /// own quantized matmuls and other CPU ops run on, sized to the physical cores, whose workers
-/// spin briefly between calls. Sharing it matters: a second pool's threads would compete with
-/// candle's spinning ones on the same cores between every op of a decode step (measured: the
-/// kernels lost a third of their speed that way on two cores).
+/// spin briefly between calls. Sharing it matters: a second pool's threads compete with candle's
+/// spinning ones on the same cores between every op of a decode step (on two cores the Q4_K
+/// kernel read 12.8 GB/s on a rayon pool of its own and 19.9 on this one, in separate runs).
 pub fn for_each_row(out: &mut [f32], f: impl Fn(usize) -> f32 + Sync) {
     let rows = out.len();
     let shared = SharedRows(out.as_mut_ptr());
@@ -61,6 +63,12 @@ pub fn for_each_row(out: &mut [f32], f: impl Fn(usize) -> f32 + Sync) {
             }
         }
     });
+}
+
+/// `out[r] = dot(row r)` for a matrix of `row_bytes`-long rows, split over the pool.
+fn matvec(weights: &[u8], row_bytes: usize, out: &mut [f32], dot: impl Fn(&[u8]) -> f32 + Sync) {
+    debug_assert_eq!(weights.len(), out.len() * row_bytes);
+    for_each_row(out, |r| dot(&weights[r * row_bytes..(r + 1) * row_bytes]));
 }
 
 /// `out`'s rows, written by several threads at once, each its own.

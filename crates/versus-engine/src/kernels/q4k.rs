@@ -102,13 +102,11 @@ pub fn dot(isa: Isa, row: &[u8], ys: &[BlockQ8K]) -> f32 {
 }
 
 /// `out[r] = row r of the (rows x cols) Q4_K matrix `weights` · `x``, rows split over the
-/// kernel pool (`super::for_each_row`).
+/// kernel pool.
 pub fn matvec(weights: &[u8], cols: usize, x: &[BlockQ8K], out: &mut [f32]) {
-    let row_bytes = cols / QK_K * BLOCK_BYTES;
-    debug_assert_eq!(weights.len(), out.len() * row_bytes);
     let isa = super::isa();
-    super::for_each_row(out, |r| {
-        dot(isa, &weights[r * row_bytes..(r + 1) * row_bytes], x)
+    super::matvec(weights, cols / QK_K * BLOCK_BYTES, out, |row| {
+        dot(isa, row, x)
     });
 }
 
@@ -119,6 +117,7 @@ mod avx2 {
     //! the sub-block scale and widen in one step, the minimums from the precomputed bsums.
     use std::arch::x86_64::*;
 
+    use super::super::x86;
     use super::{BlockQ8K, BLOCK_BYTES};
 
     /// The block's eight scales (low 128 bits) and eight minimums (high 128 bits) as i16, from
@@ -204,22 +203,6 @@ mod avx2 {
         }
     }
 
-    /// The eight lanes of the scaled sums minus the four of the minimums, added up.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn finish(acc: __m256, acc_mins: __m128) -> f32 {
-        // SAFETY: register operations only; the caller guarantees AVX2.
-        #[allow(unused_unsafe)]
-        unsafe {
-            let v = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-            let v = _mm_add_ps(v, _mm_movehl_ps(v, v));
-            let v = _mm_add_ss(v, _mm_movehdup_ps(v));
-            let mins = _mm_add_ps(acc_mins, _mm_movehl_ps(acc_mins, acc_mins));
-            let mins = _mm_add_ss(mins, _mm_movehdup_ps(mins));
-            _mm_cvtss_f32(v) - _mm_cvtss_f32(mins)
-        }
-    }
-
     /// A block's `d` and `dmin` (its first four bytes, two f16) as f32, by F16C.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -233,20 +216,6 @@ mod avx2 {
         }
     }
 
-    #[cfg(test)]
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn sum_i32x4(v: __m128i) -> i32 {
-        // SAFETY: register operations only; the caller guarantees AVX2. (The block is needed
-        // by compilers before 1.86, which treat every intrinsic as unsafe.)
-        #[allow(unused_unsafe)]
-        unsafe {
-            let v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0b01_00_11_10));
-            let v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0b10_11_00_01));
-            _mm_cvtsi128_si32(v)
-        }
-    }
-
     /// `block_sums` added up, for the exactness tests.
     #[cfg(test)]
     #[target_feature(enable = "avx2,fma")]
@@ -254,11 +223,7 @@ mod avx2 {
         // SAFETY: the caller guarantees AVX2 and FMA, which the callees need.
         unsafe {
             let (sumi, summs) = block_sums(bytes, y);
-            let half = _mm_add_epi32(
-                _mm256_castsi256_si128(sumi),
-                _mm256_extracti128_si256(sumi, 1),
-            );
-            (sum_i32x4(half), sum_i32x4(summs))
+            (x86::sum_i32x8(sumi), x86::sum_i32x4(summs))
         }
     }
 
@@ -277,7 +242,8 @@ mod avx2 {
                 acc = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), _mm256_cvtepi32_ps(sumi), acc);
                 acc_mins = _mm_fmadd_ps(_mm_set1_ps(dmin * y.d), _mm_cvtepi32_ps(summs), acc_mins);
             }
-            finish(acc, acc_mins)
+            // The minimums are subtracted: `acc_mins` holds +dmin·y.d·Σ min·bsum.
+            x86::sum_f32x8(acc) - x86::sum_f32x4(acc_mins)
         }
     }
 }

@@ -80,13 +80,11 @@ pub fn dot(isa: Isa, row: &[u8], ys: &[BlockQ8_0]) -> f32 {
 }
 
 /// `out[r] = row r of the (rows x cols) Q8_0 matrix `weights` · `x``, rows split over the
-/// kernel pool (`super::for_each_row`).
+/// kernel pool.
 pub fn matvec(weights: &[u8], cols: usize, x: &[BlockQ8_0], out: &mut [f32]) {
-    let row_bytes = cols / QK8_0 * BLOCK_BYTES;
-    debug_assert_eq!(weights.len(), out.len() * row_bytes);
     let isa = super::isa();
-    super::for_each_row(out, |r| {
-        dot(isa, &weights[r * row_bytes..(r + 1) * row_bytes], x)
+    super::matvec(weights, cols / QK8_0 * BLOCK_BYTES, out, |row| {
+        dot(isa, row, x)
     });
 }
 
@@ -97,6 +95,7 @@ mod avx2 {
     //! activations (`sign`) and their magnitudes are multiplied; `madd` by ones widens to i32.
     use std::arch::x86_64::*;
 
+    use super::super::x86;
     use super::{BlockQ8_0, BLOCK_BYTES};
 
     /// A block's integer sum, as eight i32 lanes.
@@ -120,13 +119,7 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn block_sum_scalar(bytes: &[u8], y: &BlockQ8_0) -> i32 {
         // SAFETY: the caller guarantees AVX2.
-        unsafe {
-            let v = block_sum(bytes, y);
-            let v = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-            let v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0b01_00_11_10));
-            let v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0b10_11_00_01));
-            _mm_cvtsi128_si32(v)
-        }
+        unsafe { x86::sum_i32x8(block_sum(bytes, y)) }
     }
 
     /// One row's dot product, each block's eight lanes scaled and accumulated in f32.
@@ -146,10 +139,7 @@ mod avx2 {
                     acc,
                 );
             }
-            let v = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-            let v = _mm_add_ps(v, _mm_movehl_ps(v, v));
-            let v = _mm_add_ss(v, _mm_movehdup_ps(v));
-            _mm_cvtss_f32(v)
+            x86::sum_f32x8(acc)
         }
     }
 }

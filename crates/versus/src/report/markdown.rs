@@ -256,10 +256,7 @@ fn write_samples(out: &mut String, report: &Report) -> std::fmt::Result {
         return Ok(());
     };
     writeln!(out, "\n## Repeated samples\n")?;
-    writeln!(
-        out,
-        "Each task's value in the criteria table is the mean over its samples; the spread is the within-task standard deviation across samples (mean of the per-task variances), beside the spread of the task means.\n"
-    )?;
+    writeln!(out, "{}\n", super::samples::SAMPLES_NOTE)?;
     writeln!(
         out,
         "| Model | Samples per task | Identical on | Within-task spread | pass@k |"

@@ -3,7 +3,7 @@
 //! across its samples (the within-task variance, which decides whether more samples or more
 //! tasks are worth paying for), and pass@k as HumanEval defines it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 use versus_core::significance::pass_at_k;
@@ -85,6 +85,12 @@ pub struct CellSamples {
     pub checks_mean: Option<f64>,
 }
 
+/// The `checks` scores of each (task, model), in sample order.
+type CellScores<'a> = HashMap<(&'a str, &'a str), Vec<&'a ScoreEntry>>;
+
+/// A line above the samples table in every format: what its figures are.
+pub const SAMPLES_NOTE: &str = "Each task's value in the criteria table is the mean over its samples; the spread is the within-task standard deviation across samples (mean of the per-task variances), beside the spread of the task means.";
+
 /// The measures whose spread is reported, in this order: the ones a verdict reads.
 const SPREAD_MEASURES: &[&str] = &[
     "checks",
@@ -125,6 +131,21 @@ pub fn sample_report(
     if !repeated && !wants_pass_at {
         return None;
     }
+    // Indexed once by (task, model): a 10,000-task run must not scan every answer per cell.
+    let mut answers_of: HashMap<(&str, &str), Vec<&ResultEntry>> = HashMap::new();
+    for result in results {
+        answers_of
+            .entry((result.task.as_str(), result.model.as_str()))
+            .or_default()
+            .push(result);
+    }
+    let mut checks_of: CellScores<'_> = HashMap::new();
+    for score in scores.iter().filter(|s| s.scorer == "checks") {
+        checks_of
+            .entry((score.task.as_str(), score.model.as_str()))
+            .or_default()
+            .push(score);
+    }
     let mut cells = Vec::new();
     let mut per_model = Vec::new();
     for model in models {
@@ -132,10 +153,8 @@ pub fn sample_report(
         let mut distinct_counts = Vec::new();
         let mut samples = 0;
         for task in &plan.suite.tasks {
-            let mine: Vec<&ResultEntry> = results
-                .iter()
-                .filter(|r| r.task == task.id && r.model == model.id)
-                .collect();
+            let cell = (task.id.as_str(), model.id.as_str());
+            let mine = answers_of.get(&cell).map_or(&[][..], Vec::as_slice);
             let count = mine.len() as u32;
             samples = samples.max(count);
             let answers: Vec<&str> = mine.iter().filter_map(|r| r.output.as_deref()).collect();
@@ -147,10 +166,7 @@ pub fn sample_report(
                 }
             }
             if count > 1 {
-                let checks: Vec<&ScoreEntry> = scores
-                    .iter()
-                    .filter(|s| s.task == task.id && s.model == model.id && s.scorer == "checks")
-                    .collect();
+                let checks = checks_of.get(&cell).map_or(&[][..], Vec::as_slice);
                 let passed: Vec<bool> = checks.iter().filter_map(|s| s.passed).collect();
                 let values: Vec<f64> = checks.iter().filter_map(|s| s.value).collect();
                 cells.push(CellSamples {
@@ -176,7 +192,7 @@ pub fn sample_report(
                 .iter()
                 .filter_map(|measure| spread(&model.id, measure, results, scores))
                 .collect(),
-            pass_at: pass_at(plan, &model.id, scores),
+            pass_at: pass_at(plan, &model.id, &checks_of),
         });
     }
     Some(SampleReport {
@@ -251,16 +267,17 @@ fn sample_variance(values: &[f64]) -> Option<f64> {
 /// pass@k per k: for each task that asks for k, n = its samples whose checks were scored and
 /// c = those that passed; the estimator is averaged over the tasks with n ≥ k, as HumanEval
 /// averages over problems.
-fn pass_at(plan: &RunPlan, model: &str, scores: &[ScoreEntry]) -> Vec<PassAtK> {
+fn pass_at(plan: &RunPlan, model: &str, checks_of: &CellScores<'_>) -> Vec<PassAtK> {
     let mut per_k: BTreeMap<u32, (Vec<f64>, usize)> = BTreeMap::new();
     for task in &plan.suite.tasks {
         let ks = plan.pass_at_for(task);
         if ks.is_empty() {
             continue;
         }
-        let passed: Vec<bool> = scores
-            .iter()
-            .filter(|s| s.task == task.id && s.model == model && s.scorer == "checks")
+        let passed: Vec<bool> = checks_of
+            .get(&(task.id.as_str(), model))
+            .into_iter()
+            .flatten()
             .filter_map(|s| s.passed)
             .collect();
         let n = passed.len();

@@ -75,9 +75,10 @@ impl Evidence<'_> {
     /// Whether any of these tasks has more than one scored sample for some model: then a task's
     /// pass/fail evidence is a pass rate, not a 0 or 1, and McNemar's test does not apply.
     fn repeated_checks(&self, tasks: &[&TaskEntry]) -> bool {
+        let ids: std::collections::HashSet<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
         self.scores
             .iter()
-            .any(|s| s.sample > 0 && s.scorer == "checks" && tasks.iter().any(|t| t.id == s.task))
+            .any(|s| s.sample > 0 && s.scorer == "checks" && ids.contains(s.task.as_str()))
     }
 
     /// The mean of one figure over a task's answers by one model (`ok`, made in this run when

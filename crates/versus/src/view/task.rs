@@ -165,7 +165,7 @@ fn render(report: &Report, (previous, next): (Option<&str>, Option<&str>)) -> Ht
         ));
     }
     body.push_str("<h2>Answers</h2>\n<div class=\"answers\" data-testid=\"answers\">\n");
-    for result in report.results.iter().filter(|r| r.sample == 0) {
+    for result in report.first_answers(&task.id) {
         body.push_str(&answer_column(report, result));
     }
     body.push_str("</div>\n");

@@ -200,7 +200,8 @@ fn write_samples_table(out: &mut String, report: &Report) -> std::fmt::Result {
     };
     writeln!(
         out,
-        "<p class=\"muted\">Each task's value in the criteria table is the mean over its samples; the spread is the within-task standard deviation across samples (mean of the per-task variances), beside the spread of the task means.</p>"
+        "<p class=\"muted\">{}</p>",
+        escape(crate::report::samples::SAMPLES_NOTE)
     )?;
     writeln!(
         out,

@@ -1,0 +1,59 @@
+//! Horizontal sums of AVX2 registers, shared by the x86 kernels.
+#![allow(unsafe_code)]
+
+use std::arch::x86_64::*;
+
+/// The eight f32 lanes of `v`, added up.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn sum_f32x8(v: __m256) -> f32 {
+    // SAFETY: register operations only; the caller guarantees AVX2. (The block is needed by
+    // compilers before 1.86, which treat every intrinsic as unsafe.)
+    #[allow(unused_unsafe)]
+    unsafe {
+        sum_f32x4(_mm_add_ps(
+            _mm256_castps256_ps128(v),
+            _mm256_extractf128_ps(v, 1),
+        ))
+    }
+}
+
+/// The four f32 lanes of `v`, added up.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn sum_f32x4(v: __m128) -> f32 {
+    // SAFETY: as `sum_f32x8`.
+    #[allow(unused_unsafe)]
+    unsafe {
+        let v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+        let v = _mm_add_ss(v, _mm_movehdup_ps(v));
+        _mm_cvtss_f32(v)
+    }
+}
+
+/// The eight i32 lanes of `v`, added up (for the kernels' exactness tests).
+#[cfg(test)]
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn sum_i32x8(v: __m256i) -> i32 {
+    // SAFETY: as `sum_f32x8`.
+    #[allow(unused_unsafe)]
+    unsafe {
+        sum_i32x4(_mm_add_epi32(
+            _mm256_castsi256_si128(v),
+            _mm256_extracti128_si256(v, 1),
+        ))
+    }
+}
+
+/// The four i32 lanes of `v`, added up (for the kernels' exactness tests).
+#[cfg(test)]
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn sum_i32x4(v: __m128i) -> i32 {
+    // SAFETY: as `sum_f32x8`.
+    #[allow(unused_unsafe)]
+    unsafe {
+        let v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0b01_00_11_10));
+        let v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0b10_11_00_01));
+        _mm_cvtsi128_si32(v)
+    }
+}
