@@ -201,6 +201,10 @@ pub struct LocalOptions {
     /// Load even when the memory estimate says the model does not fit.
     #[serde(default)]
     pub force: bool,
+    /// The most requests the local engine decodes together (continuous batching); `None`: the
+    /// engine's default. Not part of the cache key: batching does not change answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<usize>,
 }
 
 impl LocalOptions {

@@ -94,6 +94,8 @@ fn one_sample() -> u32 {
 /// The most samples a cell may have: enough for pass@100 with room to spare, few enough that a
 /// typo (`samples = 10000000`) is caught at load time rather than by the bill.
 pub const MAX_SAMPLES: u32 = 1000;
+/// The most sequences a suite may ask a local model to decode together (`batch`).
+pub const MAX_BATCH: usize = 256;
 
 impl Default for Defaults {
     fn default() -> Defaults {
@@ -410,6 +412,7 @@ struct RawModel {
     device: Option<Spanned<String>>,
     chat_template_kwargs: Option<std::collections::BTreeMap<String, serde_json::Value>>,
     force: Option<bool>,
+    batch: Option<Spanned<usize>>,
     samples: Option<Spanned<u32>>,
 }
 
@@ -936,6 +939,7 @@ fn convert_model(source: &SuiteSource<'_>, raw: RawModel) -> Result<ModelConfig,
     }
     config.local.chat_template_kwargs = raw.chat_template_kwargs.unwrap_or_default();
     config.local.force = raw.force.unwrap_or(false);
+    config.local.batch = check_range(source, "batch", &raw.batch, 1, MAX_BATCH)?;
     config.samples = check_range(source, "samples", &raw.samples, 1, MAX_SAMPLES)?;
     Ok(config)
 }

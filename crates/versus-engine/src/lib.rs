@@ -19,6 +19,7 @@ pub mod kv_cache;
 pub mod local;
 pub mod rope;
 pub mod sampling;
+pub mod scheduler;
 pub mod source;
 pub mod template;
 pub mod tiny;

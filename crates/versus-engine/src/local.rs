@@ -16,8 +16,9 @@ use versus_core::{
 
 use crate::decoder::Decoder;
 use crate::error::EngineError;
-use crate::generate::{generate, Finish, GenerateOptions};
+use crate::generate::{Finish, GenerateOptions};
 use crate::sampling::SamplingParams;
+use crate::scheduler::{self, BatchLimits, Event, Scheduler, Submitted};
 use crate::source::{self, ModelFiles};
 use crate::template::ChatTemplate;
 use crate::tokenizer::Tokenizer;
@@ -35,6 +36,12 @@ pub struct LoadOptions {
     pub force: bool,
     /// Tokens of context to plan memory for (prompt plus answer).
     pub context_for_estimate: usize,
+    /// The most requests decoded together (continuous batching); `None`: the default,
+    /// [`scheduler::DEFAULT_MAX_BATCH`].
+    pub max_batch: Option<usize>,
+    /// Bytes the batch's KV caches may take together; `None`: half the memory available
+    /// after loading (a request that does not fit waits for others to finish).
+    pub kv_budget_bytes: Option<u64>,
 }
 
 /// What `versus model inspect` and reports show about a loaded model, read from the model itself.
@@ -72,15 +79,14 @@ struct GenerationDefaults {
 }
 
 struct Loaded {
-    decoder: Decoder,
-    tokenizer: Tokenizer,
+    tokenizer: Arc<Tokenizer>,
     template: ChatTemplate,
     info: ModelInfo,
     defaults: GenerationDefaults,
     template_kwargs: serde_json::Map<String, serde_json::Value>,
-    /// One generation at a time: each uses every core. Taken before the clock starts, so a
-    /// request's latency does not include its wait for the previous one.
-    busy: tokio::sync::Mutex<()>,
+    /// Runs every request's generation, several in one batch (continuous batching).
+    scheduler: Scheduler,
+    kv_bytes_per_position: u64,
 }
 
 /// A model run in-process. Cheap to clone.
@@ -175,21 +181,55 @@ impl LocalModel {
             stop_token_ids,
             chat_template: tokenizer.chat_template().map(str::to_string),
         };
+        let decoder = Arc::new(decoder);
+        let tokenizer = Arc::new(tokenizer);
+        let limits = BatchLimits {
+            max_batch: options
+                .max_batch
+                .unwrap_or(scheduler::DEFAULT_MAX_BATCH)
+                .max(1),
+            prefill_chunk: scheduler::DEFAULT_PREFILL_CHUNK,
+            kv_budget_bytes: options.kv_budget_bytes.unwrap_or_else(|| {
+                source::available_memory().map_or(u64::MAX, |available| available / 2)
+            }),
+        };
+        let kv_bytes_per_position = decoder.kv_bytes_per_position();
+        let scheduler = Scheduler::start(
+            Arc::clone(&decoder),
+            Arc::clone(&tokenizer),
+            limits,
+            kv_bytes_per_position,
+        )?;
         Ok(LocalModel {
             loaded: Arc::new(Loaded {
-                decoder,
                 tokenizer,
                 template,
                 info,
                 defaults,
                 template_kwargs: options.chat_template_kwargs.clone().into_iter().collect(),
-                busy: tokio::sync::Mutex::new(()),
+                scheduler,
+                kv_bytes_per_position,
             }),
         })
     }
 
     pub fn info(&self) -> &ModelInfo {
         &self.loaded.info
+    }
+
+    /// The most requests this model decodes together: what a caller should send at once.
+    pub fn max_batch(&self) -> usize {
+        self.loaded.scheduler.limits().max_batch
+    }
+
+    /// Bytes one position of one request's KV cache takes (every layer's keys and values).
+    pub fn kv_bytes_per_position(&self) -> u64 {
+        self.loaded.kv_bytes_per_position
+    }
+
+    /// What the model's scheduler has done so far (forward passes, batch sizes).
+    pub fn batch_stats(&self) -> scheduler::BatchStats {
+        self.loaded.scheduler.stats()
     }
 
     /// The prompt text the chat template makes of `messages`, with the generation prompt.
@@ -254,7 +294,8 @@ impl ChatModel for LocalModel {
         request: &ChatRequest,
         on_text: &mut (dyn for<'t> FnMut(&'t str) + Send),
     ) -> Result<Completion, ModelError> {
-        let _turn = self.loaded.busy.lock().await;
+        // The clock starts at arrival: time waiting for a place in the batch is part of this
+        // request's latency and time to first token, as it would be at a server.
         let start = Instant::now();
         let to_model_error = |kind: ErrorKind| {
             move |e: EngineError| ModelError {
@@ -279,40 +320,39 @@ impl ChatModel for LocalModel {
             });
         }
         let options = self.options_for(request, prompt_ids.len());
-        let cancel = Arc::new(AtomicBool::new(false));
-        // Dropping this future (the runner cancelled the call) stops the generation thread.
+        let prompt_len = prompt_ids.len();
+        let Submitted {
+            mut events, cancel, ..
+        } = self
+            .loaded
+            .scheduler
+            .submit(prompt_ids, options, start)
+            .map_err(to_model_error(ErrorKind::Server))?;
+        // Dropping this future (the runner cancelled the call) stops the generation.
         struct CancelOnDrop(Arc<AtomicBool>);
         impl Drop for CancelOnDrop {
             fn drop(&mut self) {
                 self.0.store(true, Ordering::Relaxed);
             }
         }
-        let _guard = CancelOnDrop(Arc::clone(&cancel));
-
-        let (text_sender, mut text_receiver) = tokio::sync::mpsc::unbounded_channel::<String>();
-        let loaded = Arc::clone(&self.loaded);
-        let prompt_len = prompt_ids.len();
-        let worker = tokio::task::spawn_blocking(move || {
-            let mut send = |piece: &str| {
-                let _ = text_sender.send(piece.to_string());
-            };
-            generate(
-                &loaded.decoder,
-                &loaded.tokenizer,
-                &prompt_ids,
-                &options,
-                &mut send,
-                &cancel,
-            )
-        });
-        let mut first_text_at = None;
-        while let Some(piece) = text_receiver.recv().await {
-            first_text_at.get_or_insert_with(|| start.elapsed());
-            on_text(&piece);
+        let _guard = CancelOnDrop(cancel);
+        let mut outcome = None;
+        while let Some(event) = events.recv().await {
+            match event {
+                Event::Text(piece) => on_text(&piece),
+                Event::Done(result) => {
+                    outcome = Some(result);
+                    break;
+                }
+            }
         }
-        let generation = worker
-            .await
-            .map_err(|e| ModelError::new(ErrorKind::Server, format!("generation stopped: {e}")))?
+        let generation = outcome
+            .ok_or_else(|| {
+                ModelError::new(
+                    ErrorKind::Server,
+                    "the generation stopped without an answer",
+                )
+            })?
             .map_err(to_model_error(ErrorKind::Server))?;
         let finish_reason = match generation.finish {
             Finish::Stop => FinishReason::Stop,
@@ -329,12 +369,9 @@ impl ChatModel for LocalModel {
             }),
             timings: Timings {
                 latency_ms: latency.as_secs_f64() * 1000.0,
-                // From the request to the first token (prefill included), as a server's TTFT.
-                ttft_ms: Some(
-                    (latency.saturating_sub(generation.elapsed) + generation.time_to_first_token)
-                        .as_secs_f64()
-                        * 1000.0,
-                ),
+                // From the request's arrival to the first token (waiting and prefill
+                // included), as a server's TTFT.
+                ttft_ms: Some(generation.time_to_first_token.as_secs_f64() * 1000.0),
             },
             served_model: Some(self.loaded.info.name.clone()),
             attempts: 1,

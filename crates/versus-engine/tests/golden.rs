@@ -11,7 +11,7 @@ use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
 use versus_engine::config::DecoderConfig;
-use versus_engine::decoder::Decoder;
+use versus_engine::decoder::{Decoder, Feed};
 use versus_engine::rope::{self, FactorSet};
 use versus_engine::weights::{ModelWeights, Quantization};
 
@@ -239,6 +239,81 @@ fn check_token_by_token(decoder: &Decoder, golden: &Golden, label: &str) {
     );
 }
 
+/// Every conversation decoded together through `feed_batch`, joining two steps apart (so
+/// passes mix one sequence's prompt with the others' single tokens), gives each the greedy
+/// ids it gets alone, with logits within float rounding of its unbatched ones at every step.
+fn check_batched(decoder: &Decoder, golden: &Golden, tolerance: f32, label: &str) {
+    let conversations = &golden.conversations;
+    let alone: Vec<Vec<Vec<f32>>> = conversations
+        .iter()
+        .map(|conversation| {
+            let steps = conversation.greedy_ids.len();
+            let mut sequence = decoder.new_sequence(conversation.input_ids.len() + steps);
+            let mut logits = vec![decoder
+                .feed(&mut sequence, &conversation.input_ids)
+                .expect("prefill alone")];
+            for step in 0..steps - 1 {
+                let next = argmax(&logits[step]);
+                logits.push(decoder.feed(&mut sequence, &[next]).expect("decode alone"));
+            }
+            logits
+        })
+        .collect();
+    let mut sequences: Vec<_> = conversations
+        .iter()
+        .map(|c| decoder.new_sequence(c.input_ids.len() + c.greedy_ids.len()))
+        .collect();
+    let mut generated: Vec<Vec<u32>> = vec![Vec::new(); conversations.len()];
+    let joins_at = |index: usize| 2 * index;
+    let mut step = 0;
+    while generated
+        .iter()
+        .zip(conversations)
+        .any(|(ids, c)| ids.len() < c.greedy_ids.len())
+    {
+        let mut members = Vec::new();
+        let mut inputs: Vec<Vec<u32>> = Vec::new();
+        for (index, conversation) in conversations.iter().enumerate() {
+            if step < joins_at(index) || generated[index].len() >= conversation.greedy_ids.len() {
+                continue;
+            }
+            members.push(index);
+            inputs.push(match generated[index].last() {
+                None => conversation.input_ids.clone(),
+                Some(&last) => vec![last],
+            });
+        }
+        let mut feeds: Vec<Feed<'_>> = Vec::new();
+        for (index, sequence) in sequences.iter_mut().enumerate() {
+            if let Some(at) = members.iter().position(|&member| member == index) {
+                feeds.push(Feed {
+                    sequence,
+                    tokens: &inputs[at],
+                });
+            }
+        }
+        let logits = decoder.feed_batch(&mut feeds).expect("batched feed");
+        for (&index, logits) in members.iter().zip(&logits) {
+            let at = generated[index].len();
+            assert_close(
+                logits,
+                &alone[index][at],
+                tolerance,
+                &format!("{label} {} batched step {at}", conversations[index].id),
+            );
+            generated[index].push(argmax(logits));
+        }
+        step += 1;
+    }
+    for (ids, conversation) in generated.iter().zip(conversations) {
+        assert_eq!(
+            ids, &conversation.greedy_ids,
+            "{label} {} batched greedy ids",
+            conversation.id
+        );
+    }
+}
+
 /// inv_freq and attention_scaling against transformers' values (to ~1e-7 relative).
 fn check_rope(model: &str) {
     let golden = golden(model);
@@ -282,7 +357,12 @@ fn check_hf_model(model: &str) {
     check_position_logits(&decoder, &golden, model);
     check_greedy(&decoder, &golden, model);
     check_token_by_token(&decoder, &golden, model);
+    check_batched(&decoder, &golden, BATCH_TOLERANCE, model);
 }
+
+/// Batched against unbatched on the same engine: the same computation, rows grouped
+/// differently, so only float rounding differs.
+const BATCH_TOLERANCE: f32 = 1e-5;
 
 #[test]
 fn tiny_phi4_matches_transformers() {
@@ -522,6 +602,40 @@ fn gguf_q8_0_dequantized_matches_transformers() {
 fn gguf_q8_0_matches_llama_cpp() {
     let decoder = load_gguf(&fixtures_dir().join("tiny-phi4-gguf/model-q8_0.gguf"));
     check_against_llama_cpp_q8_0(&decoder, "tiny-phi4-gguf q8_0");
+}
+
+/// Batching on quantized weights, through versus's kernels: every row is computed the same way
+/// whatever the batch, so batched logits equal unbatched ones.
+#[test]
+fn batched_decoding_on_quantized_weights_equals_unbatched() {
+    let golden = golden("tiny-phi4");
+    let q8_0 = load_gguf(&fixtures_dir().join("tiny-phi4-gguf/model-q8_0.gguf"));
+    let q4k = load_hf_quantized("tiny-phi4", Some(Quantization::Q4K));
+    for (decoder, label) in [(q8_0, "q8_0 gguf"), (q4k, "q4k on load")] {
+        // Their own greedy ids, which the batched run must reproduce.
+        let mut own = Golden {
+            model: GoldenModel {
+                rope: GoldenRope {
+                    attention_scaling: 1.0,
+                    inv_freq: None,
+                    inv_freq_short: None,
+                    inv_freq_long: None,
+                },
+            },
+            conversations: Vec::new(),
+        };
+        for conversation in &golden.conversations {
+            own.conversations.push(Conversation {
+                id: conversation.id.clone(),
+                input_ids: conversation.input_ids.clone(),
+                greedy_ids: greedy(&decoder, &conversation.input_ids, 12),
+                last_logits: Vec::new(),
+                position_logits: None,
+                kv_cache_loop_without_recompute: None,
+            });
+        }
+        check_batched(&decoder, &own, BATCH_TOLERANCE, label);
+    }
 }
 
 /// Quantizing the safetensors to Q8_0 on load gives the very weights llama.cpp's converter

@@ -173,3 +173,200 @@ fn stop_strings_cut_the_answer_and_seeds_repeat() {
     };
     assert_eq!(sampled(5), sampled(5), "same seed, same answer");
 }
+
+/// Requests of every kind (greedy, sampled with a seed, with a stop string, of several lengths)
+/// asked one at a time.
+fn mixed_requests() -> Vec<ChatRequest> {
+    let prompts = [
+        "Tell me a story about a robot.",
+        "What is 2 + 2?",
+        "Write a haiku about the sea, please, with a title and a moral at the end.",
+        "Hi",
+        "List three colours.",
+        "Explain recursion to a child.",
+    ];
+    prompts
+        .iter()
+        .enumerate()
+        .map(|(index, prompt)| ChatRequest {
+            messages: vec![Message::user(*prompt)],
+            params: GenerationParams {
+                temperature: Some(if index % 2 == 0 { 0.0 } else { 0.8 }),
+                seed: Some(index as u64),
+                max_tokens: Some(8 + 4 * index as u32),
+                stop: (index == 4).then(|| vec!["e".to_string()]),
+                ..GenerationParams::default()
+            },
+        })
+        .collect()
+}
+
+fn load_tiny_phi4(options: LoadOptions) -> LocalModel {
+    LocalModel::load_files(
+        &ModelFiles::Folder {
+            dir: fixtures_dir().join("tiny-phi4"),
+        },
+        "tiny-phi4",
+        &options,
+    )
+    .expect("load")
+}
+
+/// Every request sent at once: the texts each gets when asked alone.
+fn answers_at_once(local: &LocalModel, requests: &[ChatRequest]) -> Vec<String> {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let calls: Vec<_> = requests
+            .iter()
+            .cloned()
+            .map(|request| {
+                let local = local.clone();
+                tokio::spawn(async move {
+                    let mut streamed = String::new();
+                    let completion = local
+                        .complete(&request, &mut |piece| streamed.push_str(piece))
+                        .await
+                        .expect("complete");
+                    assert_eq!(streamed, completion.text, "streamed pieces add up");
+                    completion.text
+                })
+            })
+            .collect();
+        let mut texts = Vec::new();
+        for call in calls {
+            texts.push(call.await.expect("join"));
+        }
+        texts
+    })
+}
+
+fn answers_one_at_a_time(local: &LocalModel, requests: &[ChatRequest]) -> Vec<String> {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    requests
+        .iter()
+        .map(|request| {
+            runtime
+                .block_on(local.complete(request, &mut |_| {}))
+                .expect("complete")
+                .text
+        })
+        .collect()
+}
+
+/// Continuous batching: six requests at once, four at a time in one batch, each answered as it
+/// is alone; the scheduler really decoded several together.
+#[test]
+fn concurrent_requests_are_batched_and_answered_as_alone() {
+    let requests = mixed_requests();
+    let local = load_tiny_phi4(LoadOptions {
+        max_batch: Some(4),
+        ..LoadOptions::default()
+    });
+    assert_eq!(local.max_batch(), 4);
+    let alone = answers_one_at_a_time(&local, &requests);
+    assert_eq!(local.batch_stats().peak_batch, 1);
+    let together = answers_at_once(&local, &requests);
+    assert_eq!(together, alone);
+    let stats = local.batch_stats();
+    assert_eq!(stats.peak_batch, 4, "{stats:?}");
+}
+
+/// A KV budget that holds two of these requests' caches: the others wait (they are not
+/// refused), and every answer is still the one it gets alone.
+#[test]
+fn requests_beyond_the_kv_budget_wait_for_room() {
+    // Reservations close in size, so that a budget can fit two but never three.
+    let requests: Vec<ChatRequest> = mixed_requests()
+        .into_iter()
+        .map(|mut request| {
+            request.params.max_tokens = Some(40);
+            request
+        })
+        .collect();
+    let probe = load_tiny_phi4(LoadOptions::default());
+    let alone = answers_one_at_a_time(&probe, &requests);
+    // Each request reserves (prompt + max_tokens) positions; a budget that fits any two of
+    // them but no three.
+    let mut reserved: Vec<u64> = requests
+        .iter()
+        .map(|request| {
+            let prompt = probe.prompt_ids(&request.messages).expect("prompt").len() as u64;
+            (prompt + u64::from(request.params.max_tokens.unwrap_or(0)))
+                * probe.kv_bytes_per_position()
+        })
+        .collect();
+    reserved.sort_unstable();
+    let budget = reserved[reserved.len() - 1] + reserved[reserved.len() - 2];
+    assert!(
+        budget < reserved[0] + reserved[1] + reserved[2],
+        "{reserved:?}"
+    );
+    let local = load_tiny_phi4(LoadOptions {
+        max_batch: Some(8),
+        kv_budget_bytes: Some(budget),
+        ..LoadOptions::default()
+    });
+    let together = answers_at_once(&local, &requests);
+    assert_eq!(together, alone);
+    let stats = local.batch_stats();
+    assert!(stats.peak_batch <= 2, "{stats:?}");
+    assert!(stats.waited_for_memory > 0, "{stats:?}");
+}
+
+/// A request whose caller goes away is dropped from the batch between steps; the others finish.
+#[test]
+fn a_cancelled_request_leaves_the_batch_and_the_others_finish() {
+    let local = load_tiny_phi4(LoadOptions::default());
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let long = ChatRequest {
+        messages: vec![Message::user("Tell me a story about a robot.")],
+        params: GenerationParams {
+            temperature: Some(0.0),
+            max_tokens: Some(400),
+            ..GenerationParams::default()
+        },
+    };
+    let short = ChatRequest {
+        params: GenerationParams {
+            max_tokens: Some(12),
+            ..long.params.clone()
+        },
+        ..long.clone()
+    };
+    let expected = answers_one_at_a_time(&local, std::slice::from_ref(&short));
+    let texts = runtime.block_on(async {
+        let cancelled = {
+            let local = local.clone();
+            tokio::spawn(async move {
+                let mut on_text = |_: &str| {};
+                let call = local.complete(&long, &mut on_text);
+                // Give up long before its 400 tokens.
+                tokio::time::timeout(std::time::Duration::from_millis(300), call)
+                    .await
+                    .is_err()
+            })
+        };
+        let finished = {
+            let local = local.clone();
+            let short = short.clone();
+            tokio::spawn(async move {
+                local
+                    .complete(&short, &mut |_| {})
+                    .await
+                    .expect("complete")
+                    .text
+            })
+        };
+        (
+            cancelled.await.expect("join"),
+            finished.await.expect("join"),
+        )
+    });
+    assert!(texts.0, "the long request timed out");
+    assert_eq!(vec![texts.1], expected);
+    // The scheduler is free again: a new request is answered.
+    assert_eq!(
+        answers_one_at_a_time(&local, std::slice::from_ref(&short)),
+        expected
+    );
+}

@@ -147,6 +147,9 @@ pub struct LocalArgs {
     /// Load local models even when the memory estimate says they do not fit.
     #[arg(long)]
     pub force: bool,
+    /// The most requests a local model decodes together (continuous batching; default 8).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub batch: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -259,7 +262,7 @@ pub struct ServeArgs {
     /// Require `Authorization: Bearer KEY` with KEY read from this environment variable at start.
     #[arg(long, value_name = "VAR")]
     pub api_key_env: Option<String>,
-    /// Requests that may wait per model while one runs; beyond that, 429 with Retry-After.
+    /// Requests that may wait per model while a batch runs; beyond that, 429 with Retry-After.
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub queue: usize,
     /// Log each request's messages and answer (by default only counts and timings).

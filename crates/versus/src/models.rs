@@ -92,6 +92,9 @@ pub async fn prepare(
         (_, _) => match load_local(&config).await {
             Ok(local) => {
                 config.metadata = config.metadata.or(&local_metadata(&local));
+                // A local model answers a batch at once: send it that many cells together
+                // unless the suite says otherwise.
+                config.concurrency = config.concurrency.or(Some(local.max_batch()));
                 Ok(Arc::new(local) as Arc<dyn ChatModel>)
             }
             Err(error) => Err(error),
@@ -113,6 +116,8 @@ pub async fn load_local(config: &ModelConfig) -> Result<LocalModel, ModelError> 
         chat_template_kwargs: config.local.chat_template_kwargs.clone(),
         force: config.local.force,
         context_for_estimate: 0,
+        max_batch: config.local.batch,
+        kv_budget_bytes: None,
     };
     LocalModel::load(&config.spec, options).await.map_err(|e| {
         ModelError::new(

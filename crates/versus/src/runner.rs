@@ -337,12 +337,12 @@ async fn execute(
 ) -> anyhow::Result<bool> {
     let suite = &plan.suite;
     let global = Arc::new(Semaphore::new(suite.defaults.max_concurrency));
-    let per_model: Vec<Arc<Semaphore>> = suite
-        .models
+    // The prepared configs: a local model's concurrency defaults to its batch size there.
+    let per_model: Vec<Arc<Semaphore>> = prepared
         .iter()
         .map(|m| {
             Arc::new(Semaphore::new(
-                m.concurrency.unwrap_or(suite.defaults.concurrency),
+                m.config.concurrency.unwrap_or(suite.defaults.concurrency),
             ))
         })
         .collect();

@@ -204,6 +204,9 @@ pub fn apply_local_args(model: &mut ModelConfig, args: &LocalArgs) {
         model.local.device = device;
     }
     model.local.force |= args.force;
+    if let Some(batch) = args.batch {
+        model.local.batch = Some(batch as usize);
+    }
 }
 
 fn filter_tasks(suite: &mut Suite, ids: &[String], categories: &[String]) -> anyhow::Result<()> {

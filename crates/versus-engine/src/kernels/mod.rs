@@ -65,13 +65,63 @@ pub fn for_each_row(out: &mut [f32], f: impl Fn(usize) -> f32 + Sync) {
     });
 }
 
-/// `out[r] = dot(row r)` for a matrix of `row_bytes`-long rows, split over the pool.
-fn matvec(weights: &[u8], row_bytes: usize, out: &mut [f32], dot: impl Fn(&[u8]) -> f32 + Sync) {
-    debug_assert_eq!(weights.len(), out.len() * row_bytes);
-    for_each_row(out, |r| dot(&weights[r * row_bytes..(r + 1) * row_bytes]));
+/// Activations per call of a tile kernel: each weight block is unpacked once for this many
+/// activation rows. Four keeps a tile's accumulators in AVX2's sixteen registers.
+pub const TILE: usize = 4;
+
+/// Calls `f` on the activations in tiles of at most [`TILE`], with the matching part of `out`.
+fn tiles<A>(ys: &[A], out: &mut [f32], mut f: impl FnMut(&[A], &mut [f32])) {
+    for (tile, out) in ys.chunks(TILE).zip(out.chunks_mut(TILE)) {
+        f(tile, out);
+    }
 }
 
-/// `out`'s rows, written by several threads at once, each its own.
+#[cold]
+fn unreachable_tile() {
+    debug_assert!(false, "tiles are one to TILE activations long");
+}
+
+/// `out[j · rows + r] = dot(row r of weights, activation j)` for a matrix of `rows` rows of
+/// `row_bytes` bytes and `ys.len()` activation rows: weight rows split over the kernel pool,
+/// each row read once for every activation (`dot_many` takes them all and tiles them).
+fn matmul<A: Sync>(
+    weights: &[u8],
+    rows: usize,
+    row_bytes: usize,
+    ys: &[A],
+    out: &mut [f32],
+    dot_many: impl Fn(&[u8], &[A], &mut [f32]) + Sync,
+) {
+    assert_eq!(
+        weights.len(),
+        rows * row_bytes,
+        "weight bytes for {rows} rows"
+    );
+    assert_eq!(out.len(), rows * ys.len(), "outputs for {rows} rows");
+    let n = ys.len();
+    let shared = SharedRows(out.as_mut_ptr());
+    candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
+        let mut row_out = vec![0f32; n];
+        for r in range {
+            dot_many(
+                &weights[r * row_bytes..(r + 1) * row_bytes],
+                ys,
+                &mut row_out,
+            );
+            for (j, value) in row_out.iter().enumerate() {
+                // SAFETY: `execute_chunked` hands every row to exactly one call, so each
+                // element `j · rows + r` is written by one thread only; it is in bounds
+                // (asserted above), and `out` outlives the call.
+                #[allow(unsafe_code)]
+                unsafe {
+                    shared.write(j * rows + r, *value);
+                }
+            }
+        }
+    });
+}
+
+/// `out`'s elements, written by several threads at once, each its own.
 struct SharedRows(*mut f32);
 
 impl SharedRows {
@@ -84,7 +134,8 @@ impl SharedRows {
     }
 }
 
-// SAFETY: the pointer is only written at indices that `for_each_row` hands to one thread each.
+// SAFETY: the pointer is only written at indices that `for_each_row` and `matmul` hand to one
+// thread each.
 #[allow(unsafe_code)]
 unsafe impl Sync for SharedRows {}
 

@@ -88,26 +88,71 @@ pub fn dot_reference(row: &[u8], ys: &[BlockQ8K]) -> f32 {
 
 /// One row dotted with a Q8_K row, by the fastest kernel this CPU has.
 pub fn dot(isa: Isa, row: &[u8], ys: &[BlockQ8K]) -> f32 {
+    let mut out = [0f32];
+    dot_many(isa, row, &[ys], &mut out);
+    out[0]
+}
+
+/// One row dotted with several Q8_K rows: `out[j] = row · ys[j]`. The row's blocks are unpacked
+/// once for every [`super::TILE`] activations, and each activation's result is computed exactly
+/// as [`dot`] computes it alone (the same operations in the same order), so an answer does not
+/// depend on what else is in the batch.
+pub fn dot_many(isa: Isa, row: &[u8], ys: &[&[BlockQ8K]], out: &mut [f32]) {
+    debug_assert_eq!(ys.len(), out.len());
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => {
-            // SAFETY: `isa()` returns `Avx2` only when the CPU reports AVX2, FMA and F16C.
+        Isa::Avx2 => super::tiles(ys, out, |tile, out| {
+            // SAFETY: `isa()` returns `Avx2` only when the CPU reports AVX2, FMA and F16C; a short
+            // activation row panics at its bounds-checked index, never reads out of bounds.
             #[allow(unsafe_code)]
             unsafe {
-                avx2::dot(row, ys)
+                match tile {
+                    [a] => out.copy_from_slice(&avx2::dot_tile(row, [*a])),
+                    [a, b] => out.copy_from_slice(&avx2::dot_tile(row, [*a, *b])),
+                    [a, b, c] => out.copy_from_slice(&avx2::dot_tile(row, [*a, *b, *c])),
+                    [a, b, c, d] => out.copy_from_slice(&avx2::dot_tile(row, [*a, *b, *c, *d])),
+                    _ => super::unreachable_tile(),
+                }
+            }
+        }),
+        _ => {
+            for (out, y) in out.iter_mut().zip(ys) {
+                *out = dot_reference(row, y);
             }
         }
-        _ => dot_reference(row, ys),
     }
+}
+
+/// `out (n x rows) = xs (n x cols) · Wᵀ` for the (rows x cols) Q4_K matrix `weights`: the
+/// activations quantized to Q8_K as llama.cpp does, rows split over the kernel pool.
+pub fn matmul(weights: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
+    let activations: Vec<Vec<BlockQ8K>> =
+        xs.chunks_exact(cols).map(super::q8k::quantized).collect();
+    let views: Vec<&[BlockQ8K]> = activations.iter().map(Vec::as_slice).collect();
+    let isa = super::isa();
+    super::matmul(
+        weights,
+        rows,
+        cols / QK_K * BLOCK_BYTES,
+        &views,
+        out,
+        |row, ys, out| dot_many(isa, row, ys, out),
+    );
 }
 
 /// `out[r] = row r of the (rows x cols) Q4_K matrix `weights` · `x``, rows split over the
 /// kernel pool.
 pub fn matvec(weights: &[u8], cols: usize, x: &[BlockQ8K], out: &mut [f32]) {
     let isa = super::isa();
-    super::matvec(weights, cols / QK_K * BLOCK_BYTES, out, |row| {
-        dot(isa, row, x)
-    });
+    let rows = out.len();
+    super::matmul(
+        weights,
+        rows,
+        cols / QK_K * BLOCK_BYTES,
+        &[x],
+        out,
+        |row, ys, out| dot_many(isa, row, ys, out),
+    );
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -153,44 +198,81 @@ mod avx2 {
         }
     }
 
-    /// The two integer sums of one block (see `block_sums_reference`), as eight i32 lanes to be
-    /// added up for the first and four for the second.
+    /// A block's weights unpacked for its dot products: each 32-byte chunk's low and high
+    /// nibbles, the scale of the sub-block each multiplies broadcast to i16 lanes, and the eight
+    /// minimums as i16.
+    struct Unpacked {
+        low: [__m256i; 4],
+        high: [__m256i; 4],
+        scale_low: [__m256i; 4],
+        scale_high: [__m256i; 4],
+        mins: __m128i,
+    }
+
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn block_sums(bytes: &[u8], y: &BlockQ8K) -> (__m256i, __m128i) {
+    unsafe fn unpack(bytes: &[u8]) -> Unpacked {
         debug_assert_eq!(bytes.len(), BLOCK_BYTES);
         let packed: &[u8; 12] = bytes[4..16].try_into().unwrap_or(&[0; 12]);
         let q4 = bytes[16..].as_ptr();
-        let q8 = y.qs.as_ptr();
-        // SAFETY: a block has 128 bytes of nibbles after its 16-byte head, and a Q8_K block
-        // 256 bytes of q8 and 16 i16 bsums; chunk < 4 keeps every 32-byte load inside them.
-        // The caller guarantees AVX2 and FMA.
+        // SAFETY: a block has 128 bytes of nibbles after its 16-byte head; chunk < 4 keeps every
+        // 32-byte load inside them. The caller guarantees AVX2.
         unsafe {
             let scales_and_mins = unpack_scales(packed);
             let scales = _mm256_castsi256_si128(scales_and_mins);
             let scales = _mm256_set_m128i(scales, scales);
             let low_nibbles = _mm256_set1_epi8(0x0f);
-            let mut sumi = _mm256_setzero_si256();
+            let zero = _mm256_setzero_si256();
+            let mut unpacked = Unpacked {
+                low: [zero; 4],
+                high: [zero; 4],
+                scale_low: [zero; 4],
+                scale_high: [zero; 4],
+                mins: _mm256_extracti128_si256(scales_and_mins, 1),
+            };
             for chunk in 0..4 {
                 // Sub-block 2·chunk's scale (i16 lane 2·chunk) in every lane, and the next.
-                let lane = (4 * chunk) as i8;
-                let scale_low = _mm256_shuffle_epi8(
+                let lane = (4 * chunk) as u8;
+                unpacked.scale_low[chunk] = _mm256_shuffle_epi8(
                     scales,
-                    _mm256_set1_epi16(i16::from_le_bytes([lane as u8, lane as u8 + 1])),
+                    _mm256_set1_epi16(i16::from_le_bytes([lane, lane + 1])),
                 );
-                let scale_high = _mm256_shuffle_epi8(
+                unpacked.scale_high[chunk] = _mm256_shuffle_epi8(
                     scales,
-                    _mm256_set1_epi16(i16::from_le_bytes([lane as u8 + 2, lane as u8 + 3])),
+                    _mm256_set1_epi16(i16::from_le_bytes([lane + 2, lane + 3])),
                 );
                 let bits = _mm256_loadu_si256(q4.add(32 * chunk) as *const __m256i);
-                let low = _mm256_and_si256(bits, low_nibbles);
-                let high = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low_nibbles);
+                unpacked.low[chunk] = _mm256_and_si256(bits, low_nibbles);
+                unpacked.high[chunk] = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low_nibbles);
+            }
+            unpacked
+        }
+    }
+
+    /// The two integer sums of an unpacked block against a Q8_K block (see
+    /// `block_sums_reference`), as eight i32 lanes to be added up for the first and four for
+    /// the second.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn block_sums(x: &Unpacked, y: &BlockQ8K) -> (__m256i, __m128i) {
+        let q8 = y.qs.as_ptr();
+        // SAFETY: a Q8_K block has 256 bytes of q8 and 16 i16 bsums; chunk < 4 keeps every
+        // 32-byte load inside them. The caller guarantees AVX2.
+        unsafe {
+            let mut sumi = _mm256_setzero_si256();
+            for chunk in 0..4 {
                 let q8_low = _mm256_loadu_si256(q8.add(64 * chunk) as *const __m256i);
                 let q8_high = _mm256_loadu_si256(q8.add(64 * chunk + 32) as *const __m256i);
                 // u8 x i8 pairs into i16 (at most 2·15·128, no saturation), then times the
                 // sub-block's scale and pairs into i32.
-                let low = _mm256_madd_epi16(scale_low, _mm256_maddubs_epi16(low, q8_low));
-                let high = _mm256_madd_epi16(scale_high, _mm256_maddubs_epi16(high, q8_high));
+                let low = _mm256_madd_epi16(
+                    x.scale_low[chunk],
+                    _mm256_maddubs_epi16(x.low[chunk], q8_low),
+                );
+                let high = _mm256_madd_epi16(
+                    x.scale_high[chunk],
+                    _mm256_maddubs_epi16(x.high[chunk], q8_high),
+                );
                 sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(low, high));
             }
             let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
@@ -198,8 +280,7 @@ mod avx2 {
                 _mm256_castsi256_si128(bsums),
                 _mm256_extracti128_si256(bsums, 1),
             );
-            let mins = _mm256_extracti128_si256(scales_and_mins, 1);
-            (sumi, _mm_madd_epi16(mins, pair_sums))
+            (sumi, _mm_madd_epi16(x.mins, pair_sums))
         }
     }
 
@@ -222,28 +303,41 @@ mod avx2 {
     pub(super) unsafe fn block_sums_scalar(bytes: &[u8], y: &BlockQ8K) -> (i32, i32) {
         // SAFETY: the caller guarantees AVX2 and FMA, which the callees need.
         unsafe {
-            let (sumi, summs) = block_sums(bytes, y);
+            let (sumi, summs) = block_sums(&unpack(bytes), y);
             (x86::sum_i32x8(sumi), x86::sum_i32x4(summs))
         }
     }
 
-    /// One row's dot product: the eight lanes of each block's scaled sum accumulate in f32
-    /// (`d·y.d` per block), the minimums' four lanes likewise, added up once at the end.
+    /// One row dotted with `N` activation rows: per block, the weights' nibbles and scales are
+    /// unpacked once and multiplied with each activation in turn. For each activation, the eight
+    /// lanes of each block's scaled sum accumulate in f32 (`d·y.d` per block), the minimums'
+    /// four lanes likewise, added up once at the end: the same operations whatever `N` is.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn dot(row: &[u8], ys: &[BlockQ8K]) -> f32 {
-        // SAFETY: the caller guarantees AVX2 and FMA, which the callees need; no memory is read
-        // here but through `block_sums`.
+    pub(super) unsafe fn dot_tile<const N: usize>(row: &[u8], ys: [&[BlockQ8K]; N]) -> [f32; N] {
+        // SAFETY: the caller guarantees AVX2, FMA and F16C, and that every `ys[j]` has a block
+        // for each of the row's blocks; the 32-byte loads stay inside a block's 128 bytes of
+        // nibbles and a Q8_K block's 256 bytes of q8 and 16 i16 bsums.
         unsafe {
-            let mut acc = _mm256_setzero_ps();
-            let mut acc_mins = _mm_setzero_ps();
-            for (bytes, y) in row.chunks_exact(BLOCK_BYTES).zip(ys) {
+            let mut acc = [_mm256_setzero_ps(); N];
+            let mut acc_mins = [_mm_setzero_ps(); N];
+            for (block, bytes) in row.chunks_exact(BLOCK_BYTES).enumerate() {
                 let (d, dmin) = scales_f32(bytes);
-                let (sumi, summs) = block_sums(bytes, y);
-                acc = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), _mm256_cvtepi32_ps(sumi), acc);
-                acc_mins = _mm_fmadd_ps(_mm_set1_ps(dmin * y.d), _mm_cvtepi32_ps(summs), acc_mins);
+                let unpacked = unpack(bytes);
+                for j in 0..N {
+                    let y = &ys[j][block];
+                    let (sumi, summs) = block_sums(&unpacked, y);
+                    acc[j] =
+                        _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), _mm256_cvtepi32_ps(sumi), acc[j]);
+                    acc_mins[j] =
+                        _mm_fmadd_ps(_mm_set1_ps(dmin * y.d), _mm_cvtepi32_ps(summs), acc_mins[j]);
+                }
             }
             // The minimums are subtracted: `acc_mins` holds +dmin·y.d·Σ min·bsum.
-            x86::sum_f32x8(acc) - x86::sum_f32x4(acc_mins)
+            let mut out = [0f32; N];
+            for j in 0..N {
+                out[j] = x86::sum_f32x8(acc[j]) - x86::sum_f32x4(acc_mins[j]);
+            }
+            out
         }
     }
 }

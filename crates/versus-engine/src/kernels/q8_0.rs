@@ -66,26 +66,68 @@ pub fn dot_reference(row: &[u8], ys: &[BlockQ8_0]) -> f32 {
 
 /// One row dotted with a Q8_0 row, by the fastest kernel this CPU has.
 pub fn dot(isa: Isa, row: &[u8], ys: &[BlockQ8_0]) -> f32 {
+    let mut out = [0f32];
+    dot_many(isa, row, &[ys], &mut out);
+    out[0]
+}
+
+/// One row dotted with several Q8_0 rows: `out[j] = row · ys[j]`, each computed exactly as
+/// [`dot`] computes it alone, the row's blocks read once for every [`super::TILE`] activations.
+pub fn dot_many(isa: Isa, row: &[u8], ys: &[&[BlockQ8_0]], out: &mut [f32]) {
+    debug_assert_eq!(ys.len(), out.len());
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => {
-            // SAFETY: `isa()` returns `Avx2` only when the CPU reports AVX2, FMA and F16C.
+        Isa::Avx2 => super::tiles(ys, out, |tile, out| {
+            // SAFETY: `isa()` returns `Avx2` only when the CPU reports AVX2, FMA and F16C; a short
+            // activation row panics at its bounds-checked index, never reads out of bounds.
             #[allow(unsafe_code)]
             unsafe {
-                avx2::dot(row, ys)
+                match tile {
+                    [a] => out.copy_from_slice(&avx2::dot_tile(row, [*a])),
+                    [a, b] => out.copy_from_slice(&avx2::dot_tile(row, [*a, *b])),
+                    [a, b, c] => out.copy_from_slice(&avx2::dot_tile(row, [*a, *b, *c])),
+                    [a, b, c, d] => out.copy_from_slice(&avx2::dot_tile(row, [*a, *b, *c, *d])),
+                    _ => super::unreachable_tile(),
+                }
+            }
+        }),
+        _ => {
+            for (out, y) in out.iter_mut().zip(ys) {
+                *out = dot_reference(row, y);
             }
         }
-        _ => dot_reference(row, ys),
     }
+}
+
+/// `out (n x rows) = xs (n x cols) · Wᵀ` for the (rows x cols) Q8_0 matrix `weights`: the
+/// activations quantized as llama.cpp's x86 code does, rows split over the kernel pool.
+pub fn matmul(weights: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
+    let activations: Vec<Vec<BlockQ8_0>> = xs.chunks_exact(cols).map(quantized).collect();
+    let views: Vec<&[BlockQ8_0]> = activations.iter().map(Vec::as_slice).collect();
+    let isa = super::isa();
+    super::matmul(
+        weights,
+        rows,
+        cols / QK8_0 * BLOCK_BYTES,
+        &views,
+        out,
+        |row, ys, out| dot_many(isa, row, ys, out),
+    );
 }
 
 /// `out[r] = row r of the (rows x cols) Q8_0 matrix `weights` · `x``, rows split over the
 /// kernel pool.
 pub fn matvec(weights: &[u8], cols: usize, x: &[BlockQ8_0], out: &mut [f32]) {
     let isa = super::isa();
-    super::matvec(weights, cols / QK8_0 * BLOCK_BYTES, out, |row| {
-        dot(isa, row, x)
-    });
+    let rows = out.len();
+    super::matmul(
+        weights,
+        rows,
+        cols / QK8_0 * BLOCK_BYTES,
+        &[x],
+        out,
+        |row, ys, out| dot_many(isa, row, ys, out),
+    );
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -122,24 +164,33 @@ mod avx2 {
         unsafe { x86::sum_i32x8(block_sum(bytes, y)) }
     }
 
-    /// One row's dot product, each block's eight lanes scaled and accumulated in f32.
+    /// One row dotted with `N` activation rows, each block's weights loaded once; for each
+    /// activation, each block's eight lanes are scaled and accumulated in f32, the same
+    /// operations whatever `N` is.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn dot(row: &[u8], ys: &[BlockQ8_0]) -> f32 {
-        // SAFETY: the caller guarantees AVX2, FMA and F16C; memory is read only by
-        // `block_sum`, inside each block.
+    pub(super) unsafe fn dot_tile<const N: usize>(row: &[u8], ys: [&[BlockQ8_0]; N]) -> [f32; N] {
+        // SAFETY: the caller guarantees AVX2, FMA and F16C and a block in each `ys[j]` for each
+        // of the row's blocks; memory is read only by `block_sum`, inside each block.
         unsafe {
-            let mut acc = _mm256_setzero_ps();
-            for (bytes, y) in row.chunks_exact(BLOCK_BYTES).zip(ys) {
+            let mut acc = [_mm256_setzero_ps(); N];
+            for (block, bytes) in row.chunks_exact(BLOCK_BYTES).enumerate() {
                 let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(
                     u16::from_le_bytes([bytes[0], bytes[1]]),
                 ))));
-                acc = _mm256_fmadd_ps(
-                    _mm256_set1_ps(d * y.d),
-                    _mm256_cvtepi32_ps(block_sum(bytes, y)),
-                    acc,
-                );
+                for j in 0..N {
+                    let y = &ys[j][block];
+                    acc[j] = _mm256_fmadd_ps(
+                        _mm256_set1_ps(d * y.d),
+                        _mm256_cvtepi32_ps(block_sum(bytes, y)),
+                        acc[j],
+                    );
+                }
             }
-            x86::sum_f32x8(acc)
+            let mut out = [0f32; N];
+            for j in 0..N {
+                out[j] = x86::sum_f32x8(acc[j]);
+            }
+            out
         }
     }
 }

@@ -392,7 +392,9 @@ impl Streaming {
         self.start.note(|note| {
             note.chunks += 1;
             if note.chunks == 1 {
-                note.ttft_ms = Some(self.began.elapsed().as_secs_f64() * 1000.0);
+                // From the request's arrival: time spent waiting for a place in the batch
+                // counts, as the client sees it.
+                note.ttft_ms = Some(self.start.arrived().elapsed().as_secs_f64() * 1000.0);
             }
         });
         let chunk = self.chunks.chunk(

@@ -122,6 +122,11 @@ pub struct RequestStart {
 }
 
 impl RequestStart {
+    /// When the request arrived: time to first token counts from here, waiting included.
+    pub fn arrived(&self) -> Instant {
+        self.at
+    }
+
     pub fn new(method: Method, path: String, log: Arc<RequestLog>) -> RequestStart {
         RequestStart {
             method,

@@ -61,6 +61,7 @@ impl ServedModel {
         id: String,
         model: Arc<dyn ChatModel>,
         fingerprint: String,
+        running: usize,
         queue_capacity: usize,
     ) -> ServedModel {
         ServedModel {
@@ -69,7 +70,7 @@ impl ServedModel {
             fingerprint,
             created: unix_now(),
             accepts_images: false,
-            queue: ModelQueue::new(queue_capacity),
+            queue: ModelQueue::new(running, queue_capacity),
         }
     }
 
@@ -293,10 +294,13 @@ pub fn serve(args: &ServeArgs, quiet: bool) -> anyhow::Result<ExitStatus> {
                 .await
                 .map_err(anyhow::Error::from)?;
             let fingerprint = fingerprint(config, &model);
+            // As many run at once as the model decodes together.
+            let running = model.max_batch();
             served.push(ServedModel::new(
                 config.id.clone(),
                 Arc::new(model),
                 fingerprint,
+                running,
                 args.queue,
             ));
         }

@@ -1,14 +1,12 @@
-//! A model's request queue: one request generates at a time (a local model uses every core), up
-//! to `capacity` more wait their turn in arrival order, and any beyond that are turned away at
-//! once (429) with a Retry-After from the recent time per request, rather than piling up.
+//! A model's request queue: as many requests run at once as the model decodes together (a local
+//! model's batch), up to `capacity` more wait their turn in arrival order, and any beyond that
+//! are turned away at once (429) with a Retry-After from the recent time per request, rather
+//! than piling up.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-/// Requests running at once per model.
-const RUNNING: usize = 1;
 
 pub struct ModelQueue {
     /// Places for the running request and the waiting ones; a request holds one from admission
@@ -42,11 +40,12 @@ pub struct Full {
 }
 
 impl ModelQueue {
-    /// A queue where `capacity` requests may wait while one runs.
-    pub fn new(capacity: usize) -> ModelQueue {
+    /// A queue where `running` requests run at once and `capacity` more may wait.
+    pub fn new(running: usize, capacity: usize) -> ModelQueue {
+        let running = running.max(1);
         ModelQueue {
-            places: Arc::new(Semaphore::new(RUNNING + capacity)),
-            turn: Arc::new(Semaphore::new(RUNNING)),
+            places: Arc::new(Semaphore::new(running + capacity)),
+            turn: Arc::new(Semaphore::new(running)),
             capacity,
             recent_secs: Mutex::new(None),
         }
@@ -105,7 +104,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_runs_capacity_waits_and_the_rest_are_refused() {
-        let queue = ModelQueue::new(2);
+        let queue = ModelQueue::new(1, 2);
         let first = queue.admit().expect("a place").turn().await;
         let waiting: Vec<Place> = (0..2).map(|_| queue.admit().expect("a place")).collect();
         let full = queue.admit().err().expect("the queue is full");
@@ -125,12 +124,34 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiter_that_gives_up_frees_its_place() {
-        let queue = ModelQueue::new(0);
+        let queue = ModelQueue::new(1, 0);
         let running = queue.admit().expect("a place").turn().await;
         assert!(queue.admit().is_err());
         drop(running);
         let place = queue.admit().expect("a place again");
         drop(place);
         assert!(queue.admit().is_ok());
+    }
+
+    /// A model that decodes a batch of three runs three requests at once; the fourth waits.
+    #[tokio::test]
+    async fn a_batch_runs_together_and_the_next_waits_for_a_turn() {
+        let queue = ModelQueue::new(3, 1);
+        let mut running = Vec::new();
+        for _ in 0..3 {
+            running.push(queue.admit().expect("a place").turn().await);
+        }
+        let waiting = queue.admit().expect("a waiting place");
+        assert!(
+            queue.admit().is_err(),
+            "three running and one waiting fill it"
+        );
+        let turn = tokio::time::timeout(Duration::from_millis(50), waiting.turn()).await;
+        assert!(turn.is_err(), "no turn while the batch is full");
+        running.pop();
+        let waiting = queue.admit().expect("the finished request's place");
+        tokio::time::timeout(Duration::from_secs(5), waiting.turn())
+            .await
+            .expect("a turn once one of the batch ended");
     }
 }

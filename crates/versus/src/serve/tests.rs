@@ -45,7 +45,7 @@ fn state_with(
 ) -> ServeState {
     let served = models
         .into_iter()
-        .map(|(id, model)| ServedModel::new(id.to_string(), model, "fp_test".into(), queue))
+        .map(|(id, model)| ServedModel::new(id.to_string(), model, "fp_test".into(), 1, queue))
         .collect();
     ServeState::new(served, key, RequestLog::in_memory(false)).expect("distinct ids")
 }
@@ -432,6 +432,7 @@ async fn log_lines_have_counts_and_leave_content_out_unless_asked() {
             "tiny".into(),
             Arc::new(model),
             "fp".into(),
+            1,
             4,
         )];
         let state =
