@@ -13,14 +13,13 @@
 
 use std::path::Path;
 
-use candle_core::quantized::QMatMul;
-use candle_core::{DType, Device, Module, Tensor, D};
+use candle_core::{DType, Device, Tensor, D};
 
 use crate::config::{DecoderConfig, Family};
 use crate::error::EngineError;
 use crate::kv_cache::KvCache;
 use crate::rope::{FactorSet, RotaryEmbedding};
-use crate::weights::{EmbeddingWeight, ModelWeights, Quantization};
+use crate::weights::{EmbeddingWeight, ModelWeights, Projection, Quantization};
 
 type Result<T> = std::result::Result<T, EngineError>;
 
@@ -50,10 +49,10 @@ impl RmsNorm {
     }
 }
 
-/// A projection `x Wᵀ (+ b)`, dense or quantized.
+/// A projection `x Wᵀ (+ b)`: stored bytes for versus's kernels, or candle's matmul.
 #[derive(Debug, Clone)]
 struct Linear {
-    weight: QMatMul,
+    weight: Projection,
     bias: Option<Tensor>,
 }
 
@@ -77,55 +76,11 @@ impl Linear {
 
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         // Quantized matmuls read their input as one contiguous block.
-        let xs = xs.contiguous()?;
-        let ys = match self.decode_kernel(&xs)? {
-            Some(ys) => ys,
-            None => self.weight.forward(&xs)?,
-        };
+        let ys = self.weight.forward(&xs.contiguous()?)?;
         match &self.bias {
             Some(bias) => ys.broadcast_add(bias),
             None => Ok(ys),
         }
-    }
-}
-
-impl Linear {
-    /// `xs Wᵀ` by versus's own kernels (`crate::kernels`) when they cover this weight and input:
-    /// a Q4_K or Q8_0 matrix on the CPU and f32 activations, any number of rows (decode steps,
-    /// batches and prefill alike, so a row's result never depends on what it is batched with).
-    /// `None` leaves it to candle.
-    fn decode_kernel(&self, xs: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        use crate::kernels::{q4k, q8_0};
-        use candle_core::quantized::GgmlDType;
-        let QMatMul::QTensor(weight) = &self.weight else {
-            return Ok(None);
-        };
-        let dtype = weight.dtype();
-        if !crate::kernels::enabled()
-            || !matches!(dtype, GgmlDType::Q4K | GgmlDType::Q8_0)
-            || !xs.device().is_cpu()
-            || xs.dtype() != DType::F32
-        {
-            return Ok(None);
-        }
-        let (out_features, in_features) = weight.shape().dims2()?;
-        let rows = xs.elem_count() / in_features.max(1);
-        if rows == 0 || xs.dim(D::Minus1)? != in_features {
-            return Ok(None);
-        }
-        let data = weight.data()?;
-        let input = xs.flatten_all()?.to_vec1::<f32>()?;
-        let mut out = vec![0f32; rows * out_features];
-        if dtype == GgmlDType::Q4K {
-            q4k::matmul(&data, out_features, in_features, &input, &mut out);
-        } else {
-            q8_0::matmul(&data, out_features, in_features, &input, &mut out);
-        }
-        let mut dims = xs.dims().to_vec();
-        if let Some(last) = dims.last_mut() {
-            *last = out_features;
-        }
-        Tensor::from_vec(out, dims, xs.device()).map(Some)
     }
 }
 
@@ -658,22 +613,14 @@ impl Decoder {
         self
     }
 
-    /// Bytes held by the weights (quantized matrices at their packed size).
+    /// Bytes held by the weights (quantized and half-precision matrices at their stored size).
     pub fn weight_bytes(&self) -> u64 {
         fn tensor_bytes(tensor: &Tensor) -> u64 {
             (tensor.elem_count() * tensor.dtype().size_in_bytes()) as u64
         }
         fn linear_bytes(linear: &Linear) -> u64 {
-            let weight = match &linear.weight {
-                QMatMul::QTensor(tensor) => tensor.storage_size_in_bytes() as u64,
-                QMatMul::Tensor(tensor) | QMatMul::TensorF16(tensor) => tensor_bytes(tensor),
-            };
-            weight + linear.bias.as_ref().map_or(0, tensor_bytes)
+            linear.weight.storage_bytes() + linear.bias.as_ref().map_or(0, tensor_bytes)
         }
-        let embedding = match &self.embedding {
-            EmbeddingWeight::Dense(tensor) => tensor_bytes(tensor),
-            EmbeddingWeight::Quantized(tensor) => tensor.storage_size_in_bytes() as u64,
-        };
         let blocks: u64 = self
             .blocks
             .iter()
@@ -702,7 +649,7 @@ impl Decoder {
         } else {
             linear_bytes(&self.lm_head)
         };
-        embedding + blocks + tensor_bytes(&self.norm.weight) + lm_head
+        self.embedding.storage_bytes() + blocks + tensor_bytes(&self.norm.weight) + lm_head
     }
 
     /// Bytes one cached position of one sequence takes: keys and values of every layer.
@@ -914,6 +861,10 @@ impl Decoder {
         let mut xs = match &self.embedding {
             EmbeddingWeight::Dense(table) => embedding_rows(table, &ids)?,
             EmbeddingWeight::Quantized(table) => table.embedding(&ids)?.to_dtype(self.dtype)?,
+            EmbeddingWeight::Stored(table) => table
+                .rows_f32(&tokens, &self.device)?
+                .to_dtype(self.dtype)?
+                .unsqueeze(0)?,
         };
         let mut rotaries = Vec::with_capacity(parts.len());
         let mut masks = Vec::with_capacity(parts.len());
@@ -1003,47 +954,6 @@ fn embedding_rows(table: &Tensor, ids: &Tensor) -> candle_core::Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A Q4_K or Q8_0 projection of any number of rows goes through versus's kernels and agrees
-    /// with candle's matmul within float rounding, whatever the shape.
-    #[test]
-    fn the_decode_kernels_and_candles_matmul_agree() {
-        use candle_core::quantized::{GgmlDType, QTensor};
-        let device = Device::Cpu;
-        let (out_features, in_features) = (40, 512);
-        let values: Vec<f32> = (0..out_features * in_features)
-            .map(|i| ((i * 7919 % 2003) as f32 / 1001.0 - 1.0) * 0.1)
-            .collect();
-        let dense = Tensor::from_vec(values, (out_features, in_features), &device).unwrap();
-        for (dtype, rows) in [GgmlDType::Q4K, GgmlDType::Q8_0]
-            .into_iter()
-            .flat_map(|dtype| [1, 3, 4, 5, 9, 130].map(|rows| (dtype, rows)))
-        {
-            let linear = Linear {
-                weight: QMatMul::QTensor(std::sync::Arc::new(
-                    QTensor::quantize(&dense, dtype).unwrap(),
-                )),
-                bias: None,
-            };
-            let xs: Vec<f32> = (0..rows * in_features)
-                .map(|i| (i * 31 % 97) as f32 / 48.0 - 1.0)
-                .collect();
-            let xs = Tensor::from_vec(xs, (1, rows, in_features), &device).unwrap();
-            let ours = linear.decode_kernel(&xs).unwrap();
-            assert!(ours.is_some(), "{rows} rows");
-            let theirs = linear.weight.forward(&xs).unwrap();
-            let ours = linear.forward(&xs).unwrap();
-            assert_eq!(ours.dims(), &[1, rows, out_features]);
-            let ours = ours.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            let theirs = theirs.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            for (a, b) in ours.iter().zip(&theirs) {
-                assert!(
-                    (a - b).abs() <= 1e-4 * b.abs().max(1.0),
-                    "{dtype:?}, {rows} rows: {a} vs {b}"
-                );
-            }
-        }
-    }
 
     /// The runner shares one loaded model between concurrent requests.
     #[test]

@@ -17,6 +17,7 @@ mod gguf_tokenizer;
 pub mod kernels;
 pub mod kv_cache;
 pub mod local;
+pub mod matrix;
 pub mod rope;
 pub mod sampling;
 pub mod scheduler;

@@ -16,9 +16,11 @@ use std::sync::Arc;
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device, Tensor};
+use memmap2::Mmap;
 
 use crate::config::DecoderConfig;
 use crate::error::{candle_reason, EngineError};
+use crate::matrix::{StoredBytes, StoredFormat, StoredMatrix};
 
 /// Quantization applied to safetensors (or F32/F16 GGUF) weights as they are loaded, for
 /// `--quantize q8_0|q4k`.
@@ -55,25 +57,62 @@ impl Quantization {
     }
 }
 
-/// The weight of a projection: dense (`QMatMul::Tensor`) or quantized (`QMatMul::QTensor`).
-pub type Projection = QMatMul;
+pub use crate::matrix::Projection;
 
-/// The token embedding: dense, or quantized (rows are dequantized as they are looked up, so a
-/// quantized model never holds an f32 copy of its largest matrix).
+/// The token embedding: dense, quantized, or stored as the file has it (rows are dequantized
+/// or widened as they are looked up, so such a model never holds an f32 copy of its largest
+/// matrix).
 #[derive(Debug, Clone)]
 pub enum EmbeddingWeight {
     Dense(Tensor),
     Quantized(Arc<QTensor>),
+    Stored(StoredMatrix),
 }
 
 impl EmbeddingWeight {
     /// The same matrix as an output projection (tied embeddings), sharing the storage.
     pub fn as_projection(&self) -> Projection {
         match self {
-            EmbeddingWeight::Dense(tensor) => QMatMul::Tensor(tensor.clone()),
-            EmbeddingWeight::Quantized(tensor) => QMatMul::QTensor(tensor.clone()),
+            EmbeddingWeight::Dense(tensor) => Projection::Candle(QMatMul::Tensor(tensor.clone())),
+            EmbeddingWeight::Quantized(tensor) => {
+                Projection::Candle(QMatMul::QTensor(tensor.clone()))
+            }
+            EmbeddingWeight::Stored(matrix) => Projection::Stored(matrix.clone()),
         }
     }
+
+    /// Bytes the table takes.
+    pub fn storage_bytes(&self) -> u64 {
+        match self {
+            EmbeddingWeight::Dense(tensor) => {
+                (tensor.elem_count() * tensor.dtype().size_in_bytes()) as u64
+            }
+            EmbeddingWeight::Quantized(tensor) => tensor.storage_size_in_bytes() as u64,
+            EmbeddingWeight::Stored(matrix) => matrix.storage_bytes(),
+        }
+    }
+}
+
+/// Whether a matrix may stay in its stored form for versus's kernels: they run on the CPU with
+/// f32 activations.
+fn kernels_apply(dtype: DType, device: &Device) -> bool {
+    device.is_cpu() && dtype == DType::F32
+}
+
+/// A quantized tensor as a projection: stored bytes for versus's kernels when they cover its
+/// type (and apply), candle's quantized matmul otherwise.
+fn quantized_projection(tensor: QTensor, kernels: bool) -> Result<Projection, String> {
+    if kernels {
+        if let (Some(format), Ok((rows, cols))) = (
+            StoredFormat::from_ggml(tensor.dtype()),
+            tensor.shape().dims2(),
+        ) {
+            let data = tensor.data().map_err(|e| candle_reason(&e))?;
+            return StoredMatrix::new(StoredBytes::owned(&data), format, rows, cols)
+                .map(Projection::Stored);
+        }
+    }
+    Ok(Projection::Candle(QMatMul::QTensor(Arc::new(tensor))))
 }
 
 /// Where tensors come from.
@@ -88,6 +127,8 @@ enum Source {
         path: PathBuf,
         content: gguf_file::Content,
         reader: BufReader<File>,
+        /// The whole file, mapped: stored tensors are cut from it without a copy.
+        map: Arc<Mmap>,
     },
     Memory(HashMap<String, Tensor>),
 }
@@ -241,11 +282,20 @@ impl ModelWeights {
             }
         }
         let config = DecoderConfig::from_gguf(&content, &mut reader, &path.display().to_string())?;
+        // SAFETY: the file is mapped read-only and must not be modified while the model is
+        // loaded, the assumption llama.cpp and every other mmap-based loader make; every
+        // tensor's range was checked against the file's length above.
+        #[allow(unsafe_code)]
+        let map = unsafe { Mmap::map(reader.get_ref()) }.map_err(|error| EngineError::Io {
+            path: path.to_path_buf(),
+            reason: format!("cannot map the file: {error}"),
+        })?;
         let weights = ModelWeights {
             source: Source::Gguf {
                 path: path.to_path_buf(),
                 content,
                 reader,
+                map: Arc::new(map),
             },
             quantize: None,
             dequantize: false,
@@ -323,17 +373,19 @@ impl ModelWeights {
         dtype: DType,
         device: &Device,
     ) -> Result<Tensor, EngineError> {
-        match self.load(name, &[len], device)? {
+        match self.load(name, &[len], device, false)? {
             Loaded::Dense(tensor) => self.convert(name, tensor.to_dtype(dtype)),
             Loaded::Quantized(tensor) => self.convert(
                 name,
                 tensor.dequantize(device).and_then(|t| t.to_dtype(dtype)),
             ),
+            Loaded::Stored(_) => Err(self.tensor_error(name, "a vector cannot be a stored matrix")),
         }
     }
 
-    /// A projection matrix `(out_features, in_features)`: quantized tensors stay quantized, dense
-    /// ones are converted to `dtype` (or quantized, if asked).
+    /// A projection matrix `(out_features, in_features)`: quantized and half-precision tensors
+    /// stay as stored for versus's kernels on the CPU (quantized ones stay quantized on a GPU
+    /// too), other dense ones are converted to `dtype` (or quantized, if asked).
     pub fn projection(
         &mut self,
         name: &str,
@@ -341,11 +393,17 @@ impl ModelWeights {
         dtype: DType,
         device: &Device,
     ) -> Result<Projection, EngineError> {
-        match self.load(name, &[shape.0, shape.1], device)? {
-            Loaded::Quantized(tensor) => Ok(QMatMul::QTensor(Arc::new(tensor))),
+        let kernels = kernels_apply(dtype, device);
+        match self.load(name, &[shape.0, shape.1], device, kernels)? {
+            Loaded::Stored(matrix) => Ok(Projection::Stored(matrix)),
+            Loaded::Quantized(tensor) => quantized_projection(tensor, kernels)
+                .map_err(|reason| self.tensor_error(name, reason)),
             Loaded::Dense(tensor) => match self.quantize_dense(name, &tensor)? {
-                Some(quantized) => Ok(QMatMul::QTensor(Arc::new(quantized))),
-                None => Ok(QMatMul::Tensor(self.convert(name, tensor.to_dtype(dtype))?)),
+                Some(quantized) => quantized_projection(quantized, kernels)
+                    .map_err(|reason| self.tensor_error(name, reason)),
+                None => Ok(Projection::Candle(QMatMul::Tensor(
+                    self.convert(name, tensor.to_dtype(dtype))?,
+                ))),
             },
         }
     }
@@ -358,10 +416,24 @@ impl ModelWeights {
         dtype: DType,
         device: &Device,
     ) -> Result<EmbeddingWeight, EngineError> {
-        match self.load(name, &[shape.0, shape.1], device)? {
-            Loaded::Quantized(tensor) => Ok(EmbeddingWeight::Quantized(Arc::new(tensor))),
+        let kernels = kernels_apply(dtype, device);
+        let quantized =
+            |weights: &Self, tensor: QTensor| match quantized_projection(tensor, kernels)
+                .map_err(|reason| weights.tensor_error(name, reason))?
+            {
+                Projection::Stored(matrix) => Ok(EmbeddingWeight::Stored(matrix)),
+                Projection::Candle(QMatMul::QTensor(tensor)) => {
+                    Ok(EmbeddingWeight::Quantized(tensor))
+                }
+                Projection::Candle(_) => {
+                    Err(weights.tensor_error(name, "a quantized embedding became dense"))
+                }
+            };
+        match self.load(name, &[shape.0, shape.1], device, kernels)? {
+            Loaded::Stored(matrix) => Ok(EmbeddingWeight::Stored(matrix)),
+            Loaded::Quantized(tensor) => quantized(self, tensor),
             Loaded::Dense(tensor) => match self.quantize_dense(name, &tensor)? {
-                Some(quantized) => Ok(EmbeddingWeight::Quantized(Arc::new(quantized))),
+                Some(tensor) => quantized(self, tensor),
                 None => Ok(EmbeddingWeight::Dense(
                     self.convert(name, tensor.to_dtype(dtype))?,
                 )),
@@ -404,15 +476,20 @@ impl ModelWeights {
         result.map_err(|error| self.tensor_error(name, candle_reason(&error)))
     }
 
-    /// Loads one tensor, checking that it exists, has `shape` and a supported dtype.
+    /// Loads one tensor, checking that it exists, has `shape` and a supported dtype. With
+    /// `stored`, a matrix whose stored form versus's kernels take (quantized, or half precision
+    /// when nothing asked to quantize it) comes as that, cut from the mapped file when there is
+    /// one.
     fn load(
         &mut self,
         name: &str,
         shape: &[usize],
         device: &Device,
+        stored: bool,
     ) -> Result<Loaded, EngineError> {
         let (file, native_name) = (self.file_of(name), self.native_name(name));
         let dequantize = self.dequantize;
+        let requantize = self.quantize.is_some();
         let error = |reason: String| EngineError::Tensor {
             file: file.clone(),
             name: native_name.clone(),
@@ -431,6 +508,22 @@ impl ModelWeights {
                 if view.shape() != shape {
                     return Err(wrong_shape(view.shape()));
                 }
+                let half = match view.dtype() {
+                    safetensors::Dtype::F16 => Some(StoredFormat::F16),
+                    safetensors::Dtype::BF16 => Some(StoredFormat::Bf16),
+                    _ => None,
+                };
+                if let (true, false, Some(format), [rows, cols]) = (stored, requantize, half, shape)
+                {
+                    return StoredMatrix::new(
+                        StoredBytes::owned(view.data()),
+                        format,
+                        *rows,
+                        *cols,
+                    )
+                    .map(Loaded::Stored)
+                    .map_err(error);
+                }
                 let tensor = tensors
                     .load(name, device)
                     .map_err(|e| error(candle_reason(&e)))?;
@@ -445,7 +538,10 @@ impl ModelWeights {
                 Ok(Loaded::Dense(tensor))
             }
             Source::Gguf {
-                content, reader, ..
+                content,
+                reader,
+                map,
+                ..
             } => {
                 let gguf = gguf_name(name).unwrap_or_else(|| name.to_string());
                 let Some(info) = content.tensor_infos.get(&gguf) else {
@@ -453,6 +549,27 @@ impl ModelWeights {
                 };
                 if info.shape.dims() != shape {
                     return Err(wrong_shape(info.shape.dims()));
+                }
+                let quantized = !matches!(
+                    info.ggml_dtype,
+                    GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16
+                );
+                if let (true, false, Some(format), [rows, cols]) = (
+                    stored && (quantized || !requantize),
+                    dequantize,
+                    StoredFormat::from_ggml(info.ggml_dtype),
+                    shape,
+                ) {
+                    let start = content.tensor_data_offset + info.offset;
+                    let block = info.ggml_dtype.block_size();
+                    let len = info.shape.elem_count() / block * info.ggml_dtype.type_size();
+                    let bytes = usize::try_from(start)
+                        .ok()
+                        .and_then(|start| StoredBytes::mapped(map, start, len))
+                        .ok_or_else(|| error("its data runs past the end of the file".into()))?;
+                    return StoredMatrix::new(bytes, format, *rows, *cols)
+                        .map(Loaded::Stored)
+                        .map_err(error);
                 }
                 let tensor = content
                     .tensor(reader, &gguf, device)
@@ -514,6 +631,7 @@ impl ModelWeights {
 enum Loaded {
     Dense(Tensor),
     Quantized(QTensor),
+    Stored(StoredMatrix),
 }
 
 /// llama.cpp's name for a Hugging Face tensor name. The fused Phi-3 `gate_up_proj` and the

@@ -13,6 +13,7 @@
 //! the result equals it within float rounding (the order of the float sums differs); the tests
 //! below check both on random blocks.
 
+pub mod half;
 pub mod q4k;
 pub mod q8_0;
 pub mod q8k;

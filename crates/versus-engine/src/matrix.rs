@@ -1,0 +1,411 @@
+//! A weight matrix as the decoder uses it: the bytes as the file stores them (memory-mapped from
+//! a GGUF file, or copied once from safetensors), multiplied by versus's own kernels on the CPU
+//! for the formats they cover (Q4_K, Q8_0, F16, BF16), or a candle `QMatMul` for everything else
+//! (a GPU, other quantizations, the kernels turned off).
+//!
+//! Keeping the stored form is what keeps memory at the file's size: a GGUF's pages are the
+//! file's (shared with the page cache, loaded as they are first read), and half-precision
+//! weights stay two bytes a weight instead of being widened to f32 on load.
+
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
+
+use candle_core::quantized::{ggml_file, GgmlDType, QMatMul};
+use candle_core::{Device, Tensor};
+use memmap2::Mmap;
+
+use crate::kernels::{self, half::HalfKind};
+
+/// The formats versus's kernels multiply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredFormat {
+    Q4K,
+    Q8_0,
+    F16,
+    Bf16,
+}
+
+impl StoredFormat {
+    /// The format of a GGUF tensor type, if the kernels cover it.
+    pub fn from_ggml(dtype: GgmlDType) -> Option<StoredFormat> {
+        match dtype {
+            GgmlDType::Q4K => Some(StoredFormat::Q4K),
+            GgmlDType::Q8_0 => Some(StoredFormat::Q8_0),
+            GgmlDType::F16 => Some(StoredFormat::F16),
+            GgmlDType::BF16 => Some(StoredFormat::Bf16),
+            _ => None,
+        }
+    }
+
+    pub fn ggml(self) -> GgmlDType {
+        match self {
+            StoredFormat::Q4K => GgmlDType::Q4K,
+            StoredFormat::Q8_0 => GgmlDType::Q8_0,
+            StoredFormat::F16 => GgmlDType::F16,
+            StoredFormat::Bf16 => GgmlDType::BF16,
+        }
+    }
+
+    /// Bytes of a row of `cols` weights, or `None` when the row does not fill whole blocks.
+    pub fn row_bytes(self, cols: usize) -> Option<usize> {
+        let dtype = self.ggml();
+        (cols % dtype.block_size() == 0).then(|| cols / dtype.block_size() * dtype.type_size())
+    }
+}
+
+/// Where a matrix's bytes live: a memory-mapped file or an owned buffer, shared by every
+/// matrix cut from it.
+#[derive(Clone)]
+enum Owner {
+    Mapped(Arc<Mmap>),
+    Owned(Arc<[u8]>),
+}
+
+/// A range of bytes of a mapped file or of a buffer.
+#[derive(Clone)]
+pub struct StoredBytes {
+    owner: Owner,
+    start: usize,
+    len: usize,
+}
+
+impl StoredBytes {
+    /// `len` bytes of `map` from `start`, or `None` when that runs past its end.
+    pub fn mapped(map: &Arc<Mmap>, start: usize, len: usize) -> Option<StoredBytes> {
+        (start.checked_add(len)? <= map.len()).then(|| StoredBytes {
+            owner: Owner::Mapped(Arc::clone(map)),
+            start,
+            len,
+        })
+    }
+
+    /// A copy of `bytes`.
+    pub fn owned(bytes: &[u8]) -> StoredBytes {
+        StoredBytes {
+            owner: Owner::Owned(Arc::from(bytes)),
+            start: 0,
+            len: bytes.len(),
+        }
+    }
+}
+
+impl Deref for StoredBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        let all: &[u8] = match &self.owner {
+            Owner::Mapped(map) => map,
+            Owner::Owned(buffer) => buffer,
+        };
+        &all[self.start..self.start + self.len]
+    }
+}
+
+/// A `rows x cols` matrix in a stored format. Cheap to clone (tied embeddings share one).
+#[derive(Clone)]
+pub struct StoredMatrix {
+    bytes: StoredBytes,
+    format: StoredFormat,
+    rows: usize,
+    cols: usize,
+    /// candle's form of the same matrix, made on first use when the kernels are turned off.
+    fallback: Arc<OnceLock<Result<QMatMul, String>>>,
+}
+
+impl std::fmt::Debug for StoredMatrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredMatrix")
+            .field("format", &self.format)
+            .field("rows", &self.rows)
+            .field("cols", &self.cols)
+            .finish()
+    }
+}
+
+impl StoredMatrix {
+    /// Checks that `bytes` hold exactly `rows x cols` weights of `format`.
+    pub fn new(
+        bytes: StoredBytes,
+        format: StoredFormat,
+        rows: usize,
+        cols: usize,
+    ) -> Result<StoredMatrix, String> {
+        let row_bytes = format
+            .row_bytes(cols)
+            .ok_or_else(|| format!("rows of {cols} do not fill whole {format:?} blocks"))?;
+        if rows.checked_mul(row_bytes) != Some(bytes.len) {
+            return Err(format!(
+                "{} bytes for {rows} x {cols} {format:?} weights, which take {}",
+                bytes.len,
+                rows.saturating_mul(row_bytes)
+            ));
+        }
+        Ok(StoredMatrix {
+            bytes,
+            format,
+            rows,
+            cols,
+            fallback: Arc::new(OnceLock::new()),
+        })
+    }
+
+    pub fn format(&self) -> StoredFormat {
+        self.format
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Bytes the matrix takes as stored.
+    pub fn storage_bytes(&self) -> u64 {
+        self.bytes.len as u64
+    }
+
+    /// `xs (n x cols) · Wᵀ` as `n x rows` f32 values, by versus's kernels.
+    pub fn matmul(&self, xs: &[f32]) -> Vec<f32> {
+        let n = xs.len() / self.cols.max(1);
+        let mut out = vec![0f32; n * self.rows];
+        let (bytes, rows, cols) = (&*self.bytes, self.rows, self.cols);
+        match self.format {
+            StoredFormat::Q4K => kernels::q4k::matmul(bytes, rows, cols, xs, &mut out),
+            StoredFormat::Q8_0 => kernels::q8_0::matmul(bytes, rows, cols, xs, &mut out),
+            StoredFormat::F16 => {
+                kernels::half::matmul(HalfKind::F16, bytes, rows, cols, xs, &mut out)
+            }
+            StoredFormat::Bf16 => {
+                kernels::half::matmul(HalfKind::Bf16, bytes, rows, cols, xs, &mut out)
+            }
+        }
+        out
+    }
+
+    /// candle's form of the matrix (made once, on first use): for the CPU when versus's kernels
+    /// are turned off. Half-precision weights become f32 there, as candle needs them.
+    pub fn candle(&self) -> candle_core::Result<&QMatMul> {
+        let made = self.fallback.get_or_init(|| {
+            ggml_file::qtensor_from_ggml(
+                self.format.ggml(),
+                &self.bytes,
+                vec![self.rows, self.cols],
+                &Device::Cpu,
+            )
+            .and_then(QMatMul::from_qtensor)
+            .map_err(|error| error.to_string())
+        });
+        made.as_ref()
+            .map_err(|reason| candle_core::Error::Msg(reason.clone()))
+    }
+
+    /// Rows `ids` as f32, `(ids.len(), cols)`: an embedding lookup, each row dequantized (or
+    /// widened) as it is read, so the table itself never exists in f32.
+    pub fn rows_f32(&self, ids: &[u32], device: &Device) -> candle_core::Result<Tensor> {
+        let row_bytes = self.bytes.len / self.rows.max(1);
+        let mut values = Vec::with_capacity(ids.len() * self.cols);
+        for &id in ids {
+            let id = id as usize;
+            if id >= self.rows {
+                candle_core::bail!("row {id} of a matrix of {} rows", self.rows);
+            }
+            let row = &self.bytes[id * row_bytes..(id + 1) * row_bytes];
+            match self.format {
+                StoredFormat::F16 | StoredFormat::Bf16 => {
+                    let kind = if self.format == StoredFormat::F16 {
+                        HalfKind::F16
+                    } else {
+                        HalfKind::Bf16
+                    };
+                    values.extend(row.chunks_exact(2).map(|b| kind.to_f32([b[0], b[1]])));
+                }
+                StoredFormat::Q4K | StoredFormat::Q8_0 => {
+                    let block = ggml_file::qtensor_from_ggml(
+                        self.format.ggml(),
+                        row,
+                        vec![self.cols],
+                        &Device::Cpu,
+                    )?;
+                    values.extend(block.dequantize(&Device::Cpu)?.to_vec1::<f32>()?);
+                }
+            }
+        }
+        Tensor::from_vec(values, (ids.len(), self.cols), device)
+    }
+}
+
+/// A projection's weight: stored bytes for versus's kernels, or candle's matmul.
+#[derive(Debug, Clone)]
+pub enum Projection {
+    Stored(StoredMatrix),
+    Candle(QMatMul),
+}
+
+impl Projection {
+    /// `xs Wᵀ` for `xs (..., cols)`: versus's kernels for stored f32 activations on the CPU,
+    /// candle otherwise.
+    pub fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        use candle_core::Module;
+        match self {
+            Projection::Candle(matmul) => matmul.forward(xs),
+            Projection::Stored(matrix) => {
+                if kernels::enabled()
+                    && xs.device().is_cpu()
+                    && xs.dtype() == candle_core::DType::F32
+                    && xs.dim(candle_core::D::Minus1)? == matrix.cols
+                {
+                    let input = xs.flatten_all()?.to_vec1::<f32>()?;
+                    let mut dims = xs.dims().to_vec();
+                    if let Some(last) = dims.last_mut() {
+                        *last = matrix.rows;
+                    }
+                    Tensor::from_vec(matrix.matmul(&input), dims, xs.device())
+                } else {
+                    matrix
+                        .candle()?
+                        .forward(&xs.to_dtype(candle_core::DType::F32)?)?
+                        .to_dtype(xs.dtype())
+                }
+            }
+        }
+    }
+
+    /// Bytes the weight takes.
+    pub fn storage_bytes(&self) -> u64 {
+        match self {
+            Projection::Stored(matrix) => matrix.storage_bytes(),
+            Projection::Candle(QMatMul::QTensor(tensor)) => tensor.storage_size_in_bytes() as u64,
+            Projection::Candle(QMatMul::Tensor(tensor) | QMatMul::TensorF16(tensor)) => {
+                (tensor.elem_count() * tensor.dtype().size_in_bytes()) as u64
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::QTensor;
+    use candle_core::Module;
+
+    fn dense(rows: usize, cols: usize) -> Tensor {
+        let values: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 7919 % 2003) as f32 / 1001.0 - 1.0) * 0.1)
+            .collect();
+        Tensor::from_vec(values, (rows, cols), &Device::Cpu).expect("tensor")
+    }
+
+    /// The matrix in `format`, stored as llama.cpp would store it.
+    fn stored(weights: &Tensor, format: StoredFormat) -> StoredMatrix {
+        let (rows, cols) = weights.dims2().expect("2-d");
+        let tensor = QTensor::quantize(weights, format.ggml()).expect("quantize");
+        let data = tensor.data().expect("data");
+        StoredMatrix::new(StoredBytes::owned(&data), format, rows, cols).expect("stored")
+    }
+
+    const FORMATS: [StoredFormat; 4] = [
+        StoredFormat::Q4K,
+        StoredFormat::Q8_0,
+        StoredFormat::F16,
+        StoredFormat::Bf16,
+    ];
+
+    /// versus's kernels and candle's matmul on the same stored weights agree within the
+    /// activations' rounding, for a decode step, a batch and a prefill alike.
+    #[test]
+    fn the_kernels_and_candles_matmul_agree_at_every_row_count() {
+        let weights = dense(40, 512);
+        for format in FORMATS {
+            let matrix = stored(&weights, format);
+            let projection = Projection::Stored(matrix.clone());
+            for rows in [1, 3, 4, 5, 9, 130] {
+                let xs: Vec<f32> = (0..rows * 512)
+                    .map(|i| (i * 31 % 97) as f32 / 48.0 - 1.0)
+                    .collect();
+                let xs = Tensor::from_vec(xs, (1, rows, 512), &Device::Cpu).expect("xs");
+                kernels::set_enabled(true);
+                let ours = projection.forward(&xs).expect("ours");
+                let theirs = matrix
+                    .candle()
+                    .expect("candle")
+                    .forward(&xs)
+                    .expect("theirs");
+                assert_eq!(ours.dims(), &[1, rows, 40]);
+                let ours = ours
+                    .flatten_all()
+                    .and_then(|t| t.to_vec1::<f32>())
+                    .expect("ours");
+                let theirs = theirs
+                    .flatten_all()
+                    .and_then(|t| t.to_vec1::<f32>())
+                    .expect("theirs");
+                for (a, b) in ours.iter().zip(&theirs) {
+                    assert!(
+                        (a - b).abs() <= 2e-2 * b.abs().max(1.0),
+                        "{format:?}, {rows} rows: {a} vs {b}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A row of the result does not depend on the other rows it is computed with.
+    #[test]
+    fn a_row_is_computed_the_same_whatever_its_batch() {
+        let weights = dense(24, 256);
+        for format in FORMATS {
+            let matrix = stored(&weights, format);
+            let xs: Vec<f32> = (0..7 * 256)
+                .map(|i| (i * 13 % 89) as f32 / 40.0 - 1.0)
+                .collect();
+            let all = matrix.matmul(&xs);
+            for j in 0..7 {
+                let alone = matrix.matmul(&xs[j * 256..(j + 1) * 256]);
+                assert_eq!(
+                    &all[j * 24..(j + 1) * 24],
+                    alone.as_slice(),
+                    "{format:?} row {j}"
+                );
+            }
+        }
+    }
+
+    /// Embedding rows read from the stored form equal the dequantized (or widened) table's.
+    #[test]
+    fn rows_are_dequantized_as_they_are_read() {
+        let weights = dense(10, 256);
+        for format in FORMATS {
+            let matrix = stored(&weights, format);
+            let table = matrix.candle().expect("candle");
+            let full = match table {
+                QMatMul::QTensor(tensor) => tensor.dequantize(&Device::Cpu).expect("dequantize"),
+                QMatMul::Tensor(tensor) | QMatMul::TensorF16(tensor) => tensor.clone(),
+            };
+            let rows = matrix.rows_f32(&[7, 0, 7], &Device::Cpu).expect("rows");
+            for (got, id) in [(0, 7), (1, 0), (2, 7)] {
+                assert_eq!(
+                    rows.get(got).and_then(|t| t.to_vec1::<f32>()).expect("row"),
+                    full.get(id)
+                        .and_then(|t| t.to_dtype(candle_core::DType::F32))
+                        .and_then(|t| t.to_vec1::<f32>())
+                        .expect("row"),
+                    "{format:?} row {id}"
+                );
+            }
+            assert!(
+                matrix.rows_f32(&[10], &Device::Cpu).is_err(),
+                "out of range"
+            );
+        }
+    }
+
+    #[test]
+    fn bytes_that_do_not_match_the_shape_are_refused() {
+        let bytes = StoredBytes::owned(&[0u8; 34 * 3]);
+        assert!(StoredMatrix::new(bytes.clone(), StoredFormat::Q8_0, 3, 32).is_ok());
+        assert!(StoredMatrix::new(bytes.clone(), StoredFormat::Q8_0, 2, 32).is_err());
+        assert!(StoredMatrix::new(bytes, StoredFormat::Q8_0, 3, 31).is_err());
+    }
+}
