@@ -1,16 +1,21 @@
-//! The decode step's matrix-vector products against the machine's memory bandwidth: for Phi-4's
-//! projection shapes in Q4_K and Q8_0, the bytes of weights read per second by versus's kernel and by
-//! candle's quantized matmul (the baseline), measured interleaved in the same run, beside what
-//! this machine can read at all (a parallel sum over 1 GiB on the same threads).
+//! The decode step's matrix products against the machine's memory bandwidth: for Phi-4's
+//! projection shapes in every format versus's kernels take (Q4_K, Q5_K, Q6_K, Q8_0, F16, BF16),
+//! the bytes of weights read per second by versus's kernel and by candle's matmul on the same
+//! weights (the baseline), measured interleaved in the same run, beside what this machine can
+//! read at all (a parallel sum over 1 GiB on the same threads). Then the same step for a batch
+//! of 1, 4, 8 and 16 activation rows: how much longer 16 rows take than one is what batched
+//! decoding gains.
 //!
-//! `cargo bench -p versus-engine --bench kernels` (`RAYON_NUM_THREADS` sets the threads of both,
-//! which share candle's CPU pool; by default one per physical core).
+//! `cargo bench -p versus-engine --bench kernels [-- q4k q5k q6k q8_0 f16 bf16]`
+//! (`RAYON_NUM_THREADS` sets the threads of both, which share candle's CPU pool; by default one
+//! per physical core).
 
 use std::time::Instant;
 
-use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType, QMatMul};
+use candle_core::quantized::QTensor;
 use candle_core::{Device, Module, Tensor};
-use versus_engine::kernels::{self, q4k, q8_0, q8k};
+use versus_engine::kernels;
+use versus_engine::matrix::{StoredBytes, StoredFormat, StoredMatrix};
 
 const ROUNDS: usize = 7;
 
@@ -24,6 +29,9 @@ const SHAPES: &[(&str, usize, usize)] = &[
     ("lm_head", 100_352, 5120),
 ];
 
+/// Activation rows per step in the batch table.
+const BATCHES: &[usize] = &[1, 4, 8, 16];
+
 fn xorshift(state: &mut u64) -> u64 {
     *state ^= *state << 13;
     *state ^= *state >> 7;
@@ -31,26 +39,28 @@ fn xorshift(state: &mut u64) -> u64 {
     *state
 }
 
-/// Random blocks of `dtype` (Q4_K or Q8_0) with small finite scales: `scales` f16 at the head of
-/// each block, random bytes after.
-fn random_blocks(dtype: GgmlDType, rows: usize, cols: usize) -> Vec<u8> {
-    let (values, block_bytes, scales) = match dtype {
-        GgmlDType::Q4K => (q8k::QK_K, q4k::BLOCK_BYTES, 2),
-        _ => (q8_0::QK8_0, q8_0::BLOCK_BYTES, 1),
-    };
+/// A `rows x cols` matrix of `format` with llama.cpp's own rounding: random normal-ish values
+/// quantized by candle's quantizer (which writes llama.cpp's blocks), in slices so that the f32
+/// copy stays small.
+fn random_matrix(
+    format: StoredFormat,
+    rows: usize,
+    cols: usize,
+) -> candle_core::Result<StoredMatrix> {
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let blocks = rows * cols / values;
-    let mut bytes = Vec::with_capacity(blocks * block_bytes);
-    for _ in 0..blocks {
-        for _ in 0..scales {
-            let d = half::f16::from_f32((xorshift(&mut state) % 1000) as f32 / 50_000.0);
-            bytes.extend_from_slice(&d.to_le_bytes());
-        }
-        for _ in 0..block_bytes - 2 * scales {
-            bytes.push(xorshift(&mut state) as u8);
-        }
+    let mut bytes = Vec::new();
+    let slice_rows = 1024;
+    for start in (0..rows).step_by(slice_rows) {
+        let count = slice_rows.min(rows - start);
+        let values: Vec<f32> = (0..count * cols)
+            .map(|_| ((xorshift(&mut state) >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.07)
+            .collect();
+        let tensor = Tensor::from_vec(values, (count, cols), &Device::Cpu)?;
+        let quantized = QTensor::quantize(&tensor, format.ggml())?;
+        bytes.extend_from_slice(&quantized.data()?);
     }
-    bytes
+    StoredMatrix::new(StoredBytes::owned(&bytes), format, rows, cols)
+        .map_err(candle_core::Error::Msg)
 }
 
 fn median(mut times: Vec<f64>) -> f64 {
@@ -71,14 +81,45 @@ fn bandwidth() -> f64 {
         kernels::for_each_row(&mut sums, |i| {
             chunks[i].iter().fold(0u64, |a, &w| a.wrapping_add(w)) as f32
         });
-        let sum = sums;
-        std::hint::black_box(sum);
+        std::hint::black_box(sums);
         times.push(start.elapsed().as_secs_f64());
     }
     bytes / median(times) / 1e9
 }
 
+fn activations(rows: usize, cols: usize) -> Vec<f32> {
+    (0..rows * cols)
+        .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+        .collect()
+}
+
+fn parse_format(name: &str) -> Option<StoredFormat> {
+    match name {
+        "q4k" => Some(StoredFormat::Q4K),
+        "q5k" => Some(StoredFormat::Q5K),
+        "q6k" => Some(StoredFormat::Q6K),
+        "q8_0" => Some(StoredFormat::Q8_0),
+        "f16" => Some(StoredFormat::F16),
+        "bf16" => Some(StoredFormat::Bf16),
+        _ => None,
+    }
+}
+
 fn main() -> candle_core::Result<()> {
+    let mut formats: Vec<StoredFormat> = std::env::args()
+        .skip(1)
+        .filter_map(|a| parse_format(&a))
+        .collect();
+    if formats.is_empty() {
+        formats = vec![
+            StoredFormat::Q4K,
+            StoredFormat::Q5K,
+            StoredFormat::Q6K,
+            StoredFormat::Q8_0,
+            StoredFormat::F16,
+            StoredFormat::Bf16,
+        ];
+    }
     // The kernels and candle share candle's CPU pool.
     let threads = kernels::threads();
     let bound = bandwidth();
@@ -86,27 +127,20 @@ fn main() -> candle_core::Result<()> {
     println!("| projection (rows x cols) | MB | versus GB/s | candle GB/s | versus / candle | versus % of bandwidth |");
     println!("|---|---|---|---|---|---|");
     let device = Device::Cpu;
-    for dtype in [GgmlDType::Q4K, GgmlDType::Q8_0] {
+    let mut batch_rows = Vec::new();
+    for &format in &formats {
         let mut total = (0.0, 0.0, 0.0);
+        let mut batch_times = vec![0.0; BATCHES.len()];
         for &(name, rows, cols) in SHAPES {
-            let weights = random_blocks(dtype, rows, cols);
-            let qtensor = qtensor_from_ggml(dtype, &weights, vec![rows, cols], &device)?;
-            let candle = QMatMul::from_qtensor(qtensor)?;
-            let activations: Vec<f32> = (0..cols)
-                .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
-                .collect();
-            let input = Tensor::from_vec(activations.clone(), (1, cols), &device)?;
-            let mut out = vec![0f32; rows];
+            let matrix = random_matrix(format, rows, cols)?;
+            let candle = matrix.candle()?;
+            let x = activations(1, cols);
+            let input = Tensor::from_vec(x.clone(), (1, cols), &device)?;
             let (mut ours, mut theirs) = (Vec::new(), Vec::new());
             // Interleaved, so both sides see the same machine state.
             for _ in 0..ROUNDS {
                 let start = Instant::now();
-                if dtype == GgmlDType::Q4K {
-                    q4k::matvec(&weights, cols, &q8k::quantized(&activations), &mut out);
-                } else {
-                    q8_0::matvec(&weights, cols, &q8_0::quantized(&activations), &mut out);
-                }
-                std::hint::black_box(&out);
+                std::hint::black_box(matrix.matmul(&x));
                 ours.push(start.elapsed().as_secs_f64());
                 let start = Instant::now();
                 let ys = candle.forward(&input)?;
@@ -116,32 +150,65 @@ fn main() -> candle_core::Result<()> {
             let ys = candle.forward(&input)?.to_vec2::<f32>()?;
             let worst = ys[0]
                 .iter()
-                .zip(&out)
+                .zip(&matrix.matmul(&x))
                 .map(|(a, b)| (a - b).abs() / a.abs().max(1.0))
                 .fold(0f32, f32::max);
-            assert!(worst < 1e-3, "{name}: versus and candle differ by {worst}");
-            let mb = weights.len() as f64 / 1e6;
+            assert!(
+                worst < 2e-2,
+                "{format:?} {name}: versus and candle differ by {worst}"
+            );
+            let bytes = matrix.storage_bytes() as f64;
             let (ours, theirs) = (median(ours), median(theirs));
-            total.0 += weights.len() as f64;
+            total.0 += bytes;
             total.1 += ours;
             total.2 += theirs;
             println!(
-                "| {dtype:?} {name} ({rows} x {cols}) | {mb:.0} | {:.1} | {:.1} | {:.2} | {:.0}% |",
-                mb / 1e3 / ours,
-                mb / 1e3 / theirs,
+                "| {format:?} {name} ({rows} x {cols}) | {:.0} | {:.1} | {:.1} | {:.2} | {:.0}% |",
+                bytes / 1e6,
+                bytes / 1e9 / ours,
+                bytes / 1e9 / theirs,
                 theirs / ours,
-                mb / 1e3 / ours / bound * 100.0
+                bytes / 1e9 / ours / bound * 100.0
             );
+            for (slot, &n) in BATCHES.iter().enumerate() {
+                let xs = activations(n, cols);
+                let mut times = Vec::new();
+                for _ in 0..3 {
+                    let start = Instant::now();
+                    std::hint::black_box(matrix.matmul(&xs));
+                    times.push(start.elapsed().as_secs_f64());
+                }
+                batch_times[slot] += median(times);
+            }
         }
         let (bytes, ours, theirs) = total;
         println!(
-        "| {dtype:?}, all five: one decode step's worth | {:.0} | {:.1} | {:.1} | {:.2} | {:.0}% |",
-        bytes / 1e6,
-        bytes / 1e9 / ours,
-        bytes / 1e9 / theirs,
-        theirs / ours,
-        bytes / 1e9 / ours / bound * 100.0
-    );
+            "| {format:?}, all five: one decode step's worth | {:.0} | {:.1} | {:.1} | {:.2} | {:.0}% |",
+            bytes / 1e6,
+            bytes / 1e9 / ours,
+            bytes / 1e9 / theirs,
+            theirs / ours,
+            bytes / 1e9 / ours / bound * 100.0
+        );
+        batch_rows.push((format, batch_times));
+    }
+    println!("\nOne decode step's five projections for a batch of n activation rows (versus's kernels):\n");
+    print!("| format |");
+    for n in BATCHES {
+        print!(" n = {n}: ms (x one row's time) |");
+    }
+    println!(" rows per second at n = 16 / at n = 1 |");
+    println!("|---|{}---|", "---|".repeat(BATCHES.len()));
+    for (format, times) in batch_rows {
+        print!("| {format:?} |");
+        for time in &times {
+            print!(" {:.1} ({:.2}x) |", time * 1e3, time / times[0]);
+        }
+        let last = BATCHES.len() - 1;
+        println!(
+            " {:.2} |",
+            BATCHES[last] as f64 / times[last] / (1.0 / times[0])
+        );
     }
     Ok(())
 }

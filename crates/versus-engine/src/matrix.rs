@@ -1,6 +1,6 @@
 //! A weight matrix as the decoder uses it: the bytes as the file stores them (memory-mapped from
 //! a GGUF file, or copied once from safetensors), multiplied by versus's own kernels on the CPU
-//! for the formats they cover (Q4_K, Q8_0, F16, BF16), or a candle `QMatMul` for everything else
+//! for the formats they cover (Q4_K, Q5_K, Q6_K, Q8_0, F16, BF16), or a candle `QMatMul` for everything else
 //! (a GPU, other quantizations, the kernels turned off).
 //!
 //! Keeping the stored form is what keeps memory at the file's size: a GGUF's pages are the
@@ -14,12 +14,15 @@ use candle_core::quantized::{ggml_file, GgmlDType, QMatMul};
 use candle_core::{Device, Tensor};
 use memmap2::Mmap;
 
-use crate::kernels::{self, half::HalfKind};
+use crate::kernels::half::{Bf16, HalfKind, F16};
+use crate::kernels::{self, q4k::Q4K, q5k::Q5K, q6k::Q6K, q8_0::Q8_0};
 
 /// The formats versus's kernels multiply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoredFormat {
     Q4K,
+    Q5K,
+    Q6K,
     Q8_0,
     F16,
     Bf16,
@@ -30,6 +33,8 @@ impl StoredFormat {
     pub fn from_ggml(dtype: GgmlDType) -> Option<StoredFormat> {
         match dtype {
             GgmlDType::Q4K => Some(StoredFormat::Q4K),
+            GgmlDType::Q5K => Some(StoredFormat::Q5K),
+            GgmlDType::Q6K => Some(StoredFormat::Q6K),
             GgmlDType::Q8_0 => Some(StoredFormat::Q8_0),
             GgmlDType::F16 => Some(StoredFormat::F16),
             GgmlDType::BF16 => Some(StoredFormat::Bf16),
@@ -40,6 +45,8 @@ impl StoredFormat {
     pub fn ggml(self) -> GgmlDType {
         match self {
             StoredFormat::Q4K => GgmlDType::Q4K,
+            StoredFormat::Q5K => GgmlDType::Q5K,
+            StoredFormat::Q6K => GgmlDType::Q6K,
             StoredFormat::Q8_0 => GgmlDType::Q8_0,
             StoredFormat::F16 => GgmlDType::F16,
             StoredFormat::Bf16 => GgmlDType::BF16,
@@ -172,14 +179,12 @@ impl StoredMatrix {
         let mut out = vec![0f32; n * self.rows];
         let (bytes, rows, cols) = (&*self.bytes, self.rows, self.cols);
         match self.format {
-            StoredFormat::Q4K => kernels::q4k::matmul(bytes, rows, cols, xs, &mut out),
-            StoredFormat::Q8_0 => kernels::q8_0::matmul(bytes, rows, cols, xs, &mut out),
-            StoredFormat::F16 => {
-                kernels::half::matmul(HalfKind::F16, bytes, rows, cols, xs, &mut out)
-            }
-            StoredFormat::Bf16 => {
-                kernels::half::matmul(HalfKind::Bf16, bytes, rows, cols, xs, &mut out)
-            }
+            StoredFormat::Q4K => kernels::matmul::<Q4K>(bytes, rows, cols, xs, &mut out),
+            StoredFormat::Q5K => kernels::matmul::<Q5K>(bytes, rows, cols, xs, &mut out),
+            StoredFormat::Q6K => kernels::matmul::<Q6K>(bytes, rows, cols, xs, &mut out),
+            StoredFormat::Q8_0 => kernels::matmul::<Q8_0>(bytes, rows, cols, xs, &mut out),
+            StoredFormat::F16 => kernels::matmul::<F16>(bytes, rows, cols, xs, &mut out),
+            StoredFormat::Bf16 => kernels::matmul::<Bf16>(bytes, rows, cols, xs, &mut out),
         }
         out
     }
@@ -221,7 +226,7 @@ impl StoredMatrix {
                     };
                     values.extend(row.chunks_exact(2).map(|b| kind.to_f32([b[0], b[1]])));
                 }
-                StoredFormat::Q4K | StoredFormat::Q8_0 => {
+                StoredFormat::Q4K | StoredFormat::Q5K | StoredFormat::Q6K | StoredFormat::Q8_0 => {
                     let block = ggml_file::qtensor_from_ggml(
                         self.format.ggml(),
                         row,
@@ -305,8 +310,10 @@ mod tests {
         StoredMatrix::new(StoredBytes::owned(&data), format, rows, cols).expect("stored")
     }
 
-    const FORMATS: [StoredFormat; 4] = [
+    const FORMATS: [StoredFormat; 6] = [
         StoredFormat::Q4K,
+        StoredFormat::Q5K,
+        StoredFormat::Q6K,
         StoredFormat::Q8_0,
         StoredFormat::F16,
         StoredFormat::Bf16,

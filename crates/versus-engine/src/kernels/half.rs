@@ -50,61 +50,57 @@ pub fn dot_reference(kind: HalfKind, row: &[u8], x: &[f32]) -> f32 {
     pairs[0] + pairs[1]
 }
 
-/// One row dotted with several f32 rows: `out[j] = row · xs[j]`, each computed exactly as it
-/// would be alone, the row's weights converted once for every [`super::TILE`] activations.
-pub fn dot_many(isa: Isa, kind: HalfKind, row: &[u8], xs: &[&[f32]], out: &mut [f32]) {
-    debug_assert_eq!(xs.len(), out.len());
-    let cols = row.len() / WEIGHT_BYTES;
-    assert!(
-        xs.iter().all(|x| x.len() == cols),
-        "activation rows of {cols}"
-    );
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 if cols % 8 == 0 => super::tiles(xs, out, |tile, out| {
+/// Half-precision weights of kind `KIND` (0: F16, 1: BF16) with f32 activations.
+pub struct Half<const KIND: u8>;
+
+/// F16 weights.
+pub type F16 = Half<0>;
+/// BF16 weights.
+pub type Bf16 = Half<1>;
+
+impl<const KIND: u8> Half<KIND> {
+    const KIND: HalfKind = if KIND == 0 {
+        HalfKind::F16
+    } else {
+        HalfKind::Bf16
+    };
+}
+
+impl<const KIND: u8> super::Format for Half<KIND> {
+    type Activation = f32;
+    /// Eight weights: one AVX2 register.
+    const BLOCK: usize = 8;
+    const BLOCK_BYTES: usize = 8 * WEIGHT_BYTES;
+
+    fn activations(xs: &[f32]) -> Vec<f32> {
+        xs.to_vec()
+    }
+
+    fn dot_reference(row: &[u8], xs: &[f32]) -> f32 {
+        dot_reference(Self::KIND, row, xs)
+    }
+
+    fn dot_tile(isa: Isa, row: &[u8], xs: &[&[f32]], out: &mut [f32]) {
+        let cols = row.len() / WEIGHT_BYTES;
+        assert!(
+            xs.iter().all(|x| x.len() == cols),
+            "activation rows of {cols}"
+        );
+        match isa {
+            #[cfg(target_arch = "x86_64")]
             // SAFETY: `isa()` returns `Avx2` only when the CPU reports AVX2, FMA and F16C; every
-            // activation row has `cols` values (asserted above) and `cols` is a multiple of 8.
+            // activation row has `cols` values (asserted above), a multiple of 8 (`BLOCK`).
             #[allow(unsafe_code)]
-            unsafe {
-                match tile {
-                    [a] => out.copy_from_slice(&avx2::dot_tile(kind, row, [*a])),
-                    [a, b] => out.copy_from_slice(&avx2::dot_tile(kind, row, [*a, *b])),
-                    [a, b, c] => out.copy_from_slice(&avx2::dot_tile(kind, row, [*a, *b, *c])),
-                    [a, b, c, d] => {
-                        out.copy_from_slice(&avx2::dot_tile(kind, row, [*a, *b, *c, *d]))
-                    }
-                    _ => super::unreachable_tile(),
+            Isa::Avx2 if cols % 8 == 0 => unsafe {
+                super::dispatch_tile!(xs, out, |tile| avx2::dot_tile(Self::KIND, row, tile))
+            },
+            _ => {
+                for (out, x) in out.iter_mut().zip(xs) {
+                    *out = dot_reference(Self::KIND, row, x);
                 }
-            }
-        }),
-        _ => {
-            for (out, x) in out.iter_mut().zip(xs) {
-                *out = dot_reference(kind, row, x);
             }
         }
     }
-}
-
-/// `out (n x rows) = xs (n x cols) · Wᵀ` for the (rows x cols) half-precision matrix `weights`,
-/// rows split over the kernel pool.
-pub fn matmul(
-    kind: HalfKind,
-    weights: &[u8],
-    rows: usize,
-    cols: usize,
-    xs: &[f32],
-    out: &mut [f32],
-) {
-    let views: Vec<&[f32]> = xs.chunks_exact(cols).collect();
-    let isa = super::isa();
-    super::matmul(
-        weights,
-        rows,
-        cols * WEIGHT_BYTES,
-        &views,
-        out,
-        |row, xs, out| dot_many(isa, kind, row, xs, out),
-    );
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -217,7 +213,10 @@ mod tests {
                 let xs: Vec<Vec<f32>> = (0..7).map(|j| random(seed * 100 + j, cols)).collect();
                 let views: Vec<&[f32]> = xs.iter().map(Vec::as_slice).collect();
                 let mut out = vec![0f32; xs.len()];
-                dot_many(isa, kind, &row, &views, &mut out);
+                match kind {
+                    HalfKind::F16 => crate::kernels::dot_many::<F16>(isa, &row, &views, &mut out),
+                    HalfKind::Bf16 => crate::kernels::dot_many::<Bf16>(isa, &row, &views, &mut out),
+                }
                 for (j, x) in xs.iter().enumerate() {
                     assert_eq!(
                         out[j].to_bits(),
@@ -256,7 +255,7 @@ mod tests {
         let weights = encode(HalfKind::F16, &values);
         let xs = random(10, n * cols);
         let mut out = vec![0f32; n * rows];
-        matmul(HalfKind::F16, &weights, rows, cols, &xs, &mut out);
+        crate::kernels::matmul::<F16>(&weights, rows, cols, &xs, &mut out);
         for j in 0..n {
             for r in 0..rows {
                 let expected = dot_reference(

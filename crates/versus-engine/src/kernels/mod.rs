@@ -15,6 +15,8 @@
 
 pub mod half;
 pub mod q4k;
+pub mod q5k;
+pub mod q6k;
 pub mod q8_0;
 pub mod q8k;
 #[cfg(target_arch = "x86_64")]
@@ -70,22 +72,103 @@ pub fn for_each_row(out: &mut [f32], f: impl Fn(usize) -> f32 + Sync) {
 /// activation rows. Four keeps a tile's accumulators in AVX2's sixteen registers.
 pub const TILE: usize = 4;
 
-/// Calls `f` on the activations in tiles of at most [`TILE`], with the matching part of `out`.
-fn tiles<A>(ys: &[A], out: &mut [f32], mut f: impl FnMut(&[A], &mut [f32])) {
-    for (tile, out) in ys.chunks(TILE).zip(out.chunks_mut(TILE)) {
-        f(tile, out);
-    }
+/// A weight format the kernels multiply: its blocks, what an activation row is turned into for
+/// its dot products, the scalar reference every kernel is tested against, and the kernels.
+pub trait Format {
+    /// One block of an activation row as this format's dot products take it (a Q8_K or Q8_0
+    /// block quantized as llama.cpp quantizes it, or an f32).
+    type Activation: Sync;
+    /// Weights per block.
+    const BLOCK: usize;
+    /// Bytes per block.
+    const BLOCK_BYTES: usize;
+
+    /// An activation row (a multiple of `BLOCK` long) as this format's dot products take it.
+    fn activations(xs: &[f32]) -> Vec<Self::Activation>;
+
+    /// One row (its bytes) dotted with one activation row, by the scalar reference.
+    fn dot_reference(row: &[u8], ys: &[Self::Activation]) -> f32;
+
+    /// One row dotted with one to [`TILE`] activation rows by the fastest kernel `isa` has,
+    /// each computed exactly as it would be alone. An activation row shorter than the weight
+    /// row panics (its blocks are read by bounds-checked index).
+    fn dot_tile(isa: Isa, row: &[u8], ys: &[&[Self::Activation]], out: &mut [f32]);
 }
+
+/// Calls a tile kernel `$kernel` (a function of an array of one to [`TILE`] activation rows)
+/// on `$tile`, writing its results to `$out`.
+macro_rules! dispatch_tile {
+    ($tile:expr, $out:expr, |$ys:ident| $kernel:expr) => {
+        match $tile {
+            [a] => {
+                let $ys = [*a];
+                $out.copy_from_slice(&$kernel)
+            }
+            [a, b] => {
+                let $ys = [*a, *b];
+                $out.copy_from_slice(&$kernel)
+            }
+            [a, b, c] => {
+                let $ys = [*a, *b, *c];
+                $out.copy_from_slice(&$kernel)
+            }
+            [a, b, c, d] => {
+                let $ys = [*a, *b, *c, *d];
+                $out.copy_from_slice(&$kernel)
+            }
+            _ => $crate::kernels::unreachable_tile(),
+        }
+    };
+}
+pub(crate) use dispatch_tile;
 
 #[cold]
 fn unreachable_tile() {
     debug_assert!(false, "tiles are one to TILE activations long");
 }
 
+/// One row dotted with one activation row, by the fastest kernel this CPU has.
+pub fn dot<F: Format>(row: &[u8], ys: &[F::Activation]) -> f32 {
+    let mut out = [0f32];
+    dot_many::<F>(isa(), row, &[ys], &mut out);
+    out[0]
+}
+
+/// One row dotted with several activation rows: `out[j] = row · ys[j]`, the row's blocks
+/// unpacked once for every [`TILE`] activations, each result what [`dot`] gives alone.
+pub fn dot_many<F: Format>(isa: Isa, row: &[u8], ys: &[&[F::Activation]], out: &mut [f32]) {
+    assert_eq!(ys.len(), out.len(), "one output per activation row");
+    for (tile, out) in ys.chunks(TILE).zip(out.chunks_mut(TILE)) {
+        F::dot_tile(isa, row, tile, out);
+    }
+}
+
+/// `out (n x rows) = xs (n x cols) · Wᵀ` for the (rows x cols) matrix `weights` in format `F`:
+/// each activation row turned into `F`'s activation blocks once, weight rows split over the
+/// kernel pool.
+pub fn matmul<F: Format>(weights: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
+    assert!(
+        cols % F::BLOCK == 0,
+        "rows of {cols} fill whole blocks of {}",
+        F::BLOCK
+    );
+    let activations: Vec<Vec<F::Activation>> = xs.chunks_exact(cols).map(F::activations).collect();
+    let views: Vec<&[F::Activation]> = activations.iter().map(Vec::as_slice).collect();
+    let isa = isa();
+    split_rows(
+        weights,
+        rows,
+        cols / F::BLOCK * F::BLOCK_BYTES,
+        &views,
+        out,
+        |row, ys, out| dot_many::<F>(isa, row, ys, out),
+    );
+}
+
 /// `out[j · rows + r] = dot(row r of weights, activation j)` for a matrix of `rows` rows of
 /// `row_bytes` bytes and `ys.len()` activation rows: weight rows split over the kernel pool,
 /// each row read once for every activation (`dot_many` takes them all and tiles them).
-fn matmul<A: Sync>(
+fn split_rows<A: Sync>(
     weights: &[u8],
     rows: usize,
     row_bytes: usize,
@@ -135,7 +218,7 @@ impl SharedRows {
     }
 }
 
-// SAFETY: the pointer is only written at indices that `for_each_row` and `matmul` hand to one
+// SAFETY: the pointer is only written at indices that `for_each_row` and `split_rows` hand to one
 // thread each.
 #[allow(unsafe_code)]
 unsafe impl Sync for SharedRows {}
@@ -169,4 +252,105 @@ pub fn isa() -> Isa {
         }
         Isa::Portable
     })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    //! What every format's kernels are held to, one helper so that a new format is one call.
+    use super::*;
+
+    /// Bytes from a seeded xorshift (every byte value appears).
+    pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 24) as u8
+            })
+            .collect()
+    }
+
+    /// Activations in (-4, 4), seeded.
+    pub fn random_activations(seed: u64, len: usize) -> Vec<f32> {
+        random_bytes(seed, 3 * len)
+            .chunks_exact(3)
+            .map(|b| {
+                let bits = u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16;
+                (bits as f32 / (1u32 << 24) as f32 - 0.5) * 8.0
+            })
+            .collect()
+    }
+
+    /// For format `F`, on random blocks (`blocks(seed, count)` makes `count` of them):
+    /// - the SIMD kernel's integer sums of each block (`simd`, `None` where this CPU has no
+    ///   kernel) equal the reference's (`reference`) bit for bit;
+    /// - a row's dot product by the fastest kernel equals the scalar reference within float
+    ///   rounding (the order of the float sums differs);
+    /// - a row dotted with seven activation rows at once gives each exactly what it gets alone.
+    pub fn check_format<F: Format, S: PartialEq + std::fmt::Debug>(
+        blocks: impl Fn(u64, usize) -> Vec<u8>,
+        simd: impl Fn(&[u8], &F::Activation) -> Option<S>,
+        reference: impl Fn(&[u8], &F::Activation) -> S,
+    ) {
+        for seed in 1..40u64 {
+            let count = 1 + (seed as usize % 20);
+            let row = blocks(seed, count);
+            assert_eq!(row.len(), count * F::BLOCK_BYTES);
+            let xs: Vec<Vec<F::Activation>> = (0..7)
+                .map(|j| F::activations(&random_activations(seed * 31 + j, count * F::BLOCK)))
+                .collect();
+            let per_block = xs[0].len() / count;
+            for (index, bytes) in row.chunks_exact(F::BLOCK_BYTES).enumerate() {
+                let y = &xs[0][index * per_block];
+                if let Some(sums) = simd(bytes, y) {
+                    assert_eq!(sums, reference(bytes, y), "seed {seed}, block {index}");
+                }
+            }
+            let magnitude: f32 = row
+                .chunks_exact(F::BLOCK_BYTES)
+                .zip(xs[0].chunks_exact(per_block))
+                .map(|(bytes, y)| F::dot_reference(bytes, y).abs())
+                .sum();
+            let fast = dot::<F>(&row, &xs[0]);
+            let slow = F::dot_reference(&row, &xs[0]);
+            assert!(
+                (fast - slow).abs() <= 1e-5 * magnitude.max(1e-3),
+                "seed {seed}: {fast} vs the reference's {slow}"
+            );
+            let views: Vec<&[F::Activation]> = xs.iter().map(Vec::as_slice).collect();
+            let mut together = vec![0f32; views.len()];
+            dot_many::<F>(isa(), &row, &views, &mut together);
+            for (j, x) in xs.iter().enumerate() {
+                assert_eq!(
+                    together[j].to_bits(),
+                    dot::<F>(&row, x).to_bits(),
+                    "seed {seed}: activation {j} in a batch of seven"
+                );
+            }
+        }
+    }
+
+    /// The matmul writes `out[j · rows + r]` for every weight row r and activation row j.
+    #[test]
+    fn the_matmul_dots_every_row_with_every_activation() {
+        let (rows, cols, n) = (37, 2 * q8k::QK_K, 6);
+        let mut weights = random_bytes(11, rows * cols / q8k::QK_K * q6k::BLOCK_BYTES);
+        for block in weights.chunks_exact_mut(q6k::BLOCK_BYTES) {
+            // A finite scale `d` (random bytes could make it NaN).
+            block[208..].copy_from_slice(&::half::f16::from_f32(1e-4).to_le_bytes());
+        }
+        let xs = random_activations(5, n * cols);
+        let mut out = vec![0f32; rows * n];
+        matmul::<q6k::Q6K>(&weights, rows, cols, &xs, &mut out);
+        let row_bytes = cols / q8k::QK_K * q6k::BLOCK_BYTES;
+        for j in 0..n {
+            let x = q8k::quantized(&xs[j * cols..(j + 1) * cols]);
+            for r in 0..rows {
+                let expected = dot::<q6k::Q6K>(&weights[r * row_bytes..(r + 1) * row_bytes], &x);
+                assert_eq!(out[j * rows + r], expected, "activation {j}, row {r}");
+            }
+        }
+    }
 }

@@ -86,74 +86,43 @@ pub fn dot_reference(row: &[u8], ys: &[BlockQ8K]) -> f32 {
         .sum()
 }
 
-/// One row dotted with a Q8_K row, by the fastest kernel this CPU has.
-pub fn dot(isa: Isa, row: &[u8], ys: &[BlockQ8K]) -> f32 {
-    let mut out = [0f32];
-    dot_many(isa, row, &[ys], &mut out);
-    out[0]
-}
+/// llama.cpp's Q4_K, multiplied with activations quantized to Q8_K.
+pub struct Q4K;
 
-/// One row dotted with several Q8_K rows: `out[j] = row · ys[j]`. The row's blocks are unpacked
-/// once for every [`super::TILE`] activations, and each activation's result is computed exactly
-/// as [`dot`] computes it alone (the same operations in the same order), so an answer does not
-/// depend on what else is in the batch.
-pub fn dot_many(isa: Isa, row: &[u8], ys: &[&[BlockQ8K]], out: &mut [f32]) {
-    debug_assert_eq!(ys.len(), out.len());
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => super::tiles(ys, out, |tile, out| {
-            // SAFETY: `isa()` returns `Avx2` only when the CPU reports AVX2, FMA and F16C; a short
-            // activation row panics at its bounds-checked index, never reads out of bounds.
+impl super::Format for Q4K {
+    type Activation = BlockQ8K;
+    const BLOCK: usize = QK_K;
+    const BLOCK_BYTES: usize = BLOCK_BYTES;
+
+    fn activations(xs: &[f32]) -> Vec<BlockQ8K> {
+        super::q8k::quantized(xs)
+    }
+
+    fn dot_reference(row: &[u8], ys: &[BlockQ8K]) -> f32 {
+        dot_reference(row, ys)
+    }
+
+    fn dot_tile(isa: Isa, row: &[u8], ys: &[&[BlockQ8K]], out: &mut [f32]) {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `isa()` returns `Avx2` only when the CPU reports AVX2, FMA and F16C; a
+            // short activation row panics at its bounds-checked index.
             #[allow(unsafe_code)]
-            unsafe {
-                match tile {
-                    [a] => out.copy_from_slice(&avx2::dot_tile(row, [*a])),
-                    [a, b] => out.copy_from_slice(&avx2::dot_tile(row, [*a, *b])),
-                    [a, b, c] => out.copy_from_slice(&avx2::dot_tile(row, [*a, *b, *c])),
-                    [a, b, c, d] => out.copy_from_slice(&avx2::dot_tile(row, [*a, *b, *c, *d])),
-                    _ => super::unreachable_tile(),
+            Isa::Avx2 => unsafe {
+                super::dispatch_tile!(ys, out, |tile| avx2::dot_tile(row, tile))
+            },
+            _ => {
+                for (out, y) in out.iter_mut().zip(ys) {
+                    *out = dot_reference(row, y);
                 }
-            }
-        }),
-        _ => {
-            for (out, y) in out.iter_mut().zip(ys) {
-                *out = dot_reference(row, y);
             }
         }
     }
 }
 
-/// `out (n x rows) = xs (n x cols) · Wᵀ` for the (rows x cols) Q4_K matrix `weights`: the
-/// activations quantized to Q8_K as llama.cpp does, rows split over the kernel pool.
-pub fn matmul(weights: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
-    let activations: Vec<Vec<BlockQ8K>> =
-        xs.chunks_exact(cols).map(super::q8k::quantized).collect();
-    let views: Vec<&[BlockQ8K]> = activations.iter().map(Vec::as_slice).collect();
-    let isa = super::isa();
-    super::matmul(
-        weights,
-        rows,
-        cols / QK_K * BLOCK_BYTES,
-        &views,
-        out,
-        |row, ys, out| dot_many(isa, row, ys, out),
-    );
-}
-
-/// `out[r] = row r of the (rows x cols) Q4_K matrix `weights` · `x``, rows split over the
-/// kernel pool.
-pub fn matvec(weights: &[u8], cols: usize, x: &[BlockQ8K], out: &mut [f32]) {
-    let isa = super::isa();
-    let rows = out.len();
-    super::matmul(
-        weights,
-        rows,
-        cols / QK_K * BLOCK_BYTES,
-        &[x],
-        out,
-        |row, ys, out| dot_many(isa, row, ys, out),
-    );
-}
+/// The scale unpacking Q5_K shares (its blocks pack scales and minimums the same way).
+#[cfg(target_arch = "x86_64")]
+pub(super) use avx2::unpack_scales as avx2_unpack_scales;
 
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
@@ -169,7 +138,7 @@ mod avx2 {
     /// its twelve packed bytes: `scales_and_mins` done on four u32 at once, as llama.cpp does.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn unpack_scales(packed: &[u8; 12]) -> __m256i {
+    pub(in crate::kernels) unsafe fn unpack_scales(packed: &[u8; 12]) -> __m256i {
         const LOW6: u32 = 0x3f3f_3f3f;
         const LOW4: u32 = 0x0f0f_0f0f;
         const LOW2: u32 = 0x0303_0303;
@@ -346,6 +315,7 @@ mod avx2 {
 mod tests {
     use super::*;
     use crate::kernels::q8k::quantized;
+    use crate::kernels::tests::check_format;
 
     /// Random Q4_K blocks: every byte random except the two f16 scales, kept finite and small.
     fn random_blocks(seed: u64, blocks: usize) -> Vec<u8> {
@@ -429,52 +399,18 @@ mod tests {
 
     #[test]
     fn every_kernel_equals_the_reference_on_random_blocks() {
-        let isa = crate::kernels::isa();
-        for seed in 1..40u64 {
-            let blocks = 1 + (seed as usize % 20);
-            let weights = random_blocks(seed, blocks);
-            let x = quantized(&random_activations(seed * 31, blocks * QK_K));
-            #[cfg(target_arch = "x86_64")]
-            if isa == Isa::Avx2 {
-                for (bytes, y) in weights.chunks_exact(BLOCK_BYTES).zip(&x) {
-                    // SAFETY: the CPU has AVX2 and FMA (`isa()` said so).
-                    #[allow(unsafe_code)]
-                    let simd = unsafe { avx2::block_sums_scalar(bytes, y) };
-                    assert_eq!(simd, block_sums_reference(bytes, y), "seed {seed}");
+        #[cfg(target_arch = "x86_64")]
+        let block_sums = |bytes: &[u8], y: &BlockQ8K| {
+            (crate::kernels::isa() == Isa::Avx2).then(|| {
+                // SAFETY: the CPU has AVX2 and FMA (`isa()` said so).
+                #[allow(unsafe_code)]
+                unsafe {
+                    avx2::block_sums_scalar(bytes, y)
                 }
-            }
-            let reference = dot_reference(&weights, &x);
-            let fast = dot(isa, &weights, &x);
-            let scale: f32 = weights
-                .chunks_exact(BLOCK_BYTES)
-                .zip(&x)
-                .map(|(bytes, y)| {
-                    let b = block(bytes);
-                    (b.d.abs() + b.dmin.abs()) * y.d.abs() * 64.0 * 128.0 * 32.0
-                })
-                .sum();
-            assert!(
-                (fast - reference).abs() <= 1e-6 * scale,
-                "seed {seed}: {fast} vs {reference}"
-            );
-        }
-    }
-
-    #[test]
-    fn the_matvec_dots_every_row() {
-        let (rows, cols) = (37, 2 * QK_K);
-        let weights = random_blocks(11, rows * cols / QK_K);
-        let x = quantized(&random_activations(5, cols));
-        let mut out = vec![0f32; rows];
-        matvec(&weights, cols, &x, &mut out);
-        let row_bytes = cols / QK_K * BLOCK_BYTES;
-        for (r, value) in out.iter().enumerate() {
-            let expected = dot(
-                crate::kernels::isa(),
-                &weights[r * row_bytes..(r + 1) * row_bytes],
-                &x,
-            );
-            assert_eq!(*value, expected, "row {r}");
-        }
+            })
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let block_sums = |_: &[u8], _: &BlockQ8K| None::<(i32, i32)>;
+        check_format::<Q4K, _>(random_blocks, &block_sums, &block_sums_reference);
     }
 }

@@ -64,70 +64,38 @@ pub fn dot_reference(row: &[u8], ys: &[BlockQ8_0]) -> f32 {
         .sum()
 }
 
-/// One row dotted with a Q8_0 row, by the fastest kernel this CPU has.
-pub fn dot(isa: Isa, row: &[u8], ys: &[BlockQ8_0]) -> f32 {
-    let mut out = [0f32];
-    dot_many(isa, row, &[ys], &mut out);
-    out[0]
-}
+/// llama.cpp's Q8_0, multiplied with activations quantized to Q8_0.
+pub struct Q8_0;
 
-/// One row dotted with several Q8_0 rows: `out[j] = row · ys[j]`, each computed exactly as
-/// [`dot`] computes it alone, the row's blocks read once for every [`super::TILE`] activations.
-pub fn dot_many(isa: Isa, row: &[u8], ys: &[&[BlockQ8_0]], out: &mut [f32]) {
-    debug_assert_eq!(ys.len(), out.len());
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => super::tiles(ys, out, |tile, out| {
-            // SAFETY: `isa()` returns `Avx2` only when the CPU reports AVX2, FMA and F16C; a short
-            // activation row panics at its bounds-checked index, never reads out of bounds.
+impl super::Format for Q8_0 {
+    type Activation = BlockQ8_0;
+    const BLOCK: usize = QK8_0;
+    const BLOCK_BYTES: usize = BLOCK_BYTES;
+
+    fn activations(xs: &[f32]) -> Vec<BlockQ8_0> {
+        quantized(xs)
+    }
+
+    fn dot_reference(row: &[u8], ys: &[BlockQ8_0]) -> f32 {
+        dot_reference(row, ys)
+    }
+
+    fn dot_tile(isa: Isa, row: &[u8], ys: &[&[BlockQ8_0]], out: &mut [f32]) {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `isa()` returns `Avx2` only when the CPU reports AVX2, FMA and F16C; a
+            // short activation row panics at its bounds-checked index.
             #[allow(unsafe_code)]
-            unsafe {
-                match tile {
-                    [a] => out.copy_from_slice(&avx2::dot_tile(row, [*a])),
-                    [a, b] => out.copy_from_slice(&avx2::dot_tile(row, [*a, *b])),
-                    [a, b, c] => out.copy_from_slice(&avx2::dot_tile(row, [*a, *b, *c])),
-                    [a, b, c, d] => out.copy_from_slice(&avx2::dot_tile(row, [*a, *b, *c, *d])),
-                    _ => super::unreachable_tile(),
+            Isa::Avx2 => unsafe {
+                super::dispatch_tile!(ys, out, |tile| avx2::dot_tile(row, tile))
+            },
+            _ => {
+                for (out, y) in out.iter_mut().zip(ys) {
+                    *out = dot_reference(row, y);
                 }
-            }
-        }),
-        _ => {
-            for (out, y) in out.iter_mut().zip(ys) {
-                *out = dot_reference(row, y);
             }
         }
     }
-}
-
-/// `out (n x rows) = xs (n x cols) · Wᵀ` for the (rows x cols) Q8_0 matrix `weights`: the
-/// activations quantized as llama.cpp's x86 code does, rows split over the kernel pool.
-pub fn matmul(weights: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
-    let activations: Vec<Vec<BlockQ8_0>> = xs.chunks_exact(cols).map(quantized).collect();
-    let views: Vec<&[BlockQ8_0]> = activations.iter().map(Vec::as_slice).collect();
-    let isa = super::isa();
-    super::matmul(
-        weights,
-        rows,
-        cols / QK8_0 * BLOCK_BYTES,
-        &views,
-        out,
-        |row, ys, out| dot_many(isa, row, ys, out),
-    );
-}
-
-/// `out[r] = row r of the (rows x cols) Q8_0 matrix `weights` · `x``, rows split over the
-/// kernel pool.
-pub fn matvec(weights: &[u8], cols: usize, x: &[BlockQ8_0], out: &mut [f32]) {
-    let isa = super::isa();
-    let rows = out.len();
-    super::matmul(
-        weights,
-        rows,
-        cols / QK8_0 * BLOCK_BYTES,
-        &[x],
-        out,
-        |row, ys, out| dot_many(isa, row, ys, out),
-    );
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -198,6 +166,7 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::tests::check_format;
 
     fn random_blocks(seed: u64, blocks: usize) -> Vec<u8> {
         let mut state = seed | 1;
@@ -215,12 +184,6 @@ mod tests {
             bytes.extend((0..32).map(|_| next() as u8));
         }
         bytes
-    }
-
-    fn activations(seed: u64, len: usize) -> Vec<f32> {
-        (0..len)
-            .map(|i| (((i as u64 * 7919 + seed * 104_729) % 2001) as f32 / 1000.0 - 1.0) * 3.0)
-            .collect()
     }
 
     #[test]
@@ -243,55 +206,18 @@ mod tests {
 
     #[test]
     fn every_kernel_equals_the_reference_on_random_blocks() {
-        let isa = crate::kernels::isa();
-        for seed in 1..40u64 {
-            let blocks = 1 + (seed as usize % 40);
-            let weights = random_blocks(seed, blocks);
-            let x = quantized(&activations(seed, blocks * QK8_0));
-            #[cfg(target_arch = "x86_64")]
-            if isa == Isa::Avx2 {
-                for (bytes, y) in weights.chunks_exact(BLOCK_BYTES).zip(&x) {
-                    // SAFETY: the CPU has AVX2 (`isa()` said so).
-                    #[allow(unsafe_code)]
-                    let simd = unsafe { avx2::block_sum_scalar(bytes, y) };
-                    assert_eq!(simd, block_sum_reference(bytes, y), "seed {seed}");
+        #[cfg(target_arch = "x86_64")]
+        let block_sum = |bytes: &[u8], y: &BlockQ8_0| {
+            (crate::kernels::isa() == Isa::Avx2).then(|| {
+                // SAFETY: the CPU has AVX2 (`isa()` said so).
+                #[allow(unsafe_code)]
+                unsafe {
+                    avx2::block_sum_scalar(bytes, y)
                 }
-            }
-            let reference = dot_reference(&weights, &x);
-            let fast = dot(isa, &weights, &x);
-            let scale: f32 = weights
-                .chunks_exact(BLOCK_BYTES)
-                .zip(&x)
-                .map(|(bytes, y)| {
-                    f16::from_le_bytes([bytes[0], bytes[1]]).to_f32().abs()
-                        * y.d.abs()
-                        * 32.0
-                        * 128.0
-                        * 127.0
-                })
-                .sum();
-            assert!(
-                (fast - reference).abs() <= 1e-6 * scale,
-                "seed {seed}: {fast} vs {reference}"
-            );
-        }
-    }
-
-    #[test]
-    fn the_matvec_dots_every_row() {
-        let (rows, cols) = (29, 4 * QK8_0);
-        let weights = random_blocks(3, rows * cols / QK8_0);
-        let x = quantized(&activations(2, cols));
-        let mut out = vec![0f32; rows];
-        matvec(&weights, cols, &x, &mut out);
-        let row_bytes = cols / QK8_0 * BLOCK_BYTES;
-        for (r, value) in out.iter().enumerate() {
-            let expected = dot(
-                crate::kernels::isa(),
-                &weights[r * row_bytes..(r + 1) * row_bytes],
-                &x,
-            );
-            assert_eq!(*value, expected, "row {r}");
-        }
+            })
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let block_sum = |_: &[u8], _: &BlockQ8_0| None::<i32>;
+        check_format::<Q8_0, _>(random_blocks, &block_sum, &block_sum_reference);
     }
 }
