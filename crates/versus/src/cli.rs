@@ -170,7 +170,9 @@ pub struct ChatArgs {
     #[arg(long = "template-var", value_name = "NAME=VALUE")]
     pub template_vars: Vec<String>,
     #[command(flatten)]
-    pub sampling: OverrideArgs,
+    pub sampling: SamplingArgs,
+    #[command(flatten)]
+    pub requests: RequestArgs,
     #[command(flatten)]
     pub local: LocalArgs,
 }
@@ -332,9 +334,9 @@ pub struct RunArgs {
     pub no_score: bool,
 }
 
-/// Settings that override the suite's for this run.
+/// How each answer is sampled: over the suite's settings in `versus run`, alone in `versus chat`.
 #[derive(Debug, Args, Default)]
-pub struct OverrideArgs {
+pub struct SamplingArgs {
     /// Sampling temperature for every model and task.
     #[arg(long)]
     pub temperature: Option<f64>,
@@ -356,6 +358,26 @@ pub struct OverrideArgs {
     /// Penalise tokens already present, as transformers does; 1.0 is none (local models, vLLM).
     #[arg(long)]
     pub repetition_penalty: Option<f64>,
+}
+
+/// How each request to a hosted model is sent.
+#[derive(Debug, Args, Default)]
+pub struct RequestArgs {
+    /// Per-request timeout in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    /// Retries after a failed attempt (429, 5xx, resets, timeouts).
+    #[arg(long)]
+    pub retries: Option<u32>,
+}
+
+/// Settings that override the suite's for this run.
+#[derive(Debug, Args, Default)]
+pub struct OverrideArgs {
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    #[command(flatten)]
+    pub requests: RequestArgs,
     /// Ask every task this many times of every model (1..=1000), over the suite's `samples`;
     /// samples that sample get seed base + i, so each is reproducible and cached on its own.
     #[arg(long, value_name = "N")]
@@ -366,12 +388,6 @@ pub struct OverrideArgs {
     /// Requests in flight at once across all models.
     #[arg(long)]
     pub max_concurrency: Option<usize>,
-    /// Per-request timeout in seconds.
-    #[arg(long, value_name = "SECONDS")]
-    pub timeout: Option<f64>,
-    /// Retries after a failed attempt (429, 5xx, resets, timeouts).
-    #[arg(long)]
-    pub retries: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
