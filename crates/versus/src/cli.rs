@@ -98,6 +98,9 @@ pub struct ScoreArgs {
     pub run: Option<i64>,
     #[command(flatten)]
     pub grading: GradingArgs,
+    /// API root for a --judge given as a spec that has none (e.g. http://127.0.0.1:8080/v1).
+    #[arg(long, value_name = "URL", requires = "judge")]
+    pub base_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -287,8 +290,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub builtin: Option<String>,
 
-    /// Run this model instead of the suite's models: `SPEC` or `ID=SPEC` (repeatable).
-    /// SPEC is openai:MODEL, openai-compatible:MODEL, hf:ORG/NAME, local:PATH or gguf:PATH.
+    /// Run this model instead of the suite's models: a model id of the suite, `SPEC` or
+    /// `ID=SPEC` (repeatable). SPEC is openai:MODEL, openai-compatible:MODEL, hf:ORG/NAME,
+    /// local:PATH or gguf:PATH.
     #[arg(long = "model", short = 'm', value_name = "SPEC")]
     pub models: Vec<String>,
 
@@ -296,7 +300,8 @@ pub struct RunArgs {
     #[arg(long = "add-model", value_name = "SPEC")]
     pub add_models: Vec<String>,
 
-    /// API root for models given with --model/--add-model that have none (e.g. http://127.0.0.1:8080/v1).
+    /// API root for models given with --model/--add-model/--judge that have none (e.g.
+    /// http://127.0.0.1:8080/v1).
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
 

@@ -134,6 +134,33 @@ pub fn model_from_arg(
     Ok(config)
 }
 
+/// A `--model` argument of `versus run`: a model id of the suite (its entry, as the suite
+/// defines it, so that `--model ID` runs only some of the suite's models), else `SPEC` or
+/// `ID=SPEC`, as `--judge` takes it.
+fn suite_or_new_model(
+    arg: &str,
+    suite_models: &[ModelConfig],
+    base_url: Option<&str>,
+) -> anyhow::Result<ModelConfig> {
+    if let Some(model) = suite_models.iter().find(|m| m.id == arg.trim()) {
+        return Ok(model.clone());
+    }
+    // Every spec has a `:`; a word without one was meant as a model id.
+    if !arg.contains(':') && !suite_models.is_empty() {
+        if let Err(error) = ModelSpec::parse(arg) {
+            let ids: Vec<&str> = suite_models.iter().map(|m| m.id.as_str()).collect();
+            let hint = closest(arg, ids.iter().copied())
+                .map(|id| format!("; did you mean `{id}`?"))
+                .unwrap_or_default();
+            return Err(usage(format!(
+                "--model {arg}: neither a model id of the suite ({}) nor a model spec: {error}{hint}",
+                ids.join(", ")
+            )));
+        }
+    }
+    model_from_arg("--model", arg, base_url)
+}
+
 impl RunSettings {
     pub fn resolve(args: &RunArgs) -> anyhow::Result<RunSettings> {
         let mut loaded = load_suite(args.suite.as_deref(), args.builtin.as_deref())?;
@@ -143,7 +170,7 @@ impl RunSettings {
             suite.models = args
                 .models
                 .iter()
-                .map(|arg| model_from_arg("--model", arg, args.base_url.as_deref()))
+                .map(|arg| suite_or_new_model(arg, &suite.models, args.base_url.as_deref()))
                 .collect::<anyhow::Result<_>>()?;
         }
         for arg in &args.add_models {

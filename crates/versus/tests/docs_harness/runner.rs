@@ -23,7 +23,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
@@ -366,6 +366,20 @@ impl BlockShell<'_> {
                 Some((id, spec)) if !id.contains(':') => spec,
                 _ => word.as_str(),
             };
+            let model_path = spec
+                .strip_prefix("local:")
+                .or_else(|| spec.strip_prefix("gguf:"));
+            if let Some(path) = model_path {
+                // A stand-in goes in the block's folder and nowhere else.
+                let inside = Path::new(path)
+                    .components()
+                    .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+                if !inside {
+                    return Err(format!(
+                        "`{spec}`: name model files by a relative path inside the example's folder, so that the test can put a stand-in there"
+                    ));
+                }
+            }
             if let Some(path) = spec.strip_prefix("local:") {
                 if !made_by_block.contains(&normalize(path)) && !self.dir.join(path).exists() {
                     let models = self.harness.shared_models()?;
@@ -482,6 +496,11 @@ impl BlockShell<'_> {
             None if program == "cargo" => {
                 return Err("only `cargo run [--release] -- ARGS` can run here (as `versus ARGS`); mark other cargo commands `<!-- needs: workspace -->`".into());
             }
+            None if !on_path(&program) => {
+                return Err(format!(
+                    "`{program}` is not installed: install it (scripts/test installs what the docs' examples run), or mark the block `<!-- needs: ... -->`"
+                ));
+            }
             None => {
                 let mut command = Command::new(&program);
                 command.args(&words[1..]);
@@ -554,6 +573,15 @@ fn secret(value: &str) -> String {
     } else {
         value.to_string()
     }
+}
+
+/// Whether a program can be started by name.
+fn on_path(program: &str) -> bool {
+    if program.contains('/') {
+        return Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
 /// `./tiny` and `tiny` are the same path.
