@@ -98,6 +98,9 @@ pub struct ScoreArgs {
     pub run: Option<i64>,
     #[command(flatten)]
     pub grading: GradingArgs,
+    /// API root for a --judge given as a spec that has none (e.g. http://127.0.0.1:8080/v1).
+    #[arg(long, value_name = "URL", requires = "judge")]
+    pub base_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -173,7 +176,9 @@ pub struct ChatArgs {
     #[arg(long = "template-var", value_name = "NAME=VALUE")]
     pub template_vars: Vec<String>,
     #[command(flatten)]
-    pub sampling: OverrideArgs,
+    pub sampling: SamplingArgs,
+    #[command(flatten)]
+    pub requests: RequestArgs,
     #[command(flatten)]
     pub local: LocalArgs,
 }
@@ -288,8 +293,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub builtin: Option<String>,
 
-    /// Run this model instead of the suite's models: `SPEC` or `ID=SPEC` (repeatable).
-    /// SPEC is openai:MODEL, openai-compatible:MODEL, hf:ORG/NAME, local:PATH or gguf:PATH.
+    /// Run this model instead of the suite's models: a model id of the suite, `SPEC` or
+    /// `ID=SPEC` (repeatable). SPEC is openai:MODEL, openai-compatible:MODEL, hf:ORG/NAME,
+    /// local:PATH or gguf:PATH.
     #[arg(long = "model", short = 'm', value_name = "SPEC")]
     pub models: Vec<String>,
 
@@ -297,7 +303,8 @@ pub struct RunArgs {
     #[arg(long = "add-model", value_name = "SPEC")]
     pub add_models: Vec<String>,
 
-    /// API root for models given with --model/--add-model that have none (e.g. http://127.0.0.1:8080/v1).
+    /// API root for models given with --model/--add-model/--judge that have none (e.g.
+    /// http://127.0.0.1:8080/v1).
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
 
@@ -335,9 +342,9 @@ pub struct RunArgs {
     pub no_score: bool,
 }
 
-/// Settings that override the suite's for this run.
+/// How each answer is sampled: over the suite's settings in `versus run`, alone in `versus chat`.
 #[derive(Debug, Args, Default)]
-pub struct OverrideArgs {
+pub struct SamplingArgs {
     /// Sampling temperature for every model and task.
     #[arg(long)]
     pub temperature: Option<f64>,
@@ -359,6 +366,26 @@ pub struct OverrideArgs {
     /// Penalise tokens already present, as transformers does; 1.0 is none (local models, vLLM).
     #[arg(long)]
     pub repetition_penalty: Option<f64>,
+}
+
+/// How each request to a hosted model is sent.
+#[derive(Debug, Args, Default)]
+pub struct RequestArgs {
+    /// Per-request timeout in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    /// Retries after a failed attempt (429, 5xx, resets, timeouts).
+    #[arg(long)]
+    pub retries: Option<u32>,
+}
+
+/// Settings that override the suite's for this run.
+#[derive(Debug, Args, Default)]
+pub struct OverrideArgs {
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    #[command(flatten)]
+    pub requests: RequestArgs,
     /// Ask every task this many times of every model (1..=1000), over the suite's `samples`;
     /// samples that sample get seed base + i, so each is reproducible and cached on its own.
     #[arg(long, value_name = "N")]
@@ -369,12 +396,6 @@ pub struct OverrideArgs {
     /// Requests in flight at once across all models.
     #[arg(long)]
     pub max_concurrency: Option<usize>,
-    /// Per-request timeout in seconds.
-    #[arg(long, value_name = "SECONDS")]
-    pub timeout: Option<f64>,
-    /// Retries after a failed attempt (429, 5xx, resets, timeouts).
-    #[arg(long)]
-    pub retries: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

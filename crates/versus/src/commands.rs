@@ -60,7 +60,12 @@ pub fn run(db: &Path, quiet: bool, args: &RunArgs) -> anyhow::Result<ExitStatus>
     }
     if !args.no_score && !outcome.interrupted {
         let mut store = open_store(db)?;
-        let options = score_options(&args.grading, Some(suite_dir), quiet);
+        let options = score_options(
+            &args.grading,
+            args.base_url.as_deref(),
+            Some(suite_dir),
+            quiet,
+        );
         // A failed scoring pass keeps the answers: they are stored, and `versus score` can retry.
         match runtime.block_on(scoring::score_run(&mut store, outcome.run_id, &options)) {
             Ok(summary) => {
@@ -119,11 +124,13 @@ fn print_outcome(outcome: &RunOutcome, db: &Path) {
 
 fn score_options(
     grading: &GradingArgs,
+    base_url: Option<&str>,
     suite_dir: Option<std::path::PathBuf>,
     quiet: bool,
 ) -> ScoreOptions {
     ScoreOptions {
         judge: grading.judge.clone(),
+        judge_base_url: base_url.map(str::to_string),
         no_judge: grading.no_judge,
         allow_unsandboxed: grading.allow_unsandboxed,
         suite_dir,
@@ -190,7 +197,7 @@ fn score(db: &Path, quiet: bool, args: &ScoreArgs) -> anyhow::Result<ExitStatus>
         .build()
         .context("cannot start the async runtime")?;
     // A `[judge] prompts` folder is resolved against the working directory when scoring later.
-    let options = score_options(&args.grading, None, quiet);
+    let options = score_options(&args.grading, args.base_url.as_deref(), None, quiet);
     let summary = runtime.block_on(scoring::score_run(&mut store, run, &options))?;
     if !quiet {
         print_score_summary(&summary);

@@ -8,14 +8,16 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use versus_core::builtin::SEED;
-use versus_core::{ChatModel, ChatRequest, Defaults, GenerationParams, Message, ModelSpec};
+use versus_core::{ChatModel, ChatRequest, Defaults, GenerationParams, Message};
 use versus_engine::tiny::{write_tiny_model, TinyArch};
 
 use crate::cli::{
     ChatArgs, DemoArgs, Hub, InspectArgs, ListFormat, LoginArgs, RunArgs, TinyArchArg, TinyArgs,
 };
 use crate::models::{self, KeyPrompter};
-use crate::settings::{apply_local_args, model_from_arg, UsageError};
+use crate::settings::{
+    apply_local_args, apply_request_args, model_from_arg, sampling_params, UsageError,
+};
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -25,7 +27,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 pub fn chat(args: &ChatArgs, quiet: bool) -> anyhow::Result<ExitStatus> {
-    let mut config = model_from_arg(&args.spec, args.base_url.as_deref())?;
+    let mut config = model_from_arg("model", &args.spec, args.base_url.as_deref())?;
     apply_local_args(&mut config, &args.local);
     for pair in &args.template_vars {
         let Some((name, value)) = pair.split_once('=') else {
@@ -43,24 +45,15 @@ pub fn chat(args: &ChatArgs, quiet: bool) -> anyhow::Result<ExitStatus> {
         messages.push(Message::system(system.clone()));
     }
     messages.push(Message::user(args.prompt.clone()));
-    let sampling = &args.sampling;
     let request = ChatRequest {
         messages,
         params: GenerationParams {
-            temperature: sampling.temperature,
-            top_p: sampling.top_p,
-            max_tokens: sampling.max_tokens,
-            seed: sampling.seed,
             stop: (!args.stop.is_empty()).then(|| args.stop.clone()),
-            top_k: sampling.top_k,
-            min_p: sampling.min_p,
-            repetition_penalty: sampling.repetition_penalty,
+            ..sampling_params(&args.sampling)?
         },
     };
     let mut defaults = Defaults::default();
-    if let Some(timeout) = sampling.timeout {
-        defaults.timeout_secs = timeout;
-    }
+    apply_request_args(&mut defaults, &args.requests)?;
     runtime()?.block_on(async {
         if config.spec.is_local() && !quiet {
             eprintln!("loading {}...", config.spec);
@@ -107,13 +100,14 @@ pub fn chat(args: &ChatArgs, quiet: bool) -> anyhow::Result<ExitStatus> {
 }
 
 pub fn inspect(args: &InspectArgs) -> anyhow::Result<ExitStatus> {
-    let spec = ModelSpec::parse(&args.spec).map_err(|e| UsageError(e.to_string()))?;
-    if !spec.is_local() {
+    // `ID=SPEC` is accepted as everywhere a model is named; the ID names nothing here.
+    let mut config = model_from_arg("model", &args.spec, None)?;
+    if !config.spec.is_local() {
         bail!(UsageError(format!(
-            "`{spec}` is hosted; `versus model inspect` reads local models (hf:, local:, gguf:)"
+            "`{}` is hosted; `versus model inspect` reads local models (hf:, local:, gguf:)",
+            config.spec
         )));
     }
-    let mut config = versus_core::ModelConfig::from_spec(spec);
     apply_local_args(&mut config, &args.local);
     let model = runtime()?
         .block_on(models::load_local(&config))
@@ -229,7 +223,10 @@ pub fn demo(db: &Path, args: &DemoArgs, quiet: bool) -> anyhow::Result<ExitStatu
         reuse: false,
         fresh: false,
         overrides: crate::cli::OverrideArgs {
-            max_tokens: Some(args.max_tokens),
+            sampling: crate::cli::SamplingArgs {
+                max_tokens: Some(args.max_tokens),
+                ..Default::default()
+            },
             ..Default::default()
         },
         local: Default::default(),

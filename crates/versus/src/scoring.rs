@@ -23,6 +23,8 @@ use versus_core::{JudgeVerdict, RunPlan};
 pub struct ScoreOptions {
     /// The judge model (`--judge`), overriding the suite's `[judge]`.
     pub judge: Option<String>,
+    /// The API root (`--base-url`) of a `--judge` given as a spec.
+    pub judge_base_url: Option<String>,
     /// Skip the judge even if the suite names one.
     pub no_judge: bool,
     /// Run generated code without bubblewrap (resource limits only).
@@ -202,20 +204,20 @@ pub async fn score_run(
         summary.warnings.push(not_run_reason(&sandbox));
     }
 
+    // `--base-url` reaches a judge named on the command line, as it reaches `--model`.
     let judge_model = if options.no_judge {
         None
+    } else if let Some(model) = &options.judge {
+        Some((model.clone(), options.judge_base_url.as_deref()))
     } else {
-        options
-            .judge
-            .clone()
-            .or_else(|| plan.suite.judge.as_ref().map(|j| j.model.clone()))
+        plan.suite.judge.as_ref().map(|j| (j.model.clone(), None))
     };
-    if let Some(judge_model) = judge_model {
+    if let Some((judge_model, base_url)) = judge_model {
         judge_run(
             store,
             run,
             &plan,
-            &judge_model,
+            (&judge_model, base_url),
             &answers,
             options,
             &mut summary,
@@ -229,7 +231,7 @@ async fn judge_run(
     store: &mut Store,
     run: RunId,
     plan: &RunPlan,
-    judge_model: &str,
+    (judge_model, base_url): (&str, Option<&str>),
     answers: &BTreeMap<(String, String), String>,
     options: &ScoreOptions,
     summary: &mut ScoreSummary,
@@ -240,9 +242,15 @@ async fn judge_run(
         .and_then(|j| j.prompts.as_ref())
         .map(|dir| options.suite_dir.clone().unwrap_or_default().join(dir));
     let mut keys = KeyPrompter::new(!options.quiet);
-    let judge = Judge::new(judge_model, &plan.suite, prompts_dir.as_deref(), &mut keys)
-        .await
-        .with_context(|| format!("cannot set up the judge `{judge_model}`"))?;
+    let judge = Judge::new(
+        judge_model,
+        base_url,
+        &plan.suite,
+        prompts_dir.as_deref(),
+        &mut keys,
+    )
+    .await
+    .with_context(|| format!("cannot set up the judge `{judge_model}`"))?;
     let (pairwise, single) = settings
         .as_ref()
         .map(|j| (j.pairwise, j.single))

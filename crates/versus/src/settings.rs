@@ -7,10 +7,10 @@ use base64::Engine as _;
 use versus_core::builtin::{builtin_suite, BUILTIN_SUITES};
 use versus_core::suggest::closest;
 use versus_core::{
-    ContentPart, GenerationParams, ModelConfig, ModelSpec, Suite, SuiteError, SuiteSource,
+    ContentPart, Defaults, GenerationParams, ModelConfig, ModelSpec, Suite, SuiteError, SuiteSource,
 };
 
-use crate::cli::{LocalArgs, OverrideArgs, RunArgs};
+use crate::cli::{LocalArgs, OverrideArgs, RequestArgs, RunArgs, SamplingArgs};
 
 /// A suite as read from disk or the binary, before the command line is applied.
 pub struct LoadedSuite {
@@ -108,7 +108,6 @@ pub fn load_suite(path: Option<&Path>, builtin: Option<&str>) -> anyhow::Result<
     })
 }
 
-/// Parses `SPEC` or `ID=SPEC` from the command line.
 /// A model argument's optional `ID=` and its spec: `ID=SPEC`, where ID has no `:` (specs always
 /// do, so `openai:a=b` stays a spec). Every flag that names a model reads it this way.
 pub fn split_model_arg(arg: &str) -> (Option<&str>, &str) {
@@ -118,15 +117,48 @@ pub fn split_model_arg(arg: &str) -> (Option<&str>, &str) {
     }
 }
 
-pub fn model_from_arg(arg: &str, base_url: Option<&str>) -> anyhow::Result<ModelConfig> {
+/// Parses `SPEC` or `ID=SPEC` given to `flag` (`--model`, `--add-model`, or the positional model
+/// of `versus chat` and `versus model inspect`), which names it in errors.
+pub fn model_from_arg(
+    flag: &str,
+    arg: &str,
+    base_url: Option<&str>,
+) -> anyhow::Result<ModelConfig> {
     let (id, spec_text) = split_model_arg(arg);
-    let spec = ModelSpec::parse(spec_text).map_err(|e| usage(format!("--model {arg}: {e}")))?;
+    let spec = ModelSpec::parse(spec_text).map_err(|e| usage(format!("{flag} {arg}: {e}")))?;
     let mut config = ModelConfig::from_spec(spec);
     if let Some(id) = id {
         config.id = id.to_string();
     }
     config.base_url = base_url.map(str::to_string);
     Ok(config)
+}
+
+/// A `--model` argument of `versus run`: a model id of the suite (its entry, as the suite
+/// defines it, so that `--model ID` runs only some of the suite's models), else `SPEC` or
+/// `ID=SPEC`, as `--judge` takes it.
+fn suite_or_new_model(
+    arg: &str,
+    suite_models: &[ModelConfig],
+    base_url: Option<&str>,
+) -> anyhow::Result<ModelConfig> {
+    if let Some(model) = suite_models.iter().find(|m| m.id == arg.trim()) {
+        return Ok(model.clone());
+    }
+    // Every spec has a `:`; a word without one was meant as a model id.
+    if !arg.contains(':') && !suite_models.is_empty() {
+        if let Err(error) = ModelSpec::parse(arg) {
+            let ids: Vec<&str> = suite_models.iter().map(|m| m.id.as_str()).collect();
+            let hint = closest(arg, ids.iter().copied())
+                .map(|id| format!("; did you mean `{id}`?"))
+                .unwrap_or_default();
+            return Err(usage(format!(
+                "--model {arg}: neither a model id of the suite ({}) nor a model spec: {error}{hint}",
+                ids.join(", ")
+            )));
+        }
+    }
+    model_from_arg("--model", arg, base_url)
 }
 
 impl RunSettings {
@@ -138,11 +170,11 @@ impl RunSettings {
             suite.models = args
                 .models
                 .iter()
-                .map(|arg| model_from_arg(arg, args.base_url.as_deref()))
+                .map(|arg| suite_or_new_model(arg, &suite.models, args.base_url.as_deref()))
                 .collect::<anyhow::Result<_>>()?;
         }
         for arg in &args.add_models {
-            let model = model_from_arg(arg, args.base_url.as_deref())?;
+            let model = model_from_arg("--add-model", arg, args.base_url.as_deref())?;
             match suite.models.iter_mut().find(|m| m.id == model.id) {
                 Some(existing) => *existing = model,
                 None => suite.models.push(model),
@@ -169,17 +201,7 @@ impl RunSettings {
         }
         filter_tasks(suite, &args.tasks, &args.categories)?;
         apply_runtime_overrides(suite, &args.overrides)?;
-
-        let overrides = GenerationParams {
-            temperature: args.overrides.temperature,
-            top_p: args.overrides.top_p,
-            max_tokens: args.overrides.max_tokens,
-            seed: args.overrides.seed,
-            stop: None,
-            top_k: args.overrides.top_k,
-            min_p: args.overrides.min_p,
-            repetition_penalty: args.overrides.repetition_penalty,
-        };
+        let overrides = sampling_params(&args.overrides.sampling)?;
         let task_images = read_task_files(&mut loaded)?;
         Ok(RunSettings {
             loaded,
@@ -247,8 +269,10 @@ fn filter_tasks(suite: &mut Suite, ids: &[String], categories: &[String]) -> any
     Ok(())
 }
 
-fn apply_runtime_overrides(suite: &mut Suite, args: &OverrideArgs) -> anyhow::Result<()> {
-    let defaults = &mut suite.defaults;
+/// The generation parameters `--temperature`, `--top-p`, `--max-tokens`, `--seed`, `--top-k`,
+/// `--min-p` and `--repetition-penalty` ask for, checked: `versus run` layers them over the
+/// suite's, `versus chat` sends them as they are.
+pub fn sampling_params(args: &SamplingArgs) -> anyhow::Result<GenerationParams> {
     if let Some(t) = args.temperature {
         if !(0.0..=2.0).contains(&t) {
             return Err(usage(format!("--temperature {t}: must be between 0 and 2")));
@@ -262,6 +286,34 @@ fn apply_runtime_overrides(suite: &mut Suite, args: &OverrideArgs) -> anyhow::Re
     if args.max_tokens == Some(0) {
         return Err(usage("--max-tokens must be at least 1"));
     }
+    Ok(GenerationParams {
+        temperature: args.temperature,
+        top_p: args.top_p,
+        max_tokens: args.max_tokens,
+        seed: args.seed,
+        stop: None,
+        top_k: args.top_k,
+        min_p: args.min_p,
+        repetition_penalty: args.repetition_penalty,
+    })
+}
+
+/// Applies `--timeout` and `--retries` to the defaults every request is sent with.
+pub fn apply_request_args(defaults: &mut Defaults, args: &RequestArgs) -> anyhow::Result<()> {
+    if let Some(secs) = args.timeout {
+        if secs.is_nan() || secs <= 0.0 {
+            return Err(usage("--timeout must be a positive number of seconds"));
+        }
+        defaults.timeout_secs = secs;
+    }
+    if let Some(n) = args.retries {
+        defaults.retries = n;
+    }
+    Ok(())
+}
+
+fn apply_runtime_overrides(suite: &mut Suite, args: &OverrideArgs) -> anyhow::Result<()> {
+    let defaults = &mut suite.defaults;
     if let Some(n) = args.concurrency {
         if n == 0 {
             return Err(usage("--concurrency must be at least 1"));
@@ -293,16 +345,7 @@ fn apply_runtime_overrides(suite: &mut Suite, args: &OverrideArgs) -> anyhow::Re
         }
         defaults.max_concurrency = n;
     }
-    if let Some(secs) = args.timeout {
-        if secs.is_nan() || secs <= 0.0 {
-            return Err(usage("--timeout must be a positive number of seconds"));
-        }
-        defaults.timeout_secs = secs;
-    }
-    if let Some(n) = args.retries {
-        defaults.retries = n;
-    }
-    Ok(())
+    apply_request_args(defaults, &args.requests)
 }
 
 /// Checks every file the suite names, reads reference files into their tasks and encodes images
@@ -384,12 +427,21 @@ mod tests {
 
     #[test]
     fn model_args_take_an_optional_id() {
-        let plain = model_from_arg("openai:gpt-4o-mini", None).unwrap();
+        let plain = model_from_arg("--model", "openai:gpt-4o-mini", None).unwrap();
         assert_eq!(plain.id, "gpt-4o-mini");
-        let named = model_from_arg("mine=openai-compatible:llama3", Some("http://h/v1")).unwrap();
+        let named = model_from_arg(
+            "--model",
+            "mine=openai-compatible:llama3",
+            Some("http://h/v1"),
+        )
+        .unwrap();
         assert_eq!(named.id, "mine");
         assert_eq!(named.base_url.as_deref(), Some("http://h/v1"));
-        assert!(model_from_arg("nonsense", None).is_err());
+        let error = model_from_arg("--add-model", "nonsense", None).unwrap_err();
+        assert!(
+            error.to_string().starts_with("--add-model nonsense: "),
+            "{error}"
+        );
     }
 
     #[test]

@@ -190,6 +190,46 @@ fn a_position_biased_judge_gives_ties_and_rescoring_asks_nobody_again() {
 }
 
 #[test]
+fn a_judge_named_on_the_command_line_takes_id_spec_and_base_url() {
+    let server = server("[[A]]");
+    let sandbox = Sandbox::new();
+    sandbox.suite(suite(&server, false));
+    sandbox.run(&["--no-judge"]).success();
+    let url = server.base_url();
+    sandbox
+        .versus(&[
+            "score",
+            "--judge",
+            "referee=openai-compatible:judge",
+            "--base-url",
+            &url,
+        ])
+        .success();
+    assert!(server.count_where(|r| r.model == "judge") > 0);
+    let json = sandbox.report_json(&[]).json;
+    let judges: Vec<&str> = json["judgements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["judge"].as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        !judges.is_empty() && judges.iter().all(|j| *j == "referee"),
+        "{judges:?}"
+    );
+    // `versus run` gives its `--base-url` to the judge too.
+    sandbox
+        .run(&[
+            "--fresh",
+            "--judge",
+            "openai-compatible:judge",
+            "--base-url",
+            &url,
+        ])
+        .success();
+}
+
+#[test]
 fn imported_votes_feed_the_ratings() {
     let sandbox = Sandbox::new();
     let mut lines = String::new();

@@ -61,6 +61,9 @@ fn tiny_models_are_reproducible_and_inspectable() {
         .success();
     assert!(table.stdout.contains("Phi3ForCausalLM"), "{table}");
     assert!(table.stdout.contains("chat template:"), "{table}");
+    // `ID=SPEC`, as every model argument takes it.
+    let named = inspect_json(&sandbox, &format!("mine=local:{}", a.display()));
+    assert_eq!(str_field(&named, "architecture"), "Phi3ForCausalLM");
 }
 
 #[test]
@@ -89,6 +92,13 @@ fn chat_streams_one_answer_and_seeds_repeat() {
     assert!(!first.stdout.trim().is_empty(), "{first}");
     assert!(first.stderr.contains("answer tokens"), "{first}");
     assert_eq!(chat("4").stdout, first.stdout, "same seed, same answer");
+    // One generation: flags about a run's many requests are not chat's.
+    sandbox
+        .versus(&["chat", &spec, "Hi", "--samples", "3"])
+        .usage_error(&["--samples"]);
+    sandbox
+        .versus(&["chat", &spec, "Hi", "--max-tokens", "0"])
+        .usage_error(&["--max-tokens must be at least 1"]);
 }
 
 #[test]

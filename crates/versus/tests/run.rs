@@ -452,6 +452,20 @@ fn model_flag_takes_an_id() {
 }
 
 #[test]
+fn model_flag_picks_suite_models_by_id() {
+    let sandbox = Sandbox::with_key();
+    let server = FakeServer::start_in_thread(Script::new()).expect("start the fake server");
+    sandbox.suite(SuiteBuilder::standard(&server).build());
+    sandbox.run(&["--model", "m2"]).success();
+    let report = sandbox.report_json(&[]);
+    assert_standard_results(&report, &["m2"], &[]);
+    assert_requests(&server, &["m2"], &[]);
+    sandbox
+        .run(&["--model", "m7"])
+        .usage_error(&["--model m7: neither a model id of the suite (m1, m2) nor a model spec"]);
+}
+
+#[test]
 fn add_model_adds_to_the_suites_models() {
     let sandbox = Sandbox::with_key();
     let server = FakeServer::start_in_thread(Script::new()).expect("start the fake server");

@@ -139,9 +139,11 @@ pub struct Judge {
 
 impl Judge {
     /// `model` is `[judge] model` or `--judge`: a model id from the suite (its entry is used, so
-    /// a local model or a server with its own base URL can judge) or else a spec.
+    /// a local model or a server with its own base URL can judge), else `SPEC` or `ID=SPEC`.
+    /// `base_url` (`--base-url`) is the API root of a judge given as a spec.
     pub async fn new(
         model: &str,
+        base_url: Option<&str>,
         suite: &Suite,
         prompts_dir: Option<&Path>,
         keys: &mut KeyPrompter,
@@ -173,6 +175,7 @@ impl Judge {
                 })?;
                 let mut config = ModelConfig::from_spec(spec);
                 config.id = named.unwrap_or(model).to_string();
+                config.base_url = base_url.map(str::to_string);
                 config
             }
         };

@@ -292,7 +292,7 @@ async fn answers_reach_the_judge_delimited_and_defused() {
 async fn the_judge_is_a_suite_model_or_a_spec() {
     let suite = suite("");
     let mut keys = KeyPrompter::new(false);
-    let error = Judge::new("judeg", &suite, None, &mut keys)
+    let error = Judge::new("judeg", None, &suite, None, &mut keys)
         .await
         .err()
         .expect("an error");
@@ -302,7 +302,7 @@ async fn the_judge_is_a_suite_model_or_a_spec() {
         "{error}"
     );
     assert!(error.contains("did you mean `judge`?"), "{error}");
-    let error = Judge::new("openai-compatible:x", &suite, None, &mut keys)
+    let error = Judge::new("openai-compatible:x", None, &suite, None, &mut keys)
         .await
         .err()
         .expect("an error");
@@ -310,13 +310,34 @@ async fn the_judge_is_a_suite_model_or_a_spec() {
         format!("{error:#}").contains("needs a base_url"),
         "{error:#}"
     );
+    // `--base-url` gives a spec its API root, as it does to `--model`; a suite model keeps its own.
+    let judge = Judge::new(
+        "openai-compatible:x",
+        Some("http://127.0.0.1:9/v1"),
+        &suite,
+        None,
+        &mut keys,
+    )
+    .await
+    .expect("a spec with an API root");
+    assert_eq!(judge.endpoint.as_deref(), Some("http://127.0.0.1:9/v1"));
+    let judge = Judge::new(
+        "judge",
+        Some("http://127.0.0.1:9/v1"),
+        &suite,
+        None,
+        &mut keys,
+    )
+    .await
+    .expect("the suite's model");
+    assert_eq!(judge.endpoint.as_deref(), Some(NOWHERE));
 }
 
 #[tokio::test]
 async fn a_suite_model_judges_with_its_entry_and_prompts_are_checked_first() {
     let suite = suite("");
     let mut keys = KeyPrompter::new(false);
-    let judge = Judge::new(" judge ", &suite, None, &mut keys)
+    let judge = Judge::new(" judge ", None, &suite, None, &mut keys)
         .await
         .expect("the suite's model can judge");
     assert_eq!(judge.label(), "judge");
@@ -324,7 +345,7 @@ async fn a_suite_model_judges_with_its_entry_and_prompts_are_checked_first() {
     assert_eq!(judge.endpoint.as_deref(), Some(NOWHERE));
     // A bad prompts folder is reported before the judge's model is even looked up.
     let missing = Path::new("/surely/not/a/prompts/folder");
-    let error = Judge::new("judeg", &suite, Some(missing), &mut keys)
+    let error = Judge::new("judeg", None, &suite, Some(missing), &mut keys)
         .await
         .err()
         .expect("an error");
@@ -337,13 +358,14 @@ async fn a_tiny_local_judge_gives_errors_not_wins() {
     write_tiny_model(dir.path(), TinyArch::Llama, 0).expect("write a tiny model");
     let spec = format!("local:{}", dir.path().display());
     let suite = suite("");
-    let judge = Judge::new(&spec, &suite, None, &mut KeyPrompter::new(false))
+    let judge = Judge::new(&spec, None, &suite, None, &mut KeyPrompter::new(false))
         .await
         .expect("a local model can judge");
     assert_eq!(judge.label(), spec);
     // `ID=SPEC`, as `--model` takes it, names the judge in reports.
     let named = Judge::new(
         &format!("tiny-judge={spec}"),
+        None,
         &suite,
         None,
         &mut KeyPrompter::new(false),

@@ -345,7 +345,7 @@ fn model_configs(args: &ServeArgs) -> anyhow::Result<Vec<ModelConfig>> {
     }
     let mut configs = Vec::new();
     for arg in &args.models {
-        let mut config = model_from_arg(arg, None)?;
+        let mut config = model_from_arg("--model", arg, None)?;
         if !config.spec.is_local() {
             bail!(UsageError(format!(
                 "--model {arg}: `versus serve` serves local models (hf:, local:, gguf:); `{}` is already behind an API",
