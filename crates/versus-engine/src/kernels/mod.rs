@@ -161,20 +161,26 @@ pub fn matmul<F: Format>(weights: &[u8], rows: usize, cols: usize, xs: &[f32], o
         cols / F::BLOCK * F::BLOCK_BYTES,
         &views,
         out,
-        |row, ys, out| dot_many::<F>(isa, row, ys, out),
+        |row, tile, out| F::dot_tile(isa, row, tile, out),
     );
 }
 
+/// Weight rows a thread takes together: each tile of activations is multiplied with all of
+/// them before the next tile, so the tile stays in L1 and the rows in L2 (for a batch, the
+/// other order streamed every activation row from L2 once per weight row).
+const ROW_BLOCK: usize = 16;
+
 /// `out[j · rows + r] = dot(row r of weights, activation j)` for a matrix of `rows` rows of
 /// `row_bytes` bytes and `ys.len()` activation rows: weight rows split over the kernel pool,
-/// each row read once for every activation (`dot_many` takes them all and tiles them).
+/// each read from memory once for every activation. `dot_tile` takes one row and one to
+/// [`TILE`] activations.
 fn split_rows<A: Sync>(
     weights: &[u8],
     rows: usize,
     row_bytes: usize,
     ys: &[A],
     out: &mut [f32],
-    dot_many: impl Fn(&[u8], &[A], &mut [f32]) + Sync,
+    dot_tile: impl Fn(&[u8], &[A], &mut [f32]) + Sync,
 ) {
     assert_eq!(
         weights.len(),
@@ -182,23 +188,25 @@ fn split_rows<A: Sync>(
         "weight bytes for {rows} rows"
     );
     assert_eq!(out.len(), rows * ys.len(), "outputs for {rows} rows");
-    let n = ys.len();
     let shared = SharedRows(out.as_mut_ptr());
     candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
-        let mut row_out = vec![0f32; n];
-        for r in range {
-            dot_many(
-                &weights[r * row_bytes..(r + 1) * row_bytes],
-                ys,
-                &mut row_out,
-            );
-            for (j, value) in row_out.iter().enumerate() {
-                // SAFETY: `execute_chunked` hands every row to exactly one call, so each
-                // element `j · rows + r` is written by one thread only; it is in bounds
-                // (asserted above), and `out` outlives the call.
-                #[allow(unsafe_code)]
-                unsafe {
-                    shared.write(j * rows + r, *value);
+        let mut tile_out = [0f32; TILE];
+        for start in range.clone().step_by(ROW_BLOCK) {
+            let block = start..(start + ROW_BLOCK).min(range.end);
+            for (tile_index, tile) in ys.chunks(TILE).enumerate() {
+                for r in block.clone() {
+                    let tile_out = &mut tile_out[..tile.len()];
+                    dot_tile(&weights[r * row_bytes..(r + 1) * row_bytes], tile, tile_out);
+                    for (t, value) in tile_out.iter().enumerate() {
+                        let j = tile_index * TILE + t;
+                        // SAFETY: `execute_chunked` hands every row to exactly one call, so
+                        // each element `j · rows + r` is written by one thread only; it is in
+                        // bounds (asserted above), and `out` outlives the call.
+                        #[allow(unsafe_code)]
+                        unsafe {
+                            shared.write(j * rows + r, *value);
+                        }
+                    }
                 }
             }
         }
@@ -231,26 +239,54 @@ pub fn threads() -> usize {
 /// Which instruction set the kernels use on this machine, chosen at run time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isa {
+    /// x86-64 with AVX-512 (F, BW, VL) and VNNI, besides AVX2, FMA and F16C: Ice Lake and
+    /// later Intel server cores, AMD Zen 4 and later. Formats without an AVX-512 kernel use
+    /// their AVX2 one.
+    Avx512,
     /// x86-64 with AVX2, FMA and F16C (every AVX2 CPU has them).
     Avx2,
     /// Anything else: the scalar reference.
     Portable,
 }
 
-/// The best instruction set this CPU has (checked once).
+impl Isa {
+    fn name(self) -> &'static str {
+        match self {
+            Isa::Avx512 => "avx512",
+            Isa::Avx2 => "avx2",
+            Isa::Portable => "portable",
+        }
+    }
+}
+
+/// Every instruction set this CPU can run, best first (the tests check each kernel).
+pub fn available() -> Vec<Isa> {
+    let mut isas = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        let avx2 = has!("avx2") && has!("fma") && has!("f16c");
+        if avx2 && has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx512vnni") {
+            isas.push(Isa::Avx512);
+        }
+        if avx2 {
+            isas.push(Isa::Avx2);
+        }
+    }
+    isas.push(Isa::Portable);
+    isas
+}
+
+/// The instruction set the kernels use: the best this CPU has, or a lesser one named by
+/// `VERSUS_ISA` (`avx2`, `portable`; for comparing kernels on one machine).
 pub fn isa() -> Isa {
     static ISA: OnceLock<Isa> = OnceLock::new();
     *ISA.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-                && std::arch::is_x86_feature_detected!("f16c")
-            {
-                return Isa::Avx2;
-            }
-        }
-        Isa::Portable
+        let available = available();
+        let wanted = std::env::var("VERSUS_ISA").ok();
+        wanted
+            .and_then(|name| available.iter().copied().find(|isa| isa.name() == name))
+            .unwrap_or(available[0])
     })
 }
 
@@ -283,51 +319,62 @@ pub(crate) mod tests {
             .collect()
     }
 
-    /// For format `F`, on random blocks (`blocks(seed, count)` makes `count` of them):
-    /// - the SIMD kernel's integer sums of each block (`simd`, `None` where this CPU has no
-    ///   kernel) equal the reference's (`reference`) bit for bit;
-    /// - a row's dot product by the fastest kernel equals the scalar reference within float
-    ///   rounding (the order of the float sums differs);
+    /// For format `F`, on random blocks (`blocks(seed, count)` makes `count` of them), with
+    /// every instruction set this CPU has:
+    /// - the SIMD kernel's integer sums of each block (`simd(isa, ..)`, `None` where that
+    ///   instruction set has none of its own) equal the reference's (`reference`) bit for bit;
+    /// - a row's dot product equals the scalar reference within float rounding (the order of
+    ///   the float sums differs);
     /// - a row dotted with seven activation rows at once gives each exactly what it gets alone.
     pub fn check_format<F: Format, S: PartialEq + std::fmt::Debug>(
         blocks: impl Fn(u64, usize) -> Vec<u8>,
-        simd: impl Fn(&[u8], &F::Activation) -> Option<S>,
+        simd: impl Fn(Isa, &[u8], &F::Activation) -> Option<S>,
         reference: impl Fn(&[u8], &F::Activation) -> S,
     ) {
-        for seed in 1..40u64 {
-            let count = 1 + (seed as usize % 20);
-            let row = blocks(seed, count);
-            assert_eq!(row.len(), count * F::BLOCK_BYTES);
-            let xs: Vec<Vec<F::Activation>> = (0..7)
-                .map(|j| F::activations(&random_activations(seed * 31 + j, count * F::BLOCK)))
-                .collect();
-            let per_block = xs[0].len() / count;
-            for (index, bytes) in row.chunks_exact(F::BLOCK_BYTES).enumerate() {
-                let y = &xs[0][index * per_block];
-                if let Some(sums) = simd(bytes, y) {
-                    assert_eq!(sums, reference(bytes, y), "seed {seed}, block {index}");
+        for isa in available() {
+            for seed in 1..40u64 {
+                let count = 1 + (seed as usize % 20);
+                let row = blocks(seed, count);
+                assert_eq!(row.len(), count * F::BLOCK_BYTES);
+                let xs: Vec<Vec<F::Activation>> = (0..7)
+                    .map(|j| F::activations(&random_activations(seed * 31 + j, count * F::BLOCK)))
+                    .collect();
+                let per_block = xs[0].len() / count;
+                for (index, bytes) in row.chunks_exact(F::BLOCK_BYTES).enumerate() {
+                    let y = &xs[0][index * per_block];
+                    if let Some(sums) = simd(isa, bytes, y) {
+                        assert_eq!(
+                            sums,
+                            reference(bytes, y),
+                            "{isa:?}, seed {seed}, block {index}"
+                        );
+                    }
                 }
-            }
-            let magnitude: f32 = row
-                .chunks_exact(F::BLOCK_BYTES)
-                .zip(xs[0].chunks_exact(per_block))
-                .map(|(bytes, y)| F::dot_reference(bytes, y).abs())
-                .sum();
-            let fast = dot::<F>(&row, &xs[0]);
-            let slow = F::dot_reference(&row, &xs[0]);
-            assert!(
-                (fast - slow).abs() <= 1e-5 * magnitude.max(1e-3),
-                "seed {seed}: {fast} vs the reference's {slow}"
-            );
-            let views: Vec<&[F::Activation]> = xs.iter().map(Vec::as_slice).collect();
-            let mut together = vec![0f32; views.len()];
-            dot_many::<F>(isa(), &row, &views, &mut together);
-            for (j, x) in xs.iter().enumerate() {
-                assert_eq!(
-                    together[j].to_bits(),
-                    dot::<F>(&row, x).to_bits(),
-                    "seed {seed}: activation {j} in a batch of seven"
+                let magnitude: f32 = row
+                    .chunks_exact(F::BLOCK_BYTES)
+                    .zip(xs[0].chunks_exact(per_block))
+                    .map(|(bytes, y)| F::dot_reference(bytes, y).abs())
+                    .sum();
+                let views: Vec<&[F::Activation]> = xs.iter().map(Vec::as_slice).collect();
+                let mut alone = [0f32];
+                dot_many::<F>(isa, &row, &views[..1], &mut alone);
+                let slow = F::dot_reference(&row, &xs[0]);
+                assert!(
+                    (alone[0] - slow).abs() <= 1e-5 * magnitude.max(1e-3),
+                    "{isa:?}, seed {seed}: {} vs the reference's {slow}",
+                    alone[0]
                 );
+                let mut together = vec![0f32; views.len()];
+                dot_many::<F>(isa, &row, &views, &mut together);
+                for (j, view) in views.iter().enumerate() {
+                    let mut alone = [0f32];
+                    dot_many::<F>(isa, &row, std::slice::from_ref(view), &mut alone);
+                    assert_eq!(
+                        together[j].to_bits(),
+                        alone[0].to_bits(),
+                        "{isa:?}, seed {seed}: activation {j} in a batch of seven"
+                    );
+                }
             }
         }
     }

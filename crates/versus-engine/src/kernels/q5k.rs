@@ -89,10 +89,10 @@ impl super::Format for Q5K {
     fn dot_tile(isa: Isa, row: &[u8], ys: &[&[BlockQ8K]], out: &mut [f32]) {
         match isa {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `isa()` returns `Avx2` only when the CPU reports AVX2, FMA and F16C; a
+            // SAFETY: `available()` offers `Avx512` and `Avx2` only when the CPU has AVX2, FMA and F16C; a
             // short activation row panics at its bounds-checked index.
             #[allow(unsafe_code)]
-            Isa::Avx2 => unsafe {
+            Isa::Avx512 | Isa::Avx2 => unsafe {
                 super::dispatch_tile!(ys, out, |tile| avx2::dot_tile(row, tile))
             },
             _ => {
@@ -311,17 +311,14 @@ mod tests {
     #[test]
     fn every_kernel_equals_the_reference_on_random_blocks() {
         #[cfg(target_arch = "x86_64")]
-        let block_sums = |bytes: &[u8], y: &BlockQ8K| {
-            (crate::kernels::isa() == Isa::Avx2).then(|| {
-                // SAFETY: the CPU has AVX2 and FMA (`isa()` said so).
-                #[allow(unsafe_code)]
-                unsafe {
-                    avx2::block_sums_scalar(bytes, y)
-                }
-            })
+        let block_sums = |isa: Isa, bytes: &[u8], y: &BlockQ8K| match isa {
+            // SAFETY: `available()` lists AVX2 only when the CPU has AVX2 and FMA.
+            #[allow(unsafe_code)]
+            Isa::Avx2 => Some(unsafe { avx2::block_sums_scalar(bytes, y) }),
+            _ => None,
         };
         #[cfg(not(target_arch = "x86_64"))]
-        let block_sums = |_: &[u8], _: &BlockQ8K| None::<(i32, i32)>;
+        let block_sums = |_: Isa, _: &[u8], _: &BlockQ8K| None::<(i32, i32)>;
         check_format::<Q5K, _>(random_blocks, &block_sums, &block_sums_reference);
     }
 }
