@@ -469,7 +469,7 @@ impl DecoderConfig {
                 return Err(invalid(field, "must be positive".to_string()));
             }
         }
-        if self.num_heads % self.num_kv_heads != 0 {
+        if !self.num_heads.is_multiple_of(self.num_kv_heads) {
             return Err(invalid(
                 "num_key_value_heads",
                 format!(
@@ -478,7 +478,10 @@ impl DecoderConfig {
                 ),
             ));
         }
-        if self.rotary_dim % 2 != 0 || self.rotary_dim == 0 || self.rotary_dim > self.head_dim {
+        if !self.rotary_dim.is_multiple_of(2)
+            || self.rotary_dim == 0
+            || self.rotary_dim > self.head_dim
+        {
             return Err(invalid(
                 "partial_rotary_factor",
                 format!(

@@ -56,7 +56,8 @@ impl StoredFormat {
     /// Bytes of a row of `cols` weights, or `None` when the row does not fill whole blocks.
     pub fn row_bytes(self, cols: usize) -> Option<usize> {
         let dtype = self.ggml();
-        (cols % dtype.block_size() == 0).then(|| cols / dtype.block_size() * dtype.type_size())
+        cols.is_multiple_of(dtype.block_size())
+            .then(|| cols / dtype.block_size() * dtype.type_size())
     }
 }
 

@@ -91,7 +91,7 @@ impl<const KIND: u8> super::Format for Half<KIND> {
             // SAFETY: `available()` offers `Avx512` and `Avx2` only when the CPU has AVX2, FMA and F16C; every
             // activation row has `cols` values (asserted above), a multiple of 8 (`BLOCK`).
             #[allow(unsafe_code)]
-            Isa::Avx512 | Isa::Avx2 if cols % 8 == 0 => unsafe {
+            Isa::Avx512 | Isa::Avx2 if cols.is_multiple_of(8) => unsafe {
                 super::dispatch_tile!(xs, out, |tile| avx2::dot_tile(Self::KIND, row, tile))
             },
             _ => {

@@ -148,7 +148,7 @@ pub fn dot_many<F: Format>(isa: Isa, row: &[u8], ys: &[&[F::Activation]], out: &
 /// kernel pool.
 pub fn matmul<F: Format>(weights: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
     assert!(
-        cols % F::BLOCK == 0,
+        cols.is_multiple_of(F::BLOCK),
         "rows of {cols} fill whole blocks of {}",
         F::BLOCK
     );

@@ -527,9 +527,10 @@ mod tests {
     fn every_kernel_equals_the_reference_on_random_blocks() {
         #[cfg(target_arch = "x86_64")]
         let block_sums = |isa: Isa, bytes: &[u8], y: &BlockQ8K| match isa {
-            // SAFETY: `available()` lists AVX-512 and AVX2 only when the CPU has them.
+            // SAFETY: `available()` lists AVX-512 only when the CPU has it.
             #[allow(unsafe_code)]
             Isa::Avx512 => Some(unsafe { avx512::block_sums_scalar(bytes, y) }),
+            // SAFETY: `available()` lists AVX2 only when the CPU has it.
             #[allow(unsafe_code)]
             Isa::Avx2 => Some(unsafe { avx2::block_sums_scalar(bytes, y) }),
             Isa::Portable => None,
