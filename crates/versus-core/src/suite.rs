@@ -207,8 +207,12 @@ pub struct SuiteError {
     /// The file (or builtin name) the suite came from.
     pub origin: String,
     pub location: Option<Location>,
-    /// The offending line of the file, for display.
+    /// The offending line of the file, for display: cut to a window around the error when it is
+    /// long, so that a deeply nested or minified line cannot flood the terminal.
     pub source_line: Option<String>,
+    /// The column of the caret under `source_line` (1-based; differs from `location.column`
+    /// when the line was cut).
+    pub caret_column: usize,
     /// The field at fault, when one is.
     pub field: Option<String>,
     pub message: String,
@@ -232,7 +236,7 @@ impl fmt::Display for SuiteError {
                 line,
                 "",
                 "^",
-                col = at.column
+                col = self.caret_column.max(1)
             )?;
         }
         if let Some(help) = &self.help {
@@ -258,11 +262,11 @@ impl SuiteSource<'_> {
         Location { line, column }
     }
 
-    fn line_text(&self, line: usize) -> Option<String> {
-        self.text
-            .lines()
-            .nth(line.saturating_sub(1))
-            .map(str::to_string)
+    /// The line to quote under an error, cut to a window around `column` when it is long, and
+    /// the caret's column in what is quoted.
+    fn line_excerpt(&self, at: Location) -> Option<(String, usize)> {
+        let line = self.text.lines().nth(at.line.saturating_sub(1))?;
+        Some(excerpt(line, at.column))
     }
 
     /// An error at a byte range of the text.
@@ -273,12 +277,14 @@ impl SuiteSource<'_> {
         message: impl Into<String>,
     ) -> SuiteError {
         let location = span.map(|span| self.location(span.start));
+        let excerpt = location.and_then(|at| self.line_excerpt(at));
         SuiteError {
             origin: self.origin.to_string(),
             location,
-            source_line: location.and_then(|at| self.line_text(at.line)),
+            caret_column: excerpt.as_ref().map_or(1, |(_, column)| *column),
+            source_line: excerpt.map(|(line, _)| line),
             field: field.map(str::to_string),
-            message: message.into(),
+            message: cut_message(message.into()),
             help: None,
         }
     }
@@ -290,15 +296,88 @@ impl SuiteSource<'_> {
         field: &str,
         message: impl Into<String>,
     ) -> SuiteError {
+        let excerpt = self.line_excerpt(location);
         SuiteError {
             origin: self.origin.to_string(),
             location: Some(location),
-            source_line: self.line_text(location.line),
+            caret_column: excerpt.as_ref().map_or(1, |(_, column)| *column),
+            source_line: excerpt.map(|(line, _)| line),
             field: Some(field.to_string()),
-            message: message.into(),
+            message: cut_message(message.into()),
             help: None,
         }
     }
+
+    /// The suite's text from the file's bytes: invalid UTF-8 is an error at the first bad byte,
+    /// with its line and column (counted in characters before it).
+    pub fn decode(origin: &str, bytes: &[u8]) -> Result<String, SuiteError> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Ok(text.to_string()),
+            Err(error) => {
+                let good = error.valid_up_to();
+                // Cannot fail: the bytes up to `valid_up_to` are valid UTF-8.
+                let before = std::str::from_utf8(&bytes[..good]).unwrap_or_default();
+                let source = SuiteSource {
+                    origin,
+                    text: before,
+                };
+                let bad = bytes[good..]
+                    .iter()
+                    .take(error.error_len().unwrap_or(1).max(1))
+                    .map(|byte| format!("0x{byte:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let mut error = source.error_at(
+                    Some(good..good),
+                    None,
+                    format!("the file is not valid UTF-8: byte {bad} (offset {good}) is not UTF-8"),
+                );
+                error.help = Some("save the suite as UTF-8".to_string());
+                Err(error)
+            }
+        }
+    }
+}
+
+/// The longest source line quoted whole under an error; longer lines are cut to a window of this
+/// many characters around the error.
+pub const QUOTED_LINE_LIMIT: usize = 120;
+
+/// The longest error message shown whole (a parser may quote a huge value back).
+const MESSAGE_LIMIT: usize = 400;
+
+/// `line` cut to at most `QUOTED_LINE_LIMIT` characters around `column` (1-based, in characters),
+/// with `...` where it was cut, and the caret's column in the result.
+fn excerpt(line: &str, column: usize) -> (String, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= QUOTED_LINE_LIMIT {
+        return (line.to_string(), column);
+    }
+    let at = column.saturating_sub(1).min(chars.len());
+    let start = at.saturating_sub(QUOTED_LINE_LIMIT / 2);
+    let end = (start + QUOTED_LINE_LIMIT).min(chars.len());
+    let start = end.saturating_sub(QUOTED_LINE_LIMIT);
+    let mut shown = String::new();
+    let mut caret = at - start + 1;
+    if start > 0 {
+        shown.push_str("...");
+        caret += 3;
+    }
+    shown.extend(&chars[start..end]);
+    if end < chars.len() {
+        shown.push_str("...");
+    }
+    (shown, caret)
+}
+
+/// A message cut to `MESSAGE_LIMIT` characters.
+fn cut_message(message: String) -> String {
+    if message.chars().count() <= MESSAGE_LIMIT {
+        return message;
+    }
+    let mut cut: String = message.chars().take(MESSAGE_LIMIT).collect();
+    cut.push_str("... (cut)");
+    cut
 }
 
 impl SuiteError {
@@ -1416,6 +1495,40 @@ min = 0.2
             let message = error(&with_check(check));
             assert!(message.contains(expected), "for {check:?}: {message}");
         }
+    }
+
+    #[test]
+    fn invalid_utf8_points_at_the_first_bad_byte() {
+        let bytes = b"name = \"x\"\n[[tasks]]\nid = \"a\xe9b\"\n";
+        let error = SuiteSource::decode("s.toml", bytes).unwrap_err();
+        assert_eq!(error.location, Some(Location { line: 3, column: 8 }));
+        let shown = error.to_string();
+        assert!(shown.starts_with("s.toml:3:8: "), "{shown}");
+        assert!(shown.contains("0xe9"), "{shown}");
+        assert_eq!(
+            SuiteSource::decode("s.toml", "ok = \"é\"".as_bytes()).unwrap(),
+            "ok = \"é\""
+        );
+    }
+
+    #[test]
+    fn long_and_deeply_nested_lines_are_quoted_cut() {
+        let nested = format!("x = {}1{}\n", "[".repeat(20_000), "]".repeat(20_000));
+        let shown = error(&nested);
+        assert!(
+            shown.len() < 2_000,
+            "{} bytes: {}",
+            shown.len(),
+            &shown[..300]
+        );
+        let long = format!("name = \"{}\"\nbogus = 1\n", "n".repeat(5_000));
+        let shown = error(&format!("{long}{}", "z".repeat(3)));
+        assert!(shown.len() < 2_000, "{shown}");
+        // A cut line keeps the caret under the error.
+        let line = format!("{}bogus = 1", " ".repeat(0));
+        let (text, caret) = excerpt(&format!("{}{line}", "a".repeat(500)), 501);
+        assert!(text.starts_with("..."));
+        assert_eq!(&text[caret - 1..caret + 4], "bogus");
     }
 
     #[test]

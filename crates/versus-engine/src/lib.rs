@@ -11,6 +11,7 @@ pub mod config;
 pub mod decoder;
 pub mod detokenize;
 pub mod error;
+mod files;
 pub mod generate;
 mod generation_config;
 mod gguf_tokenizer;

@@ -131,12 +131,18 @@ impl LocalModel {
                 (decoder, tokenizer, GenerationDefaults::default(), None)
             }
         };
-        let template = ChatTemplate::from_tokenizer(&tokenizer, name)?.ok_or_else(|| {
+        let mut template = ChatTemplate::from_tokenizer(&tokenizer, name)?.ok_or_else(|| {
             EngineError::Template {
                 model: name.to_string(),
                 reason: "the model has no chat template (tokenizer_config.json `chat_template` or GGUF `tokenizer.chat_template`); versus needs one to turn messages into a prompt".into(),
             }
         })?;
+        if let ModelFiles::Gguf { path } = files {
+            template = template.with_origin(&format!(
+                "{} (GGUF metadata `tokenizer.chat_template`)",
+                path.display()
+            ));
+        }
         let config = decoder.config();
         let mut stop_token_ids = tokenizer.eos_token_ids();
         for id in &config.eos_token_ids {

@@ -554,9 +554,7 @@ fn runs_table(runs: &[versus_store::RunSummary]) -> String {
 
 pub fn write_output(path: Option<&Path>, text: &str) -> anyhow::Result<()> {
     match path {
-        Some(path) => {
-            std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
-        }
+        Some(path) => crate::files::write_atomically(path, text.as_bytes()),
         None => {
             let mut stdout = std::io::stdout().lock();
             match stdout

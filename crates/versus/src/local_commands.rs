@@ -215,8 +215,7 @@ pub fn demo(db: &Path, args: &DemoArgs, quiet: bool) -> anyhow::Result<ExitStatu
         model_args.push(format!("{name}=local:{}", dir.display()));
     }
     let suite_path = args.dir.join("seed.toml");
-    std::fs::write(&suite_path, SEED)
-        .with_context(|| format!("cannot write {}", suite_path.display()))?;
+    crate::files::write_atomically(&suite_path, SEED.as_bytes())?;
     let run_args = RunArgs {
         suite: Some(suite_path),
         builtin: None,
@@ -245,7 +244,7 @@ pub fn demo(db: &Path, args: &DemoArgs, quiet: bool) -> anyhow::Result<ExitStatu
         (&markdown_path, crate::report::markdown::render(&report)),
         (&html_path, crate::report::html::render(&report)),
     ] {
-        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        crate::files::write_atomically(path, text.as_bytes())?;
     }
     // The tiny models have random weights: their answers are noise by construction, and a reader
     // of the report should not mistake them for a judgement of Phi-3 or Qwen2.

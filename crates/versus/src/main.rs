@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod exit;
+mod files;
 mod judge;
 mod local_commands;
 mod models;

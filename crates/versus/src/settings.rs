@@ -60,12 +60,14 @@ fn usage(message: impl Into<String>) -> anyhow::Error {
 pub fn load_suite(path: Option<&Path>, builtin: Option<&str>) -> anyhow::Result<LoadedSuite> {
     let (text, origin, base_dir) = match (path, builtin) {
         (Some(path), _) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
+            let bytes = std::fs::read(path).map_err(|e| {
                 usage(format!(
                     "cannot read the suite file {}: {e}",
                     path.display()
                 ))
             })?;
+            let text = SuiteSource::decode(&path.display().to_string(), &bytes)
+                .map_err(|e| anyhow::Error::from(UsageError::from(e)))?;
             let base_dir = path
                 .parent()
                 .map(Path::to_path_buf)
