@@ -85,10 +85,35 @@ pub struct Defaults {
     /// The k of the pass@k figures reported for code checks (tasks may override it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pass_at: Vec<u32>,
+    /// The most bytes one response body (a JSON answer, or a whole stream) may have.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: u64,
+    /// The longest line (and event) of a streamed answer, in bytes.
+    #[serde(default = "default_max_sse_line_bytes")]
+    pub max_sse_line_bytes: u64,
 }
 
 fn one_sample() -> u32 {
     1
+}
+
+/// The default cap on one response body from a hosted model: a long answer streamed token by
+/// token is a few megabytes; a server sending gigabytes is broken or hostile.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+/// The default cap on one line of a streamed answer: far beyond any chunk, even a whole answer
+/// sent as one event.
+pub const DEFAULT_MAX_SSE_LINE_BYTES: u64 = 8 * 1024 * 1024;
+/// The range both caps may be set in (1 KiB to 4 GiB).
+pub const RESPONSE_LIMIT_RANGE: (u64, u64) = (1024, 4 * 1024 * 1024 * 1024);
+/// The most retries a request may have.
+pub const MAX_RETRIES: u32 = 100;
+
+fn default_max_response_bytes() -> u64 {
+    DEFAULT_MAX_RESPONSE_BYTES
+}
+
+fn default_max_sse_line_bytes() -> u64 {
+    DEFAULT_MAX_SSE_LINE_BYTES
 }
 
 /// The most samples a cell may have: enough for pass@100 with room to spare, few enough that a
@@ -110,6 +135,8 @@ impl Default for Defaults {
             retry_backoff_secs: 1.0,
             samples: 1,
             pass_at: Vec::new(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_sse_line_bytes: DEFAULT_MAX_SSE_LINE_BYTES,
         }
     }
 }
@@ -456,10 +483,12 @@ struct RawDefaults {
     timeout: Option<Spanned<f64>>,
     concurrency: Option<Spanned<usize>>,
     max_concurrency: Option<Spanned<usize>>,
-    retries: Option<u32>,
+    retries: Option<Spanned<u32>>,
     retry_backoff: Option<Spanned<f64>>,
     samples: Option<Spanned<u32>>,
     pass_at: Option<Spanned<Vec<u32>>>,
+    max_response_bytes: Option<Spanned<u64>>,
+    max_sse_line_bytes: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -774,12 +803,29 @@ fn convert_defaults(source: &SuiteSource<'_>, raw: RawDefaults) -> Result<Defaul
             .unwrap_or(base.concurrency),
         max_concurrency: check_range(source, "max_concurrency", &raw.max_concurrency, 1, 65_536)?
             .unwrap_or(base.max_concurrency),
-        retries: raw.retries.unwrap_or(base.retries),
+        retries: check_range(source, "retries", &raw.retries, 0, MAX_RETRIES)?
+            .unwrap_or(base.retries),
         retry_backoff_secs: check_range(source, "retry_backoff", &raw.retry_backoff, 0.0, 600.0)?
             .unwrap_or(base.retry_backoff_secs),
         samples: check_range(source, "samples", &raw.samples, 1, MAX_SAMPLES)?
             .unwrap_or(base.samples),
         pass_at: convert_pass_at(source, raw.pass_at)?.unwrap_or_default(),
+        max_response_bytes: check_range(
+            source,
+            "max_response_bytes",
+            &raw.max_response_bytes,
+            RESPONSE_LIMIT_RANGE.0,
+            RESPONSE_LIMIT_RANGE.1,
+        )?
+        .unwrap_or(base.max_response_bytes),
+        max_sse_line_bytes: check_range(
+            source,
+            "max_sse_line_bytes",
+            &raw.max_sse_line_bytes,
+            RESPONSE_LIMIT_RANGE.0,
+            RESPONSE_LIMIT_RANGE.1,
+        )?
+        .unwrap_or(base.max_sse_line_bytes),
     })
 }
 
@@ -1330,6 +1376,32 @@ images = ["cat.png"]
         assert_eq!(local.chat_template_kwargs["date_string"], "26 Jul 2024");
         let message = error("[[models]]\nspec = \"hf:a/b\"\ndevice = \"tpu\"\n[[tasks]]\nid = \"a\"\nprompt = \"x\"\n");
         assert!(message.contains("3:10: unknown device `tpu`"), "{message}");
+    }
+
+    #[test]
+    fn response_limits_and_retries_are_read_and_checked() {
+        let suite = parse("[defaults]\nmax_response_bytes = 2048\nmax_sse_line_bytes = 1024\nretries = 0\n[[tasks]]\nid = \"a\"\nprompt = \"x\"\n").unwrap();
+        assert_eq!(suite.defaults.max_response_bytes, 2048);
+        assert_eq!(suite.defaults.max_sse_line_bytes, 1024);
+        assert_eq!(suite.defaults.retries, 0);
+        assert_eq!(
+            Defaults::default().max_response_bytes,
+            DEFAULT_MAX_RESPONSE_BYTES
+        );
+        for (field, value) in [
+            ("max_response_bytes", "10"),
+            ("max_sse_line_bytes", "0"),
+            ("max_response_bytes", "9000000000000"),
+            ("retries", "1000000"),
+        ] {
+            let message = error(&format!(
+                "[defaults]\n{field} = {value}\n[[tasks]]\nid = \"a\"\nprompt = \"x\"\n"
+            ));
+            assert!(
+                message.contains(&format!("`{field}` is {value}, outside")),
+                "{message}"
+            );
+        }
     }
 
     #[test]

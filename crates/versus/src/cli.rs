@@ -89,6 +89,10 @@ pub struct GradingArgs {
     /// Run model-written code without bubblewrap, with resource limits only.
     #[arg(long)]
     pub allow_unsandboxed: bool,
+    /// Let the suite name files outside its own folder (absolute paths or `..`): images,
+    /// reference files, the judge's prompts folder. A suite cannot grant this to itself.
+    #[arg(long)]
+    pub allow_outside_files: bool,
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +102,8 @@ pub struct ScoreArgs {
     pub run: Option<i64>,
     #[command(flatten)]
     pub grading: GradingArgs,
+    #[command(flatten)]
+    pub keys: KeyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +179,8 @@ pub struct ChatArgs {
     pub sampling: OverrideArgs,
     #[command(flatten)]
     pub local: LocalArgs,
+    #[command(flatten)]
+    pub keys: KeyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -327,6 +335,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub grading: GradingArgs,
 
+    #[command(flatten)]
+    pub keys: KeyArgs,
+
     /// Do not score the answers at the end (`versus score` can do it later).
     #[arg(long)]
     pub no_score: bool,
@@ -369,9 +380,29 @@ pub struct OverrideArgs {
     /// Per-request timeout in seconds.
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
-    /// Retries after a failed attempt (429, 5xx, resets, timeouts).
+    /// Retries after a failed attempt (429, 5xx, resets, timeouts); at most 100.
     #[arg(long)]
     pub retries: Option<u32>,
+    /// The most bytes one answer's body (JSON, or a whole stream) may have before the attempt
+    /// fails (default 64 MiB; 1 KiB to 4 GiB).
+    #[arg(long, value_name = "BYTES")]
+    pub max_response_bytes: Option<u64>,
+    /// The longest line of a streamed answer before the attempt fails (default 8 MiB).
+    #[arg(long, value_name = "BYTES")]
+    pub max_sse_line_bytes: Option<u64>,
+}
+
+/// Where API keys may go. A suite names the variable a key is read from and the URL it is sent
+/// to; these flags are the user's say over both.
+#[derive(Debug, Args, Default, Clone)]
+pub struct KeyArgs {
+    /// Let this environment variable be sent as an API key although its name does not look like
+    /// one (a key variable is the provider's default or ends in _KEY or _TOKEN) (repeatable).
+    #[arg(long = "allow-key-env", value_name = "NAME")]
+    pub allow_key_env: Vec<String>,
+    /// Send API keys over plain http to hosts other than this machine.
+    #[arg(long)]
+    pub allow_insecure_http: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -61,11 +61,18 @@ pub fn chat(args: &ChatArgs, quiet: bool) -> anyhow::Result<ExitStatus> {
     if let Some(timeout) = sampling.timeout {
         defaults.timeout_secs = timeout;
     }
+    if let Some(bytes) = sampling.max_response_bytes {
+        defaults.max_response_bytes = bytes;
+    }
+    if let Some(bytes) = sampling.max_sse_line_bytes {
+        defaults.max_sse_line_bytes = bytes;
+    }
     runtime()?.block_on(async {
         if config.spec.is_local() && !quiet {
             eprintln!("loading {}...", config.spec);
         }
-        let prepared = models::prepare(&config, &defaults, &mut KeyPrompter::new(true)).await;
+        let mut keys = KeyPrompter::new(true).with_policy(models::KeyPolicy::from_args(&args.keys));
+        let prepared = models::prepare(&config, &defaults, &mut keys).await;
         let model: Arc<dyn ChatModel> = prepared.model.map_err(anyhow::Error::from)?;
         let mut stdout = std::io::stdout();
         let completion = model
@@ -233,6 +240,7 @@ pub fn demo(db: &Path, args: &DemoArgs, quiet: bool) -> anyhow::Result<ExitStatu
         },
         local: Default::default(),
         grading: Default::default(),
+        keys: Default::default(),
         no_score: false,
     };
     let code = crate::commands::run(db, quiet, &run_args)?;

@@ -9,6 +9,7 @@ use anyhow::Context;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use versus_core::fingerprint::{sample_completion_key, sha256_hex, sha256_json};
+use versus_core::redact::redact_urls_in;
 use versus_core::{ChatModel, ChatRequest, Completion, ModelError, RunPlan, Suite};
 use versus_store::{CellId, CellOutcome, CellStatus, NewRun, RunId, RunStatus, Store};
 
@@ -38,6 +39,9 @@ pub struct RunOutcome {
     pub failed: Vec<Failure>,
     pub unsupported: usize,
     pub interrupted: bool,
+    /// The models as this process ran them, base URLs whole (the stored plan has them
+    /// redacted), for scoring in the same process.
+    pub models: Vec<versus_core::ModelConfig>,
 }
 
 pub struct Failure {
@@ -45,7 +49,13 @@ pub struct Failure {
     pub message: String,
 }
 
-pub async fn run(settings: RunSettings, store: Store, quiet: bool) -> anyhow::Result<RunOutcome> {
+/// Runs the plan; `keys` has checked every model's key route already (`commands::run`).
+pub async fn run(
+    settings: RunSettings,
+    store: Store,
+    mut keys: KeyPrompter,
+    quiet: bool,
+) -> anyhow::Result<RunOutcome> {
     let RunSettings {
         loaded,
         overrides,
@@ -53,13 +63,13 @@ pub async fn run(settings: RunSettings, store: Store, quiet: bool) -> anyhow::Re
         no_cache,
         reuse,
         fresh,
+        keys: _,
     } = settings;
     let mut plan = RunPlan {
         suite: loaded.suite,
         overrides,
     };
 
-    let mut keys = KeyPrompter::new(!quiet);
     let mut prepared: Vec<PreparedModel> = Vec::with_capacity(plan.suite.models.len());
     for config in &plan.suite.models {
         if config.spec.is_local() && !quiet {
@@ -73,7 +83,10 @@ pub async fn run(settings: RunSettings, store: Store, quiet: bool) -> anyhow::Re
     for model in &prepared {
         if let Err(error) = &model.model {
             if !quiet {
-                eprintln!("warning: {error}; its cells will be recorded as failed");
+                eprintln!(
+                    "warning: {}; its cells will be recorded as failed",
+                    redact_urls_in(&error.message)
+                );
             }
         }
     }
@@ -94,7 +107,17 @@ pub async fn run(settings: RunSettings, store: Store, quiet: bool) -> anyhow::Re
     ));
 
     let mut store = store;
-    let (run_id, resumed) = open_run(&mut store, &plan, &loaded.text, &fingerprint, &cells, fresh)?;
+    // What is stored and reported has no credentials: base URLs and the suite's text redacted.
+    let stored_plan = plan.redacted();
+    let stored_text = redact_urls_in(&loaded.text);
+    let (run_id, resumed) = open_run(
+        &mut store,
+        &stored_plan,
+        &stored_text,
+        &fingerprint,
+        &cells,
+        fresh,
+    )?;
     let done: HashMap<CellId, CellStatus> = store
         .cells(run_id)?
         .into_iter()
@@ -110,6 +133,7 @@ pub async fn run(settings: RunSettings, store: Store, quiet: bool) -> anyhow::Re
         failed: Vec::new(),
         unsupported: 0,
         interrupted: false,
+        models: suite.models.clone(),
     };
     let mut progress = Progress::new(quiet, &suite.models, &cells_per_model(&cells, suite));
 
@@ -141,11 +165,7 @@ pub async fn run(settings: RunSettings, store: Store, quiet: bool) -> anyhow::Re
         } else if let Some(hit) = cache_hit(&store, &cell, &model.config.id, no_cache, reuse)? {
             Some(hit)
         } else {
-            model.model.as_ref().err().map(|error| CellOutcome::Failed {
-                kind: error.kind,
-                message: error.message.clone(),
-                attempts: 0,
-            })
+            model.model.as_ref().err().map(|error| failed(error, 0))
         };
         match settled {
             Some(settled) => {
@@ -314,6 +334,15 @@ fn tally(outcome: &mut RunOutcome, cell: &CellId, settled: &CellOutcome) {
     }
 }
 
+/// A failed cell as stored: its message with any URL in it redacted.
+fn failed(error: &ModelError, attempts: u32) -> CellOutcome {
+    CellOutcome::Failed {
+        kind: error.kind,
+        message: redact_urls_in(&error.message),
+        attempts,
+    }
+}
+
 fn completed(cell: &PlannedCell, spec: String, completion: Completion) -> CellOutcome {
     CellOutcome::Completed {
         key: cell.key.clone(),
@@ -379,11 +408,7 @@ async fn execute(
                 let model = &prepared[cell.model_index].config;
                 let settled = match result {
                     Ok(completion) => completed(&cell, model.spec.to_string(), completion),
-                    Err(error) => CellOutcome::Failed {
-                        kind: error.kind,
-                        message: error.message,
-                        attempts: error.attempts,
-                    },
+                    Err(error) => failed(&error, error.attempts),
                 };
                 // Committed before anything else happens, so a kill -9 loses nothing finished.
                 store

@@ -30,6 +30,13 @@ pub struct ScoreOptions {
     /// The suite's folder, for `[judge] prompts`.
     pub suite_dir: Option<PathBuf>,
     pub quiet: bool,
+    /// The models as the run that just ended called them, with their base URLs whole; the
+    /// stored plan has them redacted. Empty for `versus score`.
+    pub live_models: Vec<versus_core::ModelConfig>,
+    /// Where the judge's key may go.
+    pub key_policy: crate::models::KeyPolicy,
+    /// The suite may name a prompts folder outside its own (`--allow-outside-files`).
+    pub allow_outside_files: bool,
 }
 
 /// What a scoring pass did.
@@ -77,7 +84,12 @@ pub async fn score_run(
     options: &ScoreOptions,
 ) -> anyhow::Result<ScoreSummary> {
     let record = store.run(run)?;
-    let plan = record.plan;
+    let mut plan = record.plan;
+    for model in &mut plan.suite.models {
+        if let Some(live) = options.live_models.iter().find(|m| m.id == model.id) {
+            model.base_url.clone_from(&live.base_url);
+        }
+    }
     let cells = store.cells(run)?;
     let mut summary = ScoreSummary::default();
     let sandbox = versus_sandbox::sandbox_available();
@@ -235,11 +247,19 @@ async fn judge_run(
     summary: &mut ScoreSummary,
 ) -> anyhow::Result<()> {
     let settings = plan.suite.judge.clone();
+    let base_dir = options
+        .suite_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("."));
     let prompts_dir = settings
         .as_ref()
         .and_then(|j| j.prompts.as_ref())
-        .map(|dir| options.suite_dir.clone().unwrap_or_default().join(dir));
-    let mut keys = KeyPrompter::new(!options.quiet);
+        .map(|dir| {
+            crate::settings::inside_suite_folder(&base_dir, dir, options.allow_outside_files)
+                .map_err(|reason| anyhow::anyhow!("[judge] prompts: {reason}"))
+        })
+        .transpose()?;
+    let mut keys = KeyPrompter::new(!options.quiet).with_policy(options.key_policy.clone());
     let judge = Judge::new(judge_model, &plan.suite, prompts_dir.as_deref(), &mut keys)
         .await
         .with_context(|| format!("cannot set up the judge `{judge_model}`"))?;
