@@ -14,6 +14,7 @@ pub mod error;
 mod files;
 pub mod generate;
 mod generation_config;
+pub mod gguf;
 mod gguf_tokenizer;
 pub mod kernels;
 pub mod kv_cache;

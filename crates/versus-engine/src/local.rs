@@ -428,25 +428,12 @@ fn read_gguf_metadata(
     path: &Path,
 ) -> Result<std::collections::HashMap<String, candle_core::quantized::gguf_file::Value>, EngineError>
 {
-    let mut file = std::fs::File::open(path).map_err(|e| EngineError::Io {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    let content = candle_core::quantized::gguf_file::Content::read(&mut file).map_err(|e| {
-        EngineError::InvalidFile {
-            path: path.to_path_buf(),
-            reason: format!("not a readable GGUF file: {e}"),
-        }
-    })?;
-    Ok(content.metadata)
+    Ok(crate::gguf::read_content(path)?.content.metadata)
 }
 
 /// The tensor types of a GGUF file, e.g. "q8_0, f32".
 fn gguf_types(path: &Path) -> String {
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return "unknown".into();
-    };
-    let Ok(content) = candle_core::quantized::gguf_file::Content::read(&mut file) else {
+    let Ok(crate::gguf::CheckedGguf { content, .. }) = crate::gguf::read_content(path) else {
         return "unknown".into();
     };
     let mut types: Vec<String> = content
