@@ -235,6 +235,21 @@ pub struct LoginArgs {
     pub hub: Hub,
 }
 
+/// What a client of `versus serve` or `versus view` may take and hold.
+#[derive(Debug, Args, Clone)]
+pub struct ConnectionArgs {
+    /// Seconds a client gets to send a request's headers (also how long a keep-alive connection
+    /// may sit idle between requests).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub header_timeout: f64,
+    /// Seconds a connection may move no byte either way before it is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    pub idle_timeout: f64,
+    /// Connections open at once; more are closed as they arrive.
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub max_connections: usize,
+}
+
 #[derive(Debug, Args)]
 pub struct ViewArgs {
     /// The port to listen on; 0 picks a free one. The URL is the first line on stdout.
@@ -250,6 +265,8 @@ pub struct ViewArgs {
     /// Require an access token on loopback too (generated and printed at start).
     #[arg(long)]
     pub require_token: bool,
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -279,8 +296,14 @@ pub struct ServeArgs {
     /// Extra chat template variable, as NAME=VALUE (repeatable).
     #[arg(long = "template-var", value_name = "NAME=VALUE")]
     pub template_vars: Vec<String>,
+    /// Let browser pages from this origin call the API (`http://localhost:3000`; repeatable).
+    /// Other cross-site requests are refused.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
     #[command(flatten)]
     pub local: LocalArgs,
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
 }
 
 #[derive(Debug, Args)]

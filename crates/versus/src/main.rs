@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod exit;
 mod files;
+mod http_server;
 mod judge;
 mod local_commands;
 mod models;
