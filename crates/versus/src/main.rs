@@ -10,6 +10,7 @@ mod judge;
 mod local_commands;
 mod models;
 mod progress;
+mod recorder;
 mod render;
 mod report;
 mod runner;

@@ -11,10 +11,13 @@ use tokio::task::JoinSet;
 use versus_core::fingerprint::{sample_completion_key, sha256_hex, sha256_json};
 use versus_core::redact::redact_urls_in;
 use versus_core::{ChatModel, ChatRequest, Completion, ModelError, RunPlan, Suite};
-use versus_store::{CellId, CellOutcome, CellStatus, NewRun, RunId, RunStatus, Store};
+use versus_store::{
+    CellId, CellOutcome, CellStatus, Claim, NewRun, RunId, RunOwner, RunStatus, Store,
+};
 
 use crate::models::{self, KeyPrompter, PreparedModel};
 use crate::progress::Progress;
+use crate::recorder::Recorder;
 use crate::settings::RunSettings;
 
 /// One answer to ask for (a task, a model, one of the task's samples) and the request it makes.
@@ -110,6 +113,10 @@ pub async fn run(
     // What is stored and reported has no credentials: base URLs and the suite's text redacted.
     let stored_plan = plan.redacted();
     let stored_text = redact_urls_in(&loaded.text);
+    let owner = RunOwner {
+        pid: std::process::id(),
+        host: host_name(),
+    };
     let (run_id, resumed) = open_run(
         &mut store,
         &stored_plan,
@@ -117,7 +124,9 @@ pub async fn run(
         &fingerprint,
         &cells,
         fresh,
+        &owner,
     )?;
+    let mut recorder = Recorder::new(run_id, quiet);
     let done: HashMap<CellId, CellStatus> = store
         .cells(run_id)?
         .into_iter()
@@ -169,25 +178,32 @@ pub async fn run(
         };
         match settled {
             Some(settled) => {
-                store.record_cell(run_id, &id, &settled)?;
                 tally(&mut outcome, &id, &settled);
                 progress.cell_done(cell.model_index, &id, &settled);
+                recorder.record(&mut store, id, settled)?;
             }
             None => work.push((position, cell)),
         }
     }
 
-    let interrupted = execute(
+    let executed = execute(
         &plan,
         &prepared,
         work,
         &mut store,
-        run_id,
+        &mut recorder,
+        &owner,
         &mut outcome,
         &mut progress,
     )
-    .await?;
+    .await;
     progress.finish();
+    // Whatever happened, the answers received are stored (or rescued) before anything else.
+    let stored = recorder
+        .finish(&mut store, crate::recorder::FLUSH_PATIENCE)
+        .await;
+    let interrupted = executed?;
+    stored?;
     outcome.interrupted = interrupted;
     store.set_run_status(
         run_id,
@@ -197,7 +213,46 @@ pub async fn run(
             RunStatus::Finished
         },
     )?;
+    // Best effort: a claim left behind goes stale within a minute anyway.
+    let _ = store.release_run(run_id, &owner);
     Ok(outcome)
+}
+
+/// How old a run owner's heartbeat may be before another process takes the run over.
+const OWNER_STALE_AFTER_SECS: i64 = 60;
+/// How often a working process refreshes its heartbeat and retries unstored answers.
+const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// This machine's name, to tell processes on several machines apart (a database on a shared
+/// folder).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_string())
+}
+
+/// Whether process `pid` of this host still runs (Linux's /proc; elsewhere the heartbeat decides).
+fn process_alive(pid: u32) -> bool {
+    let proc = std::path::Path::new("/proc");
+    !proc.is_dir() || proc.join(pid.to_string()).exists()
+}
+
+/// Claims `run` for this process, or fails saying who holds it.
+fn claim(store: &mut Store, run: RunId, owner: &RunOwner) -> anyhow::Result<()> {
+    match store.claim_run(run, owner, OWNER_STALE_AFTER_SECS, process_alive)? {
+        Claim::Claimed => Ok(()),
+        Claim::HeldBy {
+            owner,
+            heartbeat_age_secs,
+        } => anyhow::bail!(
+            "run {run} is being worked on by process {} on {} (last heartbeat {heartbeat_age_secs} s ago); wait for it to finish (`versus runs` shows its progress) and run again, or pass --fresh to start a separate run",
+            owner.pid,
+            owner.host
+        ),
+    }
 }
 
 fn plan_cells(
@@ -271,9 +326,12 @@ fn open_run(
     fingerprint: &str,
     cells: &[PlannedCell],
     fresh: bool,
+    owner: &RunOwner,
 ) -> anyhow::Result<(RunId, bool)> {
     if !fresh {
         if let Some(run) = store.find_resumable_run(fingerprint)? {
+            // Another process may be working on it: then this one leaves, asking nothing twice.
+            claim(store, run, owner)?;
             store.reset_for_resume(run)?;
             return Ok((run, true));
         }
@@ -291,6 +349,7 @@ fn open_run(
         tool_version: env!("CARGO_PKG_VERSION"),
         cells: &cell_ids,
     })?;
+    claim(store, run, owner)?;
     Ok((run, false))
 }
 
@@ -360,10 +419,13 @@ async fn execute(
     prepared: &[PreparedModel],
     work: Vec<(usize, PlannedCell)>,
     store: &mut Store,
-    run_id: RunId,
+    recorder: &mut Recorder,
+    owner: &RunOwner,
     outcome: &mut RunOutcome,
     progress: &mut Progress,
 ) -> anyhow::Result<bool> {
+    let run_id = outcome.run_id;
+    let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
     let suite = &plan.suite;
     let global = Arc::new(Semaphore::new(suite.defaults.max_concurrency));
     let per_model: Vec<Arc<Semaphore>> = suite
@@ -410,12 +472,17 @@ async fn execute(
                     Ok(completion) => completed(&cell, model.spec.to_string(), completion),
                     Err(error) => failed(&error, error.attempts),
                 };
-                // Committed before anything else happens, so a kill -9 loses nothing finished.
-                store
-                    .record_cell(run_id, &id, &settled)
-                    .with_context(|| format!("cannot store the answer for {id}"))?;
+                // Committed before anything else happens, so a kill -9 loses nothing finished
+                // (unless another process holds the database: then kept in memory until it is
+                // free).
                 tally(outcome, &id, &settled);
                 progress.cell_done(cell.model_index, &id, &settled);
+                recorder.record(store, id, settled)?;
+            }
+            _ = heartbeat.tick() => {
+                // A busy database delays the heartbeat too; the next tick tries again.
+                let _ = store.heartbeat(run_id, owner);
+                recorder.flush(store)?;
             }
             () = &mut interrupt => {
                 calls.abort_all();
