@@ -469,10 +469,22 @@ fn run_code(
         limits.wall = std::time::Duration::from_secs_f64(seconds);
         limits.cpu_seconds = seconds.ceil() as u64;
     }
+    // Which total memory cap applied (a cgroup, or a process limit standing in for one).
+    let memory = |execution: &versus_sandbox::Execution| {
+        execution
+            .memory_cap
+            .as_deref()
+            .map(|cap| format!(" [memory: {cap}]"))
+            .unwrap_or_default()
+    };
     match versus_sandbox::run_answer(answer, language, tests, function, &limits) {
         Ok(execution) if execution.passed => CodeOutcome {
             passed: true,
-            explanation: format!("tests passed in {} ms", execution.wall_ms),
+            explanation: format!(
+                "tests passed in {} ms{}",
+                execution.wall_ms,
+                memory(&execution)
+            ),
         },
         Ok(execution) => {
             let reason = execution
@@ -482,13 +494,14 @@ fn run_code(
             // The last lines of stderr usually hold the failed assertion.
             let tail: Vec<&str> = execution.stderr.lines().rev().take(3).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
+            let explanation = if tail.is_empty() {
+                reason
+            } else {
+                format!("{reason}: {}", tail.join(" | "))
+            };
             CodeOutcome {
                 passed: false,
-                explanation: if tail.is_empty() {
-                    reason
-                } else {
-                    format!("{reason}: {}", tail.join(" | "))
-                },
+                explanation: format!("{explanation}{}", memory(&execution)),
             }
         }
         Err(error) => CodeOutcome {
