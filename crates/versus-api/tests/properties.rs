@@ -58,9 +58,22 @@ fn json_like() -> impl Strategy<Value = serde_json::Value> {
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
         let key = prop::sample::select(vec![
-            "choices", "index", "delta", "content", "message", "finish_reason", "usage",
-            "prompt_tokens", "completion_tokens", "model", "error", "code", "type", "status",
-            "role", "x",
+            "choices",
+            "index",
+            "delta",
+            "content",
+            "message",
+            "finish_reason",
+            "usage",
+            "prompt_tokens",
+            "completion_tokens",
+            "model",
+            "error",
+            "code",
+            "type",
+            "status",
+            "role",
+            "x",
         ]);
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),

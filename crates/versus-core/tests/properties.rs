@@ -16,22 +16,51 @@ fn parse(text: &str) -> Result<Suite, versus_core::SuiteError> {
 /// Suite-shaped text: real keys and tables with values of every kind, in any order.
 fn suite_like() -> impl Strategy<Value = String> {
     let key = prop::sample::select(vec![
-        "name", "description", "id", "prompt", "spec", "base_url", "api_key_env", "temperature",
-        "top_p", "max_tokens", "seed", "timeout", "retries", "samples", "pass_at", "type", "value",
-        "weight", "reference_file", "images", "category", "messages", "max_response_bytes",
-        "concurrency", "group", "stop",
+        "name",
+        "description",
+        "id",
+        "prompt",
+        "spec",
+        "base_url",
+        "api_key_env",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "seed",
+        "timeout",
+        "retries",
+        "samples",
+        "pass_at",
+        "type",
+        "value",
+        "weight",
+        "reference_file",
+        "images",
+        "category",
+        "messages",
+        "max_response_bytes",
+        "concurrency",
+        "group",
+        "stop",
     ]);
     let value = prop_oneof![
         any::<i64>().prop_map(|n| n.to_string()),
         any::<f64>().prop_map(|x| format!("{x:?}")),
-        prop::sample::select(vec!["nan", "inf", "-inf", "1e300", "true", "[]", "{}", "[1, 2]"])
-            .prop_map(str::to_string),
+        prop::sample::select(vec![
+            "nan", "inf", "-inf", "1e300", "true", "[]", "{}", "[1, 2]"
+        ])
+        .prop_map(str::to_string),
         "[ -~]{0,12}".prop_map(|s| format!("{s:?}")),
     ];
     let line = prop_oneof![
         (key, value).prop_map(|(k, v)| format!("{k} = {v}")),
         prop::sample::select(vec![
-            "[defaults]", "[[models]]", "[[tasks]]", "[[tasks.checks]]", "[judge]", "[verdicts]",
+            "[defaults]",
+            "[[models]]",
+            "[[tasks]]",
+            "[[tasks.checks]]",
+            "[judge]",
+            "[verdicts]",
         ])
         .prop_map(str::to_string),
     ];

@@ -92,6 +92,10 @@ pub struct LocalModel {
 /// Answers this long at most when the request names no limit.
 const DEFAULT_MAX_NEW_TOKENS: usize = 1024;
 
+/// Bytes of prompt text per token of context beyond which a prompt cannot fit (no vocabulary has
+/// tokens this long).
+const MAX_BYTES_PER_TOKEN: usize = 128;
+
 impl LocalModel {
     /// Resolves the spec (downloading from the Hub when needed) and loads the model.
     pub async fn load(spec: &ModelSpec, options: LoadOptions) -> Result<LocalModel, EngineError> {
@@ -209,6 +213,23 @@ impl LocalModel {
     /// the rendered prompt encoded without adding special tokens (the template writes them).
     pub fn prompt_ids(&self, messages: &[Message]) -> Result<Vec<u32>, EngineError> {
         let prompt = self.render_prompt(messages)?;
+        // No token is this long: a prompt past it cannot fit the context, and tokenizing
+        // hundreds of megabytes a template wrote would take minutes.
+        let most = self
+            .loaded
+            .info
+            .context_length
+            .saturating_mul(MAX_BYTES_PER_TOKEN);
+        if prompt.len() > most {
+            return Err(EngineError::Template {
+                model: self.loaded.info.name.clone(),
+                reason: format!(
+                    "the prompt it rendered is {} bytes, more than the model's context of {} tokens can hold",
+                    prompt.len(),
+                    self.loaded.info.context_length
+                ),
+            });
+        }
         self.loaded.tokenizer.encode(&prompt, false)
     }
 
