@@ -107,6 +107,12 @@ pub const DEFAULT_MAX_SSE_LINE_BYTES: u64 = 8 * 1024 * 1024;
 pub const RESPONSE_LIMIT_RANGE: (u64, u64) = (1024, 4 * 1024 * 1024 * 1024);
 /// The most retries a request may have.
 pub const MAX_RETRIES: u32 = 100;
+/// The largest `min`/`max` of a words or tokens check.
+pub const MAX_COUNT_BOUND: f64 = 1e12;
+/// The highest price a model may be given, in USD per million tokens.
+pub const MAX_PRICE: f64 = 1_000_000.0;
+/// The longest context a model may claim, in tokens (2^40).
+pub const MAX_CONTEXT_LENGTH: u64 = 1 << 40;
 
 fn default_max_response_bytes() -> u64 {
     DEFAULT_MAX_RESPONSE_BYTES
@@ -509,9 +515,9 @@ struct RawModel {
     min_p: Option<Spanned<f64>>,
     repetition_penalty: Option<Spanned<f64>>,
     parameters: Option<String>,
-    context_length: Option<u64>,
+    context_length: Option<Spanned<u64>>,
     modalities: Option<Vec<Modality>>,
-    price: Option<Price>,
+    price: Option<Spanned<Price>>,
     architecture: Option<String>,
     dtype: Option<Spanned<String>>,
     quantize: Option<Spanned<String>>,
@@ -884,6 +890,34 @@ fn convert_check(
     };
     let ignore_case = raw.ignore_case.unwrap_or(false);
     let as_count = |v: Option<f64>| v.map(|v| v.max(0.0).round() as u64);
+    // Bounds must be numbers (NaN compares false with everything: a check that can never pass),
+    // counts must be counts, and the range must not be empty.
+    let counts = matches!(kind_name.as_str(), "words" | "tokens");
+    for (field, value) in [("min", raw.min), ("max", raw.max)] {
+        let Some(value) = value else { continue };
+        let valid = if counts {
+            (0.0..=MAX_COUNT_BOUND).contains(&value)
+        } else {
+            value.is_finite()
+        };
+        if !valid {
+            let range = if counts {
+                format!("0..={MAX_COUNT_BOUND}")
+            } else {
+                "a finite number".to_string()
+            };
+            return Err(at(format!(
+                "task `{task}`: a `{kind_name}` check's `{field}` is {value:?}; it must be {range}"
+            )));
+        }
+    }
+    if let (Some(min), Some(max)) = (raw.min, raw.max) {
+        if min > max {
+            return Err(at(format!(
+                "task `{task}`: a `{kind_name}` check's `min` ({min}) is above its `max` ({max}): no answer could pass"
+            )));
+        }
+    }
     // Keys that belong to another check type are mistakes, not silently ignored.
     let mut given: Vec<&str> = Vec::new();
     for (key, present) in [
@@ -1040,11 +1074,35 @@ fn convert_model(source: &SuiteSource<'_>, raw: RawModel) -> Result<ModelConfig,
     config.stream = raw.stream.unwrap_or(true);
     config.concurrency = check_range(source, "concurrency", &raw.concurrency, 1, 4096)?;
     config.params = convert_params(source, raw_params!(raw))?;
+    let price = match raw.price {
+        None => None,
+        Some(price) => {
+            let span = price.span();
+            let price = price.into_inner();
+            for (field, value) in [("price.input", price.input), ("price.output", price.output)] {
+                // Written so that NaN is out of range too.
+                if !(value >= 0.0 && value <= MAX_PRICE) {
+                    return Err(source.error_at(
+                        Some(span.clone()),
+                        Some(field),
+                        format!("`{field}` is {value}, outside 0..={MAX_PRICE} (USD per million tokens)"),
+                    ));
+                }
+            }
+            Some(price)
+        }
+    };
     let mine = ModelMetadata {
         parameters: raw.parameters,
-        context_length: raw.context_length,
+        context_length: check_range(
+            source,
+            "context_length",
+            &raw.context_length,
+            1,
+            MAX_CONTEXT_LENGTH,
+        )?,
         modalities: raw.modalities.unwrap_or_default(),
-        price: raw.price,
+        price,
         architecture: raw.architecture,
         dtype: None,
         device: None,
@@ -1376,6 +1434,62 @@ images = ["cat.png"]
         assert_eq!(local.chat_template_kwargs["date_string"], "26 Jul 2024");
         let message = error("[[models]]\nspec = \"hf:a/b\"\ndevice = \"tpu\"\n[[tasks]]\nid = \"a\"\nprompt = \"x\"\n");
         assert!(message.contains("3:10: unknown device `tpu`"), "{message}");
+    }
+
+    #[test]
+    fn check_bounds_are_numbers_in_range() {
+        let check = |lines: &str| {
+            format!("[[tasks]]\nid = \"a\"\nprompt = \"x\"\n[[tasks.checks]]\n{lines}\n")
+        };
+        for (lines, needle) in [
+            ("type = \"words\"\nmin = nan", "`min` is NaN"),
+            ("type = \"tokens\"\nmax = 1e300", "`max` is 1e300"),
+            ("type = \"words\"\nmin = -1", "`min` is -1"),
+            (
+                "type = \"metric\"\nmetric = \"words\"\nmax = inf",
+                "`max` is inf",
+            ),
+            ("type = \"words\"\nmin = 10\nmax = 5", "is above its `max`"),
+        ] {
+            let message = error(&check(lines));
+            assert!(message.contains(needle), "{lines}: {message}");
+        }
+        assert!(parse(&check(
+            "type = \"metric\"\nmetric = \"flesch_reading_ease\"\nmin = -50\nmax = 120"
+        ))
+        .is_ok());
+    }
+
+    #[test]
+    fn prices_and_context_lengths_are_checked() {
+        let model = |extra: &str| {
+            format!(
+                "[[models]]\nspec = \"openai:m\"\n{extra}\n[[tasks]]\nid = \"a\"\nprompt = \"x\"\n"
+            )
+        };
+        for (extra, needle) in [
+            (
+                "price = { input = nan, output = 1.0 }",
+                "`price.input` is NaN",
+            ),
+            (
+                "price = { input = 1.0, output = -2.0 }",
+                "`price.output` is -2",
+            ),
+            ("price = { input = 1e300, output = 1.0 }", "outside 0..="),
+            ("context_length = 0", "`context_length` is 0, outside"),
+        ] {
+            let message = error(&model(extra));
+            assert!(message.contains(needle), "{extra}: {message}");
+            assert!(
+                message.contains("p.toml:3:") || message.contains(":3:"),
+                "{message}"
+            );
+        }
+        assert!(parse(&model(
+            "price = { input = 0.15, output = 0.6 }\ncontext_length = 128000"
+        ))
+        .is_ok());
     }
 
     #[test]
