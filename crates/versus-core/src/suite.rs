@@ -1081,7 +1081,7 @@ fn convert_model(source: &SuiteSource<'_>, raw: RawModel) -> Result<ModelConfig,
             let price = price.into_inner();
             for (field, value) in [("price.input", price.input), ("price.output", price.output)] {
                 // Written so that NaN is out of range too.
-                if !(value >= 0.0 && value <= MAX_PRICE) {
+                if !(0.0..=MAX_PRICE).contains(&value) {
                     return Err(source.error_at(
                         Some(span.clone()),
                         Some(field),

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use versus_store::{CellId, CellOutcome, RunId, Store};
+use versus_store::{CellId, CellOutcome, RunId, RunOwner, Store};
 
 /// The first wait after a busy write; it doubles up to `MAX_BACKOFF`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -21,6 +21,8 @@ pub const FLUSH_PATIENCE: Duration = Duration::from_secs(600);
 /// Outcomes not yet stored, and when to try again.
 pub struct Recorder {
     run: RunId,
+    /// This process, which holds the run (its heartbeat goes with the retries).
+    owner: RunOwner,
     unsaved: VecDeque<(CellId, CellOutcome)>,
     next_try: Instant,
     backoff: Duration,
@@ -29,9 +31,10 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(run: RunId, quiet: bool) -> Recorder {
+    pub fn new(run: RunId, owner: RunOwner, quiet: bool) -> Recorder {
         Recorder {
             run,
+            owner,
             unsaved: VecDeque::new(),
             next_try: Instant::now(),
             backoff: FIRST_BACKOFF,
@@ -50,6 +53,18 @@ impl Recorder {
     ) -> anyhow::Result<()> {
         self.unsaved.push_back((cell, outcome));
         self.flush(store)
+    }
+
+    /// Refreshes this process's claim on the run and retries what waits. A busy database
+    /// delays the heartbeat too; the next one tries again.
+    pub fn heartbeat(&mut self, store: &mut Store) -> anyhow::Result<()> {
+        let _ = store.heartbeat(self.run, &self.owner);
+        self.flush(store)
+    }
+
+    /// Gives the run up (best effort: a claim left behind goes stale within a minute anyway).
+    pub fn release(&self, store: &mut Store) {
+        let _ = store.release_run(self.run, &self.owner);
     }
 
     /// Tries to store what waits, oldest first, unless the back-off says not yet.

@@ -126,7 +126,7 @@ pub async fn run(
         fresh,
         &owner,
     )?;
-    let mut recorder = Recorder::new(run_id, quiet);
+    let mut recorder = Recorder::new(run_id, owner, quiet);
     let done: HashMap<CellId, CellStatus> = store
         .cells(run_id)?
         .into_iter()
@@ -192,7 +192,6 @@ pub async fn run(
         work,
         &mut store,
         &mut recorder,
-        &owner,
         &mut outcome,
         &mut progress,
     )
@@ -213,8 +212,7 @@ pub async fn run(
             RunStatus::Finished
         },
     )?;
-    // Best effort: a claim left behind goes stale within a minute anyway.
-    let _ = store.release_run(run_id, &owner);
+    recorder.release(&mut store);
     Ok(outcome)
 }
 
@@ -420,11 +418,9 @@ async fn execute(
     work: Vec<(usize, PlannedCell)>,
     store: &mut Store,
     recorder: &mut Recorder,
-    owner: &RunOwner,
     outcome: &mut RunOutcome,
     progress: &mut Progress,
 ) -> anyhow::Result<bool> {
-    let run_id = outcome.run_id;
     let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
     let suite = &plan.suite;
     let global = Arc::new(Semaphore::new(suite.defaults.max_concurrency));
@@ -479,11 +475,7 @@ async fn execute(
                 progress.cell_done(cell.model_index, &id, &settled);
                 recorder.record(store, id, settled)?;
             }
-            _ = heartbeat.tick() => {
-                // A busy database delays the heartbeat too; the next tick tries again.
-                let _ = store.heartbeat(run_id, owner);
-                recorder.flush(store)?;
-            }
+            _ = heartbeat.tick() => recorder.heartbeat(store)?,
             () = &mut interrupt => {
                 calls.abort_all();
                 return Ok(true);
