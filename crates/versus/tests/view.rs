@@ -252,3 +252,29 @@ fn partial_headers_are_dropped_and_connections_capped() {
     let (status, _) = viewer.get("/", &[]);
     assert_eq!(status, 200);
 }
+
+#[test]
+fn a_connection_that_goes_silent_is_closed_at_the_idle_timeout() {
+    let (sandbox, _server) = hostile_run();
+    let viewer = Viewer::start(
+        &sandbox,
+        &["--header-timeout", "60", "--idle-timeout", "1"],
+        0,
+    );
+    let mut stream = TcpStream::connect(&viewer.authority).expect("connect");
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .expect("send part of a request");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("a read timeout");
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    // Closed by the 1 s idle timeout, long before the 60 s header timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
