@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Response, Url};
+use versus_core::redact::redact_url;
 use versus_core::{
     ChatModel, ChatRequest, Completion, ErrorKind, FinishReason, ModelError, Timings, Usage,
 };
@@ -35,6 +36,29 @@ const MALFORMED_QUOTE_LIMIT: usize = 120;
 
 const USER_AGENT: &str = concat!("versus/", env!("CARGO_PKG_VERSION"));
 
+/// The default cap on one response body (JSON or a whole SSE stream), as the suite's
+/// `max_response_bytes` defaults to.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize =
+    versus_core::suite::DEFAULT_MAX_RESPONSE_BYTES as usize;
+
+/// How much of a server's answer one attempt reads before it fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseLimits {
+    /// The most bytes of one response body (a JSON answer, or a whole stream).
+    pub max_body_bytes: usize,
+    /// The longest line of an SSE stream (and the longest data of one event).
+    pub max_sse_line_bytes: usize,
+}
+
+impl Default for ResponseLimits {
+    fn default() -> ResponseLimits {
+        ResponseLimits {
+            max_body_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_sse_line_bytes: crate::sse::DEFAULT_MAX_SSE_LINE_BYTES,
+        }
+    }
+}
+
 /// Where and how to reach one model.
 #[derive(Clone)]
 pub struct ClientConfig {
@@ -52,6 +76,8 @@ pub struct ClientConfig {
     /// The limit on one attempt, from sending the request to the end of the body.
     pub timeout: Duration,
     pub retry: RetryPolicy,
+    /// Caps on the answer's size; beyond them the attempt fails (and is not retried).
+    pub limits: ResponseLimits,
 }
 
 impl ClientConfig {
@@ -65,6 +91,7 @@ impl ClientConfig {
             stream: true,
             timeout: DEFAULT_TIMEOUT,
             retry: RetryPolicy::default(),
+            limits: ResponseLimits::default(),
         }
     }
 }
@@ -72,13 +99,14 @@ impl ClientConfig {
 impl fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientConfig")
-            .field("base_url", &self.base_url)
+            .field("base_url", &redact_url(&self.base_url))
             .field("model", &self.model)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("key_hint", &self.key_hint)
             .field("stream", &self.stream)
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -120,7 +148,7 @@ impl OpenAiClient {
                 reason: error.to_string(),
             })?;
         let target = Target {
-            url: displayable(&endpoint),
+            url: redact_url(endpoint.as_str()),
             model: config.model.clone(),
             secret: config
                 .api_key
@@ -145,7 +173,8 @@ impl OpenAiClient {
         &self.inner.config
     }
 
-    /// The full URL requests go to (`.../chat/completions`), any password in it masked.
+    /// The full URL requests go to (`.../chat/completions`), its user-info and query values
+    /// redacted (`versus_core::redact`).
     pub fn endpoint(&self) -> &str {
         &self.inner.target.url
     }
@@ -166,11 +195,44 @@ fn authorization_header(config: &ClientConfig) -> Result<Option<HeaderValue>, Ap
     Ok(Some(value))
 }
 
+/// Where a key sent to `base_url` goes: what a user is told, and whether it travels safely.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// `host` or `host:port`, nothing else of the URL (no user-info, path or query).
+    pub host: String,
+    /// The scheme is https.
+    pub encrypted: bool,
+    /// The host is this machine (`localhost`, 127.0.0.0/8, `::1`).
+    pub loopback: bool,
+}
+
+/// Reads `base_url` as `OpenAiClient` will.
+pub fn destination(base_url: &str) -> Result<Destination, ApiError> {
+    let url = endpoint_url(base_url)?;
+    let host = url.host_str().unwrap_or_default().to_string();
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = match bare.parse::<std::net::IpAddr>() {
+        Ok(address) => address.is_loopback(),
+        Err(_) => {
+            let name = bare.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+    };
+    Ok(Destination {
+        host: match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        },
+        encrypted: url.scheme() == "https",
+        loopback,
+    })
+}
+
 /// `{base_url}/chat/completions`, whatever trailing slashes the base has. A base that already
 /// ends in `/chat/completions` (a common slip) is taken as the endpoint itself.
 fn endpoint_url(base_url: &str) -> Result<Url, ApiError> {
     let invalid = |reason: String| ApiError::InvalidBaseUrl {
-        url: base_url.to_string(),
+        url: redact_url(base_url),
         reason,
     };
     let mut url = Url::parse(base_url.trim()).map_err(|error| invalid(error.to_string()))?;
@@ -203,16 +265,6 @@ fn endpoint_url(base_url: &str) -> Result<Url, ApiError> {
             &["chat", "completions"][..]
         });
     Ok(url)
-}
-
-/// The URL as messages show it: a password in it is masked.
-fn displayable(url: &Url) -> String {
-    let mut shown = url.clone();
-    if shown.password().is_some() {
-        // Cannot fail: a URL with a password has a host.
-        let _ = shown.set_password(Some("***"));
-    }
-    shown.to_string()
 }
 
 impl OpenAiClient {
@@ -422,11 +474,21 @@ impl Inner {
         started: Instant,
         forwarder: &mut TextForwarder<'_, '_>,
     ) -> Result<Answer, Fault> {
-        let mut decoder = SseDecoder::new();
+        let limits = self.config.limits;
+        let mut decoder = SseDecoder::with_limit(limits.max_sse_line_bytes);
         let mut progress = StreamProgress::default();
+        let mut received = 0usize;
         while !progress.done {
             let events = match response.chunk().await {
-                Ok(Some(bytes)) => decoder.feed(&bytes),
+                Ok(Some(bytes)) => {
+                    received = received.saturating_add(bytes.len());
+                    if received > limits.max_body_bytes {
+                        return Err(self.body_too_large());
+                    }
+                    decoder
+                        .feed(&bytes)
+                        .map_err(|error| Fault::too_large(&error.to_string(), &self.target))?
+                }
                 Ok(None) => {
                     let last = decoder.finish();
                     progress.ended = true;
@@ -514,10 +576,25 @@ impl Inner {
         started: Instant,
         forwarder: &mut TextForwarder<'_, '_>,
     ) -> Result<Answer, Fault> {
-        let body = response
-            .bytes()
+        let mut response = response;
+        let limit = self.config.limits.max_body_bytes;
+        if response
+            .content_length()
+            .is_some_and(|length| length > limit as u64)
+        {
+            return Err(self.body_too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(bytes) = response
+            .chunk()
             .await
-            .map_err(|error| Fault::read(&error, &self.target))?;
+            .map_err(|error| Fault::read(&error, &self.target))?
+        {
+            if body.len().saturating_add(bytes.len()) > limit {
+                return Err(self.body_too_large());
+            }
+            body.extend_from_slice(&bytes);
+        }
         let latency = started.elapsed();
         let quoted = || String::from_utf8_lossy(&body).into_owned();
         let value: serde_json::Value = serde_json::from_slice(&body).map_err(|error| {
@@ -543,6 +620,16 @@ impl Inner {
             ttft: None,
             latency,
         })
+    }
+
+    fn body_too_large(&self) -> Fault {
+        Fault::too_large(
+            &format!(
+                "the body is longer than {} bytes (the limit; raise it with `max_response_bytes`)",
+                self.config.limits.max_body_bytes
+            ),
+            &self.target,
+        )
     }
 
     /// A fault for a malformed body, quoting the start of what was received.
@@ -629,12 +716,33 @@ mod tests {
     }
 
     #[test]
-    fn passwords_in_urls_are_masked() {
-        let url = endpoint_url("http://user:hunter2@host/v1").expect("valid");
+    fn destinations_name_the_host_only_and_know_loopback() {
+        let at = |url: &str| destination(url).expect("valid");
+        let local = at("http://u:PW@127.0.0.1:8080/v1?key=Q");
+        assert_eq!(local.host, "127.0.0.1:8080");
+        assert!(local.loopback && !local.encrypted);
+        assert!(at("http://localhost/v1").loopback);
+        assert!(at("http://[::1]:9/v1").loopback);
+        assert!(at("http://127.9.9.9/v1").loopback);
+        let remote = at("https://api.openai.com/v1");
+        assert_eq!(remote.host, "api.openai.com");
+        assert!(remote.encrypted && !remote.loopback);
+        assert!(!at("http://localhost.evil.example/v1").loopback);
+        assert!(!at("http://10.0.0.1/v1").loopback);
+    }
+
+    #[test]
+    fn user_info_and_query_values_in_urls_are_masked() {
+        let client = OpenAiClient::new(ClientConfig::new("http://user:hunter2@host/v1?key=Q", "m"))
+            .expect("valid");
         assert_eq!(
-            displayable(&url),
-            "http://user:***@host/v1/chat/completions"
+            client.endpoint(),
+            "http://***@host/v1/chat/completions?key=***"
         );
+        let error = endpoint_url("ftp://u:PW@h/v1?key=Q")
+            .expect_err("not http")
+            .to_string();
+        assert!(!error.contains("PW") && !error.contains("=Q"), "{error}");
     }
 
     #[test]

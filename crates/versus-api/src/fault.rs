@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use versus_core::redact::redact_urls_in;
 use versus_core::{ErrorKind, ModelError};
 
 use crate::wire::ErrorDetail;
@@ -14,7 +15,7 @@ const SERVER_TEXT_LIMIT: usize = 300;
 
 /// What the messages about one endpoint need to know.
 pub(crate) struct Target {
-    /// The endpoint URL, with any password in it masked.
+    /// The endpoint URL, redacted (user-info and query values hidden).
     pub url: String,
     pub model: String,
     /// The API key, kept only to scrub it from anything shown.
@@ -25,12 +26,14 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    /// `text` with every occurrence of the API key replaced by `***`.
+    /// `text` with every occurrence of the API key replaced by `***`, and every URL in it
+    /// redacted (a server or a library may quote the request URL back).
     pub fn scrub(&self, text: &str) -> String {
-        match self.secret.as_deref() {
+        let text = match self.secret.as_deref() {
             Some(secret) if !secret.is_empty() => text.replace(secret, "***"),
             _ => text.to_string(),
-        }
+        };
+        redact_urls_in(&text)
     }
 
     /// Server-supplied text made fit to show: key scrubbed (before truncating, so no fragment of
@@ -229,6 +232,16 @@ impl Fault {
                 "no complete answer from {} within the {:?} timeout",
                 target.url, target.timeout
             ),
+        )
+    }
+
+    /// The answer outgrew a limit (`what` says which). Not retried: a server that sends an
+    /// endless line or a gigabyte body would do it again, and the tokens would be paid again.
+    pub fn too_large(what: &str, target: &Target) -> Fault {
+        Fault::new(
+            ErrorKind::InvalidResponse,
+            false,
+            format!("the answer from {} is too large: {what}", target.url),
         )
     }
 

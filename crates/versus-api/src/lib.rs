@@ -30,6 +30,9 @@ mod retry;
 pub mod sse;
 pub mod wire;
 
-pub use client::{ClientConfig, OpenAiClient, DEFAULT_TIMEOUT, OPENAI_BASE_URL};
+pub use client::{
+    destination, ClientConfig, Destination, OpenAiClient, ResponseLimits,
+    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, OPENAI_BASE_URL,
+};
 pub use error::ApiError;
 pub use retry::{RetryPolicy, MAX_SERVER_DELAY};

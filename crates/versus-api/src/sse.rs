@@ -4,6 +4,22 @@
 //! Follows the WHATWG event-stream rules that matter for chat APIs: lines end in LF, CRLF or CR;
 //! a blank line ends an event; `data:` lines accumulate (joined by `\n`); lines starting with `:`
 //! are comments; one space after the colon is dropped. `id:` and `retry:` are read and ignored.
+//!
+//! A line, and the data of one event, may be at most `max_line_bytes` long (a server that never
+//! ends a line must not make the client allocate until it aborts): beyond it `feed` fails with
+//! `SseTooLong`.
+
+/// The default longest line (and event data): far beyond any chat chunk, even a whole answer in
+/// one event.
+pub const DEFAULT_MAX_SSE_LINE_BYTES: usize =
+    versus_core::suite::DEFAULT_MAX_SSE_LINE_BYTES as usize;
+
+/// A line or an event's data longer than the decoder's limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a server-sent event line is longer than {limit} bytes (the limit; raise it with `max_sse_line_bytes`)")]
+pub struct SseTooLong {
+    pub limit: usize,
+}
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,8 +31,10 @@ pub struct SseEvent {
 }
 
 /// Turns a byte stream into events. Feed it every chunk read, then call `finish` at EOF.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SseDecoder {
+    /// The longest line, and the longest data of one event, in bytes.
+    max_line_bytes: usize,
     /// The bytes of a line whose end has not arrived yet.
     partial_line: Vec<u8>,
     /// The previous chunk ended in CR, so an LF opening the next chunk is the same line break.
@@ -26,13 +44,32 @@ pub struct SseDecoder {
     has_data: bool,
 }
 
+impl Default for SseDecoder {
+    fn default() -> SseDecoder {
+        SseDecoder::with_limit(DEFAULT_MAX_SSE_LINE_BYTES)
+    }
+}
+
 impl SseDecoder {
     pub fn new() -> SseDecoder {
         SseDecoder::default()
     }
 
-    /// Decodes the next piece of the stream; returns the events it completes.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
+    /// A decoder whose lines (and events' data) may be at most `max_line_bytes` long.
+    pub fn with_limit(max_line_bytes: usize) -> SseDecoder {
+        SseDecoder {
+            max_line_bytes,
+            partial_line: Vec::new(),
+            skip_leading_lf: false,
+            event: None,
+            data: String::new(),
+            has_data: false,
+        }
+    }
+
+    /// Decodes the next piece of the stream; returns the events it completes, or `SseTooLong`
+    /// when a line or an event's data outgrows the limit (the decoder is then spent).
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, SseTooLong> {
         let mut events = Vec::new();
         let mut position = 0;
         if self.skip_leading_lf && !bytes.is_empty() {
@@ -50,8 +87,12 @@ impl SseDecoder {
             }
             self.partial_line
                 .extend_from_slice(&bytes[line_start..position]);
+            self.check_length()?;
             let line = std::mem::take(&mut self.partial_line);
             self.process_line(&line, &mut events);
+            if self.data.len() > self.max_line_bytes {
+                return Err(self.too_long());
+            }
             position += 1;
             if byte == b'\r' {
                 match bytes.get(position) {
@@ -63,7 +104,24 @@ impl SseDecoder {
             line_start = position;
         }
         self.partial_line.extend_from_slice(&bytes[line_start..]);
-        events
+        self.check_length()?;
+        Ok(events)
+    }
+
+    fn check_length(&mut self) -> Result<(), SseTooLong> {
+        if self.partial_line.len() > self.max_line_bytes {
+            return Err(self.too_long());
+        }
+        Ok(())
+    }
+
+    /// The error, with the buffers freed.
+    fn too_long(&mut self) -> SseTooLong {
+        self.partial_line = Vec::new();
+        self.data = String::new();
+        SseTooLong {
+            limit: self.max_line_bytes,
+        }
     }
 
     /// Ends the stream: a last line or event the server did not terminate is still delivered,
@@ -128,7 +186,7 @@ mod tests {
         let mut events = Vec::new();
         let mut start = 0;
         for &cut in cuts.iter().chain(std::iter::once(&stream.len())) {
-            events.extend(decoder.feed(&stream[start..cut]));
+            events.extend(decoder.feed(&stream[start..cut]).expect("within the limit"));
             start = cut;
         }
         events.extend(decoder.finish());
@@ -184,8 +242,29 @@ mod tests {
             ["a", "b"]
         );
         let mut decoder = SseDecoder::new();
-        assert!(decoder.feed(b": only a comment\n").is_empty());
+        assert!(decoder.feed(b": only a comment\n").unwrap().is_empty());
         assert_eq!(decoder.finish(), None);
+    }
+
+    #[test]
+    fn an_endless_line_or_event_stops_at_the_limit() {
+        let mut decoder = SseDecoder::with_limit(64);
+        assert!(decoder.feed(b"data: short\n\n").unwrap().len() == 1);
+        let chunk = [b'x'; 40];
+        assert!(decoder.feed(b"data: ").is_ok());
+        assert!(decoder.feed(&chunk).is_ok());
+        assert_eq!(decoder.feed(&chunk), Err(SseTooLong { limit: 64 }));
+        // Many data lines of one event count together.
+        let mut decoder = SseDecoder::with_limit(64);
+        let lines = "data: 0123456789\n".repeat(10);
+        assert_eq!(
+            decoder.feed(lines.as_bytes()),
+            Err(SseTooLong { limit: 64 })
+        );
+        // A line exactly at the limit is fine.
+        let mut decoder = SseDecoder::with_limit(16);
+        let events = decoder.feed(b"data: 0123456789\n\n").unwrap();
+        assert_eq!(data_of(&events), ["0123456789"]);
     }
 
     #[test]

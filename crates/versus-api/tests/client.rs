@@ -472,3 +472,74 @@ async fn debug_output_never_shows_the_key() {
     let client = OpenAiClient::new(config).expect("valid");
     assert!(!format!("{client:?}").contains(KEY));
 }
+
+// --- bounded answers and redacted URLs ------------------------------------------------------------
+
+#[tokio::test]
+async fn an_endless_sse_line_fails_the_attempt_at_the_line_limit() {
+    // A line that never ends, sent in 64 KiB pieces: the client stops at its limit instead of
+    // allocating until the process aborts, and does not pay for the same answer again.
+    let piece = vec![b'x'; 64 * 1024];
+    let mut pieces: Vec<&[u8]> = vec![b"data: "];
+    pieces.extend(std::iter::repeat_n(piece.as_slice(), 64));
+    let (server, outcome) = ask_server_with(vec![raw_sse(&pieces)], |config| {
+        config.limits.max_sse_line_bytes = 1024 * 1024;
+    })
+    .await;
+    let error = outcome.error();
+    assert_eq!(error.kind, ErrorKind::InvalidResponse);
+    assert!(
+        error.message.contains("longer than 1048576 bytes"),
+        "{}",
+        error.message
+    );
+    assert!(
+        error.message.contains("max_sse_line_bytes"),
+        "{}",
+        error.message
+    );
+    assert_eq!(server.hits(), 1, "not retried");
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_fails_the_attempt() {
+    let big = format!("{{\"pad\": \"{}\"}}", "y".repeat(200_000));
+    let (_, outcome) = ask_server_with(vec![json_body(200, &big)], |config| {
+        config.stream = false;
+        config.limits.max_body_bytes = 100_000;
+    })
+    .await;
+    let error = outcome.error();
+    assert!(
+        error.message.contains("longer than 100000 bytes"),
+        "{}",
+        error.message
+    );
+    assert!(
+        error.message.contains("max_response_bytes"),
+        "{}",
+        error.message
+    );
+    // A stream counts all its events together.
+    let deltas: Vec<String> = (0..400).map(|_| "z".repeat(500)).collect();
+    let deltas: Vec<&str> = deltas.iter().map(String::as_str).collect();
+    let (_, outcome) = ask_server_with(vec![streamed(&deltas)], |config| {
+        config.limits.max_body_bytes = 100_000;
+    })
+    .await;
+    assert!(outcome.error().message.contains("longer than 100000 bytes"));
+}
+
+#[tokio::test]
+async fn user_info_and_query_values_never_reach_an_error_message() {
+    // Nothing listens on port 9: the connection is refused, and the message names the URL.
+    let mut config = ClientConfig::new("http://user:hunter2@127.0.0.1:9/v1?key=QSECRET", MODEL);
+    config.retry.max_retries = 0;
+    let client = OpenAiClient::new(config).expect("a valid config");
+    let outcome = ask(&client, &hello()).await;
+    let message = &outcome.error().message;
+    assert!(message.contains("127.0.0.1:9"), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
+    assert!(!message.contains("QSECRET"), "{message}");
+    assert!(!format!("{client:?}").contains("hunter2"));
+}

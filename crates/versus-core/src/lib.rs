@@ -15,6 +15,7 @@ pub mod params;
 mod random;
 pub mod ratings;
 pub mod record;
+pub mod redact;
 pub mod significance;
 pub mod spec;
 pub mod stats;

@@ -26,6 +26,18 @@ pub struct RunPlan {
 }
 
 impl RunPlan {
+    /// The plan as it is stored and reported: every model's base URL redacted
+    /// (`redact::redact_url`), so credentials in a URL never reach the database or a report.
+    pub fn redacted(&self) -> RunPlan {
+        let mut plan = self.clone();
+        for model in &mut plan.suite.models {
+            if let Some(url) = &model.base_url {
+                model.base_url = Some(crate::redact::redact_url(url));
+            }
+        }
+        plan
+    }
+
     /// The parameters a model gets for a task: suite defaults, then the model's, then the
     /// task's, then the command line's.
     pub fn params_for(&self, model_index: usize, task_index: usize) -> GenerationParams {

@@ -85,10 +85,41 @@ pub struct Defaults {
     /// The k of the pass@k figures reported for code checks (tasks may override it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pass_at: Vec<u32>,
+    /// The most bytes one response body (a JSON answer, or a whole stream) may have.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: u64,
+    /// The longest line (and event) of a streamed answer, in bytes.
+    #[serde(default = "default_max_sse_line_bytes")]
+    pub max_sse_line_bytes: u64,
 }
 
 fn one_sample() -> u32 {
     1
+}
+
+/// The default cap on one response body from a hosted model: a long answer streamed token by
+/// token is a few megabytes; a server sending gigabytes is broken or hostile.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+/// The default cap on one line of a streamed answer: far beyond any chunk, even a whole answer
+/// sent as one event.
+pub const DEFAULT_MAX_SSE_LINE_BYTES: u64 = 8 * 1024 * 1024;
+/// The range both caps may be set in (1 KiB to 4 GiB).
+pub const RESPONSE_LIMIT_RANGE: (u64, u64) = (1024, 4 * 1024 * 1024 * 1024);
+/// The most retries a request may have.
+pub const MAX_RETRIES: u32 = 100;
+/// The largest `min`/`max` of a words or tokens check.
+pub const MAX_COUNT_BOUND: f64 = 1e12;
+/// The highest price a model may be given, in USD per million tokens.
+pub const MAX_PRICE: f64 = 1_000_000.0;
+/// The longest context a model may claim, in tokens (2^40).
+pub const MAX_CONTEXT_LENGTH: u64 = 1 << 40;
+
+fn default_max_response_bytes() -> u64 {
+    DEFAULT_MAX_RESPONSE_BYTES
+}
+
+fn default_max_sse_line_bytes() -> u64 {
+    DEFAULT_MAX_SSE_LINE_BYTES
 }
 
 /// The most samples a cell may have: enough for pass@100 with room to spare, few enough that a
@@ -112,6 +143,8 @@ impl Default for Defaults {
             retry_backoff_secs: 1.0,
             samples: 1,
             pass_at: Vec::new(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_sse_line_bytes: DEFAULT_MAX_SSE_LINE_BYTES,
         }
     }
 }
@@ -209,8 +242,12 @@ pub struct SuiteError {
     /// The file (or builtin name) the suite came from.
     pub origin: String,
     pub location: Option<Location>,
-    /// The offending line of the file, for display.
+    /// The offending line of the file, for display: cut to a window around the error when it is
+    /// long, so that a deeply nested or minified line cannot flood the terminal.
     pub source_line: Option<String>,
+    /// The column of the caret under `source_line` (1-based; differs from `location.column`
+    /// when the line was cut).
+    pub caret_column: usize,
     /// The field at fault, when one is.
     pub field: Option<String>,
     pub message: String,
@@ -234,7 +271,7 @@ impl fmt::Display for SuiteError {
                 line,
                 "",
                 "^",
-                col = at.column
+                col = self.caret_column.max(1)
             )?;
         }
         if let Some(help) = &self.help {
@@ -260,11 +297,11 @@ impl SuiteSource<'_> {
         Location { line, column }
     }
 
-    fn line_text(&self, line: usize) -> Option<String> {
-        self.text
-            .lines()
-            .nth(line.saturating_sub(1))
-            .map(str::to_string)
+    /// The line to quote under an error, cut to a window around `column` when it is long, and
+    /// the caret's column in what is quoted.
+    fn line_excerpt(&self, at: Location) -> Option<(String, usize)> {
+        let line = self.text.lines().nth(at.line.saturating_sub(1))?;
+        Some(excerpt(line, at.column))
     }
 
     /// An error at a byte range of the text.
@@ -275,12 +312,14 @@ impl SuiteSource<'_> {
         message: impl Into<String>,
     ) -> SuiteError {
         let location = span.map(|span| self.location(span.start));
+        let excerpt = location.and_then(|at| self.line_excerpt(at));
         SuiteError {
             origin: self.origin.to_string(),
             location,
-            source_line: location.and_then(|at| self.line_text(at.line)),
+            caret_column: excerpt.as_ref().map_or(1, |(_, column)| *column),
+            source_line: excerpt.map(|(line, _)| line),
             field: field.map(str::to_string),
-            message: message.into(),
+            message: cut_message(message.into()),
             help: None,
         }
     }
@@ -292,15 +331,88 @@ impl SuiteSource<'_> {
         field: &str,
         message: impl Into<String>,
     ) -> SuiteError {
+        let excerpt = self.line_excerpt(location);
         SuiteError {
             origin: self.origin.to_string(),
             location: Some(location),
-            source_line: self.line_text(location.line),
+            caret_column: excerpt.as_ref().map_or(1, |(_, column)| *column),
+            source_line: excerpt.map(|(line, _)| line),
             field: Some(field.to_string()),
-            message: message.into(),
+            message: cut_message(message.into()),
             help: None,
         }
     }
+
+    /// The suite's text from the file's bytes: invalid UTF-8 is an error at the first bad byte,
+    /// with its line and column (counted in characters before it).
+    pub fn decode(origin: &str, bytes: &[u8]) -> Result<String, SuiteError> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Ok(text.to_string()),
+            Err(error) => {
+                let good = error.valid_up_to();
+                // Cannot fail: the bytes up to `valid_up_to` are valid UTF-8.
+                let before = std::str::from_utf8(&bytes[..good]).unwrap_or_default();
+                let source = SuiteSource {
+                    origin,
+                    text: before,
+                };
+                let bad = bytes[good..]
+                    .iter()
+                    .take(error.error_len().unwrap_or(1).max(1))
+                    .map(|byte| format!("0x{byte:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let mut error = source.error_at(
+                    Some(good..good),
+                    None,
+                    format!("the file is not valid UTF-8: byte {bad} (offset {good}) is not UTF-8"),
+                );
+                error.help = Some("save the suite as UTF-8".to_string());
+                Err(error)
+            }
+        }
+    }
+}
+
+/// The longest source line quoted whole under an error; longer lines are cut to a window of this
+/// many characters around the error.
+pub const QUOTED_LINE_LIMIT: usize = 120;
+
+/// The longest error message shown whole (a parser may quote a huge value back).
+const MESSAGE_LIMIT: usize = 400;
+
+/// `line` cut to at most `QUOTED_LINE_LIMIT` characters around `column` (1-based, in characters),
+/// with `...` where it was cut, and the caret's column in the result.
+fn excerpt(line: &str, column: usize) -> (String, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= QUOTED_LINE_LIMIT {
+        return (line.to_string(), column);
+    }
+    let at = column.saturating_sub(1).min(chars.len());
+    let start = at.saturating_sub(QUOTED_LINE_LIMIT / 2);
+    let end = (start + QUOTED_LINE_LIMIT).min(chars.len());
+    let start = end.saturating_sub(QUOTED_LINE_LIMIT);
+    let mut shown = String::new();
+    let mut caret = at - start + 1;
+    if start > 0 {
+        shown.push_str("...");
+        caret += 3;
+    }
+    shown.extend(&chars[start..end]);
+    if end < chars.len() {
+        shown.push_str("...");
+    }
+    (shown, caret)
+}
+
+/// A message cut to `MESSAGE_LIMIT` characters.
+fn cut_message(message: String) -> String {
+    if message.chars().count() <= MESSAGE_LIMIT {
+        return message;
+    }
+    let mut cut: String = message.chars().take(MESSAGE_LIMIT).collect();
+    cut.push_str("... (cut)");
+    cut
 }
 
 impl SuiteError {
@@ -379,10 +491,12 @@ struct RawDefaults {
     timeout: Option<Spanned<f64>>,
     concurrency: Option<Spanned<usize>>,
     max_concurrency: Option<Spanned<usize>>,
-    retries: Option<u32>,
+    retries: Option<Spanned<u32>>,
     retry_backoff: Option<Spanned<f64>>,
     samples: Option<Spanned<u32>>,
     pass_at: Option<Spanned<Vec<u32>>>,
+    max_response_bytes: Option<Spanned<u64>>,
+    max_sse_line_bytes: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -403,9 +517,9 @@ struct RawModel {
     min_p: Option<Spanned<f64>>,
     repetition_penalty: Option<Spanned<f64>>,
     parameters: Option<String>,
-    context_length: Option<u64>,
+    context_length: Option<Spanned<u64>>,
     modalities: Option<Vec<Modality>>,
-    price: Option<Price>,
+    price: Option<Spanned<Price>>,
     architecture: Option<String>,
     dtype: Option<Spanned<String>>,
     quantize: Option<Spanned<String>>,
@@ -698,12 +812,29 @@ fn convert_defaults(source: &SuiteSource<'_>, raw: RawDefaults) -> Result<Defaul
             .unwrap_or(base.concurrency),
         max_concurrency: check_range(source, "max_concurrency", &raw.max_concurrency, 1, 65_536)?
             .unwrap_or(base.max_concurrency),
-        retries: raw.retries.unwrap_or(base.retries),
+        retries: check_range(source, "retries", &raw.retries, 0, MAX_RETRIES)?
+            .unwrap_or(base.retries),
         retry_backoff_secs: check_range(source, "retry_backoff", &raw.retry_backoff, 0.0, 600.0)?
             .unwrap_or(base.retry_backoff_secs),
         samples: check_range(source, "samples", &raw.samples, 1, MAX_SAMPLES)?
             .unwrap_or(base.samples),
         pass_at: convert_pass_at(source, raw.pass_at)?.unwrap_or_default(),
+        max_response_bytes: check_range(
+            source,
+            "max_response_bytes",
+            &raw.max_response_bytes,
+            RESPONSE_LIMIT_RANGE.0,
+            RESPONSE_LIMIT_RANGE.1,
+        )?
+        .unwrap_or(base.max_response_bytes),
+        max_sse_line_bytes: check_range(
+            source,
+            "max_sse_line_bytes",
+            &raw.max_sse_line_bytes,
+            RESPONSE_LIMIT_RANGE.0,
+            RESPONSE_LIMIT_RANGE.1,
+        )?
+        .unwrap_or(base.max_sse_line_bytes),
     })
 }
 
@@ -762,6 +893,34 @@ fn convert_check(
     };
     let ignore_case = raw.ignore_case.unwrap_or(false);
     let as_count = |v: Option<f64>| v.map(|v| v.max(0.0).round() as u64);
+    // Bounds must be numbers (NaN compares false with everything: a check that can never pass),
+    // counts must be counts, and the range must not be empty.
+    let counts = matches!(kind_name.as_str(), "words" | "tokens");
+    for (field, value) in [("min", raw.min), ("max", raw.max)] {
+        let Some(value) = value else { continue };
+        let valid = if counts {
+            (0.0..=MAX_COUNT_BOUND).contains(&value)
+        } else {
+            value.is_finite()
+        };
+        if !valid {
+            let range = if counts {
+                format!("0..={MAX_COUNT_BOUND}")
+            } else {
+                "a finite number".to_string()
+            };
+            return Err(at(format!(
+                "task `{task}`: a `{kind_name}` check's `{field}` is {value:?}; it must be {range}"
+            )));
+        }
+    }
+    if let (Some(min), Some(max)) = (raw.min, raw.max) {
+        if min > max {
+            return Err(at(format!(
+                "task `{task}`: a `{kind_name}` check's `min` ({min}) is above its `max` ({max}): no answer could pass"
+            )));
+        }
+    }
     // Keys that belong to another check type are mistakes, not silently ignored.
     let mut given: Vec<&str> = Vec::new();
     for (key, present) in [
@@ -918,11 +1077,35 @@ fn convert_model(source: &SuiteSource<'_>, raw: RawModel) -> Result<ModelConfig,
     config.stream = raw.stream.unwrap_or(true);
     config.concurrency = check_range(source, "concurrency", &raw.concurrency, 1, 4096)?;
     config.params = convert_params(source, raw_params!(raw))?;
+    let price = match raw.price {
+        None => None,
+        Some(price) => {
+            let span = price.span();
+            let price = price.into_inner();
+            for (field, value) in [("price.input", price.input), ("price.output", price.output)] {
+                // Written so that NaN is out of range too.
+                if !(0.0..=MAX_PRICE).contains(&value) {
+                    return Err(source.error_at(
+                        Some(span.clone()),
+                        Some(field),
+                        format!("`{field}` is {value}, outside 0..={MAX_PRICE} (USD per million tokens)"),
+                    ));
+                }
+            }
+            Some(price)
+        }
+    };
     let mine = ModelMetadata {
         parameters: raw.parameters,
-        context_length: raw.context_length,
+        context_length: check_range(
+            source,
+            "context_length",
+            &raw.context_length,
+            1,
+            MAX_CONTEXT_LENGTH,
+        )?,
         modalities: raw.modalities.unwrap_or_default(),
-        price: raw.price,
+        price,
         architecture: raw.architecture,
         dtype: None,
         device: None,
@@ -1258,6 +1441,88 @@ images = ["cat.png"]
     }
 
     #[test]
+    fn check_bounds_are_numbers_in_range() {
+        let check = |lines: &str| {
+            format!("[[tasks]]\nid = \"a\"\nprompt = \"x\"\n[[tasks.checks]]\n{lines}\n")
+        };
+        for (lines, needle) in [
+            ("type = \"words\"\nmin = nan", "`min` is NaN"),
+            ("type = \"tokens\"\nmax = 1e300", "`max` is 1e300"),
+            ("type = \"words\"\nmin = -1", "`min` is -1"),
+            (
+                "type = \"metric\"\nmetric = \"words\"\nmax = inf",
+                "`max` is inf",
+            ),
+            ("type = \"words\"\nmin = 10\nmax = 5", "is above its `max`"),
+        ] {
+            let message = error(&check(lines));
+            assert!(message.contains(needle), "{lines}: {message}");
+        }
+        assert!(parse(&check(
+            "type = \"metric\"\nmetric = \"flesch_reading_ease\"\nmin = -50\nmax = 120"
+        ))
+        .is_ok());
+    }
+
+    #[test]
+    fn prices_and_context_lengths_are_checked() {
+        let model = |extra: &str| {
+            format!(
+                "[[models]]\nspec = \"openai:m\"\n{extra}\n[[tasks]]\nid = \"a\"\nprompt = \"x\"\n"
+            )
+        };
+        for (extra, needle) in [
+            (
+                "price = { input = nan, output = 1.0 }",
+                "`price.input` is NaN",
+            ),
+            (
+                "price = { input = 1.0, output = -2.0 }",
+                "`price.output` is -2",
+            ),
+            ("price = { input = 1e300, output = 1.0 }", "outside 0..="),
+            ("context_length = 0", "`context_length` is 0, outside"),
+        ] {
+            let message = error(&model(extra));
+            assert!(message.contains(needle), "{extra}: {message}");
+            assert!(
+                message.contains("p.toml:3:") || message.contains(":3:"),
+                "{message}"
+            );
+        }
+        assert!(parse(&model(
+            "price = { input = 0.15, output = 0.6 }\ncontext_length = 128000"
+        ))
+        .is_ok());
+    }
+
+    #[test]
+    fn response_limits_and_retries_are_read_and_checked() {
+        let suite = parse("[defaults]\nmax_response_bytes = 2048\nmax_sse_line_bytes = 1024\nretries = 0\n[[tasks]]\nid = \"a\"\nprompt = \"x\"\n").unwrap();
+        assert_eq!(suite.defaults.max_response_bytes, 2048);
+        assert_eq!(suite.defaults.max_sse_line_bytes, 1024);
+        assert_eq!(suite.defaults.retries, 0);
+        assert_eq!(
+            Defaults::default().max_response_bytes,
+            DEFAULT_MAX_RESPONSE_BYTES
+        );
+        for (field, value) in [
+            ("max_response_bytes", "10"),
+            ("max_sse_line_bytes", "0"),
+            ("max_response_bytes", "9000000000000"),
+            ("retries", "1000000"),
+        ] {
+            let message = error(&format!(
+                "[defaults]\n{field} = {value}\n[[tasks]]\nid = \"a\"\nprompt = \"x\"\n"
+            ));
+            assert!(
+                message.contains(&format!("`{field}` is {value}, outside")),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
     fn numbers_out_of_range_nan_and_infinity_are_refused_at_load_time() {
         let code = |timeout: &str| {
             error(&format!(
@@ -1420,6 +1685,40 @@ min = 0.2
             let message = error(&with_check(check));
             assert!(message.contains(expected), "for {check:?}: {message}");
         }
+    }
+
+    #[test]
+    fn invalid_utf8_points_at_the_first_bad_byte() {
+        let bytes = b"name = \"x\"\n[[tasks]]\nid = \"a\xe9b\"\n";
+        let error = SuiteSource::decode("s.toml", bytes).unwrap_err();
+        assert_eq!(error.location, Some(Location { line: 3, column: 8 }));
+        let shown = error.to_string();
+        assert!(shown.starts_with("s.toml:3:8: "), "{shown}");
+        assert!(shown.contains("0xe9"), "{shown}");
+        assert_eq!(
+            SuiteSource::decode("s.toml", "ok = \"é\"".as_bytes()).unwrap(),
+            "ok = \"é\""
+        );
+    }
+
+    #[test]
+    fn long_and_deeply_nested_lines_are_quoted_cut() {
+        let nested = format!("x = {}1{}\n", "[".repeat(20_000), "]".repeat(20_000));
+        let shown = error(&nested);
+        assert!(
+            shown.len() < 2_000,
+            "{} bytes: {}",
+            shown.len(),
+            &shown[..300]
+        );
+        let long = format!("name = \"{}\"\nbogus = 1\n", "n".repeat(5_000));
+        let shown = error(&format!("{long}{}", "z".repeat(3)));
+        assert!(shown.len() < 2_000, "{shown}");
+        // A cut line keeps the caret under the error.
+        let line = format!("{}bogus = 1", " ".repeat(0));
+        let (text, caret) = excerpt(&format!("{}{line}", "a".repeat(500)), 501);
+        assert!(text.starts_with("..."));
+        assert_eq!(&text[caret - 1..caret + 4], "bogus");
     }
 
     #[test]

@@ -142,6 +142,7 @@ pub(crate) fn tokenizer_parts(
     config.add_eos_token =
         Some(optional_bool(metadata, "tokenizer.ggml.add_eos_token")?.unwrap_or(false));
     config.chat_template = optional_string(metadata, "tokenizer.chat_template")?.map(String::from);
+    config.chat_template_origin = Some("GGUF metadata `tokenizer.chat_template`".to_string());
 
     let eos_token_ids = [&eos, &eot, &eom]
         .into_iter()

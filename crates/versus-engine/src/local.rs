@@ -98,6 +98,10 @@ pub struct LocalModel {
 /// Answers this long at most when the request names no limit.
 const DEFAULT_MAX_NEW_TOKENS: usize = 1024;
 
+/// Bytes of prompt text per token of context beyond which a prompt cannot fit (no vocabulary has
+/// tokens this long).
+const MAX_BYTES_PER_TOKEN: usize = 128;
+
 impl LocalModel {
     /// Resolves the spec (downloading from the Hub when needed) and loads the model.
     pub async fn load(spec: &ModelSpec, options: LoadOptions) -> Result<LocalModel, EngineError> {
@@ -137,12 +141,18 @@ impl LocalModel {
                 (decoder, tokenizer, GenerationDefaults::default(), None)
             }
         };
-        let template = ChatTemplate::from_tokenizer(&tokenizer, name)?.ok_or_else(|| {
+        let mut template = ChatTemplate::from_tokenizer(&tokenizer, name)?.ok_or_else(|| {
             EngineError::Template {
                 model: name.to_string(),
                 reason: "the model has no chat template (tokenizer_config.json `chat_template` or GGUF `tokenizer.chat_template`); versus needs one to turn messages into a prompt".into(),
             }
         })?;
+        if let ModelFiles::Gguf { path } = files {
+            template = template.with_origin(&format!(
+                "{} (GGUF metadata `tokenizer.chat_template`)",
+                path.display()
+            ));
+        }
         let config = decoder.config();
         let mut stop_token_ids = tokenizer.eos_token_ids();
         for id in &config.eos_token_ids {
@@ -243,6 +253,23 @@ impl LocalModel {
     /// the rendered prompt encoded without adding special tokens (the template writes them).
     pub fn prompt_ids(&self, messages: &[Message]) -> Result<Vec<u32>, EngineError> {
         let prompt = self.render_prompt(messages)?;
+        // No token is this long: a prompt past it cannot fit the context, and tokenizing
+        // hundreds of megabytes a template wrote would take minutes.
+        let most = self
+            .loaded
+            .info
+            .context_length
+            .saturating_mul(MAX_BYTES_PER_TOKEN);
+        if prompt.len() > most {
+            return Err(EngineError::Template {
+                model: self.loaded.info.name.clone(),
+                reason: format!(
+                    "the prompt it rendered is {} bytes, more than the model's context of {} tokens can hold",
+                    prompt.len(),
+                    self.loaded.info.context_length
+                ),
+            });
+        }
         self.loaded.tokenizer.encode(&prompt, false)
     }
 
@@ -459,25 +486,12 @@ fn read_gguf_metadata(
     path: &Path,
 ) -> Result<std::collections::HashMap<String, candle_core::quantized::gguf_file::Value>, EngineError>
 {
-    let mut file = std::fs::File::open(path).map_err(|e| EngineError::Io {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    let content = candle_core::quantized::gguf_file::Content::read(&mut file).map_err(|e| {
-        EngineError::InvalidFile {
-            path: path.to_path_buf(),
-            reason: format!("not a readable GGUF file: {e}"),
-        }
-    })?;
-    Ok(content.metadata)
+    Ok(crate::gguf::read_content(path)?.content.metadata)
 }
 
 /// The tensor types of a GGUF file, e.g. "q8_0, f32".
 fn gguf_types(path: &Path) -> String {
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return "unknown".into();
-    };
-    let Ok(content) = candle_core::quantized::gguf_file::Content::read(&mut file) else {
+    let Ok(crate::gguf::CheckedGguf { content, .. }) = crate::gguf::read_content(path) else {
         return "unknown".into();
     };
     let mut types: Vec<String> = content

@@ -144,7 +144,8 @@ pub fn save_hub_token(token: &str) -> Result<PathBuf, EngineError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io)?;
     }
-    std::fs::write(&path, token.trim()).map_err(io)?;
+    // The temporary file is created readable by the user only, and so is the token.
+    crate::files::write_bytes_atomically(&path, token.trim().as_bytes())?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

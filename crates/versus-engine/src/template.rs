@@ -21,10 +21,17 @@ const TEMPLATE_NAME: &str = "chat_template";
 /// them (transformers passes them as keywords too, and Python refuses duplicates).
 const RESERVED_VARIABLES: [&str; 4] = ["messages", "tools", "documents", "add_generation_prompt"];
 
+/// The most steps (minijinja instructions) one rendering may take. Real chat templates take a few
+/// thousand per message; this leaves room for long conversations and stops a runaway template in
+/// about a second.
+pub const TEMPLATE_FUEL: u64 = 20_000_000;
+
 /// A compiled chat template.
 pub struct ChatTemplate {
     env: Environment<'static>,
     model_name: String,
+    /// The file (or GGUF field) the template came from, named when it runs out of fuel.
+    origin: Option<String>,
     /// Special tokens the template sees as variables (`bos_token`, `eos_token`, ...).
     special_tokens: Vec<(String, String)>,
 }
@@ -66,6 +73,8 @@ impl ChatTemplate {
         // dropped (the Llama 3.2 template ends with one).
         env.set_keep_trailing_newline(false);
         env.set_auto_escape_callback(|_| AutoEscape::None);
+        // A template is code from the model's files: bound the work one rendering may do.
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.set_formatter(python_formatter);
         env.add_filter("tojson", tojson_filter);
@@ -82,6 +91,7 @@ impl ChatTemplate {
         Ok(ChatTemplate {
             env,
             model_name: model_name.to_string(),
+            origin: None,
             special_tokens,
         })
     }
@@ -96,10 +106,17 @@ impl ChatTemplate {
             return Ok(None);
         };
         let mut template = ChatTemplate::new(source, model_name, None, None)?;
+        template.origin = tokenizer.chat_template_origin().map(str::to_string);
         for (name, value) in tokenizer.template_special_tokens() {
             template = template.with_variable(name, &value);
         }
         Ok(Some(template))
+    }
+
+    /// Names the file (or GGUF field) the template came from, for its errors.
+    pub fn with_origin(mut self, origin: &str) -> ChatTemplate {
+        self.origin = Some(origin.to_string());
+        self
     }
 
     /// Adds (or replaces) a special-token variable, e.g. `unk_token`.
@@ -171,9 +188,15 @@ impl ChatTemplate {
             .env
             .get_template(TEMPLATE_NAME)
             .map_err(|e| template_error(&self.model_name, &e))?;
-        template
-            .render(Value::from_iter(context))
-            .map_err(|e| template_error(&self.model_name, &e))
+        template.render(Value::from_iter(context)).map_err(|e| {
+            if e.kind() == ErrorKind::OutOfFuel {
+                let origin = self.origin.as_deref().unwrap_or("the model's files");
+                return self.error(format!(
+                    "rendering stopped after {TEMPLATE_FUEL} steps (a loop that does not end, or one far too large for a chat prompt); the template is in {origin}"
+                ));
+            }
+            template_error(&self.model_name, &e)
+        })
     }
 
     fn error(&self, reason: String) -> EngineError {

@@ -77,12 +77,12 @@ pub fn write_tiny_model(out: &Path, arch: TinyArch, seed: u64) -> Result<(), Eng
     })?;
     for (name, text) in files {
         let path = out.join(name);
-        std::fs::write(&path, text).map_err(|e| io(&path, e))?;
+        crate::files::write_bytes_atomically(&path, text.as_bytes())?;
     }
     let config_path = out.join("config.json");
     let config_text =
         serde_json::to_string_pretty(&config).map_err(|e| EngineError::Other(e.to_string()))?;
-    std::fs::write(&config_path, config_text + "\n").map_err(|e| io(&config_path, e))?;
+    crate::files::write_bytes_atomically(&config_path, (config_text + "\n").as_bytes())?;
 
     let mut rng = Rng::new(seed);
     let mut tensors = HashMap::new();
@@ -105,7 +105,9 @@ pub fn write_tiny_model(out: &Path, arch: TinyArch, seed: u64) -> Result<(), Eng
         tensors.insert(name, tensor);
     }
     let weights_path = out.join("model.safetensors");
-    candle_core::safetensors::save(&tensors, &weights_path)?;
+    crate::files::write_atomically(&weights_path, |temporary| {
+        Ok(candle_core::safetensors::save(&tensors, temporary)?)
+    })?;
     Ok(())
 }
 

@@ -7,7 +7,7 @@
 //! A tokenizer can also be rebuilt from a GGUF file's metadata (see `gguf_tokenizer`).
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use candle_core::quantized::gguf_file;
@@ -59,6 +59,7 @@ struct TokenizerState {
     add_bos_token: bool,
     add_eos_token: bool,
     chat_template: Option<String>,
+    chat_template_origin: Option<String>,
     clean_up_tokenization_spaces: bool,
     special_ids: BTreeSet<u32>,
     eos_token_ids: Vec<u32>,
@@ -97,8 +98,9 @@ impl Tokenizer {
         if let Some(text) = &map_text {
             apply_special_tokens_map(&mut config, text, &map_path)?;
         }
-        if let Some(template) = read_chat_template_file(dir)? {
+        if let Some((template, origin)) = read_chat_template_file(dir)? {
             config.chat_template = Some(template);
+            config.chat_template_origin = Some(origin.display().to_string());
         }
         let generation_eos = match &generation_text {
             Some(text) => generation_eos_ids(text, &generation_path)?,
@@ -205,6 +207,7 @@ impl Tokenizer {
                 add_bos_token,
                 add_eos_token,
                 chat_template: config.chat_template,
+                chat_template_origin: config.chat_template_origin,
                 clean_up_tokenization_spaces: config.clean_up_tokenization_spaces,
                 special_ids,
                 eos_token_ids,
@@ -331,6 +334,11 @@ impl Tokenizer {
     /// The chat template (the `default` one where several are named).
     pub fn chat_template(&self) -> Option<&str> {
         self.inner.chat_template.as_deref()
+    }
+
+    /// Where the chat template was read from (a file, or GGUF metadata), for its errors.
+    pub fn chat_template_origin(&self) -> Option<&str> {
+        self.inner.chat_template_origin.as_deref()
     }
 
     /// The special tokens a chat template sees as variables (`bos_token`, `eos_token`,
@@ -519,10 +527,10 @@ fn read_optional(path: &Path) -> Result<Option<String>, EngineError> {
 
 /// transformers 5 saves templates to `chat_template.jinja` (older versions to
 /// `chat_template.json`), and a template there wins over tokenizer_config's.
-fn read_chat_template_file(dir: &Path) -> Result<Option<String>, EngineError> {
+fn read_chat_template_file(dir: &Path) -> Result<Option<(String, PathBuf)>, EngineError> {
     let jinja_path = dir.join(CHAT_TEMPLATE_JINJA_FILE);
     if let Some(text) = read_optional(&jinja_path)? {
-        return Ok(Some(text));
+        return Ok(Some((text, jinja_path)));
     }
     let json_path = dir.join(CHAT_TEMPLATE_JSON_FILE);
     let Some(text) = read_optional(&json_path)? else {
@@ -530,7 +538,7 @@ fn read_chat_template_file(dir: &Path) -> Result<Option<String>, EngineError> {
     };
     let value = parse_json(&text, &json_path)?;
     match value.get("chat_template") {
-        Some(template) => select_chat_template(template, &json_path),
+        Some(template) => Ok(select_chat_template(template, &json_path)?.map(|t| (t, json_path))),
         None => Ok(None),
     }
 }

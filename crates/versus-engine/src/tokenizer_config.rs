@@ -66,6 +66,8 @@ pub(crate) struct TokenizerConfig {
     pub(crate) add_bos_token: Option<bool>,
     pub(crate) add_eos_token: Option<bool>,
     pub(crate) chat_template: Option<String>,
+    /// Where the chat template was read from (a file, or GGUF metadata), named in its errors.
+    pub(crate) chat_template_origin: Option<String>,
     pub(crate) clean_up_tokenization_spaces: bool,
 }
 
@@ -223,6 +225,7 @@ pub(crate) fn parse_tokenizer_config(
     config.clean_up_tokenization_spaces = flag("clean_up_tokenization_spaces")?.unwrap_or(false);
     if let Some(template) = object.get("chat_template") {
         config.chat_template = select_chat_template(template, path)?;
+        config.chat_template_origin = Some(path.display().to_string());
     }
     Ok(config)
 }

@@ -236,51 +236,11 @@ impl ModelWeights {
     /// Opens a GGUF file: its hyper-parameters and its tensors. Tensors that run past the end of
     /// the file are reported here, before anything is loaded.
     pub fn from_gguf(path: &Path) -> Result<(DecoderConfig, ModelWeights), EngineError> {
-        let file = File::open(path).map_err(|error| EngineError::Io {
-            path: path.to_path_buf(),
-            reason: error.to_string(),
-        })?;
-        let file_length = file
-            .metadata()
-            .map_err(|error| EngineError::Io {
-                path: path.to_path_buf(),
-                reason: error.to_string(),
-            })?
-            .len();
-        let mut reader = BufReader::new(file);
-        let content =
-            gguf_file::Content::read(&mut reader).map_err(|error| EngineError::InvalidFile {
-                path: path.to_path_buf(),
-                reason: format!(
-                    "not a valid GGUF file (truncated or corrupt?): {}",
-                    candle_reason(&error)
-                ),
-            })?;
-        for (name, info) in &content.tensor_infos {
-            let block_size = info.ggml_dtype.block_size();
-            let elements = info.shape.elem_count();
-            if elements % block_size != 0 {
-                return Err(EngineError::Tensor {
-                    file: path.display().to_string(),
-                    name: name.clone(),
-                    reason: format!(
-                        "{elements} elements do not fill whole {:?} blocks of {block_size}",
-                        info.ggml_dtype
-                    ),
-                });
-            }
-            let bytes = (elements / block_size * info.ggml_dtype.type_size()) as u64;
-            let end = content.tensor_data_offset + info.offset + bytes;
-            if end > file_length {
-                return Err(EngineError::Tensor {
-                    file: path.display().to_string(),
-                    name: name.clone(),
-                    reason: format!(
-                        "its data ends at byte {end} but the file has {file_length} bytes (truncated file?)"
-                    ),
-                });
-            }
-        }
+        let crate::gguf::CheckedGguf {
+            content,
+            mut reader,
+            ..
+        } = crate::gguf::read_content(path)?;
         let config = DecoderConfig::from_gguf(&content, &mut reader, &path.display().to_string())?;
         // SAFETY: the file is mapped read-only and must not be modified while the model is
         // loaded, the assumption llama.cpp and every other mmap-based loader make; every

@@ -197,6 +197,31 @@ fn syntax_errors_name_the_model() {
 }
 
 #[test]
+fn a_runaway_template_stops_with_an_error_naming_its_file() {
+    // Nested loops of 10^10 steps hung `versus chat`; fuel stops them and names the file.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fixture = fixtures_dir().join("tiny-llama32");
+    for file in ["tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(fixture.join(file), dir.path().join(file)).expect("copy");
+    }
+    let runaway =
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+    std::fs::write(dir.path().join("chat_template.jinja"), runaway).expect("write");
+    let tokenizer = Tokenizer::from_folder(dir.path()).expect("tokenizer");
+    let template = ChatTemplate::from_tokenizer(&tokenizer, "runaway")
+        .expect("compiles")
+        .expect("has a template");
+    let started = std::time::Instant::now();
+    let error = template
+        .render(&[Message::user("Hi")], true, &no_kwargs())
+        .expect_err("runs out of fuel");
+    assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
+    let message = error.to_string();
+    assert!(message.contains("steps"), "{message}");
+    assert!(message.contains("chat_template.jinja"), "{message}");
+}
+
+#[test]
 fn images_are_refused() {
     let (_, template) = model_template("tiny-phi4");
     let message = Message {

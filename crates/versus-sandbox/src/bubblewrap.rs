@@ -42,6 +42,9 @@ use crate::process::{self, Launch, ResourceLimits};
 use crate::toolchain::{find_executable, is_system_path};
 use crate::SandboxError;
 
+/// The size of the sandbox's own /dev (device nodes and links only: nothing to write there).
+const DEV_BYTES: &str = "65536";
+
 /// Where the working directory is inside the sandbox (a name unlikely to shadow a host path).
 pub(crate) const SANDBOX_DIR: &str = "/sandbox";
 
@@ -240,6 +243,7 @@ fn probe_limits() -> ResourceLimits {
         file_size_bytes: 1024 * 1024,
         open_files: 64,
         processes: None,
+        cgroup_procs: None,
     }
 }
 
@@ -377,7 +381,31 @@ impl Bubblewrap {
             }
             args.push_os(["--ro-bind".into(), dir.into(), dir.into()]);
         }
-        args.push(["--proc", "/proc", "--dev", "/dev"]);
+        args.push(["--proc", "/proc"]);
+        if self.sized_tmpfs {
+            // A minimal /dev on a capped tmpfs (bwrap's `--dev` is an uncapped tmpfs, and its
+            // /dev/shm took 600 MiB in user-namespace mode): the usual device nodes bound from
+            // the host, the standard links, and /dev/shm capped like the other scratch space.
+            let shm_bytes = sandbox.scratch_bytes.to_string();
+            args.push(["--size", DEV_BYTES, "--perms", "0755", "--tmpfs", "/dev"]);
+            for device in ["null", "zero", "full", "random", "urandom", "tty"] {
+                let path = format!("/dev/{device}");
+                args.push(["--dev-bind-try", &path, &path]);
+            }
+            for (target, link) in [
+                ("/proc/self/fd", "/dev/fd"),
+                ("/proc/self/fd/0", "/dev/stdin"),
+                ("/proc/self/fd/1", "/dev/stdout"),
+                ("/proc/self/fd/2", "/dev/stderr"),
+            ] {
+                args.push(["--symlink", target, link]);
+            }
+            args.push([
+                "--size", &shm_bytes, "--perms", "1777", "--tmpfs", "/dev/shm",
+            ]);
+        } else {
+            args.push(["--dev", "/dev"]);
+        }
 
         let sandbox_dir = Path::new(SANDBOX_DIR);
         if self.sized_tmpfs {

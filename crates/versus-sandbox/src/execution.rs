@@ -51,6 +51,10 @@ pub struct Execution {
     pub tests_finished: Option<bool>,
     /// How the program was isolated.
     pub sandbox: SandboxKind,
+    /// How the run's total memory was capped: "cgroup v2 memory.max: 4 GiB for the whole
+    /// sandbox", or the process limit that stood in for it (see `memory_cap.rs`).
+    #[serde(default)]
+    pub memory_cap: Option<String>,
 }
 
 impl Execution {
@@ -69,6 +73,7 @@ impl Execution {
             reason: Some(reason.into()),
             tests_finished: None,
             sandbox,
+            memory_cap: None,
         }
     }
 }
@@ -81,6 +86,8 @@ pub(crate) struct Ended {
     pub stderr: String,
     pub overflowed: Option<Stream>,
     pub timed_out: bool,
+    /// How the step's total memory was capped.
+    pub memory_cap: Option<String>,
 }
 
 /// Which step is being explained.
@@ -284,6 +291,7 @@ mod tests {
             stderr: stderr.to_string(),
             overflowed: None,
             timed_out: false,
+            memory_cap: None,
         }
     }
 

@@ -41,6 +41,7 @@ mod extract;
 mod harness;
 mod language;
 mod limits;
+mod memory_cap;
 mod process;
 mod program;
 mod run;

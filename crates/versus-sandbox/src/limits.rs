@@ -20,6 +20,10 @@ pub struct Limits {
     pub cpu_seconds: u64,
     /// Address space per process (`RLIMIT_AS`; default 1 GiB).
     pub memory_bytes: u64,
+    /// Memory of the whole run, every process together (default 4 GiB): a cgroup v2
+    /// `memory.max` where one can be created, otherwise a process limit of
+    /// `total_memory_bytes / memory_bytes` (see `memory_cap.rs`). Each execution says which.
+    pub total_memory_bytes: u64,
     /// Largest file a process may write (`RLIMIT_FSIZE`; SIGXFSZ past it; default 16 MiB).
     pub file_size_bytes: u64,
     /// Processes and threads the program may have at once (`RLIMIT_NPROC`, counted for a user
@@ -50,6 +54,7 @@ impl Default for Limits {
             wall: Duration::from_secs(10),
             cpu_seconds: 10,
             memory_bytes: GIB,
+            total_memory_bytes: 4 * GIB,
             file_size_bytes: 16 * MIB,
             processes: 64,
             open_files: 256,

@@ -38,6 +38,9 @@ pub(crate) struct ResourceLimits {
     pub open_files: u64,
     /// `RLIMIT_NPROC`, when it is set here rather than inside the sandbox (see `bubblewrap.rs`).
     pub processes: Option<u64>,
+    /// `cgroup.procs` of the run's own cgroup (see `memory_cap.rs`): the child writes `0` to it,
+    /// joining the cgroup before it executes anything.
+    pub cgroup_procs: Option<RawFd>,
 }
 
 /// One process to start.
@@ -354,6 +357,7 @@ fn prepare_child(
         (libc::RLIMIT_CORE, 0, 0),
     ];
     let processes = limits.processes;
+    let cgroup_procs = limits.cgroup_procs;
     let hook = move || -> io::Result<()> {
         // Only async-signal-safe calls from here on: this runs in the forked child, where
         // another thread of ours may have held the allocator's lock at the fork.
@@ -362,6 +366,13 @@ fn prepare_child(
         // succeeds, making the child the leader of a new session and process group.
         if unsafe { libc::setsid() } == -1 {
             return Err(io::Error::last_os_error());
+        }
+        if let Some(fd) = cgroup_procs {
+            // SAFETY: write reads one byte from a static; `fd` is the open `cgroup.procs` of
+            // the run's cgroup, inherited across the fork. Writing "0" moves this process in.
+            if unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) } != 1 {
+                return Err(io::Error::last_os_error());
+            }
         }
         for (resource, soft, hard) in rlimits {
             set_limit(resource, soft, hard)?;
@@ -381,8 +392,8 @@ fn prepare_child(
         }
         Ok(())
     };
-    // SAFETY: the hook only makes async-signal-safe system calls (setsid, setrlimit, fcntl,
-    // setgroups, setgid, setuid, prctl) on values captured by copy; it allocates nothing.
+    // SAFETY: the hook only makes async-signal-safe system calls (setsid, write, setrlimit,
+    // fcntl, setgroups, setgid, setuid, prctl) on values captured by copy; it allocates nothing.
     unsafe {
         command.pre_exec(hook);
     }

@@ -10,6 +10,7 @@ use crate::bubblewrap::{
     allocate_uid, bubblewrap, effective_uid, prepare_workdir, Bubblewrap, SandboxSpec, SANDBOX_DIR,
 };
 use crate::execution::{failure_reason, judge_run, Ended, Step};
+use crate::memory_cap::MemoryCap;
 use crate::process::{self, Launch, Outcome, ResourceLimits};
 use crate::toolchain::{first_closed_directory, toolchain, Toolchain};
 use crate::{Execution, Language, Limits, Program, SandboxError, SandboxKind};
@@ -92,6 +93,8 @@ struct StepSpec<'a> {
     files: &'a [&'a str],
     directories: &'a [(&'a str, bool)],
     extra_env: &'a [(&'a str, &'a str)],
+    /// Threads the runtime needs to start (RLIMIT_NPROC counts them), for the memory cap.
+    threads_needed: u64,
 }
 
 impl<'a> Runner<'a> {
@@ -135,14 +138,16 @@ impl<'a> Runner<'a> {
             Language::Python => {
                 let argv = vec![program_path, "-I".into(), "-B".into(), source_name.into()];
                 (
-                    self.step(&toolchain, workdir.path(), StepSpec::run(argv, &files))?,
+                    self.step(&toolchain, workdir.path(), StepSpec::run(argv, &files, 1))?,
                     None,
                 )
             }
             Language::JavaScript => {
                 let argv = vec![program_path, source_name.into()];
+                // node starts about 11 threads (V8's platform workers, libuv), each counted
+                // by RLIMIT_NPROC.
                 (
-                    self.step(&toolchain, workdir.path(), StepSpec::run(argv, &files))?,
+                    self.step(&toolchain, workdir.path(), StepSpec::run(argv, &files, 16))?,
                     None,
                 )
             }
@@ -174,6 +179,7 @@ impl<'a> Runner<'a> {
                     files: &files,
                     directories: &[(RUST_OUTPUT_DIR, true)],
                     extra_env: &[],
+                    threads_needed: 1,
                 };
                 let compiled = self.step(&toolchain, workdir.path(), compile)?;
                 let compile_ms = started.elapsed().as_millis() as u64;
@@ -188,6 +194,7 @@ impl<'a> Runner<'a> {
                     files: &[],
                     directories: &[(RUST_OUTPUT_DIR, false)],
                     extra_env: &[("RUST_BACKTRACE", "0")],
+                    threads_needed: 1,
                 };
                 (
                     self.step(&toolchain, workdir.path(), run)?,
@@ -225,6 +232,7 @@ impl<'a> Runner<'a> {
             reason,
             tests_finished,
             sandbox: self.isolation.kind(),
+            memory_cap: ended.memory_cap,
         }
     }
 
@@ -239,6 +247,7 @@ impl<'a> Runner<'a> {
                     file_size_bytes: limits.file_size_bytes,
                     open_files: limits.open_files,
                     processes: Some(limits.processes),
+                    cgroup_procs: None,
                 },
                 limits.wall,
             ),
@@ -251,6 +260,7 @@ impl<'a> Runner<'a> {
                     file_size_bytes: limits.file_size_bytes.max(64 * 1024 * 1024),
                     open_files: limits.open_files.max(256),
                     processes: Some(limits.processes.max(64)),
+                    cgroup_procs: None,
                 },
                 limits.compile_wall,
             ),
@@ -264,7 +274,21 @@ impl<'a> Runner<'a> {
         spec: StepSpec<'_>,
     ) -> Result<Ended, SandboxError> {
         let (mut resources, wall) = self.step_limits(spec.step);
+        // The run step's processes share one memory budget (the compiler is trusted and gets
+        // its own limits).
+        let memory_cap = (spec.step == Step::Run).then(|| {
+            MemoryCap::choose(
+                self.limits.total_memory_bytes,
+                resources.address_space_bytes,
+                resources.processes.unwrap_or(self.limits.processes),
+                spec.threads_needed,
+            )
+        });
         let processes = resources.processes.unwrap_or(self.limits.processes);
+        let processes = memory_cap
+            .as_ref()
+            .map_or(processes, |cap| cap.processes(processes));
+        resources.cgroup_procs = memory_cap.as_ref().and_then(MemoryCap::cgroup_fd);
         let (home, tmp) = match self.isolation {
             Isolation::Bubblewrap(_) => (SANDBOX_DIR.to_string(), "/tmp".to_string()),
             Isolation::Unsandboxed => {
@@ -343,7 +367,9 @@ impl<'a> Runner<'a> {
                 outcome
             }
         };
-        Ok(self.decode(outcome))
+        let mut ended = self.decode(outcome);
+        ended.memory_cap = memory_cap.as_ref().map(MemoryCap::description);
+        Ok(ended)
     }
 
     fn decode(&self, outcome: Outcome) -> Ended {
@@ -367,18 +393,20 @@ impl<'a> Runner<'a> {
             stderr: String::from_utf8_lossy(&outcome.stderr).into_owned(),
             overflowed: outcome.overflowed,
             timed_out: outcome.timed_out,
+            memory_cap: None,
         }
     }
 }
 
 impl<'a> StepSpec<'a> {
-    fn run(argv: Vec<OsString>, files: &'a [&'a str]) -> StepSpec<'a> {
+    fn run(argv: Vec<OsString>, files: &'a [&'a str], threads_needed: u64) -> StepSpec<'a> {
         StepSpec {
             step: Step::Run,
             argv,
             files,
             directories: &[],
             extra_env: &[],
+            threads_needed,
         }
     }
 }

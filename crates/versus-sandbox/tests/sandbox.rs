@@ -30,6 +30,16 @@ fn sandbox_ready() -> bool {
     true
 }
 
+/// Held by tests whose sandboxes keep processes alive for a while, and by the test that checks
+/// no sandbox process is left: they must not overlap.
+static LINGERING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn lingering() -> std::sync::MutexGuard<'static, ()> {
+    LINGERING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn quick() -> Limits {
     Limits {
         wall: Duration::from_secs(5),
@@ -210,6 +220,7 @@ fn a_fork_bomb_is_stopped_at_the_process_limit() {
     if !sandbox_ready() {
         return;
     }
+    let _alone = lingering();
     let limits = Limits {
         processes: 24,
         wall: Duration::from_secs(3),
@@ -940,4 +951,98 @@ fn unsandboxed_runs_say_so() {
         Err(versus_sandbox::SandboxError::ToolchainUnreachable { .. }) => {}
         Err(error) => panic!("{error}"),
     }
+}
+
+#[test]
+fn forked_children_share_one_memory_budget() {
+    // Six forked children each held 900 MiB: RLIMIT_AS caps each process, not the run. Now the
+    // run has a total (a cgroup v2 memory.max, or a process limit standing in for it), and the
+    // result says which.
+    if !sandbox_ready() {
+        return;
+    }
+    let _alone = lingering();
+    let limits = Limits {
+        wall: Duration::from_secs(20),
+        total_memory_bytes: 2 * 1024 * 1024 * 1024,
+        ..Limits::default()
+    };
+    let source = "import os, sys, time\n\
+        held = 0\n\
+        children = []\n\
+        for _ in range(6):\n\
+        \x20   try:\n\
+        \x20       pid = os.fork()\n\
+        \x20   except OSError:\n\
+        \x20       break\n\
+        \x20   if pid == 0:\n\
+        \x20       try:\n\
+        \x20           block = b'x' * (600 * 2**20)\n\
+        \x20           time.sleep(1)\n\
+        \x20           os._exit(0)\n\
+        \x20       except MemoryError:\n\
+        \x20           os._exit(1)\n\
+        \x20   children.append(pid)\n\
+        for pid in children:\n\
+        \x20   _, status = os.waitpid(pid, 0)\n\
+        \x20   if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:\n\
+        \x20       held += 1\n\
+        print('held', held, flush=True)\n";
+    let execution = execute(Language::Python, source, &limits);
+    let cap = execution.memory_cap.clone().unwrap_or_default();
+    assert!(
+        cap.starts_with("cgroup v2 memory.max: 2 GiB") || cap.contains("within the 2 GiB budget"),
+        "{execution:#?}"
+    );
+    let held: u64 = execution
+        .stdout
+        .trim()
+        .strip_prefix("held ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{execution:#?}"));
+    assert!(
+        held * 600 <= 2048,
+        "{held} children held 600 MiB each under a 2 GiB budget\n{execution:#?}"
+    );
+}
+
+#[test]
+fn dev_and_dev_shm_are_size_capped() {
+    // In user-namespace mode /dev and /dev/shm were uncapped tmpfs (600 MiB each written).
+    if !sandbox_ready() {
+        return;
+    }
+    let source = "written = 0\n\
+        try:\n\
+        \x20   for i in range(40):\n\
+        \x20       with open(f'/dev/shm/f{i}', 'wb') as f:\n\
+        \x20           f.write(b'x' * (15 * 2**20))\n\
+        \x20       written += 15\n\
+        except OSError as e:\n\
+        \x20   print('shm refused after', written, 'MiB', flush=True)\n\
+        try:\n\
+        \x20   with open('/dev/big', 'wb') as f:\n\
+        \x20       f.write(b'x' * (2 * 2**20))\n\
+        \x20   print('dev took 2 MiB')\n\
+        except OSError:\n\
+        \x20   print('dev refused')\n\
+        with open('/dev/null', 'w') as f:\n\
+        \x20   f.write('still works')\n\
+        import os\n\
+        print(len(os.urandom(8)))\n";
+    let execution = execute(Language::Python, source, &quick());
+    assert!(execution.passed, "{execution:#?}");
+    let refused_after: u64 = execution
+        .stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("shm refused after "))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("/dev/shm took 600 MiB\n{execution:#?}"));
+    assert!(refused_after <= 256, "{refused_after} MiB");
+    assert!(execution.stdout.contains("dev refused"), "{execution:#?}");
+    assert!(
+        execution.stdout.contains("\n8\n") || execution.stdout.ends_with("8\n"),
+        "{execution:#?}"
+    );
 }

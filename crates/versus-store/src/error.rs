@@ -55,6 +55,23 @@ pub enum StoreError {
     Sqlite(rusqlite::Error),
 }
 
+impl StoreError {
+    /// Another connection holds the lock (SQLITE_BUSY or SQLITE_LOCKED past the busy timeout):
+    /// worth trying again later, unlike every other error.
+    pub fn is_busy(&self) -> bool {
+        let cause = match self {
+            StoreError::Sqlite(cause)
+            | StoreError::Open { cause, .. }
+            | StoreError::Migration { cause, .. } => cause,
+            _ => return false,
+        };
+        matches!(
+            cause.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(error: rusqlite::Error) -> StoreError {
         StoreError::Sqlite(error)

@@ -6,6 +6,7 @@
 
 mod error;
 mod grading;
+mod owners;
 mod records;
 mod schema;
 
@@ -17,6 +18,7 @@ use versus_core::{Completion, RunPlan, Timings, Usage};
 
 pub use error::StoreError;
 pub use grading::{JudgementRecord, ScoreRecord, VoteRecord};
+pub use owners::{Claim, RunOwner};
 pub use records::{
     CellError, CellId, CellOutcome, CellRecord, CellStatus, NewRun, RunId, RunRecord, RunStatus,
     RunSummary, StoredCompletion,

@@ -188,11 +188,23 @@ ALTER TABLE scores_with_samples RENAME TO scores;
 "
 );
 
+/// Version 4: which process works on a run (one at a time), with its heartbeat.
+const ADD_RUN_OWNERS: &str = "
+CREATE TABLE run_owners (
+    run_id       INTEGER PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+    pid          INTEGER NOT NULL,
+    host         TEXT NOT NULL,
+    claimed_at   INTEGER NOT NULL,
+    heartbeat_at INTEGER NOT NULL
+);
+";
+
 /// Every migration, in order: a database at version N has had the first N applied.
 pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE_RUNS_CELLS_COMPLETIONS,
     CREATE_SCORES_JUDGEMENTS_VOTES,
     ADD_SAMPLE_INDEX,
+    ADD_RUN_OWNERS,
 ];
 
 /// The schema version this build writes.

@@ -33,6 +33,13 @@ pub(crate) fn sample_plan() -> versus_core::RunPlan {
     }
 }
 
+/// An in-memory store holding one run of two cells.
+pub(crate) fn one_run() -> (Store, RunId) {
+    let mut store = memory_store();
+    let run = create_run(&mut store, "fp", &[("t1", "m1"), ("t2", "m1")]);
+    (store, run)
+}
+
 fn create_run(store: &mut Store, plan_fingerprint: &str, cells: &[(&str, &str)]) -> RunId {
     let cells: Vec<CellId> = cells.iter().map(|(t, m)| cell_id(t, m)).collect();
     let mut models: Vec<String> = Vec::new();

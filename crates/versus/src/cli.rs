@@ -89,6 +89,10 @@ pub struct GradingArgs {
     /// Run model-written code without bubblewrap, with resource limits only.
     #[arg(long)]
     pub allow_unsandboxed: bool,
+    /// Let the suite name files outside its own folder (absolute paths or `..`): images,
+    /// reference files, the judge's prompts folder. A suite cannot grant this to itself.
+    #[arg(long)]
+    pub allow_outside_files: bool,
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +105,8 @@ pub struct ScoreArgs {
     /// API root for a --judge given as a spec that has none (e.g. http://127.0.0.1:8080/v1).
     #[arg(long, value_name = "URL", requires = "judge")]
     pub base_url: Option<String>,
+    #[command(flatten)]
+    pub keys: KeyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +187,8 @@ pub struct ChatArgs {
     pub requests: RequestArgs,
     #[command(flatten)]
     pub local: LocalArgs,
+    #[command(flatten)]
+    pub keys: KeyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -235,6 +243,21 @@ pub struct LoginArgs {
     pub hub: Hub,
 }
 
+/// What a client of `versus serve` or `versus view` may take and hold.
+#[derive(Debug, Args, Clone)]
+pub struct ConnectionArgs {
+    /// Seconds a client gets to send a request's headers (also how long a keep-alive connection
+    /// may sit idle between requests).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub header_timeout: f64,
+    /// Seconds a connection may move no byte either way before it is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    pub idle_timeout: f64,
+    /// Connections open at once; more are closed as they arrive.
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub max_connections: usize,
+}
+
 #[derive(Debug, Args)]
 pub struct ViewArgs {
     /// The port to listen on; 0 picks a free one. The URL is the first line on stdout.
@@ -250,6 +273,8 @@ pub struct ViewArgs {
     /// Require an access token on loopback too (generated and printed at start).
     #[arg(long)]
     pub require_token: bool,
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -279,8 +304,14 @@ pub struct ServeArgs {
     /// Extra chat template variable, as NAME=VALUE (repeatable).
     #[arg(long = "template-var", value_name = "NAME=VALUE")]
     pub template_vars: Vec<String>,
+    /// Let browser pages from this origin call the API (`http://localhost:3000`; repeatable).
+    /// Other cross-site requests are refused.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
     #[command(flatten)]
     pub local: LocalArgs,
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -337,6 +368,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub grading: GradingArgs,
 
+    #[command(flatten)]
+    pub keys: KeyArgs,
+
     /// Do not score the answers at the end (`versus score` can do it later).
     #[arg(long)]
     pub no_score: bool,
@@ -374,9 +408,16 @@ pub struct RequestArgs {
     /// Per-request timeout in seconds.
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
-    /// Retries after a failed attempt (429, 5xx, resets, timeouts).
+    /// Retries after a failed attempt (429, 5xx, resets, timeouts); at most 100.
     #[arg(long)]
     pub retries: Option<u32>,
+    /// The most bytes one answer's body (JSON, or a whole stream) may have before the attempt
+    /// fails (default 64 MiB; 1 KiB to 4 GiB).
+    #[arg(long, value_name = "BYTES")]
+    pub max_response_bytes: Option<u64>,
+    /// The longest line of a streamed answer before the attempt fails (default 8 MiB).
+    #[arg(long, value_name = "BYTES")]
+    pub max_sse_line_bytes: Option<u64>,
 }
 
 /// Settings that override the suite's for this run.
@@ -396,6 +437,19 @@ pub struct OverrideArgs {
     /// Requests in flight at once across all models.
     #[arg(long)]
     pub max_concurrency: Option<usize>,
+}
+
+/// Where API keys may go. A suite names the variable a key is read from and the URL it is sent
+/// to; these flags are the user's say over both.
+#[derive(Debug, Args, Default, Clone)]
+pub struct KeyArgs {
+    /// Let this environment variable be sent as an API key although its name does not look like
+    /// one (a key variable is the provider's default or ends in _KEY or _TOKEN) (repeatable).
+    #[arg(long = "allow-key-env", value_name = "NAME")]
+    pub allow_key_env: Vec<String>,
+    /// Send API keys over plain http to hosts other than this machine.
+    #[arg(long)]
+    pub allow_insecure_http: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -13,10 +13,11 @@ use crate::cli::{
     RunArgs, RunsArgs, ScoreArgs, VotesCommand, VotesImportArgs,
 };
 use crate::local_commands;
+use crate::models::KeyPrompter;
 use crate::report;
 use crate::runner::{self, RunOutcome};
 use crate::scoring::{self, ScoreOptions, ScoreSummary};
-use crate::settings::RunSettings;
+use crate::settings::{RunSettings, UsageError};
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
     match &cli.command {
@@ -48,24 +49,33 @@ fn open_store(db: &Path) -> anyhow::Result<Store> {
 
 pub fn run(db: &Path, quiet: bool, args: &RunArgs) -> anyhow::Result<ExitStatus> {
     let settings = RunSettings::resolve(args)?;
+    // Where every key goes is checked (and said) before the database is opened or any model is
+    // built: a refusal is the user's to lift on the command line.
+    let mut keys = KeyPrompter::new(!quiet).with_policy(settings.keys.clone());
+    for config in &settings.loaded.suite.models {
+        keys.check_route(config)
+            .map_err(|error| UsageError(error.message))?;
+    }
     let store = open_store(db)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let suite_dir = settings.loaded.base_dir.clone();
-    let outcome = runtime.block_on(runner::run(settings, store, quiet))?;
+    let outcome = runtime.block_on(runner::run(settings, store, keys, quiet))?;
     if !quiet {
         print_outcome(&outcome, db);
     }
     if !args.no_score && !outcome.interrupted {
         let mut store = open_store(db)?;
-        let options = score_options(
+        let mut options = score_options(
             &args.grading,
             args.base_url.as_deref(),
             Some(suite_dir),
             quiet,
         );
+        options.live_models = outcome.models.clone();
+        options.key_policy = crate::models::KeyPolicy::from_args(&args.keys);
         // A failed scoring pass keeps the answers: they are stored, and `versus score` can retry.
         match runtime.block_on(scoring::score_run(&mut store, outcome.run_id, &options)) {
             Ok(summary) => {
@@ -135,6 +145,9 @@ fn score_options(
         allow_unsandboxed: grading.allow_unsandboxed,
         suite_dir,
         quiet,
+        live_models: Vec::new(),
+        key_policy: crate::models::KeyPolicy::default(),
+        allow_outside_files: grading.allow_outside_files,
     }
 }
 
@@ -197,7 +210,8 @@ fn score(db: &Path, quiet: bool, args: &ScoreArgs) -> anyhow::Result<ExitStatus>
         .build()
         .context("cannot start the async runtime")?;
     // A `[judge] prompts` folder is resolved against the working directory when scoring later.
-    let options = score_options(&args.grading, args.base_url.as_deref(), None, quiet);
+    let mut options = score_options(&args.grading, args.base_url.as_deref(), None, quiet);
+    options.key_policy = crate::models::KeyPolicy::from_args(&args.keys);
     let summary = runtime.block_on(scoring::score_run(&mut store, run, &options))?;
     if !quiet {
         print_score_summary(&summary);
@@ -561,9 +575,7 @@ fn runs_table(runs: &[versus_store::RunSummary]) -> String {
 
 pub fn write_output(path: Option<&Path>, text: &str) -> anyhow::Result<()> {
     match path {
-        Some(path) => {
-            std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
-        }
+        Some(path) => crate::files::write_atomically(path, text.as_bytes()),
         None => {
             let mut stdout = std::io::stdout().lock();
             match stdout

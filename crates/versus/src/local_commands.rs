@@ -58,7 +58,8 @@ pub fn chat(args: &ChatArgs, quiet: bool) -> anyhow::Result<ExitStatus> {
         if config.spec.is_local() && !quiet {
             eprintln!("loading {}...", config.spec);
         }
-        let prepared = models::prepare(&config, &defaults, &mut KeyPrompter::new(true)).await;
+        let mut keys = KeyPrompter::new(true).with_policy(models::KeyPolicy::from_args(&args.keys));
+        let prepared = models::prepare(&config, &defaults, &mut keys).await;
         let model: Arc<dyn ChatModel> = prepared.model.map_err(anyhow::Error::from)?;
         let mut stdout = std::io::stdout();
         let completion = model
@@ -209,8 +210,7 @@ pub fn demo(db: &Path, args: &DemoArgs, quiet: bool) -> anyhow::Result<ExitStatu
         model_args.push(format!("{name}=local:{}", dir.display()));
     }
     let suite_path = args.dir.join("seed.toml");
-    std::fs::write(&suite_path, SEED)
-        .with_context(|| format!("cannot write {}", suite_path.display()))?;
+    crate::files::write_atomically(&suite_path, SEED.as_bytes())?;
     let run_args = RunArgs {
         suite: Some(suite_path),
         builtin: None,
@@ -231,6 +231,7 @@ pub fn demo(db: &Path, args: &DemoArgs, quiet: bool) -> anyhow::Result<ExitStatu
         },
         local: Default::default(),
         grading: Default::default(),
+        keys: Default::default(),
         no_score: false,
     };
     let code = crate::commands::run(db, quiet, &run_args)?;
@@ -242,7 +243,7 @@ pub fn demo(db: &Path, args: &DemoArgs, quiet: bool) -> anyhow::Result<ExitStatu
         (&markdown_path, crate::report::markdown::render(&report)),
         (&html_path, crate::report::html::render(&report)),
     ] {
-        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        crate::files::write_atomically(path, text.as_bytes())?;
     }
     // The tiny models have random weights: their answers are noise by construction, and a reader
     // of the report should not mistake them for a judgement of Phi-3 or Qwen2.

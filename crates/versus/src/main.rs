@@ -4,10 +4,13 @@
 mod cli;
 mod commands;
 mod exit;
+mod files;
+mod http_server;
 mod judge;
 mod local_commands;
 mod models;
 mod progress;
+mod recorder;
 mod render;
 mod report;
 mod runner;

@@ -7,7 +7,8 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
-use versus_api::{ClientConfig, OpenAiClient, RetryPolicy, OPENAI_BASE_URL};
+use versus_api::{ClientConfig, OpenAiClient, ResponseLimits, RetryPolicy, OPENAI_BASE_URL};
+use versus_core::redact::REDACTED;
 use versus_core::{
     ChatModel, Defaults, ErrorKind, Modality, ModelConfig, ModelError, ModelMetadata, ModelSpec,
 };
@@ -26,11 +27,51 @@ pub struct PreparedModel {
     pub model: Result<Arc<dyn ChatModel>, ModelError>,
 }
 
-/// Keys asked for at the terminal during this process, by variable name, so each is asked once.
+/// What the user allowed, on the command line, about where API keys go. A suite names the key's
+/// variable and its destination, so a downloaded suite must not be able to send any variable
+/// anywhere: these are the user's say.
+#[derive(Debug, Clone, Default)]
+pub struct KeyPolicy {
+    /// Variables allowed to be sent as keys although their names do not look like key variables
+    /// (`--allow-key-env`).
+    pub allowed_variables: Vec<String>,
+    /// Keys may go over plain http to hosts other than this machine (`--allow-insecure-http`).
+    pub allow_insecure_http: bool,
+}
+
+impl KeyPolicy {
+    pub fn from_args(args: &crate::cli::KeyArgs) -> KeyPolicy {
+        KeyPolicy {
+            allowed_variables: args.allow_key_env.clone(),
+            allow_insecure_http: args.allow_insecure_http,
+        }
+    }
+
+    /// Whether `variable` may be sent as a key for `spec`: the provider's own variable, a name
+    /// ending in `_KEY` or `_TOKEN`, or one the user allowed.
+    fn allows_variable(&self, variable: &str, spec: &ModelSpec) -> bool {
+        let upper = variable.to_ascii_uppercase();
+        (matches!(spec, ModelSpec::OpenAi { .. }) && variable == OPENAI_KEY_ENV)
+            || ((upper.ends_with("_KEY") || upper.ends_with("_TOKEN"))
+                && upper.len() > "_KEY".len())
+            || self
+                .allowed_variables
+                .iter()
+                .any(|allowed| allowed == variable)
+    }
+}
+
+/// Keys asked for at the terminal during this process, by variable name, so each is asked once;
+/// and the key policy, checked before any key is read.
 #[derive(Default)]
 pub struct KeyPrompter {
     entered: HashMap<String, String>,
     interactive: bool,
+    /// Say where keys go (on stderr) when not to the provider's default host.
+    announce: bool,
+    policy: KeyPolicy,
+    /// (variable, host) pairs already announced.
+    announced: std::collections::HashSet<(String, String)>,
 }
 
 impl KeyPrompter {
@@ -38,7 +79,68 @@ impl KeyPrompter {
         KeyPrompter {
             entered: HashMap::new(),
             interactive: interactive && std::io::stdin().is_terminal(),
+            announce: interactive,
+            policy: KeyPolicy::default(),
+            announced: std::collections::HashSet::new(),
         }
+    }
+
+    /// The same, under the user's key policy.
+    pub fn with_policy(mut self, policy: KeyPolicy) -> KeyPrompter {
+        self.policy = policy;
+        self
+    }
+
+    /// Checks where `config`'s key would go before any key is read: the variable must look like
+    /// a key variable (or be allowed), and a key never goes over plain http to another machine
+    /// unless allowed. Says where it goes when that is not the provider's default host. `Ok`
+    /// for local models and hosted ones without a key.
+    pub fn check_route(&mut self, config: &ModelConfig) -> Result<(), ModelError> {
+        if config.spec.is_local() {
+            return Ok(());
+        }
+        let Ok(Some(base_url)) = endpoint(config) else {
+            return Ok(());
+        };
+        let Some(variable) = key_variable(config) else {
+            return Ok(());
+        };
+        let refuse = |message: String| ModelError::new(ErrorKind::Config, message);
+        if !self.policy.allows_variable(&variable, &config.spec) {
+            return Err(refuse(format!(
+                "model `{}`: api_key_env = \"{variable}\" does not look like an API key variable (the provider's {OPENAI_KEY_ENV}, or a name ending in _KEY or _TOKEN), so its value is not sent; if it does hold the key, pass --allow-key-env {variable}",
+                config.id
+            )));
+        }
+        let destination = versus_api::destination(&base_url)
+            .map_err(|e| refuse(format!("model `{}`: {e}", config.id)))?;
+        if !destination.encrypted && !destination.loopback && !self.policy.allow_insecure_http {
+            return Err(refuse(format!(
+                "model `{}`: refusing to send the key in {variable} over plain http to {} (anyone on the way can read it); use an https base_url, or pass --allow-insecure-http",
+                config.id, destination.host
+            )));
+        }
+        let default_host = matches!(config.spec, ModelSpec::OpenAi { .. })
+            && versus_api::destination(OPENAI_BASE_URL)
+                .is_ok_and(|openai| openai.host == destination.host && destination.encrypted);
+        if !default_host
+            && self.announce
+            && self
+                .announced
+                .insert((variable.clone(), destination.host.clone()))
+        {
+            eprintln!(
+                "note: the key in {variable} goes to {}{} (model `{}`)",
+                destination.host,
+                if destination.encrypted {
+                    ""
+                } else {
+                    " over plain http"
+                },
+                config.id
+            );
+        }
+        Ok(())
     }
 
     /// The key from the environment, or typed at a hidden prompt (like Python's getpass) when
@@ -178,7 +280,27 @@ fn endpoint(config: &ModelConfig) -> Result<Option<String>, ModelError> {
         },
         _ => return Ok(Some(config.local.cache_identity())),
     };
+    if let Some(url) = chosen.as_deref().filter(|url| url.contains(REDACTED)) {
+        return Err(ModelError::new(
+            ErrorKind::Config,
+            format!(
+                "model `{}`: its base_url `{url}` was stored with its credentials removed; run the suite again with `versus run` (stored answers come from the cache) to call it with the whole URL",
+                config.id
+            ),
+        ));
+    }
     Ok(chosen.map(|url| url.trim_end_matches('/').to_string()))
+}
+
+/// The variable a hosted model's key is read from: the suite's `api_key_env`, or the provider's
+/// default; `None` when the model takes no key.
+fn key_variable(config: &ModelConfig) -> Option<String> {
+    match (&config.api_key_env, &config.spec) {
+        (Some(variable), _) => Some(variable.clone()),
+        (None, ModelSpec::OpenAi { .. }) => Some(OPENAI_KEY_ENV.to_string()),
+        // Local servers (vLLM, Ollama, llama.cpp) usually need no key.
+        (None, _) => None,
+    }
 }
 
 fn hosted(
@@ -188,12 +310,8 @@ fn hosted(
     defaults: &Defaults,
     keys: &mut KeyPrompter,
 ) -> Result<Arc<dyn ChatModel>, ModelError> {
-    let key_variable = match (&config.api_key_env, &config.spec) {
-        (Some(variable), _) => Some(variable.clone()),
-        (None, ModelSpec::OpenAi { .. }) => Some(OPENAI_KEY_ENV.to_string()),
-        // Local servers (vLLM, Ollama, llama.cpp) usually need no key.
-        (None, _) => None,
-    };
+    keys.check_route(config)?;
+    let key_variable = key_variable(config);
     let api_key = key_variable
         .as_deref()
         .map(|variable| keys.key(variable, &config.id))
@@ -209,6 +327,10 @@ fn hosted(
             max_retries: defaults.retries,
             base_delay: Duration::from_secs_f64(defaults.retry_backoff_secs),
             max_delay: Duration::from_secs(30),
+        },
+        limits: ResponseLimits {
+            max_body_bytes: usize::try_from(defaults.max_response_bytes).unwrap_or(usize::MAX),
+            max_sse_line_bytes: usize::try_from(defaults.max_sse_line_bytes).unwrap_or(usize::MAX),
         },
     })
     .map_err(|e| ModelError::new(ErrorKind::Config, format!("model `{}`: {e}", config.id)))?;
@@ -256,6 +378,41 @@ mod tests {
     fn parameter_counts_read_like_model_cards() {
         assert_eq!(parameter_count(14_659_507_200), "14.7B");
         assert_eq!(parameter_count(412_300), "412.3K");
+    }
+
+    #[test]
+    fn keys_go_only_to_key_variables_and_never_over_plain_http_to_other_machines() {
+        let mut keys = KeyPrompter::new(false);
+        let mut route = |spec: &str, url: Option<&str>, variable: Option<&str>| {
+            let mut model = config(spec, url);
+            model.api_key_env = variable.map(str::to_string);
+            keys.check_route(&model).map_err(|e| e.message)
+        };
+        assert!(route("openai:gpt-4o", None, None).is_ok());
+        assert!(route("openai:gpt-4o", None, Some("GROQ_API_KEY")).is_ok());
+        assert!(route(
+            "openai-compatible:m",
+            Some("https://h/v1"),
+            Some("HF_TOKEN")
+        )
+        .is_ok());
+        let home = route("openai:gpt-4o", None, Some("HOME")).unwrap_err();
+        assert!(home.contains("--allow-key-env HOME"), "{home}");
+        assert!(route("openai:gpt-4o", None, Some("_KEY")).is_err());
+        let plain = route("openai:gpt-4o", Some("http://203.0.113.9/v1"), None).unwrap_err();
+        assert!(plain.contains("--allow-insecure-http"), "{plain}");
+        assert!(plain.contains("203.0.113.9"), "{plain}");
+        assert!(route("openai:gpt-4o", Some("http://127.0.0.1:9/v1"), None).is_ok());
+        // A model without a key may go anywhere.
+        assert!(route("openai-compatible:m", Some("http://203.0.113.9/v1"), None).is_ok());
+
+        let mut allowed = KeyPrompter::new(false).with_policy(KeyPolicy {
+            allowed_variables: vec!["HOME".into()],
+            allow_insecure_http: true,
+        });
+        let mut model = config("openai:gpt-4o", Some("http://203.0.113.9/v1"));
+        model.api_key_env = Some("HOME".into());
+        assert!(allowed.check_route(&model).is_ok());
     }
 
     #[tokio::test]

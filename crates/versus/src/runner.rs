@@ -9,11 +9,15 @@ use anyhow::Context;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use versus_core::fingerprint::{sample_completion_key, sha256_hex, sha256_json};
+use versus_core::redact::redact_urls_in;
 use versus_core::{ChatModel, ChatRequest, Completion, ModelError, RunPlan, Suite};
-use versus_store::{CellId, CellOutcome, CellStatus, NewRun, RunId, RunStatus, Store};
+use versus_store::{
+    CellId, CellOutcome, CellStatus, Claim, NewRun, RunId, RunOwner, RunStatus, Store,
+};
 
 use crate::models::{self, KeyPrompter, PreparedModel};
 use crate::progress::Progress;
+use crate::recorder::Recorder;
 use crate::settings::RunSettings;
 
 /// One answer to ask for (a task, a model, one of the task's samples) and the request it makes.
@@ -38,6 +42,9 @@ pub struct RunOutcome {
     pub failed: Vec<Failure>,
     pub unsupported: usize,
     pub interrupted: bool,
+    /// The models as this process ran them, base URLs whole (the stored plan has them
+    /// redacted), for scoring in the same process.
+    pub models: Vec<versus_core::ModelConfig>,
 }
 
 pub struct Failure {
@@ -45,7 +52,13 @@ pub struct Failure {
     pub message: String,
 }
 
-pub async fn run(settings: RunSettings, store: Store, quiet: bool) -> anyhow::Result<RunOutcome> {
+/// Runs the plan; `keys` has checked every model's key route already (`commands::run`).
+pub async fn run(
+    settings: RunSettings,
+    store: Store,
+    mut keys: KeyPrompter,
+    quiet: bool,
+) -> anyhow::Result<RunOutcome> {
     let RunSettings {
         loaded,
         overrides,
@@ -53,13 +66,13 @@ pub async fn run(settings: RunSettings, store: Store, quiet: bool) -> anyhow::Re
         no_cache,
         reuse,
         fresh,
+        keys: _,
     } = settings;
     let mut plan = RunPlan {
         suite: loaded.suite,
         overrides,
     };
 
-    let mut keys = KeyPrompter::new(!quiet);
     let mut prepared: Vec<PreparedModel> = Vec::with_capacity(plan.suite.models.len());
     for config in &plan.suite.models {
         if config.spec.is_local() && !quiet {
@@ -73,7 +86,10 @@ pub async fn run(settings: RunSettings, store: Store, quiet: bool) -> anyhow::Re
     for model in &prepared {
         if let Err(error) = &model.model {
             if !quiet {
-                eprintln!("warning: {error}; its cells will be recorded as failed");
+                eprintln!(
+                    "warning: {}; its cells will be recorded as failed",
+                    redact_urls_in(&error.message)
+                );
             }
         }
     }
@@ -94,7 +110,23 @@ pub async fn run(settings: RunSettings, store: Store, quiet: bool) -> anyhow::Re
     ));
 
     let mut store = store;
-    let (run_id, resumed) = open_run(&mut store, &plan, &loaded.text, &fingerprint, &cells, fresh)?;
+    // What is stored and reported has no credentials: base URLs and the suite's text redacted.
+    let stored_plan = plan.redacted();
+    let stored_text = redact_urls_in(&loaded.text);
+    let owner = RunOwner {
+        pid: std::process::id(),
+        host: host_name(),
+    };
+    let (run_id, resumed) = open_run(
+        &mut store,
+        &stored_plan,
+        &stored_text,
+        &fingerprint,
+        &cells,
+        fresh,
+        &owner,
+    )?;
+    let mut recorder = Recorder::new(run_id, owner, quiet);
     let done: HashMap<CellId, CellStatus> = store
         .cells(run_id)?
         .into_iter()
@@ -110,6 +142,7 @@ pub async fn run(settings: RunSettings, store: Store, quiet: bool) -> anyhow::Re
         failed: Vec::new(),
         unsupported: 0,
         interrupted: false,
+        models: suite.models.clone(),
     };
     let mut progress = Progress::new(quiet, &suite.models, &cells_per_model(&cells, suite));
 
@@ -141,33 +174,35 @@ pub async fn run(settings: RunSettings, store: Store, quiet: bool) -> anyhow::Re
         } else if let Some(hit) = cache_hit(&store, &cell, &model.config.id, no_cache, reuse)? {
             Some(hit)
         } else {
-            model.model.as_ref().err().map(|error| CellOutcome::Failed {
-                kind: error.kind,
-                message: error.message.clone(),
-                attempts: 0,
-            })
+            model.model.as_ref().err().map(|error| failed(error, 0))
         };
         match settled {
             Some(settled) => {
-                store.record_cell(run_id, &id, &settled)?;
                 tally(&mut outcome, &id, &settled);
                 progress.cell_done(cell.model_index, &id, &settled);
+                recorder.record(&mut store, id, settled)?;
             }
             None => work.push((position, cell)),
         }
     }
 
-    let interrupted = execute(
+    let executed = execute(
         &plan,
         &prepared,
         work,
         &mut store,
-        run_id,
+        &mut recorder,
         &mut outcome,
         &mut progress,
     )
-    .await?;
+    .await;
     progress.finish();
+    // Whatever happened, the answers received are stored (or rescued) before anything else.
+    let stored = recorder
+        .finish(&mut store, crate::recorder::FLUSH_PATIENCE)
+        .await;
+    let interrupted = executed?;
+    stored?;
     outcome.interrupted = interrupted;
     store.set_run_status(
         run_id,
@@ -177,7 +212,45 @@ pub async fn run(settings: RunSettings, store: Store, quiet: bool) -> anyhow::Re
             RunStatus::Finished
         },
     )?;
+    recorder.release(&mut store);
     Ok(outcome)
+}
+
+/// How old a run owner's heartbeat may be before another process takes the run over.
+const OWNER_STALE_AFTER_SECS: i64 = 60;
+/// How often a working process refreshes its heartbeat and retries unstored answers.
+const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// This machine's name, to tell processes on several machines apart (a database on a shared
+/// folder).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_string())
+}
+
+/// Whether process `pid` of this host still runs (Linux's /proc; elsewhere the heartbeat decides).
+fn process_alive(pid: u32) -> bool {
+    let proc = std::path::Path::new("/proc");
+    !proc.is_dir() || proc.join(pid.to_string()).exists()
+}
+
+/// Claims `run` for this process, or fails saying who holds it.
+fn claim(store: &mut Store, run: RunId, owner: &RunOwner) -> anyhow::Result<()> {
+    match store.claim_run(run, owner, OWNER_STALE_AFTER_SECS, process_alive)? {
+        Claim::Claimed => Ok(()),
+        Claim::HeldBy {
+            owner,
+            heartbeat_age_secs,
+        } => anyhow::bail!(
+            "run {run} is being worked on by process {} on {} (last heartbeat {heartbeat_age_secs} s ago); wait for it to finish (`versus runs` shows its progress) and run again, or pass --fresh to start a separate run",
+            owner.pid,
+            owner.host
+        ),
+    }
 }
 
 fn plan_cells(
@@ -251,9 +324,12 @@ fn open_run(
     fingerprint: &str,
     cells: &[PlannedCell],
     fresh: bool,
+    owner: &RunOwner,
 ) -> anyhow::Result<(RunId, bool)> {
     if !fresh {
         if let Some(run) = store.find_resumable_run(fingerprint)? {
+            // Another process may be working on it: then this one leaves, asking nothing twice.
+            claim(store, run, owner)?;
             store.reset_for_resume(run)?;
             return Ok((run, true));
         }
@@ -271,6 +347,7 @@ fn open_run(
         tool_version: env!("CARGO_PKG_VERSION"),
         cells: &cell_ids,
     })?;
+    claim(store, run, owner)?;
     Ok((run, false))
 }
 
@@ -314,6 +391,15 @@ fn tally(outcome: &mut RunOutcome, cell: &CellId, settled: &CellOutcome) {
     }
 }
 
+/// A failed cell as stored: its message with any URL in it redacted.
+fn failed(error: &ModelError, attempts: u32) -> CellOutcome {
+    CellOutcome::Failed {
+        kind: error.kind,
+        message: redact_urls_in(&error.message),
+        attempts,
+    }
+}
+
 fn completed(cell: &PlannedCell, spec: String, completion: Completion) -> CellOutcome {
     CellOutcome::Completed {
         key: cell.key.clone(),
@@ -331,10 +417,11 @@ async fn execute(
     prepared: &[PreparedModel],
     work: Vec<(usize, PlannedCell)>,
     store: &mut Store,
-    run_id: RunId,
+    recorder: &mut Recorder,
     outcome: &mut RunOutcome,
     progress: &mut Progress,
 ) -> anyhow::Result<bool> {
+    let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
     let suite = &plan.suite;
     let global = Arc::new(Semaphore::new(suite.defaults.max_concurrency));
     // The prepared configs: a local model's concurrency defaults to its batch size there.
@@ -379,19 +466,16 @@ async fn execute(
                 let model = &prepared[cell.model_index].config;
                 let settled = match result {
                     Ok(completion) => completed(&cell, model.spec.to_string(), completion),
-                    Err(error) => CellOutcome::Failed {
-                        kind: error.kind,
-                        message: error.message,
-                        attempts: error.attempts,
-                    },
+                    Err(error) => failed(&error, error.attempts),
                 };
-                // Committed before anything else happens, so a kill -9 loses nothing finished.
-                store
-                    .record_cell(run_id, &id, &settled)
-                    .with_context(|| format!("cannot store the answer for {id}"))?;
+                // Committed before anything else happens, so a kill -9 loses nothing finished
+                // (unless another process holds the database: then kept in memory until it is
+                // free).
                 tally(outcome, &id, &settled);
                 progress.cell_done(cell.model_index, &id, &settled);
+                recorder.record(store, id, settled)?;
             }
+            _ = heartbeat.tick() => recorder.heartbeat(store)?,
             () = &mut interrupt => {
                 calls.abort_all();
                 return Ok(true);

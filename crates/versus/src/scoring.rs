@@ -32,6 +32,13 @@ pub struct ScoreOptions {
     /// The suite's folder, for `[judge] prompts`.
     pub suite_dir: Option<PathBuf>,
     pub quiet: bool,
+    /// The models as the run that just ended called them, with their base URLs whole; the
+    /// stored plan has them redacted. Empty for `versus score`.
+    pub live_models: Vec<versus_core::ModelConfig>,
+    /// Where the judge's key may go.
+    pub key_policy: crate::models::KeyPolicy,
+    /// The suite may name a prompts folder outside its own (`--allow-outside-files`).
+    pub allow_outside_files: bool,
 }
 
 /// What a scoring pass did.
@@ -79,7 +86,12 @@ pub async fn score_run(
     options: &ScoreOptions,
 ) -> anyhow::Result<ScoreSummary> {
     let record = store.run(run)?;
-    let plan = record.plan;
+    let mut plan = record.plan;
+    for model in &mut plan.suite.models {
+        if let Some(live) = options.live_models.iter().find(|m| m.id == model.id) {
+            model.base_url.clone_from(&live.base_url);
+        }
+    }
     let cells = store.cells(run)?;
     let mut summary = ScoreSummary::default();
     let sandbox = versus_sandbox::sandbox_available();
@@ -237,11 +249,19 @@ async fn judge_run(
     summary: &mut ScoreSummary,
 ) -> anyhow::Result<()> {
     let settings = plan.suite.judge.clone();
+    let base_dir = options
+        .suite_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("."));
     let prompts_dir = settings
         .as_ref()
         .and_then(|j| j.prompts.as_ref())
-        .map(|dir| options.suite_dir.clone().unwrap_or_default().join(dir));
-    let mut keys = KeyPrompter::new(!options.quiet);
+        .map(|dir| {
+            crate::settings::inside_suite_folder(&base_dir, dir, options.allow_outside_files)
+                .map_err(|reason| anyhow::anyhow!("[judge] prompts: {reason}"))
+        })
+        .transpose()?;
+    let mut keys = KeyPrompter::new(!options.quiet).with_policy(options.key_policy.clone());
     let judge = Judge::new(
         judge_model,
         base_url,
@@ -457,10 +477,22 @@ fn run_code(
         limits.wall = std::time::Duration::from_secs_f64(seconds);
         limits.cpu_seconds = seconds.ceil() as u64;
     }
+    // Which total memory cap applied (a cgroup, or a process limit standing in for one).
+    let memory = |execution: &versus_sandbox::Execution| {
+        execution
+            .memory_cap
+            .as_deref()
+            .map(|cap| format!(" [memory: {cap}]"))
+            .unwrap_or_default()
+    };
     match versus_sandbox::run_answer(answer, language, tests, function, &limits) {
         Ok(execution) if execution.passed => CodeOutcome {
             passed: true,
-            explanation: format!("tests passed in {} ms", execution.wall_ms),
+            explanation: format!(
+                "tests passed in {} ms{}",
+                execution.wall_ms,
+                memory(&execution)
+            ),
         },
         Ok(execution) => {
             let reason = execution
@@ -470,13 +502,14 @@ fn run_code(
             // The last lines of stderr usually hold the failed assertion.
             let tail: Vec<&str> = execution.stderr.lines().rev().take(3).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
+            let explanation = if tail.is_empty() {
+                reason
+            } else {
+                format!("{reason}: {}", tail.join(" | "))
+            };
             CodeOutcome {
                 passed: false,
-                explanation: if tail.is_empty() {
-                    reason
-                } else {
-                    format!("{reason}: {}", tail.join(" | "))
-                },
+                explanation: format!("{explanation}{}", memory(&execution)),
             }
         }
         Err(error) => CodeOutcome {

@@ -33,6 +33,8 @@ pub struct RunSettings {
     pub no_cache: bool,
     pub reuse: bool,
     pub fresh: bool,
+    /// Where the user allows keys to go (`--allow-key-env`, `--allow-insecure-http`).
+    pub keys: crate::models::KeyPolicy,
 }
 
 /// An error in what the user asked for (exit code 2), as opposed to a failure while running.
@@ -60,14 +62,17 @@ fn usage(message: impl Into<String>) -> anyhow::Error {
 pub fn load_suite(path: Option<&Path>, builtin: Option<&str>) -> anyhow::Result<LoadedSuite> {
     let (text, origin, base_dir) = match (path, builtin) {
         (Some(path), _) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
+            let bytes = std::fs::read(path).map_err(|e| {
                 usage(format!(
                     "cannot read the suite file {}: {e}",
                     path.display()
                 ))
             })?;
+            let text = SuiteSource::decode(&path.display().to_string(), &bytes)
+                .map_err(|e| anyhow::Error::from(UsageError::from(e)))?;
             let base_dir = path
                 .parent()
+                .filter(|parent| !parent.as_os_str().is_empty())
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| PathBuf::from("."));
             (text, path.display().to_string(), base_dir)
@@ -202,7 +207,7 @@ impl RunSettings {
         filter_tasks(suite, &args.tasks, &args.categories)?;
         apply_runtime_overrides(suite, &args.overrides)?;
         let overrides = sampling_params(&args.overrides.sampling)?;
-        let task_images = read_task_files(&mut loaded)?;
+        let task_images = read_task_files(&mut loaded, args.grading.allow_outside_files)?;
         Ok(RunSettings {
             loaded,
             overrides,
@@ -210,6 +215,7 @@ impl RunSettings {
             no_cache: args.no_cache,
             reuse: args.reuse,
             fresh: args.fresh,
+            keys: crate::models::KeyPolicy::from_args(&args.keys),
         })
     }
 }
@@ -307,7 +313,35 @@ pub fn apply_request_args(defaults: &mut Defaults, args: &RequestArgs) -> anyhow
         defaults.timeout_secs = secs;
     }
     if let Some(n) = args.retries {
+        if n > versus_core::suite::MAX_RETRIES {
+            return Err(usage(format!(
+                "--retries {n}: must be at most {}",
+                versus_core::suite::MAX_RETRIES
+            )));
+        }
         defaults.retries = n;
+    }
+    let (least, most) = versus_core::suite::RESPONSE_LIMIT_RANGE;
+    for (flag, value, field) in [
+        (
+            "--max-response-bytes",
+            args.max_response_bytes,
+            &mut defaults.max_response_bytes,
+        ),
+        (
+            "--max-sse-line-bytes",
+            args.max_sse_line_bytes,
+            &mut defaults.max_sse_line_bytes,
+        ),
+    ] {
+        if let Some(bytes) = value {
+            if !(least..=most).contains(&bytes) {
+                return Err(usage(format!(
+                    "{flag} {bytes}: must be between {least} and {most}"
+                )));
+            }
+            *field = bytes;
+        }
     }
     Ok(())
 }
@@ -350,7 +384,10 @@ fn apply_runtime_overrides(suite: &mut Suite, args: &OverrideArgs) -> anyhow::Re
 
 /// Checks every file the suite names, reads reference files into their tasks and encodes images
 /// as data URLs (URLs are passed through). Errors point at the suite line naming the file.
-fn read_task_files(loaded: &mut LoadedSuite) -> anyhow::Result<Vec<Vec<ContentPart>>> {
+fn read_task_files(
+    loaded: &mut LoadedSuite,
+    allow_outside: bool,
+) -> anyhow::Result<Vec<Vec<ContentPart>>> {
     let source = SuiteSource {
         origin: &loaded.origin,
         text: &loaded.text,
@@ -366,7 +403,15 @@ fn read_task_files(loaded: &mut LoadedSuite) -> anyhow::Result<Vec<Vec<ContentPa
                 });
                 continue;
             }
-            let path = loaded.base_dir.join(&image.path);
+            let path = inside_suite_folder(&loaded.base_dir, &image.path, allow_outside).map_err(
+                |reason| {
+                    UsageError::from(source.error_at_location(
+                        image.location,
+                        "images",
+                        format!("task `{}`: {reason}", task.id),
+                    ))
+                },
+            )?;
             let mime = image_mime(&path).ok_or_else(|| {
                 UsageError::from(source.error_at_location(
                     image.location,
@@ -395,7 +440,15 @@ fn read_task_files(loaded: &mut LoadedSuite) -> anyhow::Result<Vec<Vec<ContentPa
             });
         }
         if let Some(file) = &task.reference_file {
-            let path = loaded.base_dir.join(&file.path);
+            let path = inside_suite_folder(&loaded.base_dir, &file.path, allow_outside).map_err(
+                |reason| {
+                    UsageError::from(source.error_at_location(
+                        file.location,
+                        "reference_file",
+                        format!("task `{}`: {reason}", task.id),
+                    ))
+                },
+            )?;
             let text = std::fs::read_to_string(&path).map_err(|e| {
                 UsageError::from(source.error_at_location(
                     file.location,
@@ -408,6 +461,44 @@ fn read_task_files(loaded: &mut LoadedSuite) -> anyhow::Result<Vec<Vec<ContentPa
         all_images.push(images);
     }
     Ok(all_images)
+}
+
+/// A file a suite names, resolved inside the suite's folder: an absolute path, a `..` or a
+/// symbolic link that leads out of the folder is refused unless the user passed
+/// `--allow-outside-files` (a downloaded suite must not read `/etc/passwd` into a report).
+pub fn inside_suite_folder(
+    base_dir: &Path,
+    named: &str,
+    allow_outside: bool,
+) -> Result<PathBuf, String> {
+    let path = base_dir.join(named);
+    if allow_outside {
+        return Ok(path);
+    }
+    let refused = |how: &str| {
+        format!(
+            "`{named}` {how} the suite's folder ({}); a suite may name files inside its own folder only: pass --allow-outside-files to allow it",
+            base_dir.display()
+        )
+    };
+    let leaves = Path::new(named).components().any(|part| {
+        matches!(
+            part,
+            std::path::Component::ParentDir
+                | std::path::Component::RootDir
+                | std::path::Component::Prefix(_)
+        )
+    });
+    if leaves {
+        return Err(refused("is outside"));
+    }
+    // A symbolic link inside the folder may still point out of it.
+    if let (Ok(real), Ok(root)) = (path.canonicalize(), base_dir.canonicalize()) {
+        if !real.starts_with(&root) {
+            return Err(refused("leads (through a symbolic link) outside"));
+        }
+    }
+    Ok(path)
 }
 
 fn image_mime(path: &Path) -> Option<&'static str> {
@@ -442,6 +533,29 @@ mod tests {
             error.to_string().starts_with("--add-model nonsense: "),
             "{error}"
         );
+    }
+
+    #[test]
+    fn suite_files_stay_inside_the_suite_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("suite");
+        std::fs::create_dir_all(base.join("refs")).unwrap();
+        std::fs::write(base.join("refs/a.txt"), "a").unwrap();
+        std::fs::write(dir.path().join("secret.txt"), "s").unwrap();
+        assert!(inside_suite_folder(&base, "refs/a.txt", false).is_ok());
+        assert!(inside_suite_folder(&base, "./refs/../refs/a.txt", false).is_err());
+        for outside in ["/etc/passwd", "../secret.txt"] {
+            let error = inside_suite_folder(&base, outside, false).unwrap_err();
+            assert!(error.contains("--allow-outside-files"), "{error}");
+            assert!(inside_suite_folder(&base, outside, true).is_ok());
+        }
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.path().join("secret.txt"), base.join("link.txt"))
+                .unwrap();
+            let error = inside_suite_folder(&base, "link.txt", false).unwrap_err();
+            assert!(error.contains("symbolic link"), "{error}");
+        }
     }
 
     #[test]

@@ -309,6 +309,11 @@ fn the_seed_suite_is_scored_end_to_end() {
     };
     let code = find("fibonacci", "check.1:correct for n = 0..30");
     assert_eq!(code["passed"], true, "{code}");
+    // The check's result says which total memory cap applied.
+    assert!(
+        str_field(code, "explanation").contains("[memory: "),
+        "{code}"
+    );
     assert!(
         find("gutenberg-summary", "rougeL")["value"]
             .as_f64()

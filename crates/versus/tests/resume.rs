@@ -412,3 +412,75 @@ fn samples_out_of_range_are_usage_errors() {
         .run(&["--samples", "1001"])
         .usage_error(&["--samples 1001"]);
 }
+
+// ---- one process per run; a busy database loses no answer ----
+
+/// The standard suite against a server that answers after `latency`.
+fn slow_sandbox(latency: Duration) -> (Sandbox, FakeServer) {
+    let sandbox = Sandbox::with_key();
+    let server = FakeServer::start_in_thread(Script::new().fixed_latency(latency))
+        .expect("start the fake server");
+    sandbox.suite(SuiteBuilder::standard(&server).build());
+    (sandbox, server)
+}
+
+#[test]
+fn a_second_process_leaves_a_run_another_one_works_on() {
+    // Two processes on one database and plan both resumed the run and asked every cell twice.
+    let (sandbox, server) = slow_sandbox(Duration::from_millis(1500));
+    let mut first = sandbox.spawn(&[
+        "run",
+        "suite.toml",
+        "--concurrency",
+        "1",
+        "--max-concurrency",
+        "1",
+    ]);
+    wait_until(
+        Duration::from_secs(30),
+        "the first run's first request",
+        || server.request_count() >= 1,
+    );
+    let second = sandbox.run(&[]).code(1);
+    assert!(
+        second.stderr.contains("is being worked on by process")
+            && second.stderr.contains(&first.id().to_string()),
+        "{second}"
+    );
+    let status = first.wait().expect("the first run ends");
+    assert!(status.success());
+    // Every cell was asked once, by the first process only.
+    assert_eq!(server.request_count(), 6);
+    let report = sandbox.report_json(&[]);
+    assert_eq!(report.count_status("ok"), 6);
+}
+
+#[test]
+fn answers_wait_in_memory_while_another_process_holds_the_database() {
+    // A write lock held for longer than SQLite's busy timeout made a run exit with "database is
+    // locked" after answers were paid for and none stored.
+    let (sandbox, server) = slow_sandbox(Duration::from_millis(700));
+    let mut run = sandbox.spawn(&[
+        "run",
+        "suite.toml",
+        "--concurrency",
+        "1",
+        "--max-concurrency",
+        "1",
+    ]);
+    wait_until(Duration::from_secs(30), "the run's first request", || {
+        server.request_count() >= 1
+    });
+    let locker = rusqlite::Connection::open(sandbox.db()).expect("open the database");
+    locker
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    // Longer than the 5 s busy timeout: several answers arrive while the lock is held.
+    std::thread::sleep(Duration::from_secs(8));
+    locker.execute_batch("COMMIT").expect("release the lock");
+    let status = run.wait().expect("the run ends");
+    assert!(status.success(), "{status:?}");
+    assert_eq!(server.request_count(), 6, "no answer was asked twice");
+    let report = sandbox.report_json(&[]);
+    assert_eq!(report.count_status("ok"), 6);
+}

@@ -160,8 +160,15 @@ impl Drop for Server {
     }
 }
 
-fn request_bytes(method: &str, path: &str, body: Option<&str>, key: Option<&str>) -> Vec<u8> {
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+/// A request addressed to `address` (on loopback the server answers only its own address).
+fn request_bytes(
+    address: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    key: Option<&str>,
+) -> Vec<u8> {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
     if let Some(key) = key {
         head.push_str(&format!("Authorization: Bearer {key}\r\n"));
     }
@@ -186,7 +193,7 @@ fn http(
         return (0, String::new());
     };
     if stream
-        .write_all(&request_bytes(method, path, body, key))
+        .write_all(&request_bytes(address, method, path, body, key))
         .is_err()
     {
         return (0, String::new());
@@ -224,6 +231,7 @@ fn start_chat(address: &str, body: &str, stream: bool) -> TcpStream {
     let mut connection = TcpStream::connect(address).expect("connect");
     connection
         .write_all(&request_bytes(
+            address,
             "POST",
             "/v1/chat/completions",
             Some(body),

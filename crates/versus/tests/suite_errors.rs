@@ -302,3 +302,23 @@ fn a_missing_reference_file_points_at_the_line_naming_it() {
         ],
     );
 }
+
+#[test]
+fn invalid_utf8_points_at_the_first_bad_byte() {
+    let sandbox = Sandbox::with_key();
+    let mut bytes = b"name = \"x\"\n[[tasks]]\nid = \"a\"\nprompt = \"caf".to_vec();
+    bytes.extend_from_slice(&[0xe9, b'"', b'\n']);
+    sandbox.write("latin1.toml", bytes);
+    sandbox.versus(&["run", "latin1.toml"]).usage_error(&[
+        "latin1.toml:4:14: ",
+        "not valid UTF-8",
+        "0xe9",
+    ]);
+}
+
+#[test]
+fn a_deeply_nested_value_gives_a_short_error() {
+    let nested = format!("x = {}1{}\n", "[".repeat(20_000), "]".repeat(20_000));
+    let output = rejected(Some(&nested), &["suite.toml"], &["suite.toml:1:"]);
+    assert!(output.stderr.len() < 2_000, "{} bytes", output.stderr.len());
+}

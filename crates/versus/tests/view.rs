@@ -202,3 +202,79 @@ fn view_needs_an_existing_database() {
         .versus(&["view", "--port", "0"])
         .usage_error(&["no database"]);
 }
+
+#[test]
+fn partial_headers_are_dropped_and_connections_capped() {
+    // 1,100 connections holding partial headers made the viewer unreachable; now each must send
+    // its headers within --header-timeout, and past --max-connections new ones are closed.
+    let (sandbox, _server) = hostile_run();
+    let viewer = Viewer::start(
+        &sandbox,
+        &["--header-timeout", "1", "--max-connections", "4"],
+        0,
+    );
+    let hold = || {
+        let mut stream = TcpStream::connect(&viewer.authority).expect("connect");
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            .expect("send half the headers");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("a read timeout");
+        stream
+    };
+    let mut held: Vec<TcpStream> = (0..4).map(|_| hold()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // The fifth is closed at once: it reads end-of-file, long before the header timeout.
+    let mut extra = TcpStream::connect(&viewer.authority).expect("connect");
+    extra
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a read timeout");
+    let started = std::time::Instant::now();
+    let mut buffer = [0u8; 64];
+    let read = extra.read(&mut buffer).unwrap_or(0);
+    assert_eq!(read, 0, "closed over the cap");
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    // The held ones are dropped after the header timeout, and the viewer answers again.
+    for stream in &mut held {
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    let (status, _) = viewer.get("/", &[]);
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn a_connection_that_goes_silent_is_closed_at_the_idle_timeout() {
+    let (sandbox, _server) = hostile_run();
+    let viewer = Viewer::start(
+        &sandbox,
+        &["--header-timeout", "60", "--idle-timeout", "1"],
+        0,
+    );
+    let mut stream = TcpStream::connect(&viewer.authority).expect("connect");
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .expect("send part of a request");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("a read timeout");
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    // Closed by the 1 s idle timeout, long before the 60 s header timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -714,7 +714,8 @@ pub fn model_entries(plan: &RunPlan) -> Vec<ModelEntry> {
         .map(|(index, m)| ModelEntry {
             id: m.id.clone(),
             spec: m.spec.to_string(),
-            base_url: m.base_url.clone(),
+            // Stored plans are redacted since they were; runs stored before that are too here.
+            base_url: m.base_url.as_deref().map(versus_core::redact::redact_url),
             metadata: m.metadata.clone(),
             params: plan.model_params(index),
         })

@@ -110,6 +110,29 @@ impl ApiError {
         })
     }
 
+    /// 403: a request from where this server does not answer (a foreign `Host`, a cross-site
+    /// origin).
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::from(Failure {
+            code: Some("forbidden"),
+            ..Failure::new(StatusCode::FORBIDDEN, "invalid_request_error", message)
+        })
+    }
+
+    /// 415: a body that is not declared JSON.
+    pub fn not_json(content_type: &str) -> ApiError {
+        ApiError::from(Failure {
+            code: Some("unsupported_media_type"),
+            ..Failure::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request_error",
+                format!(
+                    "the body must be sent as `Content-Type: application/json`, not `{content_type}`"
+                ),
+            )
+        })
+    }
+
     /// 401: no key, or the wrong one. The key given is never repeated.
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
         ApiError::from(Failure {

@@ -10,6 +10,7 @@
 
 mod chat;
 mod error;
+mod guard;
 mod log;
 mod queue;
 #[cfg(test)]
@@ -17,7 +18,6 @@ mod tests;
 
 use crate::exit::ExitStatus;
 use std::collections::BTreeMap;
-use std::future::IntoFuture;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,7 +30,6 @@ use axum::http::{header, Method, Uri};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use sha2::{Digest, Sha256};
 use versus_api::wire::{ModelList, ModelObject};
@@ -93,6 +92,8 @@ pub struct ServeState {
     key_digest: Option<[u8; 32]>,
     log: Arc<RequestLog>,
     completion_ids: Arc<CompletionIds>,
+    /// Host, origin and content-type rules (`guard.rs`).
+    guard: Arc<guard::Guard>,
 }
 
 impl ServeState {
@@ -116,7 +117,18 @@ impl ServeState {
             key_digest: api_key.map(key_digest),
             log: Arc::new(log),
             completion_ids: Arc::new(CompletionIds::new()),
+            guard: Arc::new(guard::Guard::default()),
         })
+    }
+
+    /// The same, answering only as a server bound to `bound` should (`guard.rs`).
+    pub fn guarded(mut self, bound: std::net::SocketAddr, cors_origins: &[String]) -> ServeState {
+        self.guard = Arc::new(guard::Guard::new(bound, cors_origins));
+        self
+    }
+
+    fn guard(&self) -> &guard::Guard {
+        &self.guard
     }
 
     fn model(&self, id: &str) -> Result<Arc<ServedModel>, ApiError> {
@@ -187,6 +199,7 @@ pub fn app(state: ServeState) -> Router {
         .route("/health", get(health))
         .fallback(unknown_url)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn_with_state(state.clone(), guard::guard_request))
         .layer(from_fn_with_state(
             Arc::clone(&state.log),
             log::log_requests,
@@ -274,6 +287,7 @@ pub fn serve(args: &ServeArgs, quiet: bool) -> anyhow::Result<ExitStatus> {
             args.shutdown_timeout
         ))
     })?;
+    let limits = crate::http_server::ConnectionLimits::from_args(&args.connections)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -312,8 +326,9 @@ pub fn serve(args: &ServeArgs, quiet: bool) -> anyhow::Result<ExitStatus> {
         let bound = listener
             .local_addr()
             .context("cannot read the bound address")?;
+        let state = state.guarded(bound, &args.cors_origins);
         announce(bound, &state, api_key.is_some(), quiet)?;
-        run_until_signal(listener, state, grace).await
+        run_until_signal(listener, state, grace, limits).await
     });
     // Tasks still running (requests cancelled at the deadline) are dropped here, which stops
     // their generation threads at the next token; do not wait long for them.
@@ -431,23 +446,17 @@ async fn run_until_signal(
     listener: tokio::net::TcpListener,
     state: ServeState,
     grace: Duration,
+    limits: crate::http_server::ConnectionLimits,
 ) -> anyhow::Result<()> {
     let log = Arc::clone(state.log());
     let (stop_sender, stop) = tokio::sync::watch::channel(false);
     let mut stopped = stop.clone();
-    // Without TCP_NODELAY, Nagle's algorithm holds each small SSE chunk back until the client's
-    // delayed ACK (40 ms on Linux): tokens would arrive in bursts.
-    let listener = listener.tap_io(|connection| {
-        if let Err(error) = connection.set_nodelay(true) {
-            eprintln!("warning: cannot set TCP_NODELAY: {error}");
-        }
-    });
-    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
+    let server = crate::http_server::serve(listener, app(state), limits, async move {
         let _ = stopped.wait_for(|stopped| *stopped).await;
     });
-    let mut server = std::pin::pin!(server.into_future());
+    let mut server = std::pin::pin!(server);
     tokio::select! {
-        result = &mut server => return result.context("the server failed"),
+        () = &mut server => return Ok(()),
         () = shutdown_signal() => {}
     }
     log.begin_shutdown();
@@ -460,7 +469,7 @@ async fn run_until_signal(
         );
     }
     tokio::select! {
-        result = &mut server => result.context("the server failed")?,
+        () = &mut server => {}
         () = tokio::time::sleep(grace) => {
             eprintln!("shutdown: cancelling {} request(s) still in flight", log.in_flight());
         }

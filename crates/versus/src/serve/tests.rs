@@ -668,7 +668,13 @@ fn keys_come_from_the_environment_and_only_local_models_are_served() {
         log_content: false,
         shutdown_timeout: 1.0,
         template_vars: vec!["date_string=26 Jul 2024".into()],
+        cors_origins: Vec::new(),
         local: Default::default(),
+        connections: crate::cli::ConnectionArgs {
+            header_timeout: 10.0,
+            idle_timeout: 300.0,
+            max_connections: 512,
+        },
     };
     let hosted = model_configs(&args(&["openai:gpt-4o-mini"])).expect_err("hosted");
     assert!(
@@ -684,4 +690,90 @@ fn keys_come_from_the_environment_and_only_local_models_are_served() {
         configs[1].local.chat_template_kwargs["date_string"],
         "26 Jul 2024"
     );
+}
+
+#[tokio::test]
+async fn foreign_hosts_cross_site_origins_and_non_json_bodies_are_refused() {
+    // On loopback, a forged `Host: evil.example` with `Origin: http://evil.example` and
+    // `Content-Type: text/plain` got a completion: any page could use the local model.
+    let bound: std::net::SocketAddr = "127.0.0.1:8080".parse().expect("an address");
+    let state = state_with(
+        vec![(
+            "m",
+            Arc::new(ScriptedModel::answering("ok")) as Arc<dyn ChatModel>,
+        )],
+        16,
+        None,
+    )
+    .guarded(bound, &["http://localhost:3000".to_string()]);
+    let app = app(state);
+    let chat = |host: &str, origin: Option<&str>, content_type: &str| {
+        let mut request = Request::post("/v1/chat/completions")
+            .header(header::HOST, host)
+            .header(header::CONTENT_TYPE, content_type);
+        if let Some(origin) = origin {
+            request = request.header(header::ORIGIN, origin);
+        }
+        request
+            .body(Body::from(chat_body("m", json!({}))))
+            .expect("a request")
+    };
+    let (status, body) = send_json(
+        &app,
+        chat("evil.example", Some("http://evil.example"), "text/plain"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = send_json(
+        &app,
+        chat(
+            "127.0.0.1:8080",
+            Some("http://evil.example"),
+            "application/json",
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.to_string().contains("--cors-origin"), "{body}");
+    let (status, body) = send_json(&app, chat("127.0.0.1:8080", None, "text/plain")).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    // What a local client sends works, and so does an allowed origin, with CORS headers.
+    let (status, body) = send_json(
+        &app,
+        chat("localhost:8080", None, "application/json; charset=utf-8"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, headers, body) = send(
+        &app,
+        chat(
+            "127.0.0.1:8080",
+            Some("http://localhost:3000"),
+            "application/json",
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        headers[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "http://localhost:3000"
+    );
+    let preflight = Request::options("/v1/chat/completions")
+        .header(header::HOST, "127.0.0.1:8080")
+        .header(header::ORIGIN, "http://localhost:3000")
+        .body(Body::empty())
+        .expect("a request");
+    let (status, headers, _) = send(&app, preflight).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(headers[header::ACCESS_CONTROL_ALLOW_HEADERS]
+        .to_str()
+        .unwrap_or("")
+        .contains("content-type"));
+    // A cross-site GET without Origin is recognised by Sec-Fetch-Site.
+    let models = Request::get("/v1/models")
+        .header(header::HOST, "127.0.0.1:8080")
+        .header("sec-fetch-site", "cross-site")
+        .body(Body::empty())
+        .expect("a request");
+    assert_eq!(send(&app, models).await.0, StatusCode::FORBIDDEN);
 }

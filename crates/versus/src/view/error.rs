@@ -19,6 +19,8 @@ pub enum ViewError {
     NotFound(String),
     /// 409: a ballot already used or expired.
     Conflict(String),
+    /// 503: too many ballots are open; try again later.
+    Unavailable(String),
     /// 421: a request for a host name this server does not answer to (DNS rebinding).
     WrongHost,
     /// 500: logged in full, shown as a generic message.
@@ -56,6 +58,7 @@ impl IntoResponse for ViewError {
             ViewError::Forbidden(why) => (StatusCode::FORBIDDEN, why.to_string()),
             ViewError::NotFound(what) => (StatusCode::NOT_FOUND, what),
             ViewError::Conflict(message) => (StatusCode::CONFLICT, message),
+            ViewError::Unavailable(message) => (StatusCode::SERVICE_UNAVAILABLE, message),
             ViewError::WrongHost => (
                 StatusCode::MISDIRECTED_REQUEST,
                 "this server answers only to its own address".to_string(),

@@ -192,13 +192,12 @@ async fn serve(
         );
     }
     let app = app(ViewState::new(db, access));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            // Without a signal handler the server runs until killed, which is also fine.
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .context("the web server stopped")?;
+    let limits = crate::http_server::ConnectionLimits::from_args(&args.connections)?;
+    crate::http_server::serve(listener, app, limits, async {
+        // Without a signal handler the server runs until killed, which is also fine.
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
     Ok(())
 }
 

@@ -1305,3 +1305,46 @@ async fn later_samples_are_shown_collapsed_under_the_first_and_counted_in_the_ma
         "one cell per model"
     );
 }
+
+#[tokio::test]
+async fn anonymous_vote_pages_never_void_a_voters_open_ballot() {
+    // 10,001 anonymous GETs of /vote evicted the oldest ballot and made a voter's vote fail
+    // (409). Ballots are now bounded per client (cookie) and never evicted across clients.
+    let (fixture, _) = voting_fixture();
+    let app = fixture.app();
+    let mut voter = Client::new(app.clone());
+    let (page, ..) = ballot_page(&mut voter).await;
+    for _ in 0..super::ballots::BALLOTS_PER_CLIENT * 3 {
+        // A fresh client each time: no cookies.
+        let mut anonymous = Client::new(app.clone());
+        assert_eq!(anonymous.get("/vote").await.status, StatusCode::OK);
+    }
+    // The same voter reloading the page many times only loses its own oldest ballots.
+    for _ in 0..super::ballots::BALLOTS_PER_CLIENT - 1 {
+        ballot_page(&mut voter).await;
+    }
+    let voted = vote(&mut voter, &page, "left").await;
+    assert_eq!(voted.status, StatusCode::OK, "{}", voted.body);
+    // Another client cannot use a ballot it was not given.
+    let (page, ..) = ballot_page(&mut voter).await;
+    let mut thief = Client::new(app);
+    thief.get("/").await;
+    let stolen = thief
+        .post(
+            "/vote",
+            &[
+                ("ballot", &hidden(&page.body, "ballot")),
+                (
+                    "csrf",
+                    &thief
+                        .cookies
+                        .get("versus_csrf")
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
+                ("choice", "left"),
+            ],
+        )
+        .await;
+    assert_eq!(stolen.status, StatusCode::CONFLICT, "{}", stolen.body);
+}

@@ -106,13 +106,17 @@ pub async fn vote_page(
         );
         return Ok(layout("Vote", &body));
     };
-    let ballot = state.inner.ballots.issue(Ballot {
-        run: pair.run,
-        task: pair.task.id.clone(),
-        category: Some(pair.task.category.clone()),
-        left: pair.left.model_id.clone(),
-        right: pair.right.model_id.clone(),
-    })?;
+    // The CSRF cookie identifies the client: its ballots are bounded, and only it can use them.
+    let ballot = state.inner.ballots.issue(
+        &csrf.0,
+        Ballot {
+            run: pair.run,
+            task: pair.task.id.clone(),
+            category: Some(pair.task.category.clone()),
+            left: pair.left.model_id.clone(),
+            right: pair.right.model_id.clone(),
+        },
+    )?;
     body.push_str(&prompt_html(&pair.task));
     body.push_str("<div class=\"answers pair\" data-testid=\"vote-pair\">\n");
     for (side, cell) in [("left", &pair.left), ("right", &pair.right)] {
@@ -174,11 +178,15 @@ pub async fn cast_vote(
             "choice must be left, right, tie or bothbad".into(),
         ));
     };
-    let ballot = state.inner.ballots.take(&form.ballot).ok_or_else(|| {
-        ViewError::Conflict(
-            "this ballot was already used or has expired; vote on a new pair".into(),
-        )
-    })?;
+    let ballot = state
+        .inner
+        .ballots
+        .take(&csrf.0, &form.ballot)
+        .ok_or_else(|| {
+            ViewError::Conflict(
+                "this ballot was already used or has expired; vote on a new pair".into(),
+            )
+        })?;
     let voter: Option<String> = form
         .voter
         .as_deref()
