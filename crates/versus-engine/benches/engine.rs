@@ -1,7 +1,8 @@
 //! Decoder throughput on a Phi-4-shaped model with random weights: full width and vocabulary
 //! (hidden 5120, ffn 17920, 40 heads / 10 kv heads of 128, vocab 100352) but only 2 of its 40
 //! layers, so it fits in memory and runs in minutes. Measures prefill and decode tokens/s on 2
-//! threads in f32, f16, Q8_0 and Q4_K, and prints a table.
+//! threads in f32, f16, Q8_0 and Q4_K, and the aggregate decode tokens/s of 1, 4, 8 and 16
+//! sequences decoded together (continuous batching's forward pass), and prints a table.
 //!
 //! `cargo bench -p versus-engine --bench engine [-- f32 f16 q8_0 q4k] [--layers N] [--gguf FILE]`
 //! (`RAYON_NUM_THREADS` overrides the thread count.) Multiply decode time by 20 for a rough
@@ -12,7 +13,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use versus_engine::config::{DecoderConfig, Family, RopeScaling};
-use versus_engine::decoder::Decoder;
+use versus_engine::decoder::{Decoder, Feed};
 use versus_engine::kernels;
 use versus_engine::weights::{ModelWeights, Quantization};
 
@@ -132,6 +133,51 @@ struct Row {
     decode_tokens_per_s: f64,
     /// The same decode with versus's kernels off (candle's matmul for everything).
     candle_decode_tokens_per_s: f64,
+    /// Aggregate decode tokens/s with 1, 4, 8 and 16 sequences decoded together.
+    batched_tokens_per_s: Vec<(usize, f64)>,
+}
+
+/// Sequences decoded together in the batched measurement.
+const BATCHES: &[usize] = &[1, 4, 8, 16];
+/// Decode steps per batched measurement.
+const BATCH_STEPS: usize = 8;
+
+/// Aggregate decode tokens/s of `n` sequences decoded together through `feed_batch` (each
+/// with its own short prompt, prefilled together first, untimed).
+fn batched_decode(decoder: &Decoder, n: usize) -> Result<f64, Box<dyn std::error::Error>> {
+    let prompts: Vec<Vec<u32>> = (0..n as u32)
+        .map(|s| {
+            (0..16u32)
+                .map(|i| (i * 7919 + s * 104_729) % 100_000)
+                .collect()
+        })
+        .collect();
+    let mut sequences: Vec<_> = (0..n)
+        .map(|_| decoder.new_sequence(16 + BATCH_STEPS + 1))
+        .collect();
+    let mut feeds: Vec<Feed<'_>> = sequences
+        .iter_mut()
+        .zip(&prompts)
+        .map(|(sequence, prompt)| Feed {
+            sequence,
+            tokens: prompt,
+        })
+        .collect();
+    let mut logits = decoder.feed_batch(&mut feeds)?;
+    let started = Instant::now();
+    for _ in 0..BATCH_STEPS {
+        let next: Vec<[u32; 1]> = logits.iter().map(|l| [argmax(l)]).collect();
+        let mut feeds: Vec<Feed<'_>> = sequences
+            .iter_mut()
+            .zip(&next)
+            .map(|(sequence, token)| Feed {
+                sequence,
+                tokens: token,
+            })
+            .collect();
+        logits = decoder.feed_batch(&mut feeds)?;
+    }
+    Ok((n * BATCH_STEPS) as f64 / started.elapsed().as_secs_f64())
 }
 
 fn argmax(logits: &[f32]) -> u32 {
@@ -159,7 +205,8 @@ fn load(source: &Source, layers: usize) -> Result<Decoder, Box<dyn std::error::E
     let config = phi4_config(layers);
     let (storage, compute, quantize) = match name {
         "f32" => (DType::F32, DType::F32, None),
-        "f16" => (DType::F16, DType::F16, None),
+        // Stored in f16, computed in f32: versus's kernels take the weights as stored.
+        "f16" => (DType::F16, DType::F32, None),
         "q8_0" => (DType::F16, DType::F32, Some(Quantization::Q8_0)),
         "q4k" => (DType::F16, DType::F32, Some(Quantization::Q4K)),
         other => return Err(format!("unknown configuration {other}").into()),
@@ -213,7 +260,12 @@ fn run(source: &Source, layers: usize) -> Result<Row, Box<dyn std::error::Error>
         }
     }
     kernels::set_enabled(true);
+    let mut batched_tokens_per_s = Vec::new();
+    for &n in BATCHES {
+        batched_tokens_per_s.push((n, batched_decode(&decoder, n)?));
+    }
     Ok(Row {
+        batched_tokens_per_s,
         candle_decode_tokens_per_s: DECODE_STEPS as f64 / candle_s,
         name,
         weight_gib: decoder.weight_bytes() as f64 / (1u64 << 30) as f64,
@@ -258,27 +310,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "Phi-4 shape, {layers} of 40 layers, vocab 100352; prompt {PROMPT_TOKENS} tokens, {DECODE_STEPS} decode steps; {threads} threads"
     );
     println!();
-    println!("| weights | weight GiB | load s | prefill tok/s | decode tok/s | decode tok/s, candle's matmul only | ratio |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("| weights | weight GiB | load s | prefill tok/s | decode tok/s | decode tok/s, candle's matmul only | ratio | batched decode tok/s: 1 / 4 / 8 / 16 sequences |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---|");
     for source in &sources {
         let row = run(source, layers)?;
+        let batched: Vec<String> = row
+            .batched_tokens_per_s
+            .iter()
+            .map(|(_, rate)| format!("{rate:.1}"))
+            .collect();
         println!(
-            "| {} | {:.2} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} |",
+            "| {} | {:.2} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {} |",
             row.name,
             row.weight_gib,
             row.load_s,
             row.prefill_tokens_per_s,
             row.decode_tokens_per_s,
             row.candle_decode_tokens_per_s,
-            row.decode_tokens_per_s / row.candle_decode_tokens_per_s
+            row.decode_tokens_per_s / row.candle_decode_tokens_per_s,
+            batched.join(" / ")
         );
         // One line for scripts (tools/bench/engine_vs_llama_cpp.py reads it).
+        let batched: Vec<String> = row
+            .batched_tokens_per_s
+            .iter()
+            .map(|(n, rate)| format!("batch{n}={rate:.3}"))
+            .collect();
         println!(
-            "RESULT load_s={:.3} prefill={:.3} decode={:.3} candle_decode={:.3}",
+            "RESULT load_s={:.3} prefill={:.3} decode={:.3} candle_decode={:.3} {}",
             row.load_s,
             row.prefill_tokens_per_s,
             row.decode_tokens_per_s,
-            row.candle_decode_tokens_per_s
+            row.candle_decode_tokens_per_s,
+            batched.join(" ")
         );
     }
     Ok(())

@@ -32,14 +32,18 @@ impl HalfKind {
 pub const WEIGHT_BYTES: usize = 2;
 
 /// One row (its half-precision bytes) dotted with an f32 row, by the scalar reference: each
-/// product in f32, summed in eight interleaved f32 partial sums as the kernels sum them (lane
-/// `i % 8`), then the lanes added pairwise.
+/// product fused into one of sixteen f32 partial sums as the kernels sum them (two accumulators
+/// of eight lanes, so that two chains of fused multiply-adds are in flight: weight `i` goes to
+/// accumulator `(i / 8) % 2`, lane `i % 8`), then the accumulators added and the lanes added
+/// pairwise.
 pub fn dot_reference(kind: HalfKind, row: &[u8], x: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
+    let mut partial = [[0f32; 8]; 2];
     for (i, (bytes, &x)) in row.chunks_exact(WEIGHT_BYTES).zip(x).enumerate() {
         let w = kind.to_f32([bytes[0], bytes[1]]);
-        lanes[i % 8] = w.mul_add(x, lanes[i % 8]);
+        let sum = &mut partial[(i / 8) % 2][i % 8];
+        *sum = w.mul_add(x, *sum);
     }
+    let lanes: [f32; 8] = std::array::from_fn(|l| partial[0][l] + partial[1][l]);
     let quads = [
         lanes[0] + lanes[4],
         lanes[1] + lanes[5],
@@ -146,6 +150,8 @@ mod avx2 {
     }
 
     /// One row dotted with `N` activation rows: the same operations for each whatever `N` is.
+    /// Two accumulators per activation (even and odd groups of eight weights), so that a
+    /// single row is not held up by one chain of fused multiply-adds, each waiting for the last.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn dot_tile<const N: usize>(
         kind: HalfKind,
@@ -157,18 +163,31 @@ mod avx2 {
         // values in every `xs[j]`; each load reads 16 bytes of the row or 8 values of an
         // activation inside those bounds.
         unsafe {
-            let mut acc = [_mm256_setzero_ps(); N];
+            let mut even = [_mm256_setzero_ps(); N];
+            let mut odd = [_mm256_setzero_ps(); N];
             let w = row.as_ptr();
-            for i in (0..cols).step_by(8) {
-                let weights = load8(kind, w.add(2 * i));
+            let pairs = cols / 16;
+            for pair in 0..pairs {
+                let i = 16 * pair;
+                let first = load8(kind, w.add(2 * i));
+                let second = load8(kind, w.add(2 * i + 16));
+                for j in 0..N {
+                    let x = xs[j].as_ptr().add(i);
+                    even[j] = _mm256_fmadd_ps(first, _mm256_loadu_ps(x), even[j]);
+                    odd[j] = _mm256_fmadd_ps(second, _mm256_loadu_ps(x.add(8)), odd[j]);
+                }
+            }
+            if cols % 16 == 8 {
+                let i = 16 * pairs;
+                let last = load8(kind, w.add(2 * i));
                 for j in 0..N {
                     let x = _mm256_loadu_ps(xs[j].as_ptr().add(i));
-                    acc[j] = _mm256_fmadd_ps(weights, x, acc[j]);
+                    even[j] = _mm256_fmadd_ps(last, x, even[j]);
                 }
             }
             let mut out = [0f32; N];
             for j in 0..N {
-                out[j] = sum_lanes(acc[j]);
+                out[j] = sum_lanes(_mm256_add_ps(even[j], odd[j]));
             }
             out
         }
