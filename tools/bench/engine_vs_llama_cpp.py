@@ -7,7 +7,10 @@ Q4_K, output and embedding included, so the file is one type), then, for each fi
 interleaved: versus (`cargo bench -p versus-engine --bench engine -- --gguf FILE`, which also
 measures decode with candle's matmul alone) and llama.cpp (llama-cpp-python, in this process):
 load seconds, prefill tokens/s over a 128-token prompt and decode tokens/s over 32 greedy
-steps, on `--threads` threads. Prints medians and the ratios as a Markdown table.
+steps, on `--threads` threads; then the aggregate decode tokens/s of 1, 4, 8 and 16 sequences
+decoded together (versus's batched forward pass; llama.cpp's own multi-sequence batches, one
+`llama_decode` per step with a token of each sequence). Prints medians and the ratios as Markdown
+tables.
 
 Set-up (about 7 minutes to build llama.cpp from source on two cores):
     python3 -m venv /tmp/llvenv
@@ -35,6 +38,9 @@ BOS, EOS = 100257, 100265
 PROMPT = [(i * 7919) % 100000 for i in range(128)]
 DECODE_STEPS = 32
 GGML_TYPE_Q4_K = 12
+BATCHES = [1, 4, 8, 16]
+BATCH_PROMPT = 16
+BATCH_STEPS = 8
 
 
 def write_f16(path, layers):
@@ -122,6 +128,56 @@ def llama_cpp_once(path, threads):
     return {"load_s": load_s, "prefill": prefill, "decode": decode}
 
 
+def llama_cpp_batched(path, threads):
+    """Aggregate decode tokens/s with n sequences decoded together, for each n in BATCHES: each
+    sequence gets its own 16-token prompt (prefilled together, untimed), then every step is one
+    llama_decode of one token per sequence, greedy, as versus's benchmark does."""
+    llm = llama_cpp.Llama(model_path=path, n_threads=threads, n_threads_batch=threads,
+                          n_ctx=512, n_batch=512, verbose=False)
+    rates = {}
+    for n in BATCHES:
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = n * (BATCH_PROMPT + BATCH_STEPS + 8)
+        params.n_batch = max(512, n * BATCH_PROMPT)
+        params.n_ubatch = params.n_batch
+        params.n_seq_max = n
+        params.n_threads = threads
+        params.n_threads_batch = threads
+        ctx = llama_cpp.llama_init_from_model(llm._model.model, params)
+        batch = llama_cpp.llama_batch_init(n * BATCH_PROMPT, 0, n)
+
+        def decode(entries):
+            """entries: (token, position, sequence, wants logits)"""
+            batch.n_tokens = len(entries)
+            for i, (token, pos, seq, logits) in enumerate(entries):
+                batch.token[i] = token
+                batch.pos[i] = pos
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = seq
+                batch.logits[i] = logits
+            if llama_cpp.llama_decode(ctx, batch) != 0:
+                sys.exit(f"llama_decode failed on {path} with {n} sequences")
+            picks, row = [], 0
+            for i, entry in enumerate(entries):
+                if entry[3]:
+                    pointer = llama_cpp.llama_get_logits_ith(ctx, i)
+                    picks.append(int(np.argmax(np.ctypeslib.as_array(pointer, shape=(VOCAB,)))))
+                    row += 1
+            return picks
+
+        prompts = [[(i * 7919 + s * 104729) % 100000 for i in range(BATCH_PROMPT)] for s in range(n)]
+        next_tokens = decode([(tok, pos, s, pos == BATCH_PROMPT - 1)
+                              for s in range(n) for pos, tok in enumerate(prompts[s])])
+        started = time.perf_counter()
+        for step in range(BATCH_STEPS):
+            next_tokens = decode([(next_tokens[s], BATCH_PROMPT + step, s, True) for s in range(n)])
+        rates[n] = n * BATCH_STEPS / (time.perf_counter() - started)
+        llama_cpp.llama_batch_free(batch)
+        llama_cpp.llama_free(ctx)
+    del llm
+    return rates
+
+
 def versus_once(path, threads, repo):
     env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
     out = subprocess.run(
@@ -131,7 +187,9 @@ def versus_once(path, threads, repo):
     if not match:
         sys.exit(f"the versus benchmark failed on {path}:\n{out.stdout}\n{out.stderr}")
     load_s, prefill, decode, candle = map(float, match.groups())
-    return {"load_s": load_s, "prefill": prefill, "decode": decode, "candle_decode": candle}
+    batched = {int(n): float(rate) for n, rate in re.findall(r"batch(\d+)=(\S+)", out.stdout)}
+    return {"load_s": load_s, "prefill": prefill, "decode": decode, "candle_decode": candle,
+            "batched": batched}
 
 
 def main():
@@ -168,7 +226,8 @@ def main():
             print(f"round {round_ + 1}: {t}", file=sys.stderr)
             # Alternate which engine goes first, so neither always runs on a warmer page cache.
             engines = [("versus", lambda: versus_once(files[t], args.threads, repo)),
-                       ("llama.cpp", lambda: llama_cpp_once(files[t], args.threads))]
+                       ("llama.cpp", lambda: {**llama_cpp_once(files[t], args.threads),
+                                              "batched": llama_cpp_batched(files[t], args.threads)})]
             if round_ % 2:
                 engines.reverse()
             for engine, once in engines:
@@ -189,6 +248,21 @@ def main():
               f"| {med(theirs, 'prefill'):.1f} / {med(theirs, 'decode'):.2f} "
               f"| {med(ours, 'prefill') / med(theirs, 'prefill'):.2f} / {med(ours, 'decode') / med(theirs, 'decode'):.2f} "
               f"| {med(ours, 'load_s'):.1f} / {med(theirs, 'load_s'):.1f} |")
+
+    print(f"\nAggregate decode tokens/s with n sequences decoded together ({BATCH_PROMPT}-token prompts, "
+          f"{BATCH_STEPS} greedy steps); versus / llama.cpp, and each engine's n = 16 over its n = 1\n")
+    print("| file | " + " | ".join(f"n = {n}: versus / llama.cpp" for n in BATCHES) + " | 16 / 1, versus / llama.cpp |")
+    print("|---|" + "---|" * (len(BATCHES) + 1))
+    for t in types:
+        ours, theirs = results[t]["versus"], results[t]["llama.cpp"]
+        cells = []
+        for n in BATCHES:
+            a = statistics.median(r["batched"][n] for r in ours)
+            b = statistics.median(r["batched"][n] for r in theirs)
+            cells.append(f"{a:.1f} / {b:.1f} ({a / b:.2f}x)")
+        scale = lambda rows: (statistics.median(r["batched"][BATCHES[-1]] for r in rows)
+                              / statistics.median(r["batched"][BATCHES[0]] for r in rows))
+        print(f"| {t} | " + " | ".join(cells) + f" | {scale(ours):.2f} / {scale(theirs):.2f} |")
 
 
 if __name__ == "__main__":
