@@ -68,9 +68,10 @@ pub fn for_each_row(out: &mut [f32], f: impl Fn(usize) -> f32 + Sync) {
     });
 }
 
-/// Activations per call of a tile kernel: each weight block is unpacked once for this many
-/// activation rows. Four keeps a tile's accumulators in AVX2's sixteen registers.
-pub const TILE: usize = 4;
+/// Activations per call of a tile kernel, at most: each weight block is unpacked once for this
+/// many activation rows. Four keeps a tile's accumulators in AVX2's sixteen registers; the
+/// AVX-512 kernels, with thirty-two, take eight (see [`Format::tile`]).
+pub const TILE: usize = 8;
 
 /// A weight format the kernels multiply: its blocks, what an activation row is turned into for
 /// its dot products, the scalar reference every kernel is tested against, and the kernels.
@@ -89,10 +90,16 @@ pub trait Format {
     /// One row (its bytes) dotted with one activation row, by the scalar reference.
     fn dot_reference(row: &[u8], ys: &[Self::Activation]) -> f32;
 
-    /// One row dotted with one to [`TILE`] activation rows by the fastest kernel `isa` has,
-    /// each computed exactly as it would be alone. An activation row shorter than the weight
-    /// row panics (its blocks are read by bounds-checked index).
+    /// One row dotted with one to [`Format::tile`] activation rows by the fastest kernel
+    /// `isa` has, each computed exactly as it would be alone. An activation row shorter than
+    /// the weight row panics (its blocks are read by bounds-checked index).
     fn dot_tile(isa: Isa, row: &[u8], ys: &[&[Self::Activation]], out: &mut [f32]);
+
+    /// The most activation rows `dot_tile` takes at once with `isa` (at most [`TILE`]).
+    fn tile(isa: Isa) -> usize {
+        let _ = isa;
+        4
+    }
 }
 
 /// Calls a tile kernel `$kernel` (a function of an array of one to [`TILE`] activation rows)
@@ -114,6 +121,22 @@ macro_rules! dispatch_tile {
             }
             [a, b, c, d] => {
                 let $ys = [*a, *b, *c, *d];
+                $out.copy_from_slice(&$kernel)
+            }
+            [a, b, c, d, e] => {
+                let $ys = [*a, *b, *c, *d, *e];
+                $out.copy_from_slice(&$kernel)
+            }
+            [a, b, c, d, e, f] => {
+                let $ys = [*a, *b, *c, *d, *e, *f];
+                $out.copy_from_slice(&$kernel)
+            }
+            [a, b, c, d, e, f, g] => {
+                let $ys = [*a, *b, *c, *d, *e, *f, *g];
+                $out.copy_from_slice(&$kernel)
+            }
+            [a, b, c, d, e, f, g, h] => {
+                let $ys = [*a, *b, *c, *d, *e, *f, *g, *h];
                 $out.copy_from_slice(&$kernel)
             }
             _ => $crate::kernels::unreachable_tile(),
@@ -138,7 +161,8 @@ pub fn dot<F: Format>(row: &[u8], ys: &[F::Activation]) -> f32 {
 /// unpacked once for every [`TILE`] activations, each result what [`dot`] gives alone.
 pub fn dot_many<F: Format>(isa: Isa, row: &[u8], ys: &[&[F::Activation]], out: &mut [f32]) {
     assert_eq!(ys.len(), out.len(), "one output per activation row");
-    for (tile, out) in ys.chunks(TILE).zip(out.chunks_mut(TILE)) {
+    let size = F::tile(isa);
+    for (tile, out) in ys.chunks(size).zip(out.chunks_mut(size)) {
         F::dot_tile(isa, row, tile, out);
     }
 }
@@ -160,6 +184,7 @@ pub fn matmul<F: Format>(weights: &[u8], rows: usize, cols: usize, xs: &[f32], o
         rows,
         cols / F::BLOCK * F::BLOCK_BYTES,
         &views,
+        F::tile(isa),
         out,
         |row, tile, out| F::dot_tile(isa, row, tile, out),
     );
@@ -179,6 +204,7 @@ fn split_rows<A: Sync>(
     rows: usize,
     row_bytes: usize,
     ys: &[A],
+    tile_size: usize,
     out: &mut [f32],
     dot_tile: impl Fn(&[u8], &[A], &mut [f32]) + Sync,
 ) {
@@ -193,12 +219,12 @@ fn split_rows<A: Sync>(
         let mut tile_out = [0f32; TILE];
         for start in range.clone().step_by(ROW_BLOCK) {
             let block = start..(start + ROW_BLOCK).min(range.end);
-            for (tile_index, tile) in ys.chunks(TILE).enumerate() {
+            for (tile_index, tile) in ys.chunks(tile_size).enumerate() {
                 for r in block.clone() {
                     let tile_out = &mut tile_out[..tile.len()];
                     dot_tile(&weights[r * row_bytes..(r + 1) * row_bytes], tile, tile_out);
                     for (t, value) in tile_out.iter().enumerate() {
-                        let j = tile_index * TILE + t;
+                        let j = tile_index * tile_size + t;
                         // SAFETY: `execute_chunked` hands every row to exactly one call, so
                         // each element `j · rows + r` is written by one thread only; it is in
                         // bounds (asserted above), and `out` outlives the call.

@@ -102,6 +102,15 @@ impl super::Format for Q4K {
         dot_reference(row, ys)
     }
 
+    /// Eight on AVX-512, whose thirty-two registers hold eight activations' accumulators.
+    fn tile(isa: Isa) -> usize {
+        if isa == Isa::Avx512 {
+            8
+        } else {
+            4
+        }
+    }
+
     fn dot_tile(isa: Isa, row: &[u8], ys: &[&[BlockQ8K]], out: &mut [f32]) {
         match isa {
             #[cfg(target_arch = "x86_64")]
