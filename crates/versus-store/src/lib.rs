@@ -541,10 +541,7 @@ fn stored_completion_from_row(row: &Row<'_>) -> Result<Option<StoredCompletion>,
     // Usage is written whole or not at all, so one count without the other means no usage.
     let usage = prompt_tokens
         .zip(completion_tokens)
-        .map(|(prompt_tokens, completion_tokens)| Usage {
-            prompt_tokens,
-            completion_tokens,
-        });
+        .map(|(prompt_tokens, completion_tokens)| Usage::new(prompt_tokens, completion_tokens));
     let finish_reason: String = row.get("completion_finish_reason")?;
     Ok(Some(StoredCompletion {
         model_spec: row.get("completion_model_spec")?,
@@ -558,6 +555,8 @@ fn stored_completion_from_row(row: &Row<'_>) -> Result<Option<StoredCompletion>,
             },
             served_model: row.get("completion_served_model")?,
             attempts: row.get("completion_attempts")?,
+            thinking: None,
+            server_timings: None,
         },
         created_at: row.get("completion_created_at")?,
         key,

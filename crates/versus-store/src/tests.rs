@@ -67,16 +67,15 @@ fn full_completion(text: &str) -> Completion {
     Completion {
         text: text.into(),
         finish_reason: FinishReason::Length,
-        usage: Some(Usage {
-            prompt_tokens: 12,
-            completion_tokens: 345,
-        }),
+        usage: Some(Usage::new(12, 345)),
         timings: Timings {
             latency_ms: 1234.5678,
             ttft_ms: Some(98.765),
         },
         served_model: Some("gpt-4o-mini-2024-07-18".into()),
         attempts: 3,
+        thinking: None,
+        server_timings: None,
     }
 }
 
@@ -92,6 +91,8 @@ fn bare_completion(text: &str) -> Completion {
         },
         served_model: None,
         attempts: 1,
+        thinking: None,
+        server_timings: None,
     }
 }
 

@@ -366,6 +366,8 @@ mod tests {
                 },
                 served_model: None,
                 attempts: 1,
+                thinking: None,
+                server_timings: None,
             },
             cached: false,
         }

@@ -274,10 +274,15 @@ fn plan_cells(
                 });
             let params = plan.params_for(model_index, task_index);
             let samples = plan.samples_for(model_index, task_index);
+            // Local models take seeds; an API that does not is asked its samples unseeded.
+            let seedable = model
+                .config
+                .wire_api()
+                .is_none_or(versus_core::WireApi::takes_seed);
             for sample in 0..samples {
                 let request = ChatRequest {
                     messages: task.messages_with_images(images.clone()),
-                    params: params.for_sample(sample, samples),
+                    params: params.for_sample(sample, samples, seedable),
                 };
                 let key = sample_completion_key(
                     &model.config.spec,

@@ -301,6 +301,8 @@ pub fn sampling_params(args: &SamplingArgs) -> anyhow::Result<GenerationParams> 
         top_k: args.top_k,
         min_p: args.min_p,
         repetition_penalty: args.repetition_penalty,
+        thinking_budget: None,
+        reasoning_effort: None,
     })
 }
 

@@ -914,9 +914,8 @@ images = ["cat.png"]
                 completion: Completion {
                     text: text.into(),
                     finish_reason: FinishReason::Stop,
-                    usage: usage.map(|(prompt_tokens, completion_tokens)| Usage {
-                        prompt_tokens,
-                        completion_tokens,
+                    usage: usage.map(|(prompt_tokens, completion_tokens)| {
+                        Usage::new(prompt_tokens, completion_tokens)
                     }),
                     timings: Timings {
                         latency_ms: 1500.0,
@@ -924,6 +923,8 @@ images = ["cat.png"]
                     },
                     served_model: None,
                     attempts: 1,
+                    thinking: None,
+                    server_timings: None,
                 },
                 created_at: "2026-01-01T00:00:00.000Z".into(),
             }),

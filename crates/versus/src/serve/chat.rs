@@ -266,6 +266,7 @@ async fn whole(
             message: ResponseMessage {
                 role: Some("assistant".into()),
                 content: Some(completion.text),
+                reasoning_content: None,
             },
             logprobs: None,
             finish_reason,
@@ -401,6 +402,7 @@ impl Streaming {
             Delta {
                 role: None,
                 content: Some(piece),
+                reasoning_content: None,
             },
             None,
         );
@@ -417,6 +419,7 @@ impl Streaming {
             Delta {
                 role: Some("assistant".into()),
                 content: Some(String::new()),
+                reasoning_content: None,
             },
             None,
         );
