@@ -310,6 +310,9 @@ const BLOCKING_FINISH_REASONS: &[&str] = &[
     "PROHIBITED_CONTENT",
     "SPII",
     "IMAGE_SAFETY",
+    "IMAGE_PROHIBITED_CONTENT",
+    "IMAGE_RECITATION",
+    "MODEL_ARMOR",
 ];
 
 fn read_response(response: GenerateResponse) -> Result<Vec<Update>, Problem> {
