@@ -199,12 +199,27 @@ CREATE TABLE run_owners (
 );
 ";
 
+/// Migration 5: what the native APIs report beside the answer: the details of usage (thinking,
+/// cached and cache-write tokens), the thinking itself (kept apart from the answer), and the
+/// server's own timings (Ollama's durations). All nullable: older answers have none.
+const ADD_COMPLETION_DETAILS: &str = "
+ALTER TABLE completions ADD COLUMN reasoning_tokens INTEGER;
+ALTER TABLE completions ADD COLUMN cached_prompt_tokens INTEGER;
+ALTER TABLE completions ADD COLUMN cache_write_tokens INTEGER;
+ALTER TABLE completions ADD COLUMN thinking TEXT;
+ALTER TABLE completions ADD COLUMN server_total_ms REAL;
+ALTER TABLE completions ADD COLUMN server_load_ms REAL;
+ALTER TABLE completions ADD COLUMN server_prompt_ms REAL;
+ALTER TABLE completions ADD COLUMN server_generation_ms REAL;
+";
+
 /// Every migration, in order: a database at version N has had the first N applied.
 pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE_RUNS_CELLS_COMPLETIONS,
     CREATE_SCORES_JUDGEMENTS_VOTES,
     ADD_SAMPLE_INDEX,
     ADD_RUN_OWNERS,
+    ADD_COMPLETION_DETAILS,
 ];
 
 /// The schema version this build writes.

@@ -67,15 +67,25 @@ fn full_completion(text: &str) -> Completion {
     Completion {
         text: text.into(),
         finish_reason: FinishReason::Length,
-        usage: Some(Usage::new(12, 345)),
+        usage: Some(Usage {
+            reasoning_tokens: Some(40),
+            cached_prompt_tokens: Some(8),
+            cache_write_tokens: Some(2),
+            ..Usage::new(12, 345)
+        }),
         timings: Timings {
             latency_ms: 1234.5678,
             ttft_ms: Some(98.765),
         },
         served_model: Some("gpt-4o-mini-2024-07-18".into()),
         attempts: 3,
-        thinking: None,
-        server_timings: None,
+        thinking: Some("First, the options.".into()),
+        server_timings: Some(versus_core::ServerTimings {
+            total_ms: Some(1100.0),
+            load_ms: Some(0.5),
+            prompt_ms: Some(40.0),
+            generation_ms: Some(1000.0),
+        }),
     }
 }
 

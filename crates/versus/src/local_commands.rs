@@ -52,6 +52,15 @@ pub fn chat(args: &ChatArgs, quiet: bool) -> anyhow::Result<ExitStatus> {
             ..sampling_params(&args.sampling)?
         },
     };
+    if let Some(problem) = config.wire_api().and_then(|api| api.check(&request.params)) {
+        let flag = problem.param.flag().unwrap_or("--stop");
+        bail!(UsageError(format!(
+            "{}: {} (`{}` set by {flag})",
+            config.spec,
+            problem.reason,
+            problem.param.name()
+        )));
+    }
     let mut defaults = Defaults::default();
     apply_request_args(&mut defaults, &args.requests)?;
     runtime()?.block_on(async {

@@ -207,6 +207,7 @@ impl RunSettings {
         filter_tasks(suite, &args.tasks, &args.categories)?;
         apply_runtime_overrides(suite, &args.overrides)?;
         let overrides = sampling_params(&args.overrides.sampling)?;
+        check_parameter_support(suite, &overrides)?;
         let task_images = read_task_files(&mut loaded, args.grading.allow_outside_files)?;
         Ok(RunSettings {
             loaded,
@@ -218,6 +219,44 @@ impl RunSettings {
             keys: crate::models::KeyPolicy::from_args(&args.keys),
         })
     }
+}
+
+/// Refuses, before any model is called, a parameter a model's API does not take once the command
+/// line has had its say (`--seed` for an `anthropic:` model, a suite's `[defaults] seed` for a
+/// model added with `--model`); the suite's own mistakes were reported at its lines already.
+fn check_parameter_support(suite: &Suite, overrides: &GenerationParams) -> anyhow::Result<()> {
+    for model in &suite.models {
+        let Some(api) = model.wire_api() else {
+            continue;
+        };
+        for task in &suite.tasks {
+            let params = suite
+                .defaults
+                .params
+                .overlaid(&model.params)
+                .overlaid(&task.params)
+                .overlaid(overrides);
+            let Some(problem) = api.check(&params) else {
+                continue;
+            };
+            let param = problem.param;
+            let origin = match param.flag() {
+                Some(flag) if param.is_set(overrides) => format!("set by {flag}"),
+                _ if param.is_set(&task.params) => format!("set by task `{}`", task.id),
+                _ if param.is_set(&model.params) => "set on the model".to_string(),
+                _ => "set in the suite's [defaults]".to_string(),
+            };
+            return Err(usage(format!(
+                "model `{}` ({}): {} (`{}` {origin})\n  help: {}",
+                model.id,
+                model.spec,
+                problem.reason,
+                param.name(),
+                versus_core::suite::parameter_help(api, param)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Applies `--dtype`, `--quantize`, `--device` and `--force` to a local model.

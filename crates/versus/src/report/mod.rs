@@ -514,6 +514,18 @@ pub struct ResultEntry {
     /// The answer was taken from the cache rather than a new call.
     pub cached: bool,
     pub attempts: u32,
+    /// Of `completion_tokens`, those spent thinking, when the server says (left out otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
+    /// Of `prompt_tokens`, those read from the provider's cache, when the server says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached_prompt_tokens: Option<u64>,
+    /// What the model thought before answering, kept apart from `output` (never graded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<String>,
+    /// The server's own timings (Ollama), beside versus's measured `latency_ms`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_timings: Option<versus_core::ServerTimings>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -786,6 +798,10 @@ fn result_entry(
         cost_usd: None,
         cached: false,
         attempts: 0,
+        reasoning_tokens: None,
+        cached_prompt_tokens: None,
+        thinking: None,
+        server_timings: None,
     };
     let Some(cell) = cell else { return entry };
     entry.status = match cell.status {
@@ -812,6 +828,10 @@ fn result_entry(
             .usage
             .and_then(|u| completion.timings.tokens_per_second(u.completion_tokens));
         entry.cost_usd = metadata.cost_usd(completion.usage);
+        entry.reasoning_tokens = completion.usage.and_then(|u| u.reasoning_tokens);
+        entry.cached_prompt_tokens = completion.usage.and_then(|u| u.cached_prompt_tokens);
+        entry.thinking.clone_from(&completion.thinking);
+        entry.server_timings = completion.server_timings;
     }
     entry
 }
