@@ -153,20 +153,21 @@ pub enum AzureAuth {
 /// pool.
 #[derive(Clone)]
 pub struct ApiClient {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 /// The OpenAI chat-completions client: an [`ApiClient`] made with [`ApiClient::new`].
 pub type OpenAiClient = ApiClient;
 
-struct Inner {
+pub(crate) struct Inner {
     http: reqwest::Client,
-    protocol: Box<dyn Protocol>,
+    pub(crate) api: Api,
+    pub(crate) protocol: Box<dyn Protocol>,
     endpoint: Url,
     /// The key's headers, marked sensitive so that they are never printed.
     auth: Vec<(HeaderName, HeaderValue)>,
-    config: ClientConfig,
-    target: Target,
+    pub(crate) config: ClientConfig,
+    pub(crate) target: Target,
 }
 
 impl fmt::Debug for ApiClient {
@@ -246,6 +247,7 @@ impl ApiClient {
         Ok(ApiClient {
             inner: Arc::new(Inner {
                 http,
+                api,
                 protocol,
                 endpoint,
                 auth,
@@ -434,6 +436,26 @@ impl Answer {
             server_timings: progress.server_timings,
         }
     }
+}
+
+/// A completion from a whole answer read outside a live call (a batch's result): the protocol's
+/// updates, with no timings of its own (`latency_ms` 0; the caller marks it as a batch answer).
+pub(crate) fn completion_from_whole(
+    protocol: &dyn Protocol,
+    body: &str,
+) -> Result<Completion, Problem> {
+    let updates = protocol.read_whole(body)?;
+    let mut text = String::new();
+    let mut shown = |piece: &str| text.push_str(piece);
+    let mut forwarder = TextForwarder::new(&mut shown);
+    let mut progress = Progress::default();
+    progress.apply(updates, Instant::now(), &mut forwarder);
+    progress.ttft = None;
+    let answer = Answer {
+        progress,
+        latency: Duration::ZERO,
+    };
+    Ok(answer.into_completion(forwarder, 1))
 }
 
 fn millis(duration: Duration) -> f64 {
@@ -632,6 +654,83 @@ impl OwnedItem {
 }
 
 impl Inner {
+    /// A request that is not a chat answer (the batch APIs' files, jobs and results): sent with
+    /// the key's and the protocol's headers, retried like an answer (429 with its wait, 5xx,
+    /// broken connections, timeouts), its body read up to the response limit.
+    pub(crate) async fn fetch(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        body: Option<(Bytes, String)>,
+    ) -> Result<Vec<u8>, ModelError> {
+        let retry = &self.config.retry;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let attempt = self.fetch_once(method.clone(), url.clone(), body.clone());
+            let fault = match tokio::time::timeout(self.config.timeout, attempt).await {
+                Ok(Ok(bytes)) => return Ok(bytes),
+                Ok(Err(fault)) => fault,
+                Err(_elapsed) => Fault::timeout(&self.target),
+            };
+            if !fault.retryable || attempts > retry.max_retries {
+                return Err(fault.into_model_error(attempts, &self.target));
+            }
+            let delay = fault
+                .retry_after
+                .unwrap_or_else(|| retry.backoff(attempts - 1));
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn fetch_once(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        body: Option<(Bytes, String)>,
+    ) -> Result<Vec<u8>, Fault> {
+        let mut request = self.http.request(method, url);
+        if let Some((bytes, content_type)) = body {
+            request = request.header(CONTENT_TYPE, content_type).body(bytes);
+        }
+        for (name, value) in self.protocol.fixed_headers() {
+            request = request.header(name, value);
+        }
+        for (name, value) in &self.auth {
+            request = request.header(name.clone(), value.clone());
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|error| Fault::send(&error, &self.target))?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = retry::server_delay(response.headers(), SystemTime::now());
+            let body = read_capped(response, ERROR_BODY_LIMIT).await;
+            let key_rejected = self.protocol.rejects_key(status.as_u16(), &body);
+            return Err(Fault::from_status(
+                status,
+                &body,
+                retry_after,
+                key_rejected,
+                &self.target,
+            ));
+        }
+        let limit = self.config.limits.max_body_bytes;
+        let mut body = Vec::new();
+        while let Some(bytes) = response
+            .chunk()
+            .await
+            .map_err(|error| Fault::read(&error, &self.target))?
+        {
+            if body.len().saturating_add(bytes.len()) > limit {
+                return Err(self.body_too_large());
+            }
+            body.extend_from_slice(&bytes);
+        }
+        Ok(body)
+    }
+
     /// One HTTP request, from sending it to the end of the body.
     async fn attempt(
         &self,
@@ -783,7 +882,7 @@ impl Inner {
     }
 
     /// The fault for a problem the protocol found in an answer.
-    fn fault(&self, problem: Problem) -> Fault {
+    pub(crate) fn fault(&self, problem: Problem) -> Fault {
         match problem {
             Problem::Malformed { what, received } => self.malformed(&what, &received),
             Problem::Reported(detail) => Fault::reported(&detail, &self.target),

@@ -16,8 +16,9 @@ use crate::protocol::{
 };
 use crate::wire::ErrorDetail;
 
-/// The API version requests use when the base URL names none.
-pub const GEMINI_API_VERSION: &str = "v1beta";
+/// The API version requests use when the base URL names none: the one the official
+/// `google-genai` package (3.3.0, read 2026-12-07) uses by default.
+pub const GEMINI_API_VERSION: &str = "v1";
 
 pub(crate) struct Gemini {
     stream_url: Url,
@@ -25,8 +26,8 @@ pub(crate) struct Gemini {
 }
 
 impl Gemini {
-    /// `{base_url}/v1beta/models/{model}:...`; a base that already ends in an API version
-    /// (`/v1beta`, `/v1`) keeps it.
+    /// `{base_url}/v1/models/{model}:...`; a base that already ends in an API version
+    /// (`/v1`, `/v1beta`, `/v1alpha`) keeps it.
     pub fn new(base_url: &str, model: &str) -> Result<Gemini, ApiError> {
         let trimmed = base_url.trim().trim_end_matches('/');
         let versioned = ["/v1beta", "/v1", "/v1alpha"]
@@ -430,7 +431,7 @@ mod tests {
     fn urls_name_the_model_and_method() {
         assert_eq!(
             protocol().url(true).as_str(),
-            "https://generativelanguage.googleapis.com/v1beta/models/gemini-x:streamGenerateContent?alt=sse"
+            "https://generativelanguage.googleapis.com/v1/models/gemini-x:streamGenerateContent?alt=sse"
         );
         assert_eq!(
             Gemini::new("http://127.0.0.1:9/v1beta/", "g")

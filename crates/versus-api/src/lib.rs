@@ -26,6 +26,7 @@
 //! ```
 
 mod anthropic;
+mod batch;
 mod client;
 mod error;
 mod fault;
@@ -40,6 +41,7 @@ pub mod sse;
 pub mod wire;
 
 pub use anthropic::ANTHROPIC_VERSION;
+pub use batch::{BatchItem, BatchOutcome, BatchPoll, BatchResult, MAX_BATCH_REQUESTS};
 pub use client::{
     destination, Api, ApiClient, AzureAuth, AzureOptions, ClientConfig, Destination, OpenAiClient,
     ResponseLimits, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, OPENAI_BASE_URL,
@@ -49,7 +51,7 @@ pub use ollama::OLLAMA_BASE_URL;
 
 /// Anthropic's API root.
 pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
-/// Google's Gemini API root (requests add the API version, `v1beta`).
+/// Google's Gemini API root (requests add the API version, `v1`, as the official client does).
 pub const GEMINI_BASE_URL: &str = "https://generativelanguage.googleapis.com";
 pub use error::ApiError;
 pub use retry::{RetryPolicy, MAX_SERVER_DELAY};

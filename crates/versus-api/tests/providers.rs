@@ -444,3 +444,124 @@ async fn an_azure_entra_token_goes_as_a_bearer_token() {
     );
     assert_eq!(logged.header("api-key"), None);
 }
+
+/// Polls batch `id` until it has ended, at most `polls` times.
+async fn wait_for_batch(
+    client: &ApiClient,
+    id: &str,
+    polls: usize,
+) -> Vec<versus_api::BatchResult> {
+    for _ in 0..polls {
+        match client.poll_batch(id).await.expect("a status") {
+            versus_api::BatchPoll::Running { .. } => continue,
+            versus_api::BatchPoll::Ended(results) => return results,
+            versus_api::BatchPoll::Failed(reason) => panic!("the batch failed: {reason}"),
+        }
+    }
+    panic!("the batch did not end in {polls} polls");
+}
+
+#[tokio::test]
+async fn batches_are_submitted_polled_and_read_back_request_by_request() {
+    use versus_api::{BatchItem, BatchOutcome};
+    for provider in [Provider::Chat, Provider::Anthropic, Provider::Gemini] {
+        let script = Script::new()
+            .require_api_key(KEY)
+            .batch_polls(2)
+            .rule(
+                Rule::any()
+                    .prompt_contains("refused")
+                    .fault(Fault::status(400)),
+            )
+            .rule(
+                Rule::any()
+                    .prompt_contains("thinks")
+                    .thinking("Ponder first."),
+            );
+        let server = FakeServer::start(script).await.expect("a fake server");
+        let client = client(&server, provider, true, 1);
+        assert!(client.takes_batches(), "{provider:?}");
+        let items: Vec<BatchItem> = ["one", "refused", "thinks"]
+            .iter()
+            .map(|prompt| BatchItem {
+                custom_id: format!("cell-{prompt}"),
+                request: request(prompt),
+            })
+            .collect();
+        let id = client
+            .submit_batch(&items)
+            .await
+            .unwrap_or_else(|e| panic!("{provider:?}: {}", e.message));
+        let logged = server.requests();
+        assert_eq!(
+            logged.len(),
+            3,
+            "{provider:?}: each request answered once, in the batch"
+        );
+        assert!(logged
+            .iter()
+            .all(|r| r.batch.as_deref() == Some(id.as_str()) || r.batch.is_some()));
+        assert!(
+            !logged.iter().any(|r| r.stream),
+            "{provider:?}: batch requests do not stream"
+        );
+        let results = wait_for_batch(&client, &id, 5).await;
+        assert_eq!(results.len(), 3, "{provider:?}");
+        for result in results {
+            match (result.custom_id.as_str(), result.outcome) {
+                ("cell-one", BatchOutcome::Answered(completion)) => {
+                    assert_eq!(
+                        completion.text,
+                        default_answer(MODEL, "one"),
+                        "{provider:?}"
+                    );
+                    assert!(completion.usage.is_some());
+                }
+                ("cell-thinks", BatchOutcome::Answered(completion)) => {
+                    assert_eq!(
+                        completion.thinking.as_deref(),
+                        Some("Ponder first."),
+                        "{provider:?}"
+                    );
+                }
+                ("cell-refused", BatchOutcome::Failed(error)) => {
+                    assert_eq!(
+                        error.kind,
+                        ErrorKind::BadRequest,
+                        "{provider:?}: {}",
+                        error.message
+                    );
+                    assert!(!error.message.contains(KEY));
+                }
+                (id, outcome) => panic!("{provider:?}: {id}: {outcome:?}"),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_pending_batch_says_so_and_other_apis_take_none() {
+    let server = FakeServer::start(Script::new().require_api_key(KEY).batch_polls(u32::MAX))
+        .await
+        .expect("a fake server");
+    let client = client(&server, Provider::Anthropic, true, 1);
+    let items = [versus_api::BatchItem {
+        custom_id: "c1".into(),
+        request: request("hi"),
+    }];
+    let id = client.submit_batch(&items).await.expect("submitted");
+    assert!(matches!(
+        client.poll_batch(&id).await.expect("a status"),
+        versus_api::BatchPoll::Running { total: Some(1), .. }
+    ));
+    assert!(
+        client.poll_batch("../../etc").await.is_err(),
+        "an id is a path segment, no more"
+    );
+    for provider in [Provider::Ollama, Provider::Responses, Provider::AzureV1] {
+        assert!(
+            !self::client(&server, provider, true, 0).takes_batches(),
+            "{provider:?}"
+        );
+    }
+}

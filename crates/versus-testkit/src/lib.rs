@@ -2,7 +2,7 @@
 //! for tests and benchmarks of versus.
 //!
 //! [`FakeServer`] serves OpenAI's `POST /v1/chat/completions` and `POST /v1/responses`,
-//! Anthropic's `POST /v1/messages`, Gemini's `POST /v1beta/models/{model}:generateContent` and
+//! Anthropic's `POST /v1/messages`, Gemini's `POST /v1/models/{model}:generateContent` and
 //! `:streamGenerateContent?alt=sse`, Azure OpenAI's `/openai/deployments/{deployment}/...` and
 //! `/openai/v1/...` URLs, Ollama's `POST /api/chat` (each streamed or not, in its own format), and
 //! `GET /v1/models`; [`Format`] names them.
@@ -37,6 +37,7 @@
 //!
 //! [`html`] holds the one check, used by every test of rendered pages, that a page is inert.
 
+mod batches;
 mod formats;
 pub mod html;
 mod log;

@@ -15,6 +15,8 @@ pub struct RecordedRequest {
     pub format: Format,
     /// Whether it came to one of Azure OpenAI's URLs.
     pub azure: bool,
+    /// The batch job it came in (its id), or `None` for a live call.
+    pub batch: Option<String>,
     /// The path and query, as sent (`/v1beta/models/g:streamGenerateContent?alt=sse`).
     pub path: String,
     /// Every header, names lowercased, values as sent (keys included: tests check them).

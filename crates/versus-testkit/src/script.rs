@@ -193,6 +193,7 @@ pub struct Script {
     fixed_latency: Option<Duration>,
     require_api_key: Option<String>,
     log_requests: bool,
+    batch_polls: u32,
 }
 
 impl Default for Script {
@@ -202,6 +203,7 @@ impl Default for Script {
             fixed_latency: None,
             require_api_key: None,
             log_requests: true,
+            batch_polls: 1,
         }
     }
 }
@@ -238,6 +240,17 @@ impl Script {
     pub fn log_requests(mut self, enabled: bool) -> Script {
         self.log_requests = enabled;
         self
+    }
+
+    /// How many status requests a batch job answers "in progress" before it has ended
+    /// (default 1); `u32::MAX` keeps every batch pending.
+    pub fn batch_polls(mut self, polls: u32) -> Script {
+        self.batch_polls = polls;
+        self
+    }
+
+    pub(crate) fn batch_polls_setting(&self) -> u32 {
+        self.batch_polls
     }
 
     pub(crate) fn fixed_latency_setting(&self) -> Option<Duration> {

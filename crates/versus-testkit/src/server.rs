@@ -180,6 +180,26 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, signal: watch::Receiv
         .route("/openai/responses", post(azure_responses))
         .route("/openai/v1/responses", post(azure_responses))
         .route("/api/chat", post(ollama_chat))
+        .route("/v1/files", post(crate::batches::openai_upload))
+        .route(
+            "/v1/files/{id}/content",
+            get(crate::batches::openai_file_content),
+        )
+        .route("/v1/batches", post(crate::batches::openai_create))
+        .route("/v1/batches/{id}", get(crate::batches::v1_batch_get))
+        .route(
+            "/v1/messages/batches",
+            post(crate::batches::anthropic_create),
+        )
+        .route(
+            "/v1/messages/batches/{id}",
+            get(crate::batches::anthropic_get),
+        )
+        .route(
+            "/v1/messages/batches/{id}/results",
+            get(crate::batches::anthropic_results),
+        )
+        .route("/v1beta/batches/{id}", get(crate::batches::gemini_get))
         .route("/v1/models", get(list_models))
         .fallback(unknown_endpoint)
         .with_state(shared);
@@ -205,15 +225,17 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, signal: watch::Receiv
     }
 }
 
-struct Shared {
+pub(crate) struct Shared {
     state: Mutex<ServerState>,
 }
 
-struct ServerState {
-    script: Script,
+pub(crate) struct ServerState {
+    pub(crate) script: Script,
     log: Vec<RecordedRequest>,
     request_count: usize,
     next_response_number: u64,
+    /// Uploaded files and batch jobs (`crate::batches`).
+    pub(crate) batches: crate::batches::BatchStore,
 }
 
 impl Shared {
@@ -224,18 +246,19 @@ impl Shared {
                 log: Vec::new(),
                 request_count: 0,
                 next_response_number: 1,
+                batches: crate::batches::BatchStore::default(),
             }),
         }
     }
 
     /// A panicking test thread must not take the server down with it: the state stays usable.
-    fn lock(&self) -> MutexGuard<'_, ServerState> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, ServerState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Decides the reply to one request and logs it, in one step so that concurrent requests
     /// take queued faults in arrival order.
-    fn plan(
+    pub(crate) fn plan(
         &self,
         incoming: &Incoming,
         request: RequestParts,
@@ -342,6 +365,7 @@ impl Shared {
             state.log.push(RecordedRequest {
                 format,
                 azure: incoming.azure,
+                batch: incoming.batch.clone(),
                 path: request.path,
                 headers: request.headers,
                 messages: raw_body
@@ -368,25 +392,29 @@ impl Shared {
 }
 
 /// Which route a request came to: its format, and what the URL says in place of the body.
-struct Incoming {
-    format: Format,
-    azure: bool,
+#[derive(Clone)]
+pub(crate) struct Incoming {
+    pub(crate) format: Format,
+    pub(crate) azure: bool,
     /// The model named in the path (Gemini's model, Azure's deployment).
-    model: Option<String>,
+    pub(crate) model: Option<String>,
     /// Whether the path asks for a stream (Gemini's `streamGenerateContent`).
-    stream: Option<bool>,
+    pub(crate) stream: Option<bool>,
+    /// The batch job a request belongs to (`None`: a live call).
+    pub(crate) batch: Option<String>,
 }
 
 /// The parts of a request the fake reads besides its body.
-struct RequestParts {
-    path: String,
+#[derive(Clone)]
+pub(crate) struct RequestParts {
+    pub(crate) path: String,
     query: Vec<(String, String)>,
     headers: Vec<(String, String)>,
     received_at: Instant,
 }
 
 impl RequestParts {
-    fn new(uri: &Uri, headers: &HeaderMap, received_at: Instant) -> RequestParts {
+    pub(crate) fn new(uri: &Uri, headers: &HeaderMap, received_at: Instant) -> RequestParts {
         RequestParts {
             path: uri
                 .path_and_query()
@@ -431,7 +459,7 @@ impl RequestParts {
 
 impl Incoming {
     /// Whether the key arrived the way this format sends it.
-    fn authorized(&self, request: &RequestParts, key: &str) -> bool {
+    pub(crate) fn authorized(&self, request: &RequestParts, key: &str) -> bool {
         let bearer = request.header("authorization") == Some(format!("Bearer {key}").as_str());
         match self.format {
             _ if self.azure => bearer || request.header("api-key") == Some(key),
@@ -444,7 +472,7 @@ impl Incoming {
     }
 
     /// Reads the body as this format's request.
-    fn parse(&self, body: &[u8]) -> (Value, Result<ChatCall, String>) {
+    pub(crate) fn parse(&self, body: &[u8]) -> (Value, Result<ChatCall, String>) {
         let (raw, call) = match self.format {
             Format::ChatCompletions => wire::parse_chat_call(body),
             Format::Responses => formats::responses::parse(body),
@@ -467,7 +495,7 @@ impl Incoming {
     }
 }
 
-fn unix_seconds() -> u64 {
+pub(crate) fn unix_seconds() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs())
@@ -490,12 +518,13 @@ async fn answer(
     reply.into_response().await
 }
 
-fn incoming(format: Format) -> Incoming {
+pub(crate) fn incoming(format: Format) -> Incoming {
     Incoming {
         format,
         azure: false,
         model: None,
         stream: None,
+        batch: None,
     }
 }
 
@@ -551,6 +580,9 @@ async fn gemini(
     body: Bytes,
 ) -> Response {
     let (model, method) = call.rsplit_once(':').unwrap_or((call.as_str(), ""));
+    if method == "batchGenerateContent" {
+        return crate::batches::gemini_create(shared, model, uri, headers, body);
+    }
     let stream = match method {
         "generateContent" => false,
         "streamGenerateContent" if uri.query().is_some_and(|q| q.contains("alt=sse")) => true,
@@ -571,10 +603,9 @@ async fn gemini(
         }
     };
     let incoming = Incoming {
-        format: Format::Gemini,
-        azure: false,
         model: Some(model.to_string()),
         stream: Some(stream),
+        ..incoming(Format::Gemini)
     };
     answer(shared, incoming, uri, headers, body).await
 }
@@ -598,10 +629,9 @@ async fn azure_chat_deployment(
         );
     }
     let incoming = Incoming {
-        format: Format::ChatCompletions,
         azure: true,
         model: Some(deployment),
-        stream: None,
+        ..incoming(Format::ChatCompletions)
     };
     answer(shared, incoming, uri, headers, body).await
 }
@@ -667,14 +697,14 @@ async fn unknown_endpoint() -> Response {
     json_response(
         StatusCode::NOT_FOUND,
         wire::openai_error_body(
-            "Unknown endpoint: versus-testkit serves /v1/chat/completions, /v1/responses, /v1/messages, /v1beta/models/{model}:generateContent, Azure's /openai/... URLs, /api/chat and /v1/models.",
+            "Unknown endpoint: versus-testkit serves /v1/chat/completions, /v1/responses, /v1/messages, /v1/models/{model}:generateContent, the batch APIs, Azure's /openai/... URLs, /api/chat and /v1/models.",
             "invalid_request_error",
             None,
         ),
     )
 }
 
-fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
     response(status, "application/json", body.into())
 }
 
@@ -688,7 +718,7 @@ fn response(status: StatusCode, content_type: &'static str, body: Body) -> Respo
 }
 
 /// What one request gets.
-enum Reply {
+pub(crate) enum Reply {
     Error {
         status: u16,
         retry_after: Option<String>,
@@ -698,7 +728,7 @@ enum Reply {
 }
 
 /// A 200 answer, with the fault that bends it, if any.
-struct AnswerPlan {
+pub(crate) struct AnswerPlan {
     format: Format,
     header: ResponseHeader,
     answer: String,
@@ -759,6 +789,24 @@ impl Reply {
 }
 
 impl AnswerPlan {
+    /// What a batch reports for this answer: a status and the body a live call would have got
+    /// whole (faults that only make sense on a live connection become a 500).
+    pub(crate) fn batch_result(&self) -> (u16, Value) {
+        let writer = self.format.writer();
+        let answer = self.answer();
+        match self.fault {
+            Some(Fault::Blocked) => (200, writer.whole_blocked(&answer)),
+            Some(Fault::MalformedJson) => (200, Value::String("{oops".to_string())),
+            Some(Fault::CutStream { .. } | Fault::ErrorEvent { .. } | Fault::Delay(_)) => {
+                let body = self
+                    .format
+                    .error_body(500, &wire::injected(500), &self.header.model);
+                (500, serde_json::from_str(&body).unwrap_or(Value::Null))
+            }
+            _ => (200, writer.whole(&answer)),
+        }
+    }
+
     fn answer(&self) -> Answer<'_> {
         Answer {
             header: &self.header,

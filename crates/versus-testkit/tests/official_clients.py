@@ -222,12 +222,54 @@ def check_gemini(root, key):
             data=__import__("base64").b64decode(PIXEL), mime_type="image/png")]), "image refused")
 
 
+# ---- Batch APIs.
+
+def check_batches(root, key):
+    import io
+    import json
+    openai_client = openai.OpenAI(base_url=f"{root}/v1", api_key=key, max_retries=0)
+    line = {"custom_id": "c1", "method": "POST", "url": "/v1/chat/completions",
+            "body": {"model": "plain", "messages": [{"role": "user", "content": "batched"}]}}
+    uploaded = openai_client.files.create(
+        file=("batch.jsonl", io.BytesIO((json.dumps(line) + "\n").encode())), purpose="batch")
+    batch = openai_client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
+                                         completion_window="24h")
+    check(batch.status == "in_progress", f"openai batch status {batch.status}")
+    batch = openai_client.batches.retrieve(batch.id)
+    check(batch.status == "completed" and batch.request_counts.completed == 1, f"openai batch {batch}")
+    output = openai_client.files.content(batch.output_file_id).text.strip().splitlines()
+    result = json.loads(output[0])
+    check(result["response"]["body"]["choices"][0]["message"]["content"] == answer_for("plain", "batched"),
+          "openai batch result")
+
+    anthropic_client = anthropic.Anthropic(base_url=root, api_key=key, max_retries=0)
+    created = anthropic_client.messages.batches.create(requests=[{
+        "custom_id": "c1", "params": {"model": "plain", "max_tokens": 20,
+                                      "messages": [{"role": "user", "content": "batched"}]}}])
+    check(created.processing_status == "in_progress", "anthropic batch in progress")
+    ended = anthropic_client.messages.batches.retrieve(created.id)
+    check(ended.processing_status == "ended" and ended.request_counts.succeeded == 1, f"{ended}")
+    results = list(anthropic_client.messages.batches.results(created.id))
+    check(results[0].custom_id == "c1" and results[0].result.type == "succeeded", f"{results}")
+    check(results[0].result.message.content[0].text == answer_for("plain", "batched"), "anthropic result")
+
+    gemini_client = genai.Client(api_key=key, http_options=genai_types.HttpOptions(base_url=root))
+    job = gemini_client.batches.create(model="plain", src=[{
+        "contents": [{"role": "user", "parts": [{"text": "batched"}]}], "metadata": {"key": "c1"}}])
+    check(job.name.startswith("batches/"), f"gemini batch name {job.name}")
+    job = gemini_client.batches.get(name=job.name)
+    check(job.state == genai_types.JobState.JOB_STATE_SUCCEEDED, f"gemini batch state {job.state}")
+    inlined = job.dest.inlined_responses[0]
+    check(inlined.response.text == answer_for("plain", "batched"), "gemini batch result")
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
     root, key = sys.argv[1].rstrip("/"), sys.argv[2]
     for name, run in [("openai", check_openai), ("azure", check_azure),
-                      ("anthropic", check_anthropic), ("gemini", check_gemini)]:
+                      ("anthropic", check_anthropic), ("gemini", check_gemini),
+                      ("batches", check_batches)]:
         try:
             run(root, key)
         except Mismatch as mismatch:

@@ -37,6 +37,8 @@ fn clients_ready() -> bool {
 fn script() -> Script {
     Script::new()
         .require_api_key(KEY)
+        // A batch has ended at its first status request.
+        .batch_polls(0)
         .rule(Rule::model("thinker").thinking("First I weigh the options."))
         .rule(Rule::model("rate-limited").fault(Fault::status(429).retry_after("0.01")))
         .rule(Rule::model("overloaded").fault(Fault::status(529).retry_after("0.01")))
@@ -82,7 +84,7 @@ fn the_official_clients_parse_every_fake_format() {
         script.display(),
         String::from_utf8_lossy(&output.stderr)
     );
-    for client in ["openai", "azure", "anthropic", "gemini"] {
+    for client in ["openai", "azure", "anthropic", "gemini", "batches"] {
         assert!(stdout.contains(&format!("{client}: ok")), "{stdout}");
     }
     // The clients' retries reached the server: each retried model was asked twice.

@@ -29,7 +29,7 @@ pub enum Format {
     Responses,
     /// `POST /v1/messages`.
     Anthropic,
-    /// `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent`.
+    /// `POST /v1/models/{model}:generateContent` and `:streamGenerateContent` (also under `/v1beta`).
     Gemini,
     /// `POST /api/chat`.
     Ollama,
