@@ -50,8 +50,8 @@ pub struct BatchResult {
 #[derive(Debug)]
 pub enum BatchOutcome {
     /// An answer, as a live call would have given it (with no timings: a batch has none per
-    /// request).
-    Answered(Completion),
+    /// request). Boxed: an answer is large beside the other outcomes.
+    Answered(Box<Completion>),
     /// The provider rejected or failed the request, with its reason; `error.kind` says whether
     /// asking again could help (`server`, `rate_limited`) or not (`bad_request`, `blocked`).
     Failed(ModelError),
@@ -445,7 +445,7 @@ impl ApiClient {
 
     fn answered(&self, body: &str) -> BatchOutcome {
         match completion_from_whole(&*self.inner.protocol, body) {
-            Ok(completion) => BatchOutcome::Answered(completion),
+            Ok(completion) => BatchOutcome::Answered(Box::new(completion)),
             Err(problem) => BatchOutcome::Failed(
                 self.inner
                     .fault(problem)

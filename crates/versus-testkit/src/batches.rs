@@ -49,7 +49,7 @@ fn check_key(
     format: Format,
     uri: &Uri,
     headers: &HeaderMap,
-) -> Result<RequestParts, Response> {
+) -> Result<RequestParts, Box<Response>> {
     let request = RequestParts::new(uri, headers, Instant::now());
     let state = shared.lock();
     let authorized = state
