@@ -434,6 +434,7 @@ impl Answer {
             attempts,
             thinking: Some(progress.thinking).filter(|thinking| !thinking.is_empty()),
             server_timings: progress.server_timings,
+            via_batch: false,
         }
     }
 }

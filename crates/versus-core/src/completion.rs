@@ -164,6 +164,10 @@ pub struct Completion {
     /// The server's own timings, when it reports them (Ollama).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_timings: Option<ServerTimings>,
+    /// The answer came from a provider's batch API: charged at the batch price, and without
+    /// timings of its own (`timings` are zero and mean nothing).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub via_batch: bool,
 }
 
 /// The broad class of a failure, which decides whether it is retried and what the user is told.

@@ -85,6 +85,12 @@ impl ModelMetadata {
         self.modalities.contains(&Modality::Image)
     }
 
+    /// The cost of one answer taken through a batch API: the list price times
+    /// [`BATCH_PRICE_FACTOR`].
+    pub fn batch_cost_usd(&self, usage: Option<Usage>) -> Option<f64> {
+        self.cost_usd(usage).map(|cost| cost * BATCH_PRICE_FACTOR)
+    }
+
     /// The cost of one call, when the price and the server's token counts are both known.
     pub fn cost_usd(&self, usage: Option<Usage>) -> Option<f64> {
         let price = self.price?;
@@ -96,6 +102,11 @@ impl ModelMetadata {
         )
     }
 }
+
+/// What the batch APIs versus uses charge, as a share of the list price: OpenAI's Batch API,
+/// Anthropic's Message Batches and Gemini's batch mode each take half (their pricing pages, read
+/// 2026-12-07).
+pub const BATCH_PRICE_FACTOR: f64 = 0.5;
 
 /// The number format a local model computes in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

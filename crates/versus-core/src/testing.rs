@@ -211,6 +211,7 @@ impl ChatModel for ScriptedModel {
             attempts: 1,
             thinking: None,
             server_timings: None,
+            via_batch: false,
         })
     }
 }

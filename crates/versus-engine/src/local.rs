@@ -401,6 +401,7 @@ impl ChatModel for LocalModel {
             attempts: 1,
             thinking: None,
             server_timings: None,
+            via_batch: false,
         })
     }
 }

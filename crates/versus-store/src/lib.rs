@@ -4,6 +4,7 @@
 //! Every finished cell is committed in its own short transaction as it arrives, and the file is
 //! in WAL mode, so a run killed outright loses nothing that had finished.
 
+mod batches;
 mod error;
 mod grading;
 mod owners;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 use versus_core::{Completion, RunPlan, ServerTimings, Timings, Usage};
 
+pub use batches::{BatchCell, BatchEnd, PendingBatch};
 pub use error::StoreError;
 pub use grading::{JudgementRecord, ScoreRecord, VoteRecord};
 pub use owners::{Claim, RunOwner};
@@ -51,7 +53,8 @@ macro_rules! completion_columns {
          p.thinking AS completion_thinking, p.server_total_ms AS completion_server_total_ms, \
          p.server_load_ms AS completion_server_load_ms, \
          p.server_prompt_ms AS completion_server_prompt_ms, \
-         p.server_generation_ms AS completion_server_generation_ms"
+         p.server_generation_ms AS completion_server_generation_ms, \
+         p.via_batch AS completion_via_batch"
     };
 }
 
@@ -72,7 +75,9 @@ macro_rules! run_summary_columns {
          COALESCE(SUM(c.status = 'ok'), 0) AS cells_ok, \
          COALESCE(SUM(c.status = 'failed'), 0) AS cells_failed, \
          COALESCE(SUM(c.status = 'unsupported'), 0) AS cells_unsupported, \
-         COALESCE(SUM(c.status = 'pending'), 0) AS cells_pending"
+         COALESCE(SUM(c.status = 'pending'), 0) AS cells_pending, \
+         (SELECT COUNT(*) FROM batches b WHERE b.run_id = r.id AND b.status = 'pending') \
+         AS batches_waiting"
     };
 }
 
@@ -433,15 +438,15 @@ fn store_completion(
          cache_write_tokens = excluded.cache_write_tokens, thinking = excluded.thinking, \
          server_total_ms = excluded.server_total_ms, server_load_ms = excluded.server_load_ms, \
          server_prompt_ms = excluded.server_prompt_ms, \
-         server_generation_ms = excluded.server_generation_ms"
+         server_generation_ms = excluded.server_generation_ms, via_batch = excluded.via_batch"
     };
     let sql = format!(
         "INSERT INTO completions (key, model_spec, request_json, text, finish_reason, \
          prompt_tokens, completion_tokens, latency_ms, ttft_ms, served_model, attempts, \
          reasoning_tokens, cached_prompt_tokens, cache_write_tokens, thinking, \
-         server_total_ms, server_load_ms, server_prompt_ms, server_generation_ms) \
+         server_total_ms, server_load_ms, server_prompt_ms, server_generation_ms, via_batch) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-         ?18, ?19){on_conflict}"
+         ?18, ?19, ?20){on_conflict}"
     );
     let usage = completion.usage;
     let server = completion.server_timings;
@@ -465,6 +470,7 @@ fn store_completion(
         server.and_then(|timings| timings.load_ms),
         server.and_then(|timings| timings.prompt_ms),
         server.and_then(|timings| timings.generation_ms),
+        completion.via_batch,
     ])?;
     Ok(())
 }
@@ -598,6 +604,7 @@ fn stored_completion_from_row(row: &Row<'_>) -> Result<Option<StoredCompletion>,
             attempts: row.get("completion_attempts")?,
             thinking: row.get("completion_thinking")?,
             server_timings,
+            via_batch: row.get("completion_via_batch")?,
         },
         created_at: row.get("completion_created_at")?,
         key,
@@ -628,6 +635,7 @@ fn run_summary_from_row(row: &Row<'_>) -> Result<RunSummary, StoreError> {
         cells_failed: row.get("cells_failed")?,
         cells_unsupported: row.get("cells_unsupported")?,
         cells_pending: row.get("cells_pending")?,
+        batches_waiting: row.get("batches_waiting")?,
         tool_version: row.get("tool_version")?,
     })
 }

@@ -131,6 +131,8 @@ pub struct RunSummary {
     pub cells_failed: u64,
     pub cells_unsupported: u64,
     pub cells_pending: u64,
+    /// Batches submitted to a provider and not yet read back (`versus run --batch`).
+    pub batches_waiting: u64,
     pub tool_version: String,
 }
 

@@ -86,6 +86,7 @@ fn full_completion(text: &str) -> Completion {
             prompt_ms: Some(40.0),
             generation_ms: Some(1000.0),
         }),
+        via_batch: true,
     }
 }
 
@@ -103,6 +104,7 @@ fn bare_completion(text: &str) -> Completion {
         attempts: 1,
         thinking: None,
         server_timings: None,
+        via_batch: false,
     }
 }
 

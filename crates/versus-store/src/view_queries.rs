@@ -368,6 +368,7 @@ mod tests {
                 attempts: 1,
                 thinking: None,
                 server_timings: None,
+                via_batch: false,
             },
             cached: false,
         }

@@ -37,6 +37,18 @@ struct Job {
 }
 
 impl BatchStore {
+    /// Ends every batch at its next status request.
+    pub(crate) fn end_all(&mut self) {
+        for job in self.jobs.values_mut() {
+            job.polls_left = 0;
+        }
+    }
+
+    /// How many batch jobs were created.
+    pub(crate) fn count(&self) -> usize {
+        self.jobs.len()
+    }
+
     fn next(&mut self, prefix: &str) -> String {
         self.next_number += 1;
         format!("{prefix}{}", self.next_number)

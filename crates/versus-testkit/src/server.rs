@@ -137,6 +137,17 @@ impl FakeServer {
             .count()
     }
 
+    /// Ends every batch job at its next status request (for jobs made to stay pending with
+    /// `Script::batch_polls`).
+    pub fn end_batches(&self) {
+        self.shared.lock().batches.end_all();
+    }
+
+    /// How many batch jobs were created since the start.
+    pub fn batch_count(&self) -> usize {
+        self.shared.lock().batches.count()
+    }
+
     pub fn clear_log(&self) {
         let mut state = self.shared.lock();
         state.log.clear();

@@ -242,6 +242,8 @@ pub fn demo(db: &Path, args: &DemoArgs, quiet: bool) -> anyhow::Result<ExitStatu
         grading: Default::default(),
         keys: Default::default(),
         no_score: false,
+        batch_api: false,
+        batch_poll: None,
     };
     let code = crate::commands::run(db, quiet, &run_args)?;
     let store = versus_store::Store::open(db)?;

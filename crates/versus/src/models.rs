@@ -81,6 +81,8 @@ pub struct PreparedModel {
     /// The API root requests go to (part of the cache key); `None` for local models.
     pub endpoint: Option<String>,
     pub model: Result<Arc<dyn ChatModel>, ModelError>,
+    /// The same client, for its provider's batch API, when it has one versus uses.
+    pub batch: Option<ApiClient>,
 }
 
 /// What the user allowed, on the command line, about where API keys go. A suite names the key's
@@ -242,9 +244,17 @@ pub async fn prepare(
 ) -> PreparedModel {
     let mut config = config.clone();
     let endpoint = endpoint(&config);
+    let mut batch = None;
     let model = match &endpoint {
         Err(error) => Err(error.clone()),
-        Ok(_) if !config.spec.is_local() => hosted(&config, defaults, keys),
+        Ok(_) if !config.spec.is_local() => hosted(&config, defaults, keys).map(|client| {
+            let batches = matches!(
+                config.spec,
+                ModelSpec::OpenAi { .. } | ModelSpec::Anthropic { .. } | ModelSpec::Gemini { .. }
+            );
+            batch = (batches && client.takes_batches()).then(|| client.clone());
+            Arc::new(client) as Arc<dyn ChatModel>
+        }),
         Ok(_) => match load_local(&config).await {
             Ok(local) => {
                 config.metadata = config.metadata.or(&local_metadata(&local));
@@ -260,6 +270,7 @@ pub async fn prepare(
         endpoint: endpoint.unwrap_or(None),
         config,
         model,
+        batch,
     }
 }
 
@@ -427,7 +438,7 @@ fn hosted(
     config: &ModelConfig,
     defaults: &Defaults,
     keys: &mut KeyPrompter,
-) -> Result<Arc<dyn ChatModel>, ModelError> {
+) -> Result<ApiClient, ModelError> {
     let base_url = base_url(config)?;
     keys.check_route(config)?;
     let key_variable = key_variable(config);
@@ -436,7 +447,7 @@ fn hosted(
         .map(|variable| keys.key(variable, &config.id))
         .transpose()?;
     let api = api_for(config, key_variable.as_deref());
-    let client = ApiClient::for_api(
+    ApiClient::for_api(
         api,
         ClientConfig {
             base_url,
@@ -457,8 +468,7 @@ fn hosted(
             },
         },
     )
-    .map_err(|e| ModelError::new(ErrorKind::Config, format!("model `{}`: {e}", config.id)))?;
-    Ok(Arc::new(client))
+    .map_err(|e| ModelError::new(ErrorKind::Config, format!("model `{}`: {e}", config.id)))
 }
 
 #[cfg(test)]

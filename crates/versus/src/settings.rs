@@ -35,6 +35,9 @@ pub struct RunSettings {
     pub fresh: bool,
     /// Where the user allows keys to go (`--allow-key-env`, `--allow-insecure-http`).
     pub keys: crate::models::KeyPolicy,
+    /// `--batch-api`: how often to poll the providers' batches; `None`: no new batches (batches
+    /// an interrupted run submitted are still collected).
+    pub batch_poll: Option<std::time::Duration>,
 }
 
 /// An error in what the user asked for (exit code 2), as opposed to a failure while running.
@@ -217,8 +220,23 @@ impl RunSettings {
             reuse: args.reuse,
             fresh: args.fresh,
             keys: crate::models::KeyPolicy::from_args(&args.keys),
+            batch_poll: batch_poll(args)?,
         })
     }
+}
+
+/// How often `--batch-api` polls (`--batch-poll`, default 30 s, at least 10 ms).
+fn batch_poll(args: &RunArgs) -> anyhow::Result<Option<std::time::Duration>> {
+    if !args.batch_api {
+        return Ok(None);
+    }
+    let seconds = args.batch_poll.unwrap_or(30.0);
+    if !(0.01..=3600.0).contains(&seconds) {
+        return Err(usage(format!(
+            "--batch-poll {seconds}: must be between 0.01 and 3600 seconds"
+        )));
+    }
+    Ok(Some(std::time::Duration::from_secs_f64(seconds)))
 }
 
 /// Refuses, before any model is called, a parameter a model's API does not take once the command

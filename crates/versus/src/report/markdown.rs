@@ -406,6 +406,9 @@ fn figures_line(result: &ResultEntry) -> String {
     if result.finish_reason.as_deref() == Some("length") {
         parts.push("cut at the token limit".into());
     }
+    if result.via_batch {
+        parts.push("batch".into());
+    }
     if result.cached {
         parts.push("cached".into());
     }

@@ -526,6 +526,10 @@ pub struct ResultEntry {
     /// The server's own timings (Ollama), beside versus's measured `latency_ms`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_timings: Option<versus_core::ServerTimings>,
+    /// Answered through a batch API (`versus run --batch`): charged at the batch price, and
+    /// without latency, time to first token or tokens/s (a batch has none per answer).
+    #[serde(rename = "batch", skip_serializing_if = "std::ops::Not::not")]
+    pub via_batch: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -802,6 +806,7 @@ fn result_entry(
         cached_prompt_tokens: None,
         thinking: None,
         server_timings: None,
+        via_batch: false,
     };
     let Some(cell) = cell else { return entry };
     entry.status = match cell.status {
@@ -832,6 +837,13 @@ fn result_entry(
         entry.cached_prompt_tokens = completion.usage.and_then(|u| u.cached_prompt_tokens);
         entry.thinking.clone_from(&completion.thinking);
         entry.server_timings = completion.server_timings;
+        if completion.via_batch {
+            entry.via_batch = true;
+            entry.latency_ms = None;
+            entry.ttft_ms = None;
+            entry.tokens_per_second = None;
+            entry.cost_usd = metadata.batch_cost_usd(completion.usage);
+        }
     }
     entry
 }
@@ -945,6 +957,7 @@ images = ["cat.png"]
                     attempts: 1,
                     thinking: None,
                     server_timings: None,
+                    via_batch: false,
                 },
                 created_at: "2026-01-01T00:00:00.000Z".into(),
             }),

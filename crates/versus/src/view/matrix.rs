@@ -126,6 +126,7 @@ fn result_entry(task: &str, model: &str, cell: Option<&CellPreview>) -> ResultEn
         cached_prompt_tokens: None,
         thinking: None,
         server_timings: None,
+        via_batch: false,
     }
 }
 

@@ -222,6 +222,7 @@ fn completed(run: RunId, cell: &CellId, text: &str) -> CellOutcome {
             attempts: 1,
             thinking: None,
             server_timings: None,
+            via_batch: false,
         },
         cached: false,
     }

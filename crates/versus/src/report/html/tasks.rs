@@ -321,6 +321,9 @@ fn write_figures(out: &mut String, result: &ResultEntry) -> std::fmt::Result {
     if result.finish_reason.as_deref() == Some("length") {
         figures.push(("finish", "cut at the token limit".into()));
     }
+    if result.via_batch {
+        figures.push(("batch", "answered through a batch API, at its price".into()));
+    }
     if result.cached {
         figures.push(("cached", "yes, no call in this run".into()));
     }
