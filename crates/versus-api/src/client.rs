@@ -1,5 +1,6 @@
-//! `OpenAiClient`: a `ChatModel` over the OpenAI chat-completions API (and the many servers that
-//! copy it), with streaming, per-attempt timeouts and the retry loop.
+//! `ApiClient`: a `ChatModel` over a provider's HTTP API (OpenAI chat completions and the servers
+//! that copy it, the Responses API, Anthropic, Gemini, Azure OpenAI, Ollama), with streaming,
+//! per-attempt timeouts, response limits and the retry loop; each wire format is a `Protocol`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -7,20 +8,19 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use reqwest::{Response, Url};
 use versus_core::redact::redact_url;
 use versus_core::{
-    ChatModel, ChatRequest, Completion, ErrorKind, FinishReason, ModelError, Timings, Usage,
+    ChatModel, ChatRequest, Completion, FinishReason, ModelError, ServerTimings, Timings, Usage,
 };
 
 use crate::error::ApiError;
 use crate::fault::{Fault, Target};
+use crate::lines::LineDecoder;
+use crate::protocol::{Framing, Problem, Protocol, StreamItem, Update, UsageReport};
 use crate::retry::{self, RetryPolicy};
 use crate::sse::{SseDecoder, SseEvent};
-use crate::wire::{
-    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ErrorDetail,
-};
 
 /// OpenAI's own API root.
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
@@ -111,36 +111,125 @@ impl fmt::Debug for ClientConfig {
     }
 }
 
-/// A chat model behind an OpenAI-compatible `/chat/completions` endpoint. Cloning is cheap and
-/// clones share one connection pool.
+/// Which API a client speaks, with what that API needs besides the base URL, model and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Api {
+    /// OpenAI's `/chat/completions`, and every server that copies it.
+    ChatCompletions,
+    /// OpenAI's `/responses`.
+    Responses,
+    /// Anthropic's `/v1/messages`.
+    Anthropic,
+    /// Google's Gemini API (`models/{model}:generateContent`).
+    Gemini,
+    /// Azure OpenAI: the model is a deployment.
+    Azure(AzureOptions),
+    /// Ollama's native `/api/chat`.
+    Ollama,
+}
+
+/// How an Azure OpenAI deployment is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AzureOptions {
+    /// `Some`: the classic URLs (`/openai/deployments/{deployment}/...?api-version=...`);
+    /// `None`: the v1 API (`/openai/v1/...`, the deployment named in the body).
+    pub api_version: Option<String>,
+    pub auth: AzureAuth,
+    /// Chat completions or the Responses API.
+    pub api: versus_core::OpenAiApi,
+}
+
+/// What Azure's key is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AzureAuth {
+    /// A resource key, sent as `api-key`.
+    ApiKey,
+    /// A Microsoft Entra ID token (`AZURE_OPENAI_AD_TOKEN`), sent as `Authorization: Bearer`.
+    BearerToken,
+}
+
+/// A chat model behind a provider's HTTP API (OpenAI chat completions, the Responses API,
+/// Anthropic, Gemini, Azure OpenAI, Ollama). Cloning is cheap and clones share one connection
+/// pool.
 #[derive(Clone)]
-pub struct OpenAiClient {
-    inner: Arc<Inner>,
+pub struct ApiClient {
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
+/// The OpenAI chat-completions client: an [`ApiClient`] made with [`ApiClient::new`].
+pub type OpenAiClient = ApiClient;
+
+pub(crate) struct Inner {
     http: reqwest::Client,
+    pub(crate) api: Api,
+    pub(crate) protocol: Box<dyn Protocol>,
     endpoint: Url,
-    /// `Bearer KEY`, marked sensitive so that it is never printed.
-    authorization: Option<HeaderValue>,
-    config: ClientConfig,
-    target: Target,
+    /// The key's headers, marked sensitive so that they are never printed.
+    auth: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) config: ClientConfig,
+    pub(crate) target: Target,
 }
 
-impl fmt::Debug for OpenAiClient {
+impl fmt::Debug for ApiClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenAiClient")
+        f.debug_struct("ApiClient")
+            .field("format", &self.inner.protocol.format_name())
             .field("endpoint", &self.inner.target.url)
             .field("config", &self.inner.config)
             .finish_non_exhaustive()
     }
 }
 
-impl OpenAiClient {
-    /// Checks the configuration and builds the HTTP client; no request is sent yet.
-    pub fn new(config: ClientConfig) -> Result<OpenAiClient, ApiError> {
-        let endpoint = endpoint_url(&config.base_url)?;
-        let authorization = authorization_header(&config)?;
+impl ApiClient {
+    /// An OpenAI chat-completions client (the format most servers speak). Checks the
+    /// configuration and builds the HTTP client; no request is sent yet.
+    pub fn new(config: ClientConfig) -> Result<ApiClient, ApiError> {
+        ApiClient::for_api(Api::ChatCompletions, config)
+    }
+
+    /// A client for `api`; `config.base_url` is that API's root (see each protocol).
+    pub fn for_api(api: Api, config: ClientConfig) -> Result<ApiClient, ApiError> {
+        let protocol: Box<dyn Protocol> = match &api {
+            Api::ChatCompletions => Box::new(crate::openai_chat::ChatCompletions::new(
+                &config.base_url,
+                &config.model,
+            )?),
+            Api::Responses => Box::new(crate::responses::Responses::new(
+                crate::responses::responses_url(&config.base_url)?,
+                &config.model,
+                crate::responses::ResponsesAuth::Bearer,
+            )),
+            Api::Anthropic => Box::new(crate::anthropic::Messages::new(
+                &config.base_url,
+                &config.model,
+            )?),
+            Api::Gemini => Box::new(crate::gemini::Gemini::new(&config.base_url, &config.model)?),
+            Api::Azure(options) => {
+                crate::openai_chat::azure(&config.base_url, &config.model, options)?
+            }
+            Api::Ollama => Box::new(crate::ollama::Ollama::new(&config.base_url, &config.model)?),
+        };
+        let endpoint = protocol.url(config.stream);
+        let key = config
+            .api_key
+            .as_ref()
+            .map(|key| key.trim().to_string())
+            .filter(|key| !key.is_empty());
+        let auth = match &key {
+            Some(key) => protocol
+                .auth_headers(key)
+                .into_iter()
+                .map(|(name, value)| {
+                    let mut value =
+                        HeaderValue::from_str(&value).map_err(|_| ApiError::InvalidApiKey {
+                            key_hint: config.key_hint.clone(),
+                        })?;
+                    value.set_sensitive(true);
+                    Ok((name, value))
+                })
+                .collect::<Result<Vec<_>, ApiError>>()?,
+            None => Vec::new(),
+        };
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .build()
@@ -150,19 +239,18 @@ impl OpenAiClient {
         let target = Target {
             url: redact_url(endpoint.as_str()),
             model: config.model.clone(),
-            secret: config
-                .api_key
-                .as_ref()
-                .map(|key| key.trim().to_string())
-                .filter(|key| !key.is_empty()),
+            secret: key,
             key_hint: config.key_hint.clone(),
             timeout: config.timeout,
+            format: protocol.format_name(),
         };
-        Ok(OpenAiClient {
+        Ok(ApiClient {
             inner: Arc::new(Inner {
                 http,
+                api,
+                protocol,
                 endpoint,
-                authorization,
+                auth,
                 config,
                 target,
             }),
@@ -173,26 +261,11 @@ impl OpenAiClient {
         &self.inner.config
     }
 
-    /// The full URL requests go to (`.../chat/completions`), its user-info and query values
-    /// redacted (`versus_core::redact`).
+    /// The full URL requests go to (`.../chat/completions`, `.../v1/messages`, ...), its
+    /// user-info and query values redacted (`versus_core::redact`).
     pub fn endpoint(&self) -> &str {
         &self.inner.target.url
     }
-}
-
-/// `Bearer KEY`, marked sensitive so that it is never printed; checked here so that a key with a
-/// stray line break fails at setup, not on every request.
-fn authorization_header(config: &ClientConfig) -> Result<Option<HeaderValue>, ApiError> {
-    let Some(key) = &config.api_key else {
-        return Ok(None);
-    };
-    let mut value = HeaderValue::from_str(&format!("Bearer {}", key.trim())).map_err(|_| {
-        ApiError::InvalidApiKey {
-            key_hint: config.key_hint.clone(),
-        }
-    })?;
-    value.set_sensitive(true);
-    Ok(Some(value))
 }
 
 /// Where a key sent to `base_url` goes: what a user is told, and whether it travels safely.
@@ -231,6 +304,14 @@ pub fn destination(base_url: &str) -> Result<Destination, ApiError> {
 /// `{base_url}/chat/completions`, whatever trailing slashes the base has. A base that already
 /// ends in `/chat/completions` (a common slip) is taken as the endpoint itself.
 fn endpoint_url(base_url: &str) -> Result<Url, ApiError> {
+    api_url(base_url, &["chat", "completions"])
+}
+
+/// `base_url` with `path` appended, whatever trailing slashes the base has. Where the base
+/// already ends with the start of `path` (an Anthropic base ending in `/v1`, a Gemini one in
+/// `/v1beta`, a whole endpoint), only the rest is appended. The scheme must be http(s) and there
+/// must be a host; the query is kept.
+pub(crate) fn api_url(base_url: &str, path: &[&str]) -> Result<Url, ApiError> {
     let invalid = |reason: String| ApiError::InvalidBaseUrl {
         url: redact_url(base_url),
         reason,
@@ -254,41 +335,37 @@ fn endpoint_url(base_url: &str) -> Result<Url, ApiError> {
                 .collect()
         })
         .unwrap_or_default();
-    let already_endpoint = segments.ends_with(&["chat".to_string(), "completions".to_string()]);
+    let overlap = (0..=path.len().min(segments.len()))
+        .rev()
+        .find(|&k| {
+            segments[segments.len() - k..]
+                .iter()
+                .zip(&path[..k])
+                .all(|(have, want)| have == want)
+        })
+        .unwrap_or(0);
     url.path_segments_mut()
         .map_err(|()| invalid("it cannot have a path".to_string()))?
         .clear()
         .extend(&segments)
-        .extend(if already_endpoint {
-            &[][..]
-        } else {
-            &["chat", "completions"][..]
-        });
+        .extend(&path[overlap..]);
     Ok(url)
 }
 
-impl OpenAiClient {
+impl ApiClient {
     /// Answers one request, passing text to `on_text` as it arrives; what `ChatModel::complete`
     /// is meant to do (see the note on that impl).
     ///
-    /// Retries transient faults (429, 408, 5xx, broken connections or streams, timeouts,
-    /// malformed answers) up to `retry.max_retries` times; a retry does not show text twice.
+    /// Retries transient faults (429, 408, 5xx, Anthropic's 529, broken connections or streams,
+    /// timeouts, malformed answers) up to `retry.max_retries` times, waiting what the server
+    /// asks (`retry-after-ms`, `Retry-After`) or backing off; a retry does not show text twice.
     pub async fn complete_streaming(
         &self,
         request: &ChatRequest,
         on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Completion, ModelError> {
         let inner = &*self.inner;
-        let wire =
-            ChatCompletionRequest::from_chat(&inner.config.model, request, inner.config.stream);
-        let body = serde_json::to_vec(&wire)
-            .map(Bytes::from)
-            .map_err(|error| {
-                ModelError::new(
-                    ErrorKind::Config,
-                    format!("could not encode the request as JSON: {error}"),
-                )
-            })?;
+        let body = Bytes::from(inner.protocol.body(request, inner.config.stream)?);
         let retry = &inner.config.retry;
         let mut forwarder = TextForwarder::new(on_text);
         let mut attempts = 0;
@@ -315,7 +392,7 @@ impl OpenAiClient {
 }
 
 #[async_trait]
-impl ChatModel for OpenAiClient {
+impl ChatModel for ApiClient {
     async fn complete(
         &self,
         request: &ChatRequest,
@@ -327,29 +404,59 @@ impl ChatModel for OpenAiClient {
     }
 }
 
-/// What one successful attempt produced, apart from the text (which the forwarder holds).
+/// What one successful attempt produced, apart from the answer's text (which the forwarder
+/// holds).
 struct Answer {
-    finish_reason: Option<String>,
-    usage: Option<Usage>,
-    served_model: Option<String>,
-    ttft: Option<Duration>,
+    progress: Progress,
     latency: Duration,
 }
 
 impl Answer {
     fn into_completion(self, forwarder: TextForwarder<'_, '_>, attempts: u32) -> Completion {
+        let progress = self.progress;
+        let usage = progress.usage.prompt.zip(progress.usage.completion).map(
+            |(prompt_tokens, completion_tokens)| Usage {
+                reasoning_tokens: progress.usage.reasoning,
+                cached_prompt_tokens: progress.usage.cached,
+                cache_write_tokens: progress.usage.cache_write,
+                ..Usage::new(prompt_tokens, completion_tokens)
+            },
+        );
         Completion {
             text: forwarder.attempt_text,
-            finish_reason: FinishReason::from_wire(self.finish_reason.as_deref()),
-            usage: self.usage,
+            finish_reason: progress.finish_reason.unwrap_or(FinishReason::Unknown),
+            usage,
             timings: Timings {
                 latency_ms: millis(self.latency),
-                ttft_ms: self.ttft.map(millis),
+                ttft_ms: progress.ttft.map(millis),
             },
-            served_model: self.served_model,
+            served_model: progress.served_model,
             attempts,
+            thinking: Some(progress.thinking).filter(|thinking| !thinking.is_empty()),
+            server_timings: progress.server_timings,
+            via_batch: false,
         }
     }
+}
+
+/// A completion from a whole answer read outside a live call (a batch's result): the protocol's
+/// updates, with no timings of its own (`latency_ms` 0; the caller marks it as a batch answer).
+pub(crate) fn completion_from_whole(
+    protocol: &dyn Protocol,
+    body: &str,
+) -> Result<Completion, Problem> {
+    let updates = protocol.read_whole(body)?;
+    let mut text = String::new();
+    let mut shown = |piece: &str| text.push_str(piece);
+    let mut forwarder = TextForwarder::new(&mut shown);
+    let mut progress = Progress::default();
+    progress.apply(updates, Instant::now(), &mut forwarder);
+    progress.ttft = None;
+    let answer = Answer {
+        progress,
+        latency: Duration::ZERO,
+    };
+    Ok(answer.into_completion(forwarder, 1))
 }
 
 fn millis(duration: Duration) -> f64 {
@@ -411,14 +518,16 @@ impl<'a, 'f> TextForwarder<'a, 'f> {
 }
 
 /// How the body of a successful response is to be read.
+#[derive(Debug, PartialEq, Eq)]
 enum BodyFormat {
     EventStream,
+    Ndjson,
     Json,
 }
 
 /// Decided by the content type first (servers that do not stream answer JSON even when asked to),
-/// then by what was asked for.
-fn body_format(headers: &HeaderMap, asked_to_stream: bool) -> BodyFormat {
+/// then by what was asked for and how the protocol streams.
+fn body_format(headers: &HeaderMap, asked_to_stream: bool, framing: Framing) -> BodyFormat {
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -427,16 +536,202 @@ fn body_format(headers: &HeaderMap, asked_to_stream: bool) -> BodyFormat {
     let media_type = content_type.split(';').next().unwrap_or("").trim();
     if media_type == "text/event-stream" {
         BodyFormat::EventStream
+    } else if media_type == "application/x-ndjson" || media_type == "application/jsonl" {
+        BodyFormat::Ndjson
     } else if media_type == "application/json" || media_type.ends_with("+json") {
         BodyFormat::Json
     } else if asked_to_stream {
-        BodyFormat::EventStream
+        match framing {
+            Framing::Sse => BodyFormat::EventStream,
+            Framing::Ndjson => BodyFormat::Ndjson,
+        }
     } else {
         BodyFormat::Json
     }
 }
 
+/// What an answer has delivered so far.
+#[derive(Default)]
+struct Progress {
+    finish_reason: Option<FinishReason>,
+    usage: UsageReport,
+    served_model: Option<String>,
+    thinking: String,
+    server_timings: Option<ServerTimings>,
+    /// To the first piece of the answer's text (thinking before it counts in).
+    ttft: Option<Duration>,
+    /// The protocol's end of answer arrived.
+    done: bool,
+}
+
+impl Progress {
+    fn apply(
+        &mut self,
+        updates: Vec<Update>,
+        started: Instant,
+        forwarder: &mut TextForwarder<'_, '_>,
+    ) {
+        for update in updates {
+            match update {
+                Update::Text(text) => {
+                    if !text.is_empty() {
+                        self.ttft.get_or_insert_with(|| started.elapsed());
+                        forwarder.push(&text);
+                    }
+                }
+                Update::Thinking(text) => self.thinking.push_str(&text),
+                Update::Finish(reason) => self.finish_reason = Some(reason),
+                Update::Usage(report) => {
+                    let usage = &mut self.usage;
+                    usage.prompt = report.prompt.or(usage.prompt);
+                    usage.completion = report.completion.or(usage.completion);
+                    usage.reasoning = report.reasoning.or(usage.reasoning);
+                    usage.cached = report.cached.or(usage.cached);
+                    usage.cache_write = report.cache_write.or(usage.cache_write);
+                }
+                Update::Model(model) => {
+                    if !model.is_empty() {
+                        self.served_model = Some(model);
+                    }
+                }
+                Update::ServerTimings(timings) => self.server_timings = timings.nonempty(),
+                Update::Done => self.done = true,
+            }
+        }
+    }
+}
+
+/// Items decoded from a streamed body, SSE or NDJSON.
+enum ItemDecoder {
+    Sse(SseDecoder),
+    Lines(LineDecoder),
+}
+
+/// One decoded item, owned.
+struct OwnedItem {
+    event: Option<String>,
+    data: String,
+}
+
+impl ItemDecoder {
+    fn feed(&mut self, bytes: &[u8]) -> Result<Vec<OwnedItem>, String> {
+        match self {
+            ItemDecoder::Sse(decoder) => decoder
+                .feed(bytes)
+                .map(|events| events.into_iter().map(OwnedItem::from).collect())
+                .map_err(|error| error.to_string()),
+            ItemDecoder::Lines(decoder) => decoder
+                .feed(bytes)
+                .map(|lines| lines.into_iter().map(OwnedItem::line).collect())
+                .map_err(|error| error.to_string()),
+        }
+    }
+
+    fn finish(&mut self) -> Vec<OwnedItem> {
+        match self {
+            ItemDecoder::Sse(decoder) => {
+                decoder.finish().map(OwnedItem::from).into_iter().collect()
+            }
+            ItemDecoder::Lines(decoder) => {
+                decoder.finish().map(OwnedItem::line).into_iter().collect()
+            }
+        }
+    }
+}
+
+impl From<SseEvent> for OwnedItem {
+    fn from(event: SseEvent) -> OwnedItem {
+        OwnedItem {
+            event: event.event,
+            data: event.data,
+        }
+    }
+}
+
+impl OwnedItem {
+    fn line(data: String) -> OwnedItem {
+        OwnedItem { event: None, data }
+    }
+}
+
 impl Inner {
+    /// A request that is not a chat answer (the batch APIs' files, jobs and results): sent with
+    /// the key's and the protocol's headers, retried like an answer (429 with its wait, 5xx,
+    /// broken connections, timeouts), its body read up to the response limit.
+    pub(crate) async fn fetch(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        body: Option<(Bytes, String)>,
+    ) -> Result<Vec<u8>, ModelError> {
+        let retry = &self.config.retry;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let attempt = self.fetch_once(method.clone(), url.clone(), body.clone());
+            let fault = match tokio::time::timeout(self.config.timeout, attempt).await {
+                Ok(Ok(bytes)) => return Ok(bytes),
+                Ok(Err(fault)) => fault,
+                Err(_elapsed) => Fault::timeout(&self.target),
+            };
+            if !fault.retryable || attempts > retry.max_retries {
+                return Err(fault.into_model_error(attempts, &self.target));
+            }
+            let delay = fault
+                .retry_after
+                .unwrap_or_else(|| retry.backoff(attempts - 1));
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn fetch_once(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        body: Option<(Bytes, String)>,
+    ) -> Result<Vec<u8>, Fault> {
+        let mut request = self.http.request(method, url);
+        if let Some((bytes, content_type)) = body {
+            request = request.header(CONTENT_TYPE, content_type).body(bytes);
+        }
+        for (name, value) in self.protocol.fixed_headers() {
+            request = request.header(name, value);
+        }
+        for (name, value) in &self.auth {
+            request = request.header(name.clone(), value.clone());
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|error| Fault::send(&error, &self.target))?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = retry::server_delay(response.headers(), SystemTime::now());
+            let body = read_capped(response, ERROR_BODY_LIMIT).await;
+            let key_rejected = self.protocol.rejects_key(status.as_u16(), &body);
+            return Err(Fault::from_status(
+                status,
+                &body,
+                retry_after,
+                key_rejected,
+                &self.target,
+            ));
+        }
+        let limit = self.config.limits.max_body_bytes;
+        let mut body = Vec::new();
+        while let Some(bytes) = response
+            .chunk()
+            .await
+            .map_err(|error| Fault::read(&error, &self.target))?
+        {
+            if body.len().saturating_add(bytes.len()) > limit {
+                return Err(self.body_too_large());
+            }
+            body.extend_from_slice(&bytes);
+        }
+        Ok(body)
+    }
+
     /// One HTTP request, from sending it to the end of the body.
     async fn attempt(
         &self,
@@ -449,8 +744,11 @@ impl Inner {
             .post(self.endpoint.clone())
             .header(CONTENT_TYPE, "application/json")
             .body(body);
-        if let Some(authorization) = &self.authorization {
-            request = request.header(AUTHORIZATION, authorization.clone());
+        for (name, value) in self.protocol.fixed_headers() {
+            request = request.header(name, value);
+        }
+        for (name, value) in &self.auth {
+            request = request.header(name.clone(), value.clone());
         }
         let response = request
             .send()
@@ -459,27 +757,60 @@ impl Inner {
         let status = response.status();
         if !status.is_success() {
             let retry_after = retry::server_delay(response.headers(), SystemTime::now());
+            let should_retry = retry::server_says_retry(response.headers());
             let body = read_capped(response, ERROR_BODY_LIMIT).await;
-            return Err(Fault::from_status(status, &body, retry_after, &self.target));
+            let key_rejected = self.protocol.rejects_key(status.as_u16(), &body);
+            let mut fault =
+                Fault::from_status(status, &body, retry_after, key_rejected, &self.target);
+            if let (Some(retry), false) = (should_retry, key_rejected) {
+                fault.retryable = retry;
+            }
+            return Err(fault);
         }
-        match body_format(response.headers(), self.config.stream) {
-            BodyFormat::EventStream => self.read_stream(response, started, forwarder).await,
-            BodyFormat::Json => self.read_json(response, started, forwarder).await,
+        let mut progress = Progress::default();
+        match body_format(
+            response.headers(),
+            self.config.stream,
+            self.protocol.framing(),
+        ) {
+            BodyFormat::EventStream => {
+                let decoder = ItemDecoder::Sse(SseDecoder::with_limit(
+                    self.config.limits.max_sse_line_bytes,
+                ));
+                self.read_stream(response, decoder, started, &mut progress, forwarder)
+                    .await?
+            }
+            BodyFormat::Ndjson => {
+                let decoder = ItemDecoder::Lines(LineDecoder::with_limit(
+                    self.config.limits.max_sse_line_bytes,
+                ));
+                self.read_stream(response, decoder, started, &mut progress, forwarder)
+                    .await?
+            }
+            BodyFormat::Json => {
+                self.read_json(response, started, &mut progress, forwarder)
+                    .await?
+            }
         }
+        Ok(Answer {
+            progress,
+            latency: started.elapsed(),
+        })
     }
 
     async fn read_stream(
         &self,
         mut response: Response,
+        mut decoder: ItemDecoder,
         started: Instant,
+        progress: &mut Progress,
         forwarder: &mut TextForwarder<'_, '_>,
-    ) -> Result<Answer, Fault> {
+    ) -> Result<(), Fault> {
         let limits = self.config.limits;
-        let mut decoder = SseDecoder::with_limit(limits.max_sse_line_bytes);
-        let mut progress = StreamProgress::default();
         let mut received = 0usize;
-        while !progress.done {
-            let events = match response.chunk().await {
+        let mut ended = false;
+        while !progress.done && !ended {
+            let items = match response.chunk().await {
                 Ok(Some(bytes)) => {
                     received = received.saturating_add(bytes.len());
                     if received > limits.max_body_bytes {
@@ -487,96 +818,41 @@ impl Inner {
                     }
                     decoder
                         .feed(&bytes)
-                        .map_err(|error| Fault::too_large(&error.to_string(), &self.target))?
+                        .map_err(|error| Fault::too_large(&error, &self.target))?
                 }
                 Ok(None) => {
-                    let last = decoder.finish();
-                    progress.ended = true;
-                    last.into_iter().collect()
+                    ended = true;
+                    decoder.finish()
                 }
                 Err(error) => return Err(Fault::read(&error, &self.target)),
             };
-            for event in events {
-                self.apply_event(event, &mut progress, started, forwarder)?;
+            for item in items {
+                let updates = self
+                    .protocol
+                    .read_item(StreamItem {
+                        event: item.event.as_deref(),
+                        data: &item.data,
+                    })
+                    .map_err(|problem| self.fault(problem))?;
+                progress.apply(updates, started, forwarder);
                 if progress.done {
                     break;
                 }
             }
-            if progress.ended {
-                break;
-            }
         }
         if !progress.done && progress.finish_reason.is_none() {
             return Err(Fault::cut_stream(&self.target));
-        }
-        Ok(Answer {
-            finish_reason: progress.finish_reason,
-            usage: progress.usage,
-            served_model: progress.served_model,
-            ttft: progress.ttft,
-            latency: started.elapsed(),
-        })
-    }
-
-    fn apply_event(
-        &self,
-        event: SseEvent,
-        progress: &mut StreamProgress,
-        started: Instant,
-        forwarder: &mut TextForwarder<'_, '_>,
-    ) -> Result<(), Fault> {
-        let data = event.data.trim();
-        if data == "[DONE]" {
-            progress.done = true;
-            return Ok(());
-        }
-        if data.is_empty() {
-            return Ok(());
-        }
-        let value: serde_json::Value = serde_json::from_str(data).map_err(|error| {
-            self.malformed(&format!("a stream event is not JSON ({error})"), data)
-        })?;
-        if let Some(detail) = ErrorDetail::from_body(&value) {
-            return Err(Fault::reported(&detail, &self.target));
-        }
-        if event.event.as_deref() == Some("error") {
-            let detail = ErrorDetail {
-                message: data.to_string(),
-                ..ErrorDetail::default()
-            };
-            return Err(Fault::reported(&detail, &self.target));
-        }
-        let chunk: ChatCompletionChunk = serde_json::from_value(value).map_err(|error| {
-            self.malformed(
-                &format!("a stream event has the wrong shape ({error})"),
-                data,
-            )
-        })?;
-        if let Some(model) = chunk.model.filter(|model| !model.is_empty()) {
-            progress.served_model = Some(model);
-        }
-        if let Some(usage) = chunk.usage.and_then(|usage| usage.to_usage()) {
-            progress.usage = Some(usage);
-        }
-        if let Some(choice) = chunk.choices.into_iter().find(|choice| choice.index == 0) {
-            if let Some(content) = choice.delta.content.filter(|text| !text.is_empty()) {
-                progress.ttft.get_or_insert_with(|| started.elapsed());
-                forwarder.push(&content);
-            }
-            if let Some(reason) = choice.finish_reason {
-                progress.finish_reason = Some(reason);
-            }
         }
         Ok(())
     }
 
     async fn read_json(
         &self,
-        response: Response,
+        mut response: Response,
         started: Instant,
+        progress: &mut Progress,
         forwarder: &mut TextForwarder<'_, '_>,
-    ) -> Result<Answer, Fault> {
-        let mut response = response;
+    ) -> Result<(), Fault> {
         let limit = self.config.limits.max_body_bytes;
         if response
             .content_length()
@@ -595,31 +871,24 @@ impl Inner {
             }
             body.extend_from_slice(&bytes);
         }
-        let latency = started.elapsed();
-        let quoted = || String::from_utf8_lossy(&body).into_owned();
-        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|error| {
-            self.malformed(&format!("the body is not JSON ({error})"), &quoted())
-        })?;
-        if let Some(detail) = ErrorDetail::from_body(&value) {
-            return Err(Fault::reported(&detail, &self.target));
+        let text = String::from_utf8_lossy(&body);
+        let updates = self
+            .protocol
+            .read_whole(&text)
+            .map_err(|problem| self.fault(problem))?;
+        progress.apply(updates, started, forwarder);
+        // A whole answer has no time to first token: it all arrives at once.
+        progress.ttft = None;
+        Ok(())
+    }
+
+    /// The fault for a problem the protocol found in an answer.
+    pub(crate) fn fault(&self, problem: Problem) -> Fault {
+        match problem {
+            Problem::Malformed { what, received } => self.malformed(&what, &received),
+            Problem::Reported(detail) => Fault::reported(&detail, &self.target),
+            Problem::Blocked(reason) => Fault::blocked(&reason, &self.target),
         }
-        let answer: ChatCompletionResponse = serde_json::from_value(value).map_err(|error| {
-            self.malformed(
-                &format!("the body has the wrong shape ({error})"),
-                &quoted(),
-            )
-        })?;
-        let Some(choice) = answer.choices.into_iter().find(|choice| choice.index == 0) else {
-            return Err(self.malformed("the answer has no choices", &quoted()));
-        };
-        forwarder.push(choice.message.content.as_deref().unwrap_or(""));
-        Ok(Answer {
-            finish_reason: choice.finish_reason,
-            usage: answer.usage.and_then(|usage| usage.to_usage()),
-            served_model: answer.model.filter(|model| !model.is_empty()),
-            ttft: None,
-            latency,
-        })
     }
 
     fn body_too_large(&self) -> Fault {
@@ -644,19 +913,6 @@ impl Inner {
             .unwrap_or_default();
         Fault::invalid(&format!("{what}{quote}"), &self.target)
     }
-}
-
-/// What a stream has delivered so far.
-#[derive(Default)]
-struct StreamProgress {
-    finish_reason: Option<String>,
-    usage: Option<Usage>,
-    served_model: Option<String>,
-    ttft: Option<Duration>,
-    /// `[DONE]` arrived.
-    done: bool,
-    /// The body ended (EOF), with or without `[DONE]`.
-    ended: bool,
 }
 
 /// The start of a body, for error messages; a read error just ends it early, since the status
@@ -795,21 +1051,60 @@ mod tests {
             );
             headers
         };
-        assert!(matches!(
-            body_format(&headers("application/json; charset=utf-8"), true),
+        let sse = Framing::Sse;
+        assert_eq!(
+            body_format(&headers("application/json; charset=utf-8"), true, sse),
             BodyFormat::Json
-        ));
-        assert!(matches!(
-            body_format(&headers("text/event-stream"), false),
+        );
+        assert_eq!(
+            body_format(&headers("text/event-stream"), false, sse),
             BodyFormat::EventStream
-        ));
-        assert!(matches!(
-            body_format(&headers("text/plain"), true),
+        );
+        assert_eq!(
+            body_format(&headers("text/plain"), true, sse),
             BodyFormat::EventStream
-        ));
-        assert!(matches!(
-            body_format(&HeaderMap::new(), false),
-            BodyFormat::Json
-        ));
+        );
+        assert_eq!(
+            body_format(&headers("text/plain"), true, Framing::Ndjson),
+            BodyFormat::Ndjson
+        );
+        assert_eq!(
+            body_format(&headers("application/x-ndjson"), true, sse),
+            BodyFormat::Ndjson
+        );
+        assert_eq!(body_format(&HeaderMap::new(), false, sse), BodyFormat::Json);
+    }
+
+    #[test]
+    fn api_paths_join_once_whatever_the_base_already_has() {
+        let url = |base: &str, path: &[&str]| api_url(base, path).expect("valid").to_string();
+        let messages = ["v1", "messages"];
+        assert_eq!(
+            url("https://api.anthropic.com", &messages),
+            "https://api.anthropic.com/v1/messages"
+        );
+        assert_eq!(
+            url("https://api.anthropic.com/v1/", &messages),
+            "https://api.anthropic.com/v1/messages"
+        );
+        assert_eq!(
+            url("http://h:1/v1/messages", &messages),
+            "http://h:1/v1/messages"
+        );
+        assert_eq!(
+            url("http://h:11434", &["api", "chat"]),
+            "http://h:11434/api/chat"
+        );
+        assert_eq!(
+            url("http://h:11434/api", &["api", "chat"]),
+            "http://h:11434/api/chat"
+        );
+        assert_eq!(
+            url(
+                "https://r.openai.azure.com/openai/v1",
+                &["openai", "v1", "responses"]
+            ),
+            "https://r.openai.azure.com/openai/v1/responses"
+        );
     }
 }

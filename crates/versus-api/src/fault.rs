@@ -23,6 +23,8 @@ pub(crate) struct Target {
     /// Where the key comes from (`OPENAI_API_KEY`), to tell the user what to check.
     pub key_hint: Option<String>,
     pub timeout: Duration,
+    /// The wire format's name, for "not in the ... format" messages.
+    pub format: &'static str,
 }
 
 impl Target {
@@ -109,19 +111,30 @@ impl Fault {
         }
     }
 
-    /// A response with a non-success status.
+    /// A response with a non-success status. `key_rejected`: the protocol recognised a rejected
+    /// key under another status (Gemini's 400 `API_KEY_INVALID`), treated as a 401.
     pub fn from_status(
         status: StatusCode,
         body: &[u8],
         retry_after: Option<Duration>,
+        key_rejected: bool,
         target: &Target,
     ) -> Fault {
         let code = status.as_u16();
         let url = &target.url;
         let (detail, text) = target.explanation(body);
         let said = colon(&text);
-        let (kind, mut retryable) = classify(code);
+        let (kind, mut retryable) = classify(if key_rejected { 401 } else { code });
         let message = match code {
+            _ if key_rejected => match (&target.secret, &target.key_hint) {
+                (_, Some(hint)) => format!(
+                    "the server at {url} rejected the API key (HTTP {code}){said}; check {hint}"
+                ),
+                (_, None) => format!(
+                    "the server at {url} rejected the API key (HTTP {code}){said}; check the key \
+                     configured for this model"
+                ),
+            },
             401 | 403 => match (&target.secret, &target.key_hint) {
                 (Some(_), Some(hint)) => format!(
                     "the server at {url} rejected the API key (HTTP {code}){said}; check {hint}"
@@ -157,6 +170,7 @@ impl Fault {
                 )
             }
             429 => format!("the server at {url} is rate-limiting requests (HTTP 429){said}"),
+            529 => format!("the server at {url} is overloaded (HTTP 529){said}"),
             500..=599 => format!("the server at {url} failed (HTTP {code}){said}"),
             400..=499 => format!("the server at {url} rejected the request (HTTP {code}){said}"),
             _ => format!("the server at {url} answered with unexpected HTTP status {code}{said}"),
@@ -183,6 +197,19 @@ impl Fault {
             kind,
             retryable,
             format!("the server at {} reported an error: {text}", target.url),
+        )
+    }
+
+    /// The provider withheld the answer (a safety block, a refusal). Not retried: the same
+    /// request is blocked again, and each attempt is paid.
+    pub fn blocked(reason: &str, target: &Target) -> Fault {
+        let reason = target
+            .server_text(reason)
+            .unwrap_or_else(|| "no reason given".to_string());
+        Fault::new(
+            ErrorKind::Blocked,
+            false,
+            format!("the server at {} blocked the answer: {reason}", target.url),
         )
     }
 
@@ -252,8 +279,8 @@ impl Fault {
             ErrorKind::InvalidResponse,
             true,
             format!(
-                "the server at {} sent an answer that is not in the chat-completions format: {what}",
-                target.url
+                "the server at {} sent an answer that is not in {}: {what}",
+                target.url, target.format
             ),
         )
     }
@@ -304,6 +331,7 @@ mod tests {
             secret: secret.map(str::to_string),
             key_hint: hint.map(str::to_string),
             timeout: Duration::from_secs(1),
+            format: "the chat-completions format",
         }
     }
 
@@ -313,6 +341,7 @@ mod tests {
             status,
             body.as_bytes(),
             Some(Duration::from_secs(1)),
+            false,
             target,
         )
     }
@@ -331,6 +360,7 @@ mod tests {
             (429, ErrorKind::RateLimited, true),
             (500, ErrorKind::Server, true),
             (503, ErrorKind::Server, true),
+            (529, ErrorKind::Server, true),
             (302, ErrorKind::InvalidResponse, false),
         ];
         for (code, kind, retryable) in cases {

@@ -1,6 +1,8 @@
-//! versus-api: hosted chat models over HTTP. `OpenAiClient` speaks the OpenAI chat-completions
-//! format (OpenAI itself and the many servers that copy it: vLLM, llama.cpp, Ollama, LM Studio,
-//! OpenRouter, ...), streams answers over SSE, and retries transient faults with back-off.
+//! versus-api: hosted chat models over HTTP. `ApiClient` speaks each provider's own format:
+//! OpenAI chat completions (OpenAI itself and the many servers that copy it: vLLM, llama.cpp,
+//! LM Studio, OpenRouter, ...; `OpenAiClient`), OpenAI's Responses API, Anthropic's Messages API,
+//! Google's Gemini API, Azure OpenAI and Ollama's native API. It streams answers (SSE or NDJSON),
+//! keeps thinking apart from the answer, and retries transient faults with back-off.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,16 +25,33 @@
 //! # }
 //! ```
 
+mod anthropic;
+mod batch;
 mod client;
 mod error;
 mod fault;
+mod gemini;
+mod lines;
+mod ollama;
+mod openai_chat;
+mod protocol;
+mod responses;
 mod retry;
 pub mod sse;
 pub mod wire;
 
+pub use anthropic::ANTHROPIC_VERSION;
+pub use batch::{BatchItem, BatchOutcome, BatchPoll, BatchResult, MAX_BATCH_REQUESTS};
 pub use client::{
-    destination, ClientConfig, Destination, OpenAiClient, ResponseLimits,
-    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, OPENAI_BASE_URL,
+    destination, Api, ApiClient, AzureAuth, AzureOptions, ClientConfig, Destination, OpenAiClient,
+    ResponseLimits, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, OPENAI_BASE_URL,
 };
+pub use gemini::GEMINI_API_VERSION;
+pub use ollama::OLLAMA_BASE_URL;
+
+/// Anthropic's API root.
+pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
+/// Google's Gemini API root (requests add the API version, `v1`, as the official client does).
+pub const GEMINI_BASE_URL: &str = "https://generativelanguage.googleapis.com";
 pub use error::ApiError;
 pub use retry::{RetryPolicy, MAX_SERVER_DELAY};

@@ -57,6 +57,16 @@ pub fn server_delay(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
         .map(|delay| delay.min(MAX_SERVER_DELAY))
 }
 
+/// What the server says about retrying in `x-should-retry` (Anthropic's and OpenAI's servers
+/// send it; their official clients obey it): `Some(true)`/`Some(false)`, `None` when absent.
+pub fn server_says_retry(headers: &HeaderMap) -> Option<bool> {
+    match headers.get("x-should-retry")?.to_str().ok()?.trim() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
 /// `retry-after-ms: 1500` (fractions allowed).
 pub fn parse_retry_after_ms(value: &str) -> Option<Duration> {
     non_negative_seconds(value.trim().parse::<f64>().ok()? / 1000.0)
@@ -140,6 +150,18 @@ mod tests {
             Some(Duration::from_millis(1500))
         );
         assert_eq!(parse_retry_after_ms("NaN"), None);
+    }
+
+    #[test]
+    fn x_should_retry_is_read_when_present() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(server_says_retry(&headers), None);
+        headers.insert("x-should-retry", HeaderValue::from_static("false"));
+        assert_eq!(server_says_retry(&headers), Some(false));
+        headers.insert("x-should-retry", HeaderValue::from_static("true"));
+        assert_eq!(server_says_retry(&headers), Some(true));
+        headers.insert("x-should-retry", HeaderValue::from_static("maybe"));
+        assert_eq!(server_says_retry(&headers), None);
     }
 
     #[test]

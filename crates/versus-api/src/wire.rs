@@ -89,6 +89,8 @@ impl ChatCompletionRequest {
                 top_k: self.top_k,
                 min_p: self.min_p,
                 repetition_penalty: self.repetition_penalty,
+                thinking_budget: None,
+                reasoning_effort: None,
             },
         }
     }
@@ -263,6 +265,10 @@ pub struct ResponseMessage {
     /// `null` when the model answered with something other than text (a tool call, a refusal).
     #[serde(default)]
     pub content: Option<String>,
+    /// The thinking some servers (vLLM, DeepSeek) return beside the answer; never sent by
+    /// `versus serve`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
 }
 
 /// One `data:` payload of a streamed answer.
@@ -304,6 +310,9 @@ pub struct Delta {
     pub role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// Streamed thinking (vLLM's and DeepSeek's `reasoning_content`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
 }
 
 /// Token counts as the server reports them. Both counts are optional on the way in because some
@@ -316,14 +325,35 @@ pub struct WireUsage {
     pub completion_tokens: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_tokens: Option<u64>,
+    /// `cached_tokens`: prompt tokens read from OpenAI's prompt cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+    /// `reasoning_tokens`: completion tokens a reasoning model spent thinking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens_details: Option<CompletionTokensDetails>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PromptTokensDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_tokens: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CompletionTokensDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
 }
 
 impl WireUsage {
     /// The counts, when the server gave both; never filled in by guessing.
     pub fn to_usage(&self) -> Option<Usage> {
         Some(Usage {
-            prompt_tokens: self.prompt_tokens?,
-            completion_tokens: self.completion_tokens?,
+            cached_prompt_tokens: self.prompt_tokens_details.and_then(|d| d.cached_tokens),
+            reasoning_tokens: self
+                .completion_tokens_details
+                .and_then(|d| d.reasoning_tokens),
+            ..Usage::new(self.prompt_tokens?, self.completion_tokens?)
         })
     }
 }
@@ -334,6 +364,8 @@ impl From<Usage> for WireUsage {
             prompt_tokens: Some(usage.prompt_tokens),
             completion_tokens: Some(usage.completion_tokens),
             total_tokens: Some(usage.prompt_tokens + usage.completion_tokens),
+            prompt_tokens_details: None,
+            completion_tokens_details: None,
         }
     }
 }
@@ -529,10 +561,7 @@ mod tests {
         .expect("parses");
         assert_eq!(
             usage_only.usage.and_then(|usage| usage.to_usage()),
-            Some(Usage {
-                prompt_tokens: 3,
-                completion_tokens: 4
-            })
+            Some(Usage::new(3, 4))
         );
         let partial = WireUsage {
             prompt_tokens: Some(3),

@@ -31,13 +31,7 @@ async fn a_streamed_answer_is_assembled_with_usage_timings_and_model() {
     let completion = outcome.completion();
     assert_eq!(completion.text, "Hello, world");
     assert_eq!(completion.finish_reason, FinishReason::Stop);
-    assert_eq!(
-        completion.usage,
-        Some(Usage {
-            prompt_tokens: 7,
-            completion_tokens: 3
-        })
-    );
+    assert_eq!(completion.usage, Some(Usage::new(7, 3)));
     assert_eq!(completion.served_model.as_deref(), Some(SERVED_MODEL));
     assert_eq!(completion.attempts, 1);
     let ttft = completion
@@ -70,13 +64,7 @@ async fn a_non_streaming_request_reads_the_whole_json_answer() {
     let completion = outcome.completion();
     assert_eq!(completion.text, "Hi there");
     assert_eq!(completion.finish_reason, FinishReason::Length);
-    assert_eq!(
-        completion.usage,
-        Some(Usage {
-            prompt_tokens: 7,
-            completion_tokens: 3
-        })
-    );
+    assert_eq!(completion.usage, Some(Usage::new(7, 3)));
     assert_eq!(completion.timings.ttft_ms, None);
     assert!(completion.timings.latency_ms > 0.0);
     assert_eq!(completion.served_model.as_deref(), Some(SERVED_MODEL));

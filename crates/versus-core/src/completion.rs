@@ -55,11 +55,71 @@ impl FinishReason {
 }
 
 /// Token counts as reported by the model's server or engine. Never estimated: a server that
-/// reports nothing leaves `Completion::usage` as `None`.
+/// reports nothing leaves `Completion::usage` as `None`, and a detail it does not report is
+/// `None`.
+///
+/// `prompt_tokens` counts every input token (cached ones included) and `completion_tokens` every
+/// generated one (thinking included), whatever the provider's own split, so that cost and
+/// throughput read the same for every API; the details say how much of each was what.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+    /// Of `completion_tokens`, those spent thinking before the answer (reasoning tokens,
+    /// extended thinking, Gemini's thoughts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
+    /// Of `prompt_tokens`, those read from the provider's prompt cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_prompt_tokens: Option<u64>,
+    /// Of `prompt_tokens`, those written to the provider's prompt cache (Anthropic bills them
+    /// apart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_tokens: Option<u64>,
+}
+
+impl Usage {
+    /// Prompt and completion counts without details.
+    pub fn new(prompt_tokens: u64, completion_tokens: u64) -> Usage {
+        Usage {
+            prompt_tokens,
+            completion_tokens,
+            reasoning_tokens: None,
+            cached_prompt_tokens: None,
+            cache_write_tokens: None,
+        }
+    }
+
+    /// The tokens of the answer itself: completion tokens less thinking, when thinking is known.
+    pub fn answer_tokens(&self) -> u64 {
+        self.completion_tokens
+            .saturating_sub(self.reasoning_tokens.unwrap_or(0))
+    }
+}
+
+/// What a server measured of its own work (Ollama reports these), in milliseconds; shown beside
+/// versus's own measurements, never in their place.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct ServerTimings {
+    /// The whole request, as the server saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_ms: Option<f64>,
+    /// Loading the model (0 when it was already loaded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_ms: Option<f64>,
+    /// Reading the prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_ms: Option<f64>,
+    /// Generating the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation_ms: Option<f64>,
+}
+
+impl ServerTimings {
+    /// `None` when the server said nothing.
+    pub fn nonempty(self) -> Option<ServerTimings> {
+        (self != ServerTimings::default()).then_some(self)
+    }
 }
 
 /// Wall-clock measurements of one successful call, in milliseconds.
@@ -97,6 +157,17 @@ pub struct Completion {
     pub served_model: Option<String>,
     /// How many HTTP requests (or engine runs) it took, retries included.
     pub attempts: u32,
+    /// What the model thought before answering (extended thinking, reasoning summaries, thought
+    /// parts), kept apart from `text`: never graded, judged or counted as the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<String>,
+    /// The server's own timings, when it reports them (Ollama).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_timings: Option<ServerTimings>,
+    /// The answer came from a provider's batch API: charged at the batch price, and without
+    /// timings of its own (`timings` are zero and mean nothing).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub via_batch: bool,
 }
 
 /// The broad class of a failure, which decides whether it is retried and what the user is told.
@@ -123,6 +194,9 @@ pub enum ErrorKind {
     /// The user's configuration is incomplete (a missing key, a model this build cannot run).
     Config,
     Cancelled,
+    /// The provider withheld the answer (Gemini's SAFETY and similar finish reasons, a prompt
+    /// it blocked, Anthropic's `refusal`): recorded as blocked, not as an empty answer.
+    Blocked,
 }
 
 /// Why a model call failed.

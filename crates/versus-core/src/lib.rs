@@ -24,9 +24,11 @@ pub mod suite;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod verdict;
+pub mod wire_api;
 
 pub use completion::{
-    ChatModel, ChatRequest, Completion, ErrorKind, FinishReason, ModelError, Timings, Usage,
+    ChatModel, ChatRequest, Completion, ErrorKind, FinishReason, ModelError, ServerTimings,
+    Timings, Usage,
 };
 pub use message::{ContentPart, Message, Role};
 pub use model::{
@@ -37,3 +39,4 @@ pub use params::GenerationParams;
 pub use record::{JudgeVerdict, Judgement, JudgementKind, RunId, RunPlan, Vote, VoteSource};
 pub use spec::ModelSpec;
 pub use suite::{Defaults, FileRef, JudgeConfig, Location, Suite, SuiteError, SuiteSource, Task};
+pub use wire_api::{OpenAiApi, Param, ReasoningEffort, WireApi};

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::completion::Usage;
 use crate::params::GenerationParams;
 use crate::spec::ModelSpec;
+use crate::wire_api::{OpenAiApi, WireApi};
 
 /// What a model can read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -36,6 +37,10 @@ pub struct ModelMetadata {
     pub modalities: Vec<Modality>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<Price>,
+    /// Where `price` comes from when versus's catalogue supplied it (and when it was read);
+    /// `None` for a price the suite gives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_source: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub architecture: Option<String>,
     /// How the weights are computed with: `f32`, `bf16`, a quantization such as `q8_0`.
@@ -61,6 +66,12 @@ impl ModelMetadata {
                 self.modalities.clone()
             },
             price: self.price.or(fallback.price),
+            // The source goes with the price it describes.
+            price_source: if self.price.is_some() {
+                self.price_source.clone()
+            } else {
+                fallback.price_source.clone()
+            },
             architecture: self
                 .architecture
                 .clone()
@@ -74,6 +85,12 @@ impl ModelMetadata {
         self.modalities.contains(&Modality::Image)
     }
 
+    /// The cost of one answer taken through a batch API: the list price times
+    /// [`BATCH_PRICE_FACTOR`].
+    pub fn batch_cost_usd(&self, usage: Option<Usage>) -> Option<f64> {
+        self.cost_usd(usage).map(|cost| cost * BATCH_PRICE_FACTOR)
+    }
+
     /// The cost of one call, when the price and the server's token counts are both known.
     pub fn cost_usd(&self, usage: Option<Usage>) -> Option<f64> {
         let price = self.price?;
@@ -85,6 +102,11 @@ impl ModelMetadata {
         )
     }
 }
+
+/// What the batch APIs versus uses charge, as a share of the list price: OpenAI's Batch API,
+/// Anthropic's Message Batches and Gemini's batch mode each take half (their pricing pages, read
+/// 2026-12-07).
+pub const BATCH_PRICE_FACTOR: f64 = 0.5;
 
 /// The number format a local model computes in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -236,6 +258,14 @@ pub struct ModelConfig {
     /// The environment variable holding the API key; `None` uses the provider's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
+    /// Which of OpenAI's APIs an `azure:` model is asked through (`openai:` models asked
+    /// through the Responses API become `openai-responses:` specs instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<OpenAiApi>,
+    /// Azure OpenAI's `api-version` (the classic `/openai/deployments/...` URLs); `None` uses
+    /// the v1 API (`/openai/v1/...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
     /// Whether to ask for a streamed answer (and so measure time to first token).
     #[serde(default = "default_true")]
     pub stream: bool,
@@ -266,6 +296,8 @@ impl ModelConfig {
             spec,
             base_url: None,
             api_key_env: None,
+            api: None,
+            api_version: None,
             stream: true,
             concurrency: None,
             samples: None,
@@ -273,37 +305,134 @@ impl ModelConfig {
             local: LocalOptions::default(),
         }
     }
+
+    /// The HTTP API the model is asked through; `None` for local models.
+    pub fn wire_api(&self) -> Option<WireApi> {
+        WireApi::of(&self.spec, self.api)
+    }
 }
 
-/// Published facts about well-known hosted models (list prices in USD per million tokens, as
-/// published by the provider in 2025), used when a suite does not say. A suite's own values win.
+/// One model of the builtin catalogue: context length in tokens, list price in USD per million
+/// tokens (input, output; `None` where the provider's price is tiered in a way one figure would
+/// misstate), and whether it reads images.
+struct CatalogueEntry {
+    name: &'static str,
+    context: Option<u64>,
+    price: Option<(f64, f64)>,
+    images: bool,
+}
+
+const fn entry(
+    name: &'static str,
+    context: Option<u64>,
+    price: Option<(f64, f64)>,
+    images: bool,
+) -> CatalogueEntry {
+    CatalogueEntry {
+        name,
+        context,
+        price,
+        images,
+    }
+}
+
+/// OpenAI's list prices as published in 2025 (the first catalogue; not re-read since).
+const OPENAI_CATALOGUE: &[CatalogueEntry] = &[
+    entry("gpt-4o-mini", Some(128_000), Some((0.15, 0.60)), true),
+    entry("gpt-4o", Some(128_000), Some((2.50, 10.00)), true),
+    entry("gpt-4.1", Some(1_047_576), Some((2.00, 8.00)), true),
+    entry("gpt-4.1-mini", Some(1_047_576), Some((0.40, 1.60)), true),
+    entry("gpt-4.1-nano", Some(1_047_576), Some((0.10, 0.40)), true),
+    entry("gpt-3.5-turbo", Some(16_385), Some((0.50, 1.50)), false),
+];
+const OPENAI_SOURCE: &str = "versus catalogue: OpenAI list price, 2025";
+
+/// Anthropic's models, read on 2026-12-07 from Anthropic's model and pricing pages
+/// (platform.claude.com/docs: models overview, each model's page, pricing). Standard prices
+/// for prompts of any length; the Batch API halves both.
+const ANTHROPIC_CATALOGUE: &[CatalogueEntry] = &[
+    entry("claude-opus-5-5", Some(1_000_000), Some((4.0, 20.0)), true),
+    entry("claude-opus-5", Some(1_000_000), Some((5.0, 25.0)), true),
+    entry("claude-sonnet-5", Some(1_000_000), Some((2.0, 10.0)), true),
+    entry("claude-haiku-4-5", Some(200_000), Some((1.0, 5.0)), true),
+    entry(
+        "claude-haiku-4-5-20251001",
+        Some(200_000),
+        Some((1.0, 5.0)),
+        true,
+    ),
+    entry("claude-opus-4-6", None, Some((5.0, 25.0)), true),
+    entry("claude-sonnet-4-6", None, Some((3.0, 15.0)), true),
+    entry("claude-opus-4-5", Some(200_000), Some((5.0, 25.0)), true),
+    entry("claude-sonnet-4-5", Some(200_000), Some((3.0, 15.0)), true),
+    entry(
+        "claude-sonnet-4-5-20250929",
+        Some(200_000),
+        Some((3.0, 15.0)),
+        true,
+    ),
+    entry("claude-opus-4-1", Some(200_000), Some((15.0, 75.0)), true),
+];
+const ANTHROPIC_SOURCE: &str =
+    "versus catalogue: Anthropic list price read 2026-12-07 (platform.claude.com pricing)";
+
+/// Google's Gemini models, read on 2026-12-07 from the Gemini API's pricing page
+/// (ai.google.dev/gemini-api/docs/pricing, paid tier, text and image input) and model pages.
+/// The Pro models charge more for prompts over 200,000 tokens; the price here is the one for
+/// shorter prompts. Output prices include thinking tokens.
+const GEMINI_CATALOGUE: &[CatalogueEntry] = &[
+    entry(
+        "gemini-3-pro-preview",
+        Some(1_048_576),
+        Some((2.0, 12.0)),
+        true,
+    ),
+    entry(
+        "gemini-3-flash-preview",
+        Some(1_048_576),
+        Some((0.50, 3.0)),
+        true,
+    ),
+    entry("gemini-2.5-pro", Some(1_048_576), Some((1.25, 10.0)), true),
+    entry(
+        "gemini-2.5-flash",
+        Some(1_048_576),
+        Some((0.30, 2.50)),
+        true,
+    ),
+    entry(
+        "gemini-2.5-flash-lite",
+        Some(1_048_576),
+        Some((0.10, 0.40)),
+        true,
+    ),
+];
+const GEMINI_SOURCE: &str =
+    "versus catalogue: Gemini API list price read 2026-12-07 (ai.google.dev pricing, prompts up to 200k tokens)";
+
+/// Published facts about well-known hosted models, used when a suite does not say (a suite's
+/// own values win). Each price says where it came from and when it was read
+/// (`ModelMetadata::price_source`).
 pub fn known_metadata(spec: &ModelSpec) -> Option<ModelMetadata> {
-    let ModelSpec::OpenAi { model } = spec else {
-        return None;
+    let (name, catalogue, source) = match spec {
+        ModelSpec::OpenAi { model } | ModelSpec::OpenAiResponses { model } => {
+            (model, OPENAI_CATALOGUE, OPENAI_SOURCE)
+        }
+        ModelSpec::Anthropic { model } => (model, ANTHROPIC_CATALOGUE, ANTHROPIC_SOURCE),
+        ModelSpec::Gemini { model } => (model, GEMINI_CATALOGUE, GEMINI_SOURCE),
+        _ => return None,
     };
-    // (name, context length, input price, output price, reads images)
-    const OPENAI: &[(&str, u64, f64, f64, bool)] = &[
-        ("gpt-4o-mini", 128_000, 0.15, 0.60, true),
-        ("gpt-4o", 128_000, 2.50, 10.00, true),
-        ("gpt-4.1", 1_047_576, 2.00, 8.00, true),
-        ("gpt-4.1-mini", 1_047_576, 0.40, 1.60, true),
-        ("gpt-4.1-nano", 1_047_576, 0.10, 0.40, true),
-        ("gpt-3.5-turbo", 16_385, 0.50, 1.50, false),
-    ];
-    let (_, context, input, output, images) =
-        OPENAI.iter().find(|(name, ..)| *name == model.as_str())?;
+    let found = catalogue.iter().find(|entry| entry.name == name.as_str())?;
     Some(ModelMetadata {
         parameters: None,
-        context_length: Some(*context),
-        modalities: if *images {
+        context_length: found.context,
+        modalities: if found.images {
             vec![Modality::Text, Modality::Image]
         } else {
             vec![Modality::Text]
         },
-        price: Some(Price {
-            input: *input,
-            output: *output,
-        }),
+        price: found.price.map(|(input, output)| Price { input, output }),
+        price_source: found.price.map(|_| source.to_string()),
         architecture: None,
         dtype: None,
         device: None,
@@ -317,10 +446,7 @@ mod tests {
     #[test]
     fn cost_needs_price_and_usage() {
         let metadata = known_metadata(&ModelSpec::parse("openai:gpt-4o-mini").unwrap()).unwrap();
-        let usage = Usage {
-            prompt_tokens: 1_000_000,
-            completion_tokens: 500_000,
-        };
+        let usage = Usage::new(1_000_000, 500_000);
         let cost = metadata.cost_usd(Some(usage)).unwrap();
         assert!((cost - 0.45).abs() < 1e-12);
         assert_eq!(metadata.cost_usd(None), None);
@@ -338,6 +464,40 @@ mod tests {
         assert_eq!(merged.context_length, Some(8000));
         assert!(merged.accepts_images());
         assert!(merged.price.is_some());
+        assert!(merged.price_source.is_some());
+        let priced = ModelMetadata {
+            price: Some(Price {
+                input: 1.0,
+                output: 2.0,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            priced.or(&known_metadata(&spec).unwrap()).price_source,
+            None,
+            "the catalogue's source does not describe the suite's price"
+        );
+    }
+
+    #[test]
+    fn the_catalogue_knows_anthropic_and_gemini_models_with_dated_prices() {
+        let known = |spec: &str| known_metadata(&ModelSpec::parse(spec).unwrap()).unwrap();
+        let haiku = known("anthropic:claude-haiku-4-5");
+        assert_eq!(haiku.context_length, Some(200_000));
+        assert_eq!(
+            haiku.price,
+            Some(Price {
+                input: 1.0,
+                output: 5.0
+            })
+        );
+        assert!(haiku.accepts_images());
+        assert!(haiku.price_source.unwrap().contains("2026-12-07"));
+        let flash = known("gemini:gemini-2.5-flash");
+        assert_eq!(flash.context_length, Some(1_048_576));
+        assert!(flash.price_source.unwrap().contains("ai.google.dev"));
+        assert!(known_metadata(&ModelSpec::parse("anthropic:claude-unknown").unwrap()).is_none());
+        assert!(known_metadata(&ModelSpec::parse("ollama:llama3").unwrap()).is_none());
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::wire_api::ReasoningEffort;
+
 /// What a model is asked to do when sampling. `None` means "the server's or engine's default".
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GenerationParams {
@@ -25,6 +27,13 @@ pub struct GenerationParams {
     /// transformers' multiplicative repetition penalty; 1.0 is none (vLLM, local models).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repetition_penalty: Option<f64>,
+    /// Tokens a model may spend thinking before it answers (Anthropic's extended thinking,
+    /// Gemini's `thinkingBudget`; 0 turns Gemini's thinking off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_budget: Option<u32>,
+    /// How hard a reasoning model thinks (the Responses API's `reasoning.effort`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<ReasoningEffort>,
 }
 
 impl GenerationParams {
@@ -39,6 +48,8 @@ impl GenerationParams {
             top_k: over.top_k.or(self.top_k),
             min_p: over.min_p.or(self.min_p),
             repetition_penalty: over.repetition_penalty.or(self.repetition_penalty),
+            thinking_budget: over.thinking_budget.or(self.thinking_budget),
+            reasoning_effort: over.reasoning_effort.or(self.reasoning_effort),
         }
     }
 
@@ -48,10 +59,12 @@ impl GenerationParams {
     /// seed `base + sample`, where `base` is the seed the suite sets (0 when it sets none), so
     /// every sample is reproducible, cacheable under its own key and different from the others.
     /// Greedy samples are asked as written: their answers differ only where the server is not
-    /// deterministic, which is what repeating them measures.
-    pub fn for_sample(&self, sample: u32, samples: u32) -> GenerationParams {
+    /// deterministic, which is what repeating them measures. An API that takes no seed
+    /// (`seedable` false: Anthropic's, the Responses API) gets its samples as written too, each
+    /// under its own cache key and none reproducible.
+    pub fn for_sample(&self, sample: u32, samples: u32, seedable: bool) -> GenerationParams {
         let greedy = self.temperature == Some(0.0);
-        if samples <= 1 || greedy {
+        if samples <= 1 || greedy || !seedable {
             return self.clone();
         }
         GenerationParams {
@@ -99,7 +112,7 @@ mod tests {
         };
         let seeds = |params: &GenerationParams, samples: u32| -> Vec<Option<u64>> {
             (0..samples)
-                .map(|i| params.for_sample(i, samples).seed)
+                .map(|i| params.for_sample(i, samples, true).seed)
                 .collect()
         };
         assert_eq!(seeds(&sampled, 1), [None], "one sample is asked as written");
@@ -109,7 +122,11 @@ mod tests {
             ..sampled.clone()
         };
         assert_eq!(seeds(&seeded, 3), [Some(40), Some(41), Some(42)]);
-        assert!((0..3).all(|i| sampled.for_sample(i, 3).is_reproducible()));
+        assert!((0..3).all(|i| sampled.for_sample(i, 3, true).is_reproducible()));
+        assert!(
+            (0..3).all(|i| !sampled.for_sample(i, 3, false).is_reproducible()),
+            "an API without seeds is not made to look reproducible"
+        );
         let greedy = GenerationParams {
             temperature: Some(0.0),
             ..Default::default()

@@ -1,5 +1,7 @@
 //! Model specs: the `provider:name` strings that say where a model lives (`openai:gpt-4o-mini`,
-//! `openai-compatible:llama3`, `hf:microsoft/phi-4@main`, `local:./dir`, `gguf:./model.gguf`).
+//! `anthropic:claude-haiku-4-5`, `gemini:gemini-2.5-flash`, `openai-responses:gpt-4.1`,
+//! `azure:my-deployment`, `ollama:llama3.2`, `openai-compatible:llama3`, `hf:microsoft/phi-4@main`,
+//! `local:./dir`, `gguf:./model.gguf`).
 
 use std::fmt;
 
@@ -10,8 +12,18 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub enum ModelSpec {
     /// OpenAI's own chat-completions API.
     OpenAi { model: String },
+    /// OpenAI's Responses API (`/v1/responses`); also `openai:MODEL` with `api = "responses"`.
+    OpenAiResponses { model: String },
     /// Any server speaking the OpenAI chat-completions API (vLLM, Ollama, llama.cpp, LM Studio, Groq...).
     OpenAiCompatible { model: String },
+    /// Anthropic's Messages API.
+    Anthropic { model: String },
+    /// Google's Generative Language API (Gemini).
+    Gemini { model: String },
+    /// A deployment on Azure OpenAI (the name is the deployment's, not the model's).
+    Azure { deployment: String },
+    /// Ollama's native chat API (`/api/chat`).
+    Ollama { model: String },
     /// A model on the Hugging Face Hub, run in-process.
     HuggingFace {
         repo: String,
@@ -24,7 +36,18 @@ pub enum ModelSpec {
 }
 
 /// The providers a spec may name, for messages and `did you mean`.
-pub const PROVIDERS: &[&str] = &["openai", "openai-compatible", "hf", "local", "gguf"];
+pub const PROVIDERS: &[&str] = &[
+    "openai",
+    "openai-responses",
+    "openai-compatible",
+    "anthropic",
+    "gemini",
+    "azure",
+    "ollama",
+    "hf",
+    "local",
+    "gguf",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid model spec `{spec}`: {reason}")]
@@ -53,7 +76,23 @@ impl ModelSpec {
             "openai" => ModelSpec::OpenAi {
                 model: rest.to_string(),
             },
+            "openai-responses" => ModelSpec::OpenAiResponses {
+                model: rest.to_string(),
+            },
             "openai-compatible" => ModelSpec::OpenAiCompatible {
+                model: rest.to_string(),
+            },
+            "anthropic" => ModelSpec::Anthropic {
+                model: rest.to_string(),
+            },
+            "gemini" => ModelSpec::Gemini {
+                // `models/gemini-2.5-flash`, as Google's own listings name it, is the same model.
+                model: rest.strip_prefix("models/").unwrap_or(rest).to_string(),
+            },
+            "azure" => ModelSpec::Azure {
+                deployment: rest.to_string(),
+            },
+            "ollama" => ModelSpec::Ollama {
                 model: rest.to_string(),
             },
             "hf" => {
@@ -96,7 +135,12 @@ impl ModelSpec {
     pub fn provider(&self) -> &'static str {
         match self {
             ModelSpec::OpenAi { .. } => "openai",
+            ModelSpec::OpenAiResponses { .. } => "openai-responses",
             ModelSpec::OpenAiCompatible { .. } => "openai-compatible",
+            ModelSpec::Anthropic { .. } => "anthropic",
+            ModelSpec::Gemini { .. } => "gemini",
+            ModelSpec::Azure { .. } => "azure",
+            ModelSpec::Ollama { .. } => "ollama",
             ModelSpec::HuggingFace { .. } => "hf",
             ModelSpec::LocalDir { .. } => "local",
             ModelSpec::Gguf { .. } => "gguf",
@@ -111,10 +155,32 @@ impl ModelSpec {
         )
     }
 
+    /// The name a hosted API is asked for (an Azure deployment's name); `None` for local models.
+    pub fn hosted_name(&self) -> Option<&str> {
+        match self {
+            ModelSpec::OpenAi { model }
+            | ModelSpec::OpenAiResponses { model }
+            | ModelSpec::OpenAiCompatible { model }
+            | ModelSpec::Anthropic { model }
+            | ModelSpec::Gemini { model }
+            | ModelSpec::Ollama { model } => Some(model),
+            ModelSpec::Azure { deployment } => Some(deployment),
+            ModelSpec::HuggingFace { .. } | ModelSpec::LocalDir { .. } | ModelSpec::Gguf { .. } => {
+                None
+            }
+        }
+    }
+
     /// A short default id for the model: the model name, or the last path component.
     pub fn default_id(&self) -> String {
         let name = match self {
-            ModelSpec::OpenAi { model } | ModelSpec::OpenAiCompatible { model } => model.as_str(),
+            ModelSpec::OpenAi { model }
+            | ModelSpec::OpenAiResponses { model }
+            | ModelSpec::OpenAiCompatible { model }
+            | ModelSpec::Anthropic { model }
+            | ModelSpec::Gemini { model }
+            | ModelSpec::Ollama { model } => model.as_str(),
+            ModelSpec::Azure { deployment } => deployment.as_str(),
             ModelSpec::HuggingFace { repo, .. } => repo.as_str(),
             ModelSpec::LocalDir { path } | ModelSpec::Gguf { path } => path.as_str(),
         };
@@ -136,7 +202,12 @@ impl fmt::Display for ModelSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ModelSpec::OpenAi { model } => write!(f, "openai:{model}"),
+            ModelSpec::OpenAiResponses { model } => write!(f, "openai-responses:{model}"),
             ModelSpec::OpenAiCompatible { model } => write!(f, "openai-compatible:{model}"),
+            ModelSpec::Anthropic { model } => write!(f, "anthropic:{model}"),
+            ModelSpec::Gemini { model } => write!(f, "gemini:{model}"),
+            ModelSpec::Azure { deployment } => write!(f, "azure:{deployment}"),
+            ModelSpec::Ollama { model } => write!(f, "ollama:{model}"),
             ModelSpec::HuggingFace {
                 repo,
                 revision: Some(rev),
@@ -191,6 +262,29 @@ mod tests {
         );
         assert!(!round_trip("openai-compatible:llama3.1:8b").is_local());
         assert_eq!(
+            round_trip("anthropic:claude-haiku-4-5"),
+            ModelSpec::Anthropic {
+                model: "claude-haiku-4-5".into()
+            }
+        );
+        assert_eq!(round_trip("gemini:gemini-2.5-flash").provider(), "gemini");
+        assert_eq!(
+            round_trip("openai-responses:gpt-4.1").provider(),
+            "openai-responses"
+        );
+        assert_eq!(
+            round_trip("azure:my-gpt-4o"),
+            ModelSpec::Azure {
+                deployment: "my-gpt-4o".into()
+            }
+        );
+        assert!(!round_trip("ollama:llama3.2:1b").is_local());
+        assert_eq!(
+            ModelSpec::parse("gemini:models/gemini-2.5-pro").unwrap(),
+            ModelSpec::parse("gemini:gemini-2.5-pro").unwrap(),
+            "Google's `models/` prefix names the same model"
+        );
+        assert_eq!(
             round_trip("hf:microsoft/phi-4@main"),
             ModelSpec::HuggingFace {
                 repo: "microsoft/phi-4".into(),
@@ -215,6 +309,7 @@ mod tests {
         let err = |s: &str| ModelSpec::parse(s).unwrap_err().to_string();
         assert!(err("gpt-4o-mini").contains("PROVIDER:NAME"));
         assert!(err("opena:gpt-4o").contains("did you mean `openai`"));
+        assert!(err("antropic:claude").contains("did you mean `anthropic`"));
         assert!(err("hf:phi-4").contains("ORG/NAME"));
         assert!(err("openai:").contains("nothing after"));
     }

@@ -18,6 +18,7 @@ use crate::model::{Modality, ModelConfig, ModelMetadata, Price};
 use crate::params::GenerationParams;
 use crate::spec::ModelSpec;
 use crate::suggest;
+use crate::wire_api::{OpenAiApi, WireApi};
 
 /// A parsed, validated suite.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -488,6 +489,8 @@ struct RawDefaults {
     top_k: Option<Spanned<u32>>,
     min_p: Option<Spanned<f64>>,
     repetition_penalty: Option<Spanned<f64>>,
+    thinking_budget: Option<Spanned<u32>>,
+    reasoning_effort: Option<Spanned<String>>,
     timeout: Option<Spanned<f64>>,
     concurrency: Option<Spanned<usize>>,
     max_concurrency: Option<Spanned<usize>>,
@@ -505,7 +508,10 @@ struct RawModel {
     id: Option<Spanned<String>>,
     spec: Spanned<String>,
     base_url: Option<String>,
+    endpoint: Option<Spanned<String>>,
     api_key_env: Option<String>,
+    api: Option<Spanned<String>>,
+    api_version: Option<Spanned<String>>,
     stream: Option<bool>,
     concurrency: Option<Spanned<usize>>,
     temperature: Option<Spanned<f64>>,
@@ -516,6 +522,8 @@ struct RawModel {
     top_k: Option<Spanned<u32>>,
     min_p: Option<Spanned<f64>>,
     repetition_penalty: Option<Spanned<f64>>,
+    thinking_budget: Option<Spanned<u32>>,
+    reasoning_effort: Option<Spanned<String>>,
     parameters: Option<String>,
     context_length: Option<Spanned<u64>>,
     modalities: Option<Vec<Modality>>,
@@ -550,6 +558,8 @@ struct RawTask {
     top_k: Option<Spanned<u32>>,
     min_p: Option<Spanned<f64>>,
     repetition_penalty: Option<Spanned<f64>>,
+    thinking_budget: Option<Spanned<u32>>,
+    reasoning_effort: Option<Spanned<String>>,
     #[serde(default)]
     tags: Vec<String>,
     group: Option<Spanned<String>>,
@@ -590,9 +600,11 @@ impl Suite {
         let defaults = convert_defaults(source, raw.defaults)?;
 
         let mut models: Vec<ModelConfig> = Vec::new();
+        let mut model_spans: Vec<Range<usize>> = Vec::new();
         let mut model_lines: HashMap<String, Location> = HashMap::new();
         for raw_model in raw.models {
             let span = raw_model.span();
+            model_spans.push(span.clone());
             let model = convert_model(source, raw_model.into_inner())?;
             let here = source.location(span.start);
             if let Some(first) = model_lines.insert(model.id.clone(), here) {
@@ -611,9 +623,11 @@ impl Suite {
         }
 
         let mut tasks: Vec<Task> = Vec::new();
+        let mut task_spans: Vec<Range<usize>> = Vec::new();
         let mut task_lines: HashMap<String, Location> = HashMap::new();
         for raw_task in raw.tasks {
             let span = raw_task.span();
+            task_spans.push(span.clone());
             let task = convert_task(source, span.clone(), raw_task.into_inner())?;
             if let Some(first) = task_lines.insert(task.id.clone(), task.location) {
                 return Err(source
@@ -634,6 +648,15 @@ impl Suite {
                 .error_at(None, Some("tasks"), "the suite has no tasks")
                 .with_help("add at least one [[tasks]] table with an `id` and a `prompt`"));
         }
+
+        check_parameter_support(
+            source,
+            &defaults,
+            &models,
+            &model_spans,
+            &tasks,
+            &task_spans,
+        )?;
 
         let judge = raw
             .judge
@@ -693,6 +716,78 @@ impl Suite {
                 .map(move |file| (task, file))
         })
     }
+}
+
+/// Refuses parameters a model's API does not take, at the model (when `[defaults]` or the
+/// model sets them) or at the task (when a task does), naming the model, its API and the field.
+fn check_parameter_support(
+    source: &SuiteSource<'_>,
+    defaults: &Defaults,
+    models: &[ModelConfig],
+    model_spans: &[Range<usize>],
+    tasks: &[Task],
+    task_spans: &[Range<usize>],
+) -> Result<(), SuiteError> {
+    for (model, model_span) in models.iter().zip(model_spans) {
+        let Some(api) = model.wire_api() else {
+            continue;
+        };
+        let model_params = defaults.params.overlaid(&model.params);
+        if let Some(problem) = api.check(&model_params) {
+            let origin = if problem.param.is_set(&model.params) {
+                "in its [[models]] entry"
+            } else {
+                "in [defaults]"
+            };
+            return Err(source
+                .error_at(
+                    Some(model_span.clone()),
+                    Some(problem.param.name()),
+                    format!(
+                        "model `{}` ({}): {} (`{}` is set {origin})",
+                        model.id,
+                        model.spec,
+                        problem.reason,
+                        problem.param.name()
+                    ),
+                )
+                .with_help(parameter_help(api, problem.param)));
+        }
+        for (task, task_span) in tasks.iter().zip(task_spans) {
+            if let Some(problem) = api.check(&model_params.overlaid(&task.params)) {
+                return Err(source
+                    .error_at(
+                        Some(task_span.clone()),
+                        Some(problem.param.name()),
+                        format!(
+                            "task `{}` with model `{}` ({}): {} (`{}` is set by the task)",
+                            task.id,
+                            model.id,
+                            model.spec,
+                            problem.reason,
+                            problem.param.name()
+                        ),
+                    )
+                    .with_help(parameter_help(api, problem.param)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What to do about a parameter an API refuses.
+pub fn parameter_help(api: WireApi, param: crate::wire_api::Param) -> String {
+    format!(
+        "versus never drops a parameter that changes answers: set `{}` only on the models whose APIs take it, or remove it ({} takes: {})",
+        param.name(),
+        api.name(),
+        crate::wire_api::Param::ALL
+            .iter()
+            .filter(|p| api.accepts(**p))
+            .map(|p| p.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 fn default_name(origin: &str) -> String {
@@ -761,6 +856,8 @@ struct RawParams {
     top_k: Option<Spanned<u32>>,
     min_p: Option<Spanned<f64>>,
     repetition_penalty: Option<Spanned<f64>>,
+    thinking_budget: Option<Spanned<u32>>,
+    reasoning_effort: Option<Spanned<String>>,
 }
 
 /// Moves the generation-parameter fields out of a raw table (they have the same names in all).
@@ -775,6 +872,8 @@ macro_rules! raw_params {
             top_k: $raw.top_k,
             min_p: $raw.min_p,
             repetition_penalty: $raw.repetition_penalty,
+            thinking_budget: $raw.thinking_budget,
+            reasoning_effort: $raw.reasoning_effort,
         }
     };
 }
@@ -798,6 +897,12 @@ fn convert_params(
             0.01,
             100.0,
         )?,
+        thinking_budget: raw.thinking_budget.map(Spanned::into_inner),
+        reasoning_effort: raw
+            .reasoning_effort
+            .as_ref()
+            .map(|effort| parse_choice(source, "reasoning_effort", effort))
+            .transpose()?,
     })
 }
 
@@ -1073,6 +1178,7 @@ fn convert_model(source: &SuiteSource<'_>, raw: RawModel) -> Result<ModelConfig,
         config.id = id.into_inner();
     }
     config.base_url = raw.base_url;
+    convert_endpoint_fields(source, &mut config, raw.endpoint, raw.api, raw.api_version)?;
     config.api_key_env = raw.api_key_env;
     config.stream = raw.stream.unwrap_or(true);
     config.concurrency = check_range(source, "concurrency", &raw.concurrency, 1, 4096)?;
@@ -1106,6 +1212,7 @@ fn convert_model(source: &SuiteSource<'_>, raw: RawModel) -> Result<ModelConfig,
         )?,
         modalities: raw.modalities.unwrap_or_default(),
         price,
+        price_source: None,
         architecture: raw.architecture,
         dtype: None,
         device: None,
@@ -1125,6 +1232,103 @@ fn convert_model(source: &SuiteSource<'_>, raw: RawModel) -> Result<ModelConfig,
     config.local.batch = check_range(source, "batch", &raw.batch, 1, MAX_BATCH)?;
     config.samples = check_range(source, "samples", &raw.samples, 1, MAX_SAMPLES)?;
     Ok(config)
+}
+
+/// `endpoint`, `api` and `api_version`: Azure's resource endpoint (kept as the model's
+/// `base_url`, where every other hosted model keeps its API root) and API version, and the choice
+/// of OpenAI's Responses API. Each is refused where it does not apply, rather than ignored.
+fn convert_endpoint_fields(
+    source: &SuiteSource<'_>,
+    config: &mut ModelConfig,
+    endpoint: Option<Spanned<String>>,
+    api: Option<Spanned<String>>,
+    api_version: Option<Spanned<String>>,
+) -> Result<(), SuiteError> {
+    let azure = matches!(config.spec, ModelSpec::Azure { .. });
+    let id = config.id.clone();
+    if let Some(endpoint) = endpoint {
+        if !azure {
+            return Err(source
+                .error_at(
+                    Some(endpoint.span()),
+                    Some("endpoint"),
+                    format!("model `{id}`: `endpoint` is for `azure:` models"),
+                )
+                .with_help("other hosted models take their API root as `base_url`"));
+        }
+        if config.base_url.is_some() {
+            return Err(source.error_at(
+                Some(endpoint.span()),
+                Some("endpoint"),
+                format!("model `{id}` has both `endpoint` and `base_url`: an `azure:` model takes `endpoint` only"),
+            ));
+        }
+        if endpoint.get_ref().trim().is_empty() {
+            return Err(source.error_at(
+                Some(endpoint.span()),
+                Some("endpoint"),
+                format!("model `{id}` has an empty `endpoint`"),
+            ));
+        }
+        config.base_url = Some(endpoint.into_inner());
+    } else if azure && config.base_url.is_some() {
+        return Err(source
+            .error_at(
+                None,
+                Some("base_url"),
+                format!("model `{id}`: an `azure:` model takes `endpoint`, not `base_url`"),
+            )
+            .with_help("endpoint = \"https://RESOURCE.openai.azure.com\""));
+    }
+    if let Some(version) = api_version {
+        if !azure {
+            return Err(source.error_at(
+                Some(version.span()),
+                Some("api_version"),
+                format!("model `{id}`: `api_version` is for `azure:` models"),
+            ));
+        }
+        if version.get_ref().trim().is_empty() {
+            return Err(source.error_at(
+                Some(version.span()),
+                Some("api_version"),
+                format!("model `{id}` has an empty `api_version`"),
+            ));
+        }
+        config.api_version = Some(version.into_inner().trim().to_string());
+    }
+    if let Some(api) = api {
+        let choice: OpenAiApi = parse_choice(source, "api", &api)?;
+        match (&config.spec, choice) {
+            (ModelSpec::OpenAi { model }, OpenAiApi::Responses) => {
+                // One spelling per API, so that both forms share cache keys and reports.
+                config.spec = ModelSpec::OpenAiResponses {
+                    model: model.clone(),
+                };
+            }
+            (ModelSpec::OpenAi { .. }, OpenAiApi::Chat) => {}
+            (ModelSpec::OpenAiResponses { .. }, OpenAiApi::Responses) => {}
+            (ModelSpec::OpenAiResponses { .. }, OpenAiApi::Chat) => {
+                return Err(source.error_at(
+                    Some(api.span()),
+                    Some("api"),
+                    format!("model `{id}`: an `openai-responses:` model is asked through the Responses API; use an `openai:` spec for chat completions"),
+                ))
+            }
+            (ModelSpec::Azure { .. }, choice) => config.api = Some(choice),
+            (spec, _) => {
+                return Err(source.error_at(
+                    Some(api.span()),
+                    Some("api"),
+                    format!(
+                        "model `{id}`: `api` chooses between OpenAI's chat and Responses APIs, for `openai:` and `azure:` models, not `{}:`",
+                        spec.provider()
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 fn convert_task(
@@ -1742,5 +1946,163 @@ min = 0.2
         let messages = suite.tasks[0].messages_with_images(vec![image.clone()]);
         assert_eq!(messages[1].content.last(), Some(&image));
         assert!(!messages[0].has_images());
+    }
+
+    /// A suite with one model (its TOML lines) and one task (its extra TOML lines).
+    fn one_model(model: &str, task: &str) -> String {
+        format!("[[models]]\n{model}\n\n[[tasks]]\nid = \"t\"\nprompt = \"Hi\"\n{task}\n")
+    }
+
+    #[test]
+    fn new_providers_parse_with_their_fields() {
+        let suite = parse(&one_model(
+            "spec = \"azure:my-gpt\"\nendpoint = \"https://r.openai.azure.com\"\napi_version = \"2024-10-21\"\napi = \"responses\"",
+            "",
+        ))
+        .unwrap();
+        let azure = &suite.models[0];
+        assert_eq!(
+            azure.base_url.as_deref(),
+            Some("https://r.openai.azure.com")
+        );
+        assert_eq!(azure.api_version.as_deref(), Some("2024-10-21"));
+        assert_eq!(azure.wire_api(), Some(WireApi::AzureResponses));
+        let responses = parse(&one_model(
+            "spec = \"openai:gpt-4.1\"\napi = \"responses\"",
+            "",
+        ))
+        .unwrap();
+        assert_eq!(
+            responses.models[0].spec.to_string(),
+            "openai-responses:gpt-4.1",
+            "one spelling for the Responses API"
+        );
+        assert_eq!(responses.models[0].id, "gpt-4.1");
+        let thinking = parse(&one_model(
+            "spec = \"anthropic:claude-haiku-4-5\"\nthinking_budget = 2048\ntemperature = 1\nmax_tokens = 8192",
+            "",
+        ))
+        .unwrap();
+        assert_eq!(thinking.models[0].params.thinking_budget, Some(2048));
+        assert!(thinking.models[0].metadata.price.is_some());
+        let effort = parse(&one_model(
+            "spec = \"openai-responses:o4-mini\"\nreasoning_effort = \"low\"",
+            "",
+        ))
+        .unwrap();
+        assert_eq!(
+            effort.models[0].params.reasoning_effort,
+            Some(crate::wire_api::ReasoningEffort::Low)
+        );
+    }
+
+    #[test]
+    fn endpoint_api_and_api_version_are_refused_where_they_do_not_apply() {
+        let cases = [
+            (
+                "spec = \"openai:gpt\"\nendpoint = \"https://x\"",
+                "`endpoint` is for `azure:` models",
+            ),
+            (
+                "spec = \"azure:d\"\nbase_url = \"https://x\"",
+                "takes `endpoint`, not `base_url`",
+            ),
+            (
+                "spec = \"gemini:g\"\napi_version = \"v1\"",
+                "`api_version` is for `azure:` models",
+            ),
+            (
+                "spec = \"anthropic:c\"\napi = \"responses\"",
+                "not `anthropic:`",
+            ),
+            (
+                "spec = \"openai-responses:o\"\napi = \"chat\"",
+                "use an `openai:` spec",
+            ),
+            (
+                "spec = \"openai:gpt\"\napi = \"completions\"",
+                "unknown api `completions`",
+            ),
+            (
+                "spec = \"openai-responses:o\"\nreasoning_effort = \"extreme\"",
+                "unknown reasoning_effort",
+            ),
+        ];
+        for (model, expected) in cases {
+            let message = error(&one_model(model, ""));
+            assert!(message.contains(expected), "{model}: {message}");
+            assert!(message.starts_with("suite.toml:"), "{message}");
+        }
+    }
+
+    #[test]
+    fn parameters_an_api_cannot_take_are_refused_with_model_field_and_place() {
+        let from_defaults = error(&format!(
+            "[defaults]\nseed = 7\n\n{}",
+            one_model("id = \"claude\"\nspec = \"anthropic:claude-haiku-4-5\"", "")
+        ));
+        assert!(
+            from_defaults.contains("model `claude` (anthropic:claude-haiku-4-5)"),
+            "{from_defaults}"
+        );
+        assert!(
+            from_defaults.contains("does not take `seed`"),
+            "{from_defaults}"
+        );
+        assert!(
+            from_defaults.contains("set in [defaults]"),
+            "{from_defaults}"
+        );
+        assert!(
+            from_defaults.contains("help: versus never drops"),
+            "{from_defaults}"
+        );
+        let from_model = error(&one_model(
+            "spec = \"gemini:gemini-2.5-flash\"\nmin_p = 0.1",
+            "",
+        ));
+        assert!(
+            from_model.contains("Gemini API does not take `min_p`"),
+            "{from_model}"
+        );
+        assert!(
+            from_model.contains("in its [[models]] entry"),
+            "{from_model}"
+        );
+        let from_task = error(&one_model(
+            "spec = \"openai-responses:gpt-4.1\"",
+            "stop = [\"END\"]",
+        ));
+        assert!(
+            from_task.contains("task `t` with model `gpt-4.1`"),
+            "{from_task}"
+        );
+        assert!(
+            from_task.contains("Responses API does not take `stop`"),
+            "{from_task}"
+        );
+        let line = from_task.split(':').nth(1).unwrap();
+        assert_eq!(line, "4", "points at the task: {from_task}");
+        let hot = error(&one_model("spec = \"anthropic:c\"\ntemperature = 1.5", ""));
+        assert!(hot.contains("from 0 to 1, not 1.5"), "{hot}");
+        let thinking_at_zero = error(&one_model(
+            "spec = \"anthropic:c\"\nthinking_budget = 2000",
+            "",
+        ));
+        assert!(
+            thinking_at_zero.contains("only temperature 1"),
+            "{thinking_at_zero}"
+        );
+        // Local and chat-completions models take what they took before.
+        assert!(parse(&format!(
+            "[defaults]\nseed = 1\nmin_p = 0.1\n{}",
+            one_model("spec = \"ollama:llama3\"", "")
+        ))
+        .is_ok());
+        assert!(parse(&format!(
+            "[defaults]\nseed = 1\n{}",
+            one_model("spec = \"openai:gpt-4o\"", "")
+        ))
+        .is_ok());
     }
 }

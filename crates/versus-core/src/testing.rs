@@ -202,16 +202,16 @@ impl ChatModel for ScriptedModel {
         Ok(Completion {
             text: pieces.concat(),
             finish_reason: FinishReason::Stop,
-            usage: Some(Usage {
-                prompt_tokens: prompt_tokens.max(1) + 2,
-                completion_tokens: pieces.len() as u64,
-            }),
+            usage: Some(Usage::new(prompt_tokens.max(1) + 2, pieces.len() as u64)),
             timings: Timings {
                 latency_ms: 1.0,
                 ttft_ms: None,
             },
             served_model: None,
             attempts: 1,
+            thinking: None,
+            server_timings: None,
+            via_batch: false,
         })
     }
 }

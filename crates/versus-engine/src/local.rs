@@ -390,10 +390,7 @@ impl ChatModel for LocalModel {
         Ok(Completion {
             text: generation.text,
             finish_reason,
-            usage: Some(Usage {
-                prompt_tokens: prompt_len as u64,
-                completion_tokens: generation.ids.len() as u64,
-            }),
+            usage: Some(Usage::new(prompt_len as u64, generation.ids.len() as u64)),
             timings: Timings {
                 latency_ms: latency.as_secs_f64() * 1000.0,
                 // From the request's arrival to the first token (waiting and prefill
@@ -402,6 +399,9 @@ impl ChatModel for LocalModel {
             },
             served_model: Some(self.loaded.info.name.clone()),
             attempts: 1,
+            thinking: None,
+            server_timings: None,
+            via_batch: false,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! Every finished cell is committed in its own short transaction as it arrives, and the file is
 //! in WAL mode, so a run killed outright loses nothing that had finished.
 
+mod batches;
 mod error;
 mod grading;
 mod owners;
@@ -14,8 +15,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
-use versus_core::{Completion, RunPlan, Timings, Usage};
+use versus_core::{Completion, RunPlan, ServerTimings, Timings, Usage};
 
+pub use batches::{BatchCell, BatchEnd, PendingBatch};
 pub use error::StoreError;
 pub use grading::{JudgementRecord, ScoreRecord, VoteRecord};
 pub use owners::{Claim, RunOwner};
@@ -44,7 +46,15 @@ macro_rules! completion_columns {
          p.completion_tokens AS completion_completion_tokens, \
          p.latency_ms AS completion_latency_ms, p.ttft_ms AS completion_ttft_ms, \
          p.served_model AS completion_served_model, p.attempts AS completion_attempts, \
-         p.created_at AS completion_created_at"
+         p.created_at AS completion_created_at, \
+         p.reasoning_tokens AS completion_reasoning_tokens, \
+         p.cached_prompt_tokens AS completion_cached_prompt_tokens, \
+         p.cache_write_tokens AS completion_cache_write_tokens, \
+         p.thinking AS completion_thinking, p.server_total_ms AS completion_server_total_ms, \
+         p.server_load_ms AS completion_server_load_ms, \
+         p.server_prompt_ms AS completion_server_prompt_ms, \
+         p.server_generation_ms AS completion_server_generation_ms, \
+         p.via_batch AS completion_via_batch"
     };
 }
 
@@ -65,7 +75,9 @@ macro_rules! run_summary_columns {
          COALESCE(SUM(c.status = 'ok'), 0) AS cells_ok, \
          COALESCE(SUM(c.status = 'failed'), 0) AS cells_failed, \
          COALESCE(SUM(c.status = 'unsupported'), 0) AS cells_unsupported, \
-         COALESCE(SUM(c.status = 'pending'), 0) AS cells_pending"
+         COALESCE(SUM(c.status = 'pending'), 0) AS cells_pending, \
+         (SELECT COUNT(*) FROM batches b WHERE b.run_id = r.id AND b.status = 'pending') \
+         AS batches_waiting"
     };
 }
 
@@ -420,13 +432,24 @@ fn store_completion(
          finish_reason = excluded.finish_reason, prompt_tokens = excluded.prompt_tokens, \
          completion_tokens = excluded.completion_tokens, latency_ms = excluded.latency_ms, \
          ttft_ms = excluded.ttft_ms, served_model = excluded.served_model, \
-         attempts = excluded.attempts, created_at = excluded.created_at"
+         attempts = excluded.attempts, created_at = excluded.created_at, \
+         reasoning_tokens = excluded.reasoning_tokens, \
+         cached_prompt_tokens = excluded.cached_prompt_tokens, \
+         cache_write_tokens = excluded.cache_write_tokens, thinking = excluded.thinking, \
+         server_total_ms = excluded.server_total_ms, server_load_ms = excluded.server_load_ms, \
+         server_prompt_ms = excluded.server_prompt_ms, \
+         server_generation_ms = excluded.server_generation_ms, via_batch = excluded.via_batch"
     };
     let sql = format!(
         "INSERT INTO completions (key, model_spec, request_json, text, finish_reason, \
-         prompt_tokens, completion_tokens, latency_ms, ttft_ms, served_model, attempts) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11){on_conflict}"
+         prompt_tokens, completion_tokens, latency_ms, ttft_ms, served_model, attempts, \
+         reasoning_tokens, cached_prompt_tokens, cache_write_tokens, thinking, \
+         server_total_ms, server_load_ms, server_prompt_ms, server_generation_ms, via_batch) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+         ?18, ?19, ?20){on_conflict}"
     );
+    let usage = completion.usage;
+    let server = completion.server_timings;
     tx.prepare_cached(&sql)?.execute(params![
         key,
         model_spec,
@@ -439,6 +462,15 @@ fn store_completion(
         completion.timings.ttft_ms,
         completion.served_model,
         completion.attempts,
+        usage.and_then(|usage| usage.reasoning_tokens),
+        usage.and_then(|usage| usage.cached_prompt_tokens),
+        usage.and_then(|usage| usage.cache_write_tokens),
+        completion.thinking,
+        server.and_then(|timings| timings.total_ms),
+        server.and_then(|timings| timings.load_ms),
+        server.and_then(|timings| timings.prompt_ms),
+        server.and_then(|timings| timings.generation_ms),
+        completion.via_batch,
     ])?;
     Ok(())
 }
@@ -539,12 +571,24 @@ fn stored_completion_from_row(row: &Row<'_>) -> Result<Option<StoredCompletion>,
     let prompt_tokens: Option<u64> = row.get("completion_prompt_tokens")?;
     let completion_tokens: Option<u64> = row.get("completion_completion_tokens")?;
     // Usage is written whole or not at all, so one count without the other means no usage.
+    let reasoning_tokens: Option<u64> = row.get("completion_reasoning_tokens")?;
+    let cached_prompt_tokens: Option<u64> = row.get("completion_cached_prompt_tokens")?;
+    let cache_write_tokens: Option<u64> = row.get("completion_cache_write_tokens")?;
     let usage = prompt_tokens
         .zip(completion_tokens)
         .map(|(prompt_tokens, completion_tokens)| Usage {
-            prompt_tokens,
-            completion_tokens,
+            reasoning_tokens,
+            cached_prompt_tokens,
+            cache_write_tokens,
+            ..Usage::new(prompt_tokens, completion_tokens)
         });
+    let server_timings = ServerTimings {
+        total_ms: row.get("completion_server_total_ms")?,
+        load_ms: row.get("completion_server_load_ms")?,
+        prompt_ms: row.get("completion_server_prompt_ms")?,
+        generation_ms: row.get("completion_server_generation_ms")?,
+    }
+    .nonempty();
     let finish_reason: String = row.get("completion_finish_reason")?;
     Ok(Some(StoredCompletion {
         model_spec: row.get("completion_model_spec")?,
@@ -558,6 +602,9 @@ fn stored_completion_from_row(row: &Row<'_>) -> Result<Option<StoredCompletion>,
             },
             served_model: row.get("completion_served_model")?,
             attempts: row.get("completion_attempts")?,
+            thinking: row.get("completion_thinking")?,
+            server_timings,
+            via_batch: row.get("completion_via_batch")?,
         },
         created_at: row.get("completion_created_at")?,
         key,
@@ -588,6 +635,7 @@ fn run_summary_from_row(row: &Row<'_>) -> Result<RunSummary, StoreError> {
         cells_failed: row.get("cells_failed")?,
         cells_unsupported: row.get("cells_unsupported")?,
         cells_pending: row.get("cells_pending")?,
+        batches_waiting: row.get("batches_waiting")?,
         tool_version: row.get("tool_version")?,
     })
 }

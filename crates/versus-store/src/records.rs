@@ -131,6 +131,8 @@ pub struct RunSummary {
     pub cells_failed: u64,
     pub cells_unsupported: u64,
     pub cells_pending: u64,
+    /// Batches submitted to a provider and not yet read back (`versus run --batch`).
+    pub batches_waiting: u64,
     pub tool_version: String,
 }
 
@@ -189,6 +191,9 @@ impl CellRecord {
 }
 
 /// How a cell ended, as the runner reports it.
+// One outcome lives per finished cell, briefly, on its way to the database: the completion's
+// size costs nothing worth a box on every construction.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum CellOutcome {
     Completed {

@@ -199,12 +199,60 @@ CREATE TABLE run_owners (
 );
 ";
 
+/// Migration 5: what the native APIs report beside the answer: the details of usage (thinking,
+/// cached and cache-write tokens), the thinking itself (kept apart from the answer), and the
+/// server's own timings (Ollama's durations). All nullable: older answers have none.
+const ADD_COMPLETION_DETAILS: &str = "
+ALTER TABLE completions ADD COLUMN reasoning_tokens INTEGER;
+ALTER TABLE completions ADD COLUMN cached_prompt_tokens INTEGER;
+ALTER TABLE completions ADD COLUMN cache_write_tokens INTEGER;
+ALTER TABLE completions ADD COLUMN thinking TEXT;
+ALTER TABLE completions ADD COLUMN server_total_ms REAL;
+ALTER TABLE completions ADD COLUMN server_load_ms REAL;
+ALTER TABLE completions ADD COLUMN server_prompt_ms REAL;
+ALTER TABLE completions ADD COLUMN server_generation_ms REAL;
+";
+
+/// Migration 6: batch mode (`versus run --batch`). A batch submitted to a provider is recorded
+/// with its id and its cells before anything else happens, so that an interrupted run polls it
+/// instead of paying for the cells twice; answers taken from a batch are marked (`via_batch`).
+const ADD_BATCHES: &str = concat!(
+    "
+ALTER TABLE completions ADD COLUMN via_batch INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE batches (
+    id                INTEGER PRIMARY KEY,
+    run_id            INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    model_id          TEXT NOT NULL,
+    provider_batch_id TEXT NOT NULL,
+    status            TEXT NOT NULL CHECK (status IN ('pending', 'ended', 'failed')),
+    reason            TEXT,
+    submitted_at      TEXT NOT NULL DEFAULT (",
+    sql_now!(),
+    "),
+    closed_at         TEXT
+);
+CREATE INDEX batches_by_run ON batches (run_id, status);
+
+CREATE TABLE batch_cells (
+    batch_id  INTEGER NOT NULL REFERENCES batches (id) ON DELETE CASCADE,
+    custom_id TEXT NOT NULL,
+    task_id   TEXT NOT NULL,
+    model_id  TEXT NOT NULL,
+    sample    INTEGER NOT NULL,
+    PRIMARY KEY (batch_id, custom_id)
+);
+"
+);
+
 /// Every migration, in order: a database at version N has had the first N applied.
 pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE_RUNS_CELLS_COMPLETIONS,
     CREATE_SCORES_JUDGEMENTS_VOTES,
     ADD_SAMPLE_INDEX,
     ADD_RUN_OWNERS,
+    ADD_COMPLETION_DETAILS,
+    ADD_BATCHES,
 ];
 
 /// The schema version this build writes.

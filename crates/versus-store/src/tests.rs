@@ -68,8 +68,10 @@ fn full_completion(text: &str) -> Completion {
         text: text.into(),
         finish_reason: FinishReason::Length,
         usage: Some(Usage {
-            prompt_tokens: 12,
-            completion_tokens: 345,
+            reasoning_tokens: Some(40),
+            cached_prompt_tokens: Some(8),
+            cache_write_tokens: Some(2),
+            ..Usage::new(12, 345)
         }),
         timings: Timings {
             latency_ms: 1234.5678,
@@ -77,6 +79,14 @@ fn full_completion(text: &str) -> Completion {
         },
         served_model: Some("gpt-4o-mini-2024-07-18".into()),
         attempts: 3,
+        thinking: Some("First, the options.".into()),
+        server_timings: Some(versus_core::ServerTimings {
+            total_ms: Some(1100.0),
+            load_ms: Some(0.5),
+            prompt_ms: Some(40.0),
+            generation_ms: Some(1000.0),
+        }),
+        via_batch: true,
     }
 }
 
@@ -92,6 +102,9 @@ fn bare_completion(text: &str) -> Completion {
         },
         served_model: None,
         attempts: 1,
+        thinking: None,
+        server_timings: None,
+        via_batch: false,
     }
 }
 

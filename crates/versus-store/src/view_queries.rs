@@ -366,6 +366,9 @@ mod tests {
                 },
                 served_model: None,
                 attempts: 1,
+                thinking: None,
+                server_timings: None,
+                via_batch: false,
             },
             cached: false,
         }

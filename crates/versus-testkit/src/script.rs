@@ -25,6 +25,15 @@ pub enum Fault {
     NoUsage,
     /// Answer with a non-streaming `chat.completion` JSON object even when `stream: true` was asked.
     IgnoreStream,
+    /// Stream the opening events and `after_chunks` content chunks, then an error inside the
+    /// stream in the format's own shape (Anthropic's `event: error` with `overloaded_error`, the
+    /// Responses API's `error` event, an `{"error": ...}` chunk or line), and end the stream.
+    /// A non-streaming request gets a 500.
+    ErrorEvent { after_chunks: usize },
+    /// The provider withholds the answer: Gemini's `finishReason: SAFETY` with safety ratings,
+    /// Anthropic's `stop_reason: refusal`, a `content_filter` finish in OpenAI's formats, an
+    /// error line from Ollama (which has no such thing).
+    Blocked,
 }
 
 impl Fault {
@@ -76,6 +85,10 @@ impl Fault {
     pub fn delay(duration: Duration) -> Fault {
         Fault::Delay(duration)
     }
+
+    pub fn error_event(after_chunks: usize) -> Fault {
+        Fault::ErrorEvent { after_chunks }
+    }
 }
 
 /// Which requests a rule applies to, and what it does to them.
@@ -90,6 +103,8 @@ pub struct Rule {
     faults: VecDeque<Fault>,
     fault_forever: Option<Fault>,
     answer: Option<String>,
+    thinking: Option<String>,
+    refuse_images: bool,
     chunk_delay: Option<Duration>,
 }
 
@@ -138,6 +153,22 @@ impl Rule {
         self
     }
 
+    /// Thinks `text` before answering: streamed first as the format's thinking (Anthropic's
+    /// thinking block, Gemini's thought parts, the Responses API's reasoning summary, Ollama's
+    /// `thinking`, `reasoning_content` deltas in chat completions), its words reported as
+    /// reasoning tokens and counted in the output.
+    pub fn thinking(mut self, text: impl Into<String>) -> Rule {
+        self.thinking = Some(text.into());
+        self
+    }
+
+    /// Answers 400, in the format's error shape, to requests carrying images: a model that does
+    /// not read them.
+    pub fn refuse_images(mut self) -> Rule {
+        self.refuse_images = true;
+        self
+    }
+
     /// Waits this long before each streamed content chunk and the final chunks.
     pub fn chunk_delay(mut self, delay: Duration) -> Rule {
         self.chunk_delay = Some(delay);
@@ -162,6 +193,7 @@ pub struct Script {
     fixed_latency: Option<Duration>,
     require_api_key: Option<String>,
     log_requests: bool,
+    batch_polls: u32,
 }
 
 impl Default for Script {
@@ -171,6 +203,7 @@ impl Default for Script {
             fixed_latency: None,
             require_api_key: None,
             log_requests: true,
+            batch_polls: 1,
         }
     }
 }
@@ -193,7 +226,10 @@ impl Script {
         self
     }
 
-    /// Answers 401 (OpenAI error format) unless `Authorization: Bearer {key}` is sent.
+    /// Answers 401 (in each format's error shape; Gemini's is a 400 `API_KEY_INVALID`, as
+    /// Google's) unless the key is sent the format's way: `Authorization: Bearer {key}`
+    /// (OpenAI's formats, Ollama; also accepted by Anthropic's and Azure's), `x-api-key`
+    /// (Anthropic), `api-key` (Azure), `x-goog-api-key` or `?key=` (Gemini).
     pub fn require_api_key(mut self, key: impl Into<String>) -> Script {
         self.require_api_key = Some(key.into());
         self
@@ -204,6 +240,17 @@ impl Script {
     pub fn log_requests(mut self, enabled: bool) -> Script {
         self.log_requests = enabled;
         self
+    }
+
+    /// How many status requests a batch job answers "in progress" before it has ended
+    /// (default 1); `u32::MAX` keeps every batch pending.
+    pub fn batch_polls(mut self, polls: u32) -> Script {
+        self.batch_polls = polls;
+        self
+    }
+
+    pub(crate) fn batch_polls_setting(&self) -> u32 {
+        self.batch_polls
     }
 
     pub(crate) fn fixed_latency_setting(&self) -> Option<Duration> {
@@ -244,6 +291,8 @@ impl Script {
                 .pop_front()
                 .or_else(|| rule.fault_forever.clone()),
             answer: rule.answer.clone(),
+            thinking: rule.thinking.clone(),
+            refuse_images: rule.refuse_images,
             chunk_delay: rule.chunk_delay,
         }
     }
@@ -255,6 +304,8 @@ pub(crate) struct Decision {
     pub fault: Option<Fault>,
     /// Replaces the default answer.
     pub answer: Option<String>,
+    pub thinking: Option<String>,
+    pub refuse_images: bool,
     pub chunk_delay: Option<Duration>,
 }
 

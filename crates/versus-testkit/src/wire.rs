@@ -51,33 +51,43 @@ pub fn openai_error_body(message: &str, error_type: &str, code: Option<&str>) ->
     .to_string()
 }
 
-/// The error body the fake server sends for a status when the script gives none, shaped like
-/// OpenAI's for that status.
-pub(crate) fn default_error_body(status: u16, model: &str) -> String {
+/// What an injected fault says it is: `429 Too Many Requests (injected by versus-testkit)`.
+pub(crate) fn injected(status: u16) -> String {
     let reason = axum::http::StatusCode::from_u16(status)
         .ok()
         .and_then(|status| status.canonical_reason())
         .unwrap_or("Error");
-    let injected = format!("{status} {reason} (injected by versus-testkit)");
+    format!("{status} {reason} (injected by versus-testkit)")
+}
+
+/// The error body the fake server sends for a status when the script gives none, shaped like
+/// OpenAI's for that status.
+#[cfg(test)]
+pub(crate) fn default_error_body(status: u16, model: &str) -> String {
+    default_error_body_with(status, &injected(status), model)
+}
+
+/// OpenAI's error body for `status`, saying `message`.
+pub(crate) fn default_error_body_with(status: u16, message: &str, model: &str) -> String {
     match status {
         401 => openai_error_body(
-            &format!("Incorrect API key provided: {injected}"),
+            &format!("Incorrect API key provided: {message}"),
             "invalid_request_error",
             Some("invalid_api_key"),
         ),
         404 => openai_error_body(
-            &format!("The model `{model}` does not exist: {injected}"),
+            &format!("The model `{model}` does not exist: {message}"),
             "invalid_request_error",
             Some("model_not_found"),
         ),
         429 => openai_error_body(
-            &format!("Rate limit reached for {model}: {injected}"),
+            &format!("Rate limit reached for {model}: {message}"),
             "requests",
             Some("rate_limit_exceeded"),
         ),
-        400..=499 => openai_error_body(&injected, "invalid_request_error", None),
-        500..=599 => openai_error_body(&injected, "server_error", None),
-        _ => openai_error_body(&injected, "error", None),
+        400..=499 => openai_error_body(message, "invalid_request_error", None),
+        500..=599 => openai_error_body(message, "server_error", None),
+        _ => openai_error_body(message, "error", None),
     }
 }
 
@@ -88,8 +98,14 @@ pub struct SamplingParams {
     pub top_p: Option<f64>,
     pub max_tokens: Option<u64>,
     pub seed: Option<i64>,
-    /// `stop` as a list, whether it was sent as one string or an array.
+    /// `stop` as a list, whether it was sent as one string or an array (Anthropic's
+    /// `stop_sequences`, Gemini's `stopSequences`).
     pub stop: Vec<String>,
+    /// Anthropic's, Gemini's and Ollama's `top_k`.
+    pub top_k: Option<u64>,
+    /// The thinking budget asked for (Anthropic's `thinking.budget_tokens`, Gemini's
+    /// `thinkingBudget`) or the reasoning effort (the Responses API's `reasoning.effort`).
+    pub thinking: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -242,6 +258,8 @@ pub(crate) fn parse_chat_call(body: &[u8]) -> (Value, Result<ChatCall, String>) 
                 Some(WireStop::One(stop)) => vec![stop],
                 Some(WireStop::Many(stops)) => stops,
             },
+            top_k: None,
+            thinking: None,
         },
         image_urls: request
             .messages

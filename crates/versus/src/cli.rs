@@ -163,7 +163,9 @@ pub struct LocalArgs {
 
 #[derive(Debug, Args)]
 pub struct ChatArgs {
-    /// The model: hf:ORG/NAME, local:PATH, gguf:PATH, openai:MODEL or openai-compatible:MODEL.
+    /// The model: hf:ORG/NAME, local:PATH, gguf:PATH, or a hosted one (openai:MODEL,
+    /// anthropic:MODEL, gemini:MODEL, openai-responses:MODEL, azure:DEPLOYMENT, ollama:MODEL,
+    /// openai-compatible:MODEL).
     #[arg(value_name = "SPEC")]
     pub spec: String,
     /// The user message.
@@ -325,7 +327,8 @@ pub struct RunArgs {
     pub builtin: Option<String>,
 
     /// Run this model instead of the suite's models: a model id of the suite, `SPEC` or
-    /// `ID=SPEC` (repeatable). SPEC is openai:MODEL, openai-compatible:MODEL, hf:ORG/NAME,
+    /// `ID=SPEC` (repeatable). SPEC is openai:MODEL, openai-responses:MODEL, anthropic:MODEL,
+    /// gemini:MODEL, azure:DEPLOYMENT, ollama:MODEL, openai-compatible:MODEL, hf:ORG/NAME,
     /// local:PATH or gguf:PATH.
     #[arg(long = "model", short = 'm', value_name = "SPEC")]
     pub models: Vec<String>,
@@ -374,6 +377,17 @@ pub struct RunArgs {
     /// Do not score the answers at the end (`versus score` can do it later).
     #[arg(long)]
     pub no_score: bool,
+
+    /// Send the cells of models whose provider has a batch API (openai:, anthropic:, gemini:)
+    /// as batches, answered within hours at half the list price; other models are called as
+    /// usual. The batch ids are stored: running the same command again collects a batch
+    /// instead of paying twice. (`--batch N` is the local models' batch size.)
+    #[arg(long)]
+    pub batch_api: bool,
+
+    /// How often to ask a provider whether a batch has ended, in seconds (default 30).
+    #[arg(long, value_name = "SECONDS", requires = "batch_api")]
+    pub batch_poll: Option<f64>,
 }
 
 /// How each answer is sampled: over the suite's settings in `versus run`, alone in `versus chat`.

@@ -509,6 +509,7 @@ fn runs(db: &Path, args: &RunsArgs) -> anyhow::Result<ExitStatus> {
                         "failed": r.cells_failed,
                         "unsupported": r.cells_unsupported,
                         "pending": r.cells_pending,
+                        "batches_waiting": r.batches_waiting,
                         "tool_version": r.tool_version,
                     })
                 })
@@ -528,9 +529,10 @@ fn runs_table(runs: &[versus_store::RunSummary]) -> String {
         return "no runs yet; start one with `versus run`\n".into();
     }
     let header = [
-        "ID", "STARTED", "SUITE", "MODELS", "CELLS", "OK", "FAILED", "UNSUPP", "PENDING", "STATUS",
+        "ID", "STARTED", "SUITE", "MODELS", "CELLS", "OK", "FAILED", "UNSUPP", "PENDING",
+        "BATCHES", "STATUS",
     ];
-    let rows: Vec<[String; 10]> = runs
+    let rows: Vec<[String; 11]> = runs
         .iter()
         .map(|r| {
             [
@@ -546,6 +548,10 @@ fn runs_table(runs: &[versus_store::RunSummary]) -> String {
                 r.cells_failed.to_string(),
                 r.cells_unsupported.to_string(),
                 r.cells_pending.to_string(),
+                match r.batches_waiting {
+                    0 => "-".to_string(),
+                    waiting => format!("{waiting} waiting"),
+                },
                 r.status.as_str().to_string(),
             ]
         })

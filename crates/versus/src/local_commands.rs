@@ -52,6 +52,15 @@ pub fn chat(args: &ChatArgs, quiet: bool) -> anyhow::Result<ExitStatus> {
             ..sampling_params(&args.sampling)?
         },
     };
+    if let Some(problem) = config.wire_api().and_then(|api| api.check(&request.params)) {
+        let flag = problem.param.flag().unwrap_or("--stop");
+        bail!(UsageError(format!(
+            "{}: {} (`{}` set by {flag})",
+            config.spec,
+            problem.reason,
+            problem.param.name()
+        )));
+    }
     let mut defaults = Defaults::default();
     apply_request_args(&mut defaults, &args.requests)?;
     runtime()?.block_on(async {
@@ -233,6 +242,8 @@ pub fn demo(db: &Path, args: &DemoArgs, quiet: bool) -> anyhow::Result<ExitStatu
         grading: Default::default(),
         keys: Default::default(),
         no_score: false,
+        batch_api: false,
+        batch_poll: None,
     };
     let code = crate::commands::run(db, quiet, &run_args)?;
     let store = versus_store::Store::open(db)?;

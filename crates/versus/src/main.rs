@@ -1,6 +1,7 @@
 //! The `versus` binary: parses the command line and wires the library crates together
 //! (settings -> runner -> store -> report). Exit codes are `exit::ExitStatus`.
 
+mod batches;
 mod cli;
 mod commands;
 mod exit;

@@ -7,17 +7,73 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
-use versus_api::{ClientConfig, OpenAiClient, ResponseLimits, RetryPolicy, OPENAI_BASE_URL};
+use versus_api::{
+    Api, ApiClient, AzureAuth, AzureOptions, ClientConfig, ResponseLimits, RetryPolicy,
+    OPENAI_BASE_URL,
+};
 use versus_core::redact::REDACTED;
 use versus_core::{
     ChatModel, Defaults, ErrorKind, Modality, ModelConfig, ModelError, ModelMetadata, ModelSpec,
+    OpenAiApi,
 };
 use versus_engine::{LoadOptions, LocalModel};
 
 /// The environment variable OpenAI's own clients read the key from.
 const OPENAI_KEY_ENV: &str = "OPENAI_API_KEY";
-/// The environment variable OpenAI's own clients read a different API root from.
-const OPENAI_BASE_URL_ENV: &str = "OPENAI_BASE_URL";
+/// The variable Azure OpenAI's Entra ID token is read from; sent as a bearer token.
+const AZURE_AD_TOKEN_ENV: &str = "AZURE_OPENAI_AD_TOKEN";
+
+/// What versus knows of a hosted provider: where its API is, where its official clients read
+/// another API root and the key from.
+struct Provider {
+    /// The API root when neither the suite nor the environment says; `None`: it must be given.
+    default_base_url: Option<&'static str>,
+    /// The variable the provider's own clients read another API root from.
+    base_url_env: Option<&'static str>,
+    /// The variables the key is read from, in the order the official client tries them; empty:
+    /// the provider takes no key unless the suite names one (`api_key_env`).
+    key_envs: &'static [&'static str],
+}
+
+/// The provider behind a hosted spec; `None` for local models.
+fn provider(spec: &ModelSpec) -> Option<Provider> {
+    Some(match spec {
+        ModelSpec::OpenAi { .. } | ModelSpec::OpenAiResponses { .. } => Provider {
+            default_base_url: Some(OPENAI_BASE_URL),
+            base_url_env: Some("OPENAI_BASE_URL"),
+            key_envs: &[OPENAI_KEY_ENV],
+        },
+        ModelSpec::OpenAiCompatible { .. } => Provider {
+            default_base_url: None,
+            base_url_env: None,
+            key_envs: &[],
+        },
+        ModelSpec::Anthropic { .. } => Provider {
+            default_base_url: Some(versus_api::ANTHROPIC_BASE_URL),
+            base_url_env: Some("ANTHROPIC_BASE_URL"),
+            key_envs: &["ANTHROPIC_API_KEY"],
+        },
+        // google-genai prefers GOOGLE_API_KEY when both are set; so does versus.
+        ModelSpec::Gemini { .. } => Provider {
+            default_base_url: Some(versus_api::GEMINI_BASE_URL),
+            base_url_env: Some("GOOGLE_GEMINI_BASE_URL"),
+            key_envs: &["GOOGLE_API_KEY", "GEMINI_API_KEY"],
+        },
+        ModelSpec::Azure { .. } => Provider {
+            default_base_url: None,
+            base_url_env: Some("AZURE_OPENAI_ENDPOINT"),
+            key_envs: &["AZURE_OPENAI_API_KEY", AZURE_AD_TOKEN_ENV],
+        },
+        ModelSpec::Ollama { .. } => Provider {
+            default_base_url: Some(versus_api::OLLAMA_BASE_URL),
+            base_url_env: Some("OLLAMA_HOST"),
+            key_envs: &[],
+        },
+        ModelSpec::HuggingFace { .. } | ModelSpec::LocalDir { .. } | ModelSpec::Gguf { .. } => {
+            return None
+        }
+    })
+}
 
 /// A model ready to run, or the reason it cannot.
 pub struct PreparedModel {
@@ -25,6 +81,8 @@ pub struct PreparedModel {
     /// The API root requests go to (part of the cache key); `None` for local models.
     pub endpoint: Option<String>,
     pub model: Result<Arc<dyn ChatModel>, ModelError>,
+    /// The same client, for its provider's batch API, when it has one versus uses.
+    pub batch: Option<ApiClient>,
 }
 
 /// What the user allowed, on the command line, about where API keys go. A suite names the key's
@@ -51,7 +109,7 @@ impl KeyPolicy {
     /// ending in `_KEY` or `_TOKEN`, or one the user allowed.
     fn allows_variable(&self, variable: &str, spec: &ModelSpec) -> bool {
         let upper = variable.to_ascii_uppercase();
-        (matches!(spec, ModelSpec::OpenAi { .. }) && variable == OPENAI_KEY_ENV)
+        provider(spec).is_some_and(|provider| provider.key_envs.contains(&variable))
             || ((upper.ends_with("_KEY") || upper.ends_with("_TOKEN"))
                 && upper.len() > "_KEY".len())
             || self
@@ -99,7 +157,7 @@ impl KeyPrompter {
         if config.spec.is_local() {
             return Ok(());
         }
-        let Ok(Some(base_url)) = endpoint(config) else {
+        let Ok(base_url) = base_url(config) else {
             return Ok(());
         };
         let Some(variable) = key_variable(config) else {
@@ -108,7 +166,7 @@ impl KeyPrompter {
         let refuse = |message: String| ModelError::new(ErrorKind::Config, message);
         if !self.policy.allows_variable(&variable, &config.spec) {
             return Err(refuse(format!(
-                "model `{}`: api_key_env = \"{variable}\" does not look like an API key variable (the provider's {OPENAI_KEY_ENV}, or a name ending in _KEY or _TOKEN), so its value is not sent; if it does hold the key, pass --allow-key-env {variable}",
+                "model `{}`: api_key_env = \"{variable}\" does not look like an API key variable (the provider's own, or a name ending in _KEY or _TOKEN), so its value is not sent; if it does hold the key, pass --allow-key-env {variable}",
                 config.id
             )));
         }
@@ -120,9 +178,10 @@ impl KeyPrompter {
                 config.id, destination.host
             )));
         }
-        let default_host = matches!(config.spec, ModelSpec::OpenAi { .. })
-            && versus_api::destination(OPENAI_BASE_URL)
-                .is_ok_and(|openai| openai.host == destination.host && destination.encrypted);
+        let default_host = provider(&config.spec)
+            .and_then(|provider| provider.default_base_url)
+            .and_then(|url| versus_api::destination(url).ok())
+            .is_some_and(|default| default.host == destination.host && destination.encrypted);
         if !default_host
             && self.announce
             && self
@@ -185,13 +244,18 @@ pub async fn prepare(
 ) -> PreparedModel {
     let mut config = config.clone();
     let endpoint = endpoint(&config);
-    let model = match (&config.spec, &endpoint) {
-        (_, Err(error)) => Err(error.clone()),
-        (ModelSpec::OpenAi { model }, Ok(Some(base_url)))
-        | (ModelSpec::OpenAiCompatible { model }, Ok(Some(base_url))) => {
-            hosted(&config, model, base_url, defaults, keys)
-        }
-        (_, _) => match load_local(&config).await {
+    let mut batch = None;
+    let model = match &endpoint {
+        Err(error) => Err(error.clone()),
+        Ok(_) if !config.spec.is_local() => hosted(&config, defaults, keys).map(|client| {
+            let batches = matches!(
+                config.spec,
+                ModelSpec::OpenAi { .. } | ModelSpec::Anthropic { .. } | ModelSpec::Gemini { .. }
+            );
+            batch = (batches && client.takes_batches()).then(|| client.clone());
+            Arc::new(client) as Arc<dyn ChatModel>
+        }),
+        Ok(_) => match load_local(&config).await {
             Ok(local) => {
                 config.metadata = config.metadata.or(&local_metadata(&local));
                 // A local model answers a batch at once: send it that many cells together
@@ -206,6 +270,7 @@ pub async fn prepare(
         endpoint: endpoint.unwrap_or(None),
         config,
         model,
+        batch,
     }
 }
 
@@ -237,6 +302,7 @@ pub fn local_metadata(model: &LocalModel) -> ModelMetadata {
         context_length: Some(info.context_length as u64),
         modalities: vec![Modality::Text],
         price: None,
+        price_source: None,
         architecture: Some(info.architecture.clone()),
         dtype: Some(info.dtype.clone()),
         device: Some(info.device.clone()),
@@ -255,32 +321,48 @@ pub fn parameter_count(n: u64) -> String {
     }
 }
 
-/// Where requests go (hosted), or what besides the spec decides the answers (local): part of the
-/// cache key.
-fn endpoint(config: &ModelConfig) -> Result<Option<String>, ModelError> {
-    let chosen = match &config.spec {
-        ModelSpec::OpenAi { .. } => Some(
-            config
-                .base_url
-                .clone()
-                .or_else(|| std::env::var(OPENAI_BASE_URL_ENV).ok().filter(|u| !u.is_empty()))
-                .unwrap_or_else(|| OPENAI_BASE_URL.to_string()),
-        ),
-        ModelSpec::OpenAiCompatible { .. } => match &config.base_url {
-            Some(url) => Some(url.clone()),
-            None => {
-                return Err(ModelError::new(
-                    ErrorKind::Config,
-                    format!(
-                        "model `{}` ({}) needs a base_url: set `base_url` in its [[models]] entry or pass --base-url",
-                        config.id, config.spec
-                    ),
-                ))
-            }
-        },
-        _ => return Ok(Some(config.local.cache_identity())),
+/// The API root a hosted model's requests go to: the suite's `base_url` (an `azure:` model's
+/// `endpoint`), else the provider's own variable (`OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL`,
+/// `AZURE_OPENAI_ENDPOINT`, `OLLAMA_HOST`, ...), else its default; trailing slashes dropped.
+fn base_url(config: &ModelConfig) -> Result<String, ModelError> {
+    let Some(provider) = provider(&config.spec) else {
+        return Err(ModelError::new(
+            ErrorKind::Config,
+            format!("model `{}` ({}) runs in-process", config.id, config.spec),
+        ));
     };
-    if let Some(url) = chosen.as_deref().filter(|url| url.contains(REDACTED)) {
+    let from_env = provider
+        .base_url_env
+        .and_then(|variable| std::env::var(variable).ok())
+        .map(|url| url.trim().to_string())
+        .filter(|url| !url.is_empty())
+        .map(|url| {
+            // OLLAMA_HOST is often `host:port` without a scheme, as Ollama itself reads it.
+            if url.contains("://") {
+                url
+            } else {
+                format!("http://{url}")
+            }
+        });
+    let chosen = config
+        .base_url
+        .clone()
+        .or(from_env)
+        .or(provider.default_base_url.map(str::to_string));
+    let Some(url) = chosen else {
+        let (field, variable) = match config.spec {
+            ModelSpec::Azure { .. } => ("an `endpoint`", " or set AZURE_OPENAI_ENDPOINT"),
+            _ => ("a base_url", ""),
+        };
+        return Err(ModelError::new(
+            ErrorKind::Config,
+            format!(
+                "model `{}` ({}) needs {field}: set it in its [[models]] entry or pass --base-url{variable}",
+                config.id, config.spec
+            ),
+        ));
+    };
+    if url.contains(REDACTED) {
         return Err(ModelError::new(
             ErrorKind::Config,
             format!(
@@ -289,52 +371,104 @@ fn endpoint(config: &ModelConfig) -> Result<Option<String>, ModelError> {
             ),
         ));
     }
-    Ok(chosen.map(|url| url.trim_end_matches('/').to_string()))
+    Ok(url.trim_end_matches('/').to_string())
 }
 
-/// The variable a hosted model's key is read from: the suite's `api_key_env`, or the provider's
-/// default; `None` when the model takes no key.
+/// Where requests go (hosted), or what besides the spec decides the answers (local): part of the
+/// cache key. For Azure, the API and its version too (the same deployment answers both).
+fn endpoint(config: &ModelConfig) -> Result<Option<String>, ModelError> {
+    if config.spec.is_local() {
+        return Ok(Some(config.local.cache_identity()));
+    }
+    let base = base_url(config)?;
+    Ok(Some(
+        match (&config.spec, config.api, &config.api_version) {
+            (ModelSpec::Azure { .. }, api, version) => format!(
+                "{base} api={} api-version={}",
+                if api == Some(OpenAiApi::Responses) {
+                    "responses"
+                } else {
+                    "chat"
+                },
+                version.as_deref().unwrap_or("v1")
+            ),
+            _ => base,
+        },
+    ))
+}
+
+/// The variable a hosted model's key is read from: the suite's `api_key_env`, else the first of
+/// the provider's own variables that is set (the first of them when none is, to ask for it or
+/// name it in the error); `None` when the model takes no key.
 fn key_variable(config: &ModelConfig) -> Option<String> {
-    match (&config.api_key_env, &config.spec) {
-        (Some(variable), _) => Some(variable.clone()),
-        (None, ModelSpec::OpenAi { .. }) => Some(OPENAI_KEY_ENV.to_string()),
-        // Local servers (vLLM, Ollama, llama.cpp) usually need no key.
-        (None, _) => None,
+    if let Some(variable) = &config.api_key_env {
+        return Some(variable.clone());
+    }
+    let candidates = provider(&config.spec)?.key_envs;
+    candidates
+        .iter()
+        .find(|variable| std::env::var(variable).is_ok_and(|value| !value.trim().is_empty()))
+        .or(candidates.first())
+        .map(|variable| variable.to_string())
+}
+
+/// The API a hosted model is asked through, with what it needs beyond its URL and key.
+fn api_for(config: &ModelConfig, key_variable: Option<&str>) -> Api {
+    match &config.spec {
+        ModelSpec::OpenAiResponses { .. } => Api::Responses,
+        ModelSpec::Anthropic { .. } => Api::Anthropic,
+        ModelSpec::Gemini { .. } => Api::Gemini,
+        ModelSpec::Ollama { .. } => Api::Ollama,
+        ModelSpec::Azure { .. } => Api::Azure(AzureOptions {
+            api_version: config.api_version.clone(),
+            auth: if key_variable == Some(AZURE_AD_TOKEN_ENV) {
+                AzureAuth::BearerToken
+            } else {
+                AzureAuth::ApiKey
+            },
+            api: config.api.unwrap_or(OpenAiApi::Chat),
+        }),
+        _ => Api::ChatCompletions,
     }
 }
 
+/// The HTTP client of a hosted model: its API, API root, key (checked against the key policy
+/// first), timeout, retries and response limits.
 fn hosted(
     config: &ModelConfig,
-    model_name: &str,
-    base_url: &str,
     defaults: &Defaults,
     keys: &mut KeyPrompter,
-) -> Result<Arc<dyn ChatModel>, ModelError> {
+) -> Result<ApiClient, ModelError> {
+    let base_url = base_url(config)?;
     keys.check_route(config)?;
     let key_variable = key_variable(config);
     let api_key = key_variable
         .as_deref()
         .map(|variable| keys.key(variable, &config.id))
         .transpose()?;
-    let client = OpenAiClient::new(ClientConfig {
-        base_url: base_url.to_string(),
-        model: model_name.to_string(),
-        api_key,
-        key_hint: key_variable,
-        stream: config.stream,
-        timeout: Duration::from_secs_f64(defaults.timeout_secs),
-        retry: RetryPolicy {
-            max_retries: defaults.retries,
-            base_delay: Duration::from_secs_f64(defaults.retry_backoff_secs),
-            max_delay: Duration::from_secs(30),
+    let api = api_for(config, key_variable.as_deref());
+    ApiClient::for_api(
+        api,
+        ClientConfig {
+            base_url,
+            model: config.spec.hosted_name().unwrap_or_default().to_string(),
+            api_key,
+            key_hint: key_variable,
+            stream: config.stream,
+            timeout: Duration::from_secs_f64(defaults.timeout_secs),
+            retry: RetryPolicy {
+                max_retries: defaults.retries,
+                base_delay: Duration::from_secs_f64(defaults.retry_backoff_secs),
+                max_delay: Duration::from_secs(30),
+            },
+            limits: ResponseLimits {
+                max_body_bytes: usize::try_from(defaults.max_response_bytes).unwrap_or(usize::MAX),
+                max_sse_line_bytes: usize::try_from(defaults.max_sse_line_bytes)
+                    .unwrap_or(usize::MAX),
+            },
         },
-        limits: ResponseLimits {
-            max_body_bytes: usize::try_from(defaults.max_response_bytes).unwrap_or(usize::MAX),
-            max_sse_line_bytes: usize::try_from(defaults.max_sse_line_bytes).unwrap_or(usize::MAX),
-        },
-    })
-    .map_err(|e| ModelError::new(ErrorKind::Config, format!("model `{}`: {e}", config.id)))?;
-    Ok(Arc::new(client))
+    )
+    .map_err(|e| ModelError::new(ErrorKind::Config, format!("model `{}`: {e}", config.id)))
 }
 
 #[cfg(test)]

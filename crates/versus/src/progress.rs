@@ -60,6 +60,16 @@ impl Progress {
         }
     }
 
+    /// A line of news about the run (a batch submitted, a batch still running), printed above
+    /// the bars; nothing when quiet.
+    pub fn note(&mut self, text: &str) {
+        match self {
+            Progress::Quiet => {}
+            Progress::Lines { .. } => eprintln!("{text}"),
+            Progress::Bars { _multi, .. } => _multi.suspend(|| eprintln!("{text}")),
+        }
+    }
+
     /// A cell that was already done in a resumed run.
     pub fn skipped(&mut self, model_index: usize) {
         match self {

@@ -15,18 +15,20 @@ use versus_store::{
     CellId, CellOutcome, CellStatus, Claim, NewRun, RunId, RunOwner, RunStatus, Store,
 };
 
+use crate::batches;
 use crate::models::{self, KeyPrompter, PreparedModel};
 use crate::progress::Progress;
 use crate::recorder::Recorder;
 use crate::settings::RunSettings;
 
 /// One answer to ask for (a task, a model, one of the task's samples) and the request it makes.
-struct PlannedCell {
+#[derive(Clone)]
+pub(crate) struct PlannedCell {
     task_index: usize,
-    model_index: usize,
+    pub(crate) model_index: usize,
     /// Which of the task's repeated samples (0-based).
     sample: u32,
-    request: ChatRequest,
+    pub(crate) request: ChatRequest,
     key: String,
     /// Why the model cannot take this task, if it cannot.
     unsupported: Option<String>,
@@ -67,6 +69,7 @@ pub async fn run(
         reuse,
         fresh,
         keys: _,
+        batch_poll,
     } = settings;
     let mut plan = RunPlan {
         suite: loaded.suite,
@@ -186,7 +189,24 @@ pub async fn run(
         }
     }
 
-    let executed = execute(
+    // Batches an interrupted run left are collected, never asked again; with `--batch-api` the
+    // cells of models with a batch API go out as new batches.
+    let pending = store.pending_batches(run_id)?;
+    let mut jobs = batches::resume(pending, &mut work, suite, &prepared, &mut progress);
+    if batch_poll.is_some() {
+        jobs.extend(
+            batches::submit(
+                &mut work,
+                suite,
+                &prepared,
+                &mut store,
+                run_id,
+                &mut progress,
+            )
+            .await?,
+        );
+    }
+    let mut executed = execute(
         &plan,
         &prepared,
         work,
@@ -196,6 +216,35 @@ pub async fn run(
         &mut progress,
     )
     .await;
+    if matches!(executed, Ok(false)) && !jobs.is_empty() {
+        let poll = batch_poll.unwrap_or(batches::DEFAULT_POLL);
+        executed = match batches::collect(
+            jobs,
+            poll,
+            suite,
+            &mut store,
+            &mut recorder,
+            &mut outcome,
+            &mut progress,
+        )
+        .await
+        {
+            Ok(collected) if collected.interrupted => Ok(true),
+            Ok(collected) => {
+                execute(
+                    &plan,
+                    &prepared,
+                    collected.retry,
+                    &mut store,
+                    &mut recorder,
+                    &mut outcome,
+                    &mut progress,
+                )
+                .await
+            }
+            Err(error) => Err(error),
+        };
+    }
     progress.finish();
     // Whatever happened, the answers received are stored (or rescued) before anything else.
     let stored = recorder
@@ -274,10 +323,15 @@ fn plan_cells(
                 });
             let params = plan.params_for(model_index, task_index);
             let samples = plan.samples_for(model_index, task_index);
+            // Local models take seeds; an API that does not is asked its samples unseeded.
+            let seedable = model
+                .config
+                .wire_api()
+                .is_none_or(versus_core::WireApi::takes_seed);
             for sample in 0..samples {
                 let request = ChatRequest {
                     messages: task.messages_with_images(images.clone()),
-                    params: params.for_sample(sample, samples),
+                    params: params.for_sample(sample, samples, seedable),
                 };
                 let key = sample_completion_key(
                     &model.config.spec,
@@ -300,7 +354,7 @@ fn plan_cells(
 }
 
 /// The stored identity of a planned cell.
-fn cell_id(suite: &Suite, cell: &PlannedCell) -> CellId {
+pub(crate) fn cell_id(suite: &Suite, cell: &PlannedCell) -> CellId {
     CellId::sample(
         &suite.tasks[cell.task_index].id,
         &suite.models[cell.model_index].id,
@@ -375,7 +429,7 @@ fn cache_hit(
     }))
 }
 
-fn tally(outcome: &mut RunOutcome, cell: &CellId, settled: &CellOutcome) {
+pub(crate) fn tally(outcome: &mut RunOutcome, cell: &CellId, settled: &CellOutcome) {
     match settled {
         CellOutcome::Completed { cached, .. } => {
             outcome.ok += 1;
@@ -392,7 +446,7 @@ fn tally(outcome: &mut RunOutcome, cell: &CellId, settled: &CellOutcome) {
 }
 
 /// A failed cell as stored: its message with any URL in it redacted.
-fn failed(error: &ModelError, attempts: u32) -> CellOutcome {
+pub(crate) fn failed(error: &ModelError, attempts: u32) -> CellOutcome {
     CellOutcome::Failed {
         kind: error.kind,
         message: redact_urls_in(&error.message),
@@ -400,7 +454,7 @@ fn failed(error: &ModelError, attempts: u32) -> CellOutcome {
     }
 }
 
-fn completed(cell: &PlannedCell, spec: String, completion: Completion) -> CellOutcome {
+pub(crate) fn completed(cell: &PlannedCell, spec: String, completion: Completion) -> CellOutcome {
     CellOutcome::Completed {
         key: cell.key.clone(),
         model_spec: spec,
@@ -485,7 +539,7 @@ async fn execute(
 }
 
 /// Resolves on Ctrl-C or (on Unix) SIGTERM.
-async fn interrupted() {
+pub(crate) async fn interrupted() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -35,6 +35,9 @@ pub struct RunSettings {
     pub fresh: bool,
     /// Where the user allows keys to go (`--allow-key-env`, `--allow-insecure-http`).
     pub keys: crate::models::KeyPolicy,
+    /// `--batch-api`: how often to poll the providers' batches; `None`: no new batches (batches
+    /// an interrupted run submitted are still collected).
+    pub batch_poll: Option<std::time::Duration>,
 }
 
 /// An error in what the user asked for (exit code 2), as opposed to a failure while running.
@@ -207,6 +210,7 @@ impl RunSettings {
         filter_tasks(suite, &args.tasks, &args.categories)?;
         apply_runtime_overrides(suite, &args.overrides)?;
         let overrides = sampling_params(&args.overrides.sampling)?;
+        check_parameter_support(suite, &overrides)?;
         let task_images = read_task_files(&mut loaded, args.grading.allow_outside_files)?;
         Ok(RunSettings {
             loaded,
@@ -216,8 +220,61 @@ impl RunSettings {
             reuse: args.reuse,
             fresh: args.fresh,
             keys: crate::models::KeyPolicy::from_args(&args.keys),
+            batch_poll: batch_poll(args)?,
         })
     }
+}
+
+/// How often `--batch-api` polls (`--batch-poll`, default 30 s, at least 10 ms).
+fn batch_poll(args: &RunArgs) -> anyhow::Result<Option<std::time::Duration>> {
+    if !args.batch_api {
+        return Ok(None);
+    }
+    let seconds = args.batch_poll.unwrap_or(30.0);
+    if !(0.01..=3600.0).contains(&seconds) {
+        return Err(usage(format!(
+            "--batch-poll {seconds}: must be between 0.01 and 3600 seconds"
+        )));
+    }
+    Ok(Some(std::time::Duration::from_secs_f64(seconds)))
+}
+
+/// Refuses, before any model is called, a parameter a model's API does not take once the command
+/// line has had its say (`--seed` for an `anthropic:` model, a suite's `[defaults] seed` for a
+/// model added with `--model`); the suite's own mistakes were reported at its lines already.
+fn check_parameter_support(suite: &Suite, overrides: &GenerationParams) -> anyhow::Result<()> {
+    for model in &suite.models {
+        let Some(api) = model.wire_api() else {
+            continue;
+        };
+        for task in &suite.tasks {
+            let params = suite
+                .defaults
+                .params
+                .overlaid(&model.params)
+                .overlaid(&task.params)
+                .overlaid(overrides);
+            let Some(problem) = api.check(&params) else {
+                continue;
+            };
+            let param = problem.param;
+            let origin = match param.flag() {
+                Some(flag) if param.is_set(overrides) => format!("set by {flag}"),
+                _ if param.is_set(&task.params) => format!("set by task `{}`", task.id),
+                _ if param.is_set(&model.params) => "set on the model".to_string(),
+                _ => "set in the suite's [defaults]".to_string(),
+            };
+            return Err(usage(format!(
+                "model `{}` ({}): {} (`{}` {origin})\n  help: {}",
+                model.id,
+                model.spec,
+                problem.reason,
+                param.name(),
+                versus_core::suite::parameter_help(api, param)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Applies `--dtype`, `--quantize`, `--device` and `--force` to a local model.
@@ -301,6 +358,8 @@ pub fn sampling_params(args: &SamplingArgs) -> anyhow::Result<GenerationParams> 
         top_k: args.top_k,
         min_p: args.min_p,
         repetition_penalty: args.repetition_penalty,
+        thinking_budget: None,
+        reasoning_effort: None,
     })
 }
 

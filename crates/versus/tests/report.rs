@@ -258,7 +258,7 @@ fn runs_lists_every_run_with_its_counts() {
         table_row(lines[0]),
         [
             "ID", "STARTED", "SUITE", "MODELS", "CELLS", "OK", "FAILED", "UNSUPP", "PENDING",
-            "STATUS"
+            "BATCHES", "STATUS"
         ]
     );
     // Newest first.
@@ -266,13 +266,13 @@ fn runs_lists_every_run_with_its_counts() {
     assert_eq!(newest[0], "2");
     assert_eq!(
         &newest[2..],
-        ["itest", "m1, m2", "2", "1", "1", "0", "0", "finished"]
+        ["itest", "m1, m2", "2", "1", "1", "0", "0", "-", "finished"]
     );
     let oldest = table_row(lines[2]);
     assert_eq!(oldest[0], "1");
     assert_eq!(
         &oldest[2..],
-        ["itest", "m1, m2", "6", "6", "0", "0", "0", "finished"]
+        ["itest", "m1, m2", "6", "6", "0", "0", "0", "-", "finished"]
     );
     assert!(
         oldest[1].len() == 19 && oldest[1].contains(' '),

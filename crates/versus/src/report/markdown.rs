@@ -387,9 +387,15 @@ fn figures_line(result: &ResultEntry) -> String {
     if let Some(ms) = result.ttft_ms {
         parts.push(format!("first token {}", seconds(ms)));
     }
+    if let Some(server) = result.server_timings.as_ref().and_then(server_timings) {
+        parts.push(format!("server: {server}"));
+    }
     match result.completion_tokens {
         Some(tokens) => parts.push(format!("{tokens} tokens")),
         None => parts.push(format!("tokens {NOT_REPORTED}")),
+    }
+    if let Some(thinking) = result.reasoning_tokens {
+        parts.push(format!("{thinking} of them thinking"));
     }
     if let Some(rate) = result.tokens_per_second {
         parts.push(format!("{} tokens/s", tokens_per_second(rate)));
@@ -400,10 +406,28 @@ fn figures_line(result: &ResultEntry) -> String {
     if result.finish_reason.as_deref() == Some("length") {
         parts.push("cut at the token limit".into());
     }
+    if result.via_batch {
+        parts.push("batch".into());
+    }
     if result.cached {
         parts.push("cached".into());
     }
     parts.join(" · ")
+}
+
+/// "total 1.10 s, load 0.01 s, prompt 0.04 s, generation 1.00 s": what a server (Ollama)
+/// measured itself; `None` when it said nothing.
+pub fn server_timings(timings: &versus_core::ServerTimings) -> Option<String> {
+    let parts: Vec<String> = [
+        ("total", timings.total_ms),
+        ("load", timings.load_ms),
+        ("prompt", timings.prompt_ms),
+        ("generation", timings.generation_ms),
+    ]
+    .into_iter()
+    .filter_map(|(name, ms)| ms.map(|ms| format!("{name} {}", seconds(ms))))
+    .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 fn write_summary_row(out: &mut String, s: &ModelSummary) -> std::fmt::Result {

@@ -514,6 +514,22 @@ pub struct ResultEntry {
     /// The answer was taken from the cache rather than a new call.
     pub cached: bool,
     pub attempts: u32,
+    /// Of `completion_tokens`, those spent thinking, when the server says (left out otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
+    /// Of `prompt_tokens`, those read from the provider's cache, when the server says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached_prompt_tokens: Option<u64>,
+    /// What the model thought before answering, kept apart from `output` (never graded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<String>,
+    /// The server's own timings (Ollama), beside versus's measured `latency_ms`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_timings: Option<versus_core::ServerTimings>,
+    /// Answered through a batch API (`versus run --batch`): charged at the batch price, and
+    /// without latency, time to first token or tokens/s (a batch has none per answer).
+    #[serde(rename = "batch", skip_serializing_if = "std::ops::Not::not")]
+    pub via_batch: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -786,6 +802,11 @@ fn result_entry(
         cost_usd: None,
         cached: false,
         attempts: 0,
+        reasoning_tokens: None,
+        cached_prompt_tokens: None,
+        thinking: None,
+        server_timings: None,
+        via_batch: false,
     };
     let Some(cell) = cell else { return entry };
     entry.status = match cell.status {
@@ -812,6 +833,17 @@ fn result_entry(
             .usage
             .and_then(|u| completion.timings.tokens_per_second(u.completion_tokens));
         entry.cost_usd = metadata.cost_usd(completion.usage);
+        entry.reasoning_tokens = completion.usage.and_then(|u| u.reasoning_tokens);
+        entry.cached_prompt_tokens = completion.usage.and_then(|u| u.cached_prompt_tokens);
+        entry.thinking.clone_from(&completion.thinking);
+        entry.server_timings = completion.server_timings;
+        if completion.via_batch {
+            entry.via_batch = true;
+            entry.latency_ms = None;
+            entry.ttft_ms = None;
+            entry.tokens_per_second = None;
+            entry.cost_usd = metadata.batch_cost_usd(completion.usage);
+        }
     }
     entry
 }
@@ -914,9 +946,8 @@ images = ["cat.png"]
                 completion: Completion {
                     text: text.into(),
                     finish_reason: FinishReason::Stop,
-                    usage: usage.map(|(prompt_tokens, completion_tokens)| Usage {
-                        prompt_tokens,
-                        completion_tokens,
+                    usage: usage.map(|(prompt_tokens, completion_tokens)| {
+                        Usage::new(prompt_tokens, completion_tokens)
                     }),
                     timings: Timings {
                         latency_ms: 1500.0,
@@ -924,6 +955,9 @@ images = ["cat.png"]
                     },
                     served_model: None,
                     attempts: 1,
+                    thinking: None,
+                    server_timings: None,
+                    via_batch: false,
                 },
                 created_at: "2026-01-01T00:00:00.000Z".into(),
             }),

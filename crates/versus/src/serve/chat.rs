@@ -266,6 +266,7 @@ async fn whole(
             message: ResponseMessage {
                 role: Some("assistant".into()),
                 content: Some(completion.text),
+                reasoning_content: None,
             },
             logprobs: None,
             finish_reason,
@@ -313,11 +314,13 @@ async fn stream(
     };
     match streaming.step().await {
         Some(Step::Piece(piece)) => streaming.on_piece(piece),
-        Some(Step::Done(Err(error))) => {
-            streaming.release_model();
-            return Err(ApiError::from_model(error));
-        }
-        Some(Step::Done(Ok(completion))) => streaming.on_done(Ok(completion)),
+        Some(Step::Done(result)) => match *result {
+            Err(error) => {
+                streaming.release_model();
+                return Err(ApiError::from_model(error));
+            }
+            Ok(completion) => streaming.on_done(Ok(completion)),
+        },
         None => {}
     }
     streaming.start.note(|note| note.deferred = true);
@@ -330,7 +333,8 @@ async fn stream(
 
 enum Step {
     Piece(String),
-    Done(Result<Completion, ModelError>),
+    /// Boxed: a completion is large beside a piece of text.
+    Done(Box<Result<Completion, ModelError>>),
 }
 
 /// One streamed answer on its way out: the model's future, the text it has produced, and the
@@ -359,7 +363,7 @@ impl Streaming {
         Some(tokio::select! {
             biased;
             Some(piece) = self.pieces.recv() => Step::Piece(piece),
-            result = answer => Step::Done(result),
+            result = answer => Step::Done(Box::new(result)),
         })
     }
 
@@ -370,7 +374,7 @@ impl Streaming {
             }
             match self.step().await {
                 Some(Step::Piece(piece)) => self.on_piece(piece),
-                Some(Step::Done(result)) => self.on_done(result),
+                Some(Step::Done(result)) => self.on_done(*result),
                 None => {
                     if let Some(line) = self.line.take() {
                         line.finish(StatusCode::OK);
@@ -401,6 +405,7 @@ impl Streaming {
             Delta {
                 role: None,
                 content: Some(piece),
+                reasoning_content: None,
             },
             None,
         );
@@ -417,6 +422,7 @@ impl Streaming {
             Delta {
                 role: Some("assistant".into()),
                 content: Some(String::new()),
+                reasoning_content: None,
             },
             None,
         );

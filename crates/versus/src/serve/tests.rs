@@ -210,13 +210,7 @@ async fn a_whole_answer_has_openai_shape_and_is_the_engines_answer() {
         .expect("completion tokens");
     assert_eq!(completion, 12);
     assert_eq!(usage["total_tokens"].as_u64(), Some(prompt + completion));
-    assert_eq!(
-        Some(Usage {
-            prompt_tokens: prompt,
-            completion_tokens: completion
-        }),
-        direct.usage
-    );
+    assert_eq!(Some(Usage::new(prompt, completion)), direct.usage);
 }
 
 #[tokio::test]

@@ -122,6 +122,11 @@ fn result_entry(task: &str, model: &str, cell: Option<&CellPreview>) -> ResultEn
         cost_usd: None,
         cached: cell.is_some_and(|c| c.cached),
         attempts: 0,
+        reasoning_tokens: None,
+        cached_prompt_tokens: None,
+        thinking: None,
+        server_timings: None,
+        via_batch: false,
     }
 }
 

@@ -213,16 +213,16 @@ fn completed(run: RunId, cell: &CellId, text: &str) -> CellOutcome {
         completion: Completion {
             text: text.into(),
             finish_reason: FinishReason::Stop,
-            usage: Some(Usage {
-                prompt_tokens: 12,
-                completion_tokens: 34,
-            }),
+            usage: Some(Usage::new(12, 34)),
             timings: Timings {
                 latency_ms: 1234.0,
                 ttft_ms: Some(200.0),
             },
             served_model: None,
             attempts: 1,
+            thinking: None,
+            server_timings: None,
+            via_batch: false,
         },
         cached: false,
     }

@@ -2,8 +2,11 @@
 //! folder, its commands in order, `versus` being the binary under test.
 //!
 //! What stands in for the world:
-//! - hosted models: the scripted fake server (`OPENAI_BASE_URL`, a test `OPENAI_API_KEY`), which
-//!   answers judge prompts with a verdict and everything else with its default answer;
+//! - hosted models: the scripted fake server, which speaks every provider's format and answers
+//!   judge prompts with a verdict and everything else with its default answer, reached through
+//!   each provider's own variables (`OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL`,
+//!   `GOOGLE_GEMINI_BASE_URL`, `AZURE_OPENAI_ENDPOINT`, `OLLAMA_HOST`) with test keys
+//!   (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`, `GEMINI_API_KEY`, `AZURE_OPENAI_API_KEY`);
 //! - model files: every `local:PATH` and `gguf:PATH` a block names (and does not make itself with
 //!   `versus model tiny`) is put at PATH, and every `hf:ORG/NAME` is in the block's own Hub cache
 //!   (`HF_HOME`, with `HF_HUB_OFFLINE=1`), as if downloaded. Local models are one tiny Phi-3 that
@@ -425,23 +428,41 @@ impl BlockShell<'_> {
         command
     }
 
-    /// What every command of the block sees: the inherited environment without OpenAI, versus
-    /// or Hugging Face settings, then the stand-ins', then the block's exports.
+    /// What every command of the block sees: the inherited environment without any provider's,
+    /// versus's or Hugging Face settings, then the stand-ins', then the block's exports.
     fn environment(&self, command: &mut Command) {
         command.current_dir(self.dir);
         for (name, _) in std::env::vars_os() {
             let name = name.to_string_lossy();
-            if ["OPENAI_", "VERSUS_", "HF_", "HUGGING_FACE_"]
-                .iter()
-                .any(|prefix| name.starts_with(prefix))
+            if [
+                "OPENAI_",
+                "VERSUS_",
+                "HF_",
+                "HUGGING_FACE_",
+                "ANTHROPIC_",
+                "GEMINI_",
+                "GOOGLE_",
+                "AZURE_OPENAI_",
+                "OLLAMA_",
+            ]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
             {
                 command.env_remove(&*name);
             }
         }
+        let root = self.harness.server.root_url();
         command
             .env("NO_COLOR", "1")
             .env("OPENAI_BASE_URL", self.harness.server.base_url())
             .env("OPENAI_API_KEY", SECRET)
+            .env("ANTHROPIC_BASE_URL", &root)
+            .env("ANTHROPIC_API_KEY", SECRET)
+            .env("GOOGLE_GEMINI_BASE_URL", &root)
+            .env("GEMINI_API_KEY", SECRET)
+            .env("AZURE_OPENAI_ENDPOINT", &root)
+            .env("AZURE_OPENAI_API_KEY", SECRET)
+            .env("OLLAMA_HOST", &root)
             .env("HF_HOME", self.dir.join(".cache/huggingface"))
             .env("HF_HUB_OFFLINE", "1")
             .envs(&self.env);

@@ -98,7 +98,19 @@ impl Sandbox {
             .stderr(Stdio::piped());
         for (name, _) in std::env::vars_os() {
             let name = name.to_string_lossy();
-            if name.starts_with("OPENAI_") || name.starts_with("VERSUS_") {
+            // Every provider's variables: a developer's own keys and endpoints never reach a test.
+            if [
+                "OPENAI_",
+                "VERSUS_",
+                "ANTHROPIC_",
+                "GEMINI_",
+                "GOOGLE_",
+                "AZURE_OPENAI_",
+                "OLLAMA_",
+            ]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+            {
                 command.env_remove(&*name);
             }
         }

@@ -295,12 +295,22 @@ fn write_figures(out: &mut String, result: &ResultEntry) -> std::fmt::Result {
     if let Some(ms) = result.ttft_ms {
         figures.push(("first token", seconds(ms)));
     }
+    if let Some(server) = result
+        .server_timings
+        .as_ref()
+        .and_then(crate::report::markdown::server_timings)
+    {
+        figures.push(("server's own timings", server));
+    }
     match (result.prompt_tokens, result.completion_tokens) {
         (Some(prompt), Some(completion)) => {
             figures.push(("tokens in / out", format!("{prompt} / {completion}")))
         }
         (None, Some(completion)) => figures.push(("tokens out", completion.to_string())),
         _ => figures.push(("tokens", NOT_REPORTED.into())),
+    }
+    if let Some(thinking) = result.reasoning_tokens {
+        figures.push(("of which thinking", thinking.to_string()));
     }
     if let Some(rate) = result.tokens_per_second {
         figures.push(("tokens/s", tokens_per_second(rate)));
@@ -310,6 +320,9 @@ fn write_figures(out: &mut String, result: &ResultEntry) -> std::fmt::Result {
     }
     if result.finish_reason.as_deref() == Some("length") {
         figures.push(("finish", "cut at the token limit".into()));
+    }
+    if result.via_batch {
+        figures.push(("batch", "answered through a batch API, at its price".into()));
     }
     if result.cached {
         figures.push(("cached", "yes, no call in this run".into()));
