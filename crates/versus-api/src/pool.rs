@@ -376,7 +376,16 @@ impl PoolState {
             .copied()
             .filter(|index| !avoid.contains(index))
             .collect();
-        let candidates = if fresh.is_empty() { usable } else { fresh };
+        // A request goes back to an endpoint it failed on only when no other can take it at
+        // all (every other is out): it waits for a busy other endpoint rather than return.
+        let others_serve = self.endpoints.iter().enumerate().any(|(index, endpoint)| {
+            !avoid.contains(&index) && !matches!(endpoint.health, Health::Ejected { .. })
+        });
+        let candidates = match (fresh.is_empty(), others_serve) {
+            (false, _) => fresh,
+            (true, true) => Vec::new(),
+            (true, false) => usable,
+        };
         let count = self.endpoints.len();
         let cursor = self.cursor;
         // Fewest in flight; among equals, the first from the cursor on (round robin).
@@ -756,6 +765,19 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_request_waits_for_a_busy_endpoint_rather_than_return() {
+        let now = Instant::now();
+        let mut state = pool(2, &settings(2), now);
+        // Window 1 each: endpoint 1 busy, the request failed on 0.
+        assert_eq!(chosen(&mut state, now, &[]), 0);
+        assert_eq!(chosen(&mut state, now, &[]), 1);
+        state.finish(0, Outcome::Unreachable, 10, now);
+        assert_eq!(state.choose(now, &[0], 10), Choice::Wait { until: None });
+        state.finish(1, ANSWERED, 10, now);
+        assert_eq!(chosen(&mut state, now, &[0]), 1);
+    }
+
+    #[test]
     fn the_window_starts_at_half_and_bounds_requests_in_flight() {
         let now = Instant::now();
         let mut state = pool(1, &settings(4), now);
@@ -865,7 +887,12 @@ mod tests {
         let back = start + FIRST_EJECTION;
         assert!(state.has_other(&[1], back));
         assert_eq!(chosen(&mut state, back, &[1]), 0, "the probe");
-        assert_eq!(chosen(&mut state, back, &[1]), 1, "no second request");
+        assert_eq!(chosen(&mut state, back, &[]), 1, "no second request");
+        assert_eq!(
+            state.choose(back, &[1], 10),
+            Choice::Wait { until: None },
+            "a request that failed on 1 waits for the probe's end"
+        );
         // The probe fails: out again, twice as long.
         let event = state.finish(0, Outcome::Unreachable, 10, back);
         assert!(
