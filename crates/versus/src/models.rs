@@ -606,6 +606,27 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_pool_is_keyed_by_its_model_not_its_replicas() {
+        let pool = |urls: &[&str], in_key: bool| {
+            let mut model = config("openai-compatible:m", None);
+            model.base_urls = urls.iter().map(|url| url.to_string()).collect();
+            model.pool_in_cache_key = in_key;
+            endpoint(&model).unwrap().unwrap()
+        };
+        assert_eq!(pool(&["http://a/v1", "http://b/v1/"], false), "pool");
+        assert_eq!(pool(&["http://c/v1", "http://d/v1"], false), "pool");
+        assert_eq!(
+            pool(&["http://b/v1/", "http://a/v1"], true),
+            "pool http://a/v1 http://b/v1"
+        );
+        // One URL is that URL, however many keys reach it.
+        let mut keys = config("openai-compatible:m", Some("http://a/v1"));
+        keys.api_key_envs = vec!["A_KEY".into(), "B_KEY".into()];
+        assert_eq!(endpoint(&keys).unwrap().as_deref(), Some("http://a/v1"));
+        assert_eq!(pool(&["http://a/v1"], true), "http://a/v1");
+    }
+
     #[tokio::test]
     async fn a_missing_local_model_says_what_is_missing() {
         let prepared = prepare(
