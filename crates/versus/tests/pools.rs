@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use support::*;
-use versus_testkit::{FakeServer, Script};
+use versus_testkit::{FakeServer, Fault, Rule, Script};
 
 /// A fake server answering each request after `latency`.
 fn replica(latency: Duration) -> FakeServer {
@@ -173,4 +173,48 @@ fn every_endpoint_of_a_pool_follows_the_key_rules() {
         sent.into_iter().collect::<Vec<_>>(),
         ["Bearer secret-a-4242", "Bearer secret-b-4242"]
     );
+}
+
+#[test]
+fn an_endpoint_that_recovers_is_probed_and_returns() {
+    let sandbox = Sandbox::new();
+    // Each replica fails its first three requests, then answers.
+    let failing = || {
+        let script = Script::new().rule(Rule::any().faults([
+            Fault::status(503),
+            Fault::status(503),
+            Fault::status(503),
+        ]));
+        FakeServer::start_in_thread(script).expect("start a fake server")
+    };
+    let (first, second) = (failing(), failing());
+    sandbox.suite(
+        pool_suite(&[first.base_url(), second.base_url()], "", 1)
+            .replace("retries = 3", "retries = 8"),
+    );
+    let output = sandbox.run(&["--no-score"]).success();
+    let host = |server: &FakeServer| server.addr().to_string();
+    for server in [&first, &second] {
+        assert!(
+            output.stderr.contains(&format!(
+                "endpoint {} ejected after 3 failures",
+                host(server)
+            )),
+            "{output}"
+        );
+    }
+    // Both out: the one due back first is probed at once, answers, and is back.
+    assert!(
+        output
+            .stderr
+            .contains(&format!("endpoint {} answers again", host(&first))),
+        "{output}"
+    );
+    let report = sandbox.report_json(&[]);
+    assert_eq!(
+        report.result("t0", "m")["attempts"],
+        7,
+        "3 + 3 failures, then the probe"
+    );
+    assert_eq!((first.request_count(), second.request_count()), (4, 3));
 }
