@@ -663,7 +663,8 @@ impl PoolClient {
                 }
                 Err(fault) => fault,
             };
-            lease.finish(Outcome::of(&fault));
+            let outcome = Outcome::of(&fault);
+            lease.finish(outcome);
             if !fault.retryable || attempts > retry.max_retries {
                 return Err(fault.into_model_error(attempts, &member.inner.target));
             }
@@ -672,10 +673,20 @@ impl PoolClient {
             }
             let moves_on = self.state().has_other(&avoid, Instant::now());
             if !moves_on {
-                // Every endpoint failed this request: back off as one client would (a 429's
-                // wait is already its endpoint's pause), then try them all again.
-                if fault.retry_after.is_none() {
-                    tokio::time::sleep(retry.backoff(attempts - 1)).await;
+                // Every endpoint failed this request: back off as one client would, or wait
+                // what the server asked (a 429's wait is already its endpoint's pause), then try
+                // them all again.
+                let paused = matches!(
+                    outcome,
+                    Outcome::RateLimited {
+                        retry_after: Some(_)
+                    }
+                );
+                if !paused {
+                    let delay = fault
+                        .retry_after
+                        .unwrap_or_else(|| retry.backoff(attempts - 1));
+                    tokio::time::sleep(delay).await;
                 }
                 avoid.clear();
             }

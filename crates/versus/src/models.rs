@@ -537,15 +537,16 @@ fn hosted(
         });
     }
     let id = config.id.clone();
-    let observer: PoolObserver = Arc::new(move |event: &PoolEvent| {
-        eprintln!("note: model `{id}`: {event}");
+    // Said on stderr as the key notes are (not with --quiet).
+    let observer: Option<PoolObserver> = keys.announce.then(|| {
+        Arc::new(move |event: &PoolEvent| eprintln!("note: model `{id}`: {event}")) as PoolObserver
     });
     let settings = PoolSettings {
         concurrency: config.concurrency.unwrap_or(defaults.concurrency),
         requests_per_minute: config.requests_per_minute,
         tokens_per_minute: config.tokens_per_minute,
     };
-    let pool = PoolClient::new(clients, settings, Some(observer))
+    let pool = PoolClient::new(clients, settings, observer)
         .map_err(|e| ModelError::new(ErrorKind::Config, format!("model `{}`: {e}", config.id)))?;
     Ok(Hosted {
         model: Arc::new(pool),
