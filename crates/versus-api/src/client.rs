@@ -365,20 +365,15 @@ impl ApiClient {
         on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Completion, ModelError> {
         let inner = &*self.inner;
-        let body = Bytes::from(inner.protocol.body(request, inner.config.stream)?);
+        let body = self.request_body(request)?;
         let retry = &inner.config.retry;
         let mut forwarder = TextForwarder::new(on_text);
         let mut attempts = 0;
         loop {
             attempts += 1;
-            forwarder.start_attempt();
-            let started = Instant::now();
-            let attempt = inner.attempt(body.clone(), started, &mut forwarder);
-            let outcome = tokio::time::timeout(inner.config.timeout, attempt).await;
-            let fault = match outcome {
-                Ok(Ok(answer)) => return Ok(answer.into_completion(forwarder, attempts)),
-                Ok(Err(fault)) => fault,
-                Err(_elapsed) => Fault::timeout(&inner.target),
+            let fault = match self.try_once(body.clone(), &mut forwarder).await {
+                Ok(answer) => return Ok(answer.into_completion(forwarder, attempts)),
+                Err(fault) => fault,
             };
             if !fault.retryable || attempts > retry.max_retries {
                 return Err(fault.into_model_error(attempts, &inner.target));
@@ -387,6 +382,33 @@ impl ApiClient {
                 .retry_after
                 .unwrap_or_else(|| retry.backoff(attempts - 1));
             tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+impl ApiClient {
+    /// The request's body in this client's wire format.
+    pub(crate) fn request_body(&self, request: &ChatRequest) -> Result<Bytes, ModelError> {
+        let inner = &*self.inner;
+        Ok(Bytes::from(
+            inner.protocol.body(request, inner.config.stream)?,
+        ))
+    }
+
+    /// One attempt under the per-attempt timeout: the unit the retry loop here and an endpoint
+    /// pool (`pool.rs`) both repeat.
+    pub(crate) async fn try_once(
+        &self,
+        body: Bytes,
+        forwarder: &mut TextForwarder<'_, '_>,
+    ) -> Result<Answer, Fault> {
+        let inner = &*self.inner;
+        forwarder.start_attempt();
+        let started = Instant::now();
+        let attempt = inner.attempt(body, started, forwarder);
+        match tokio::time::timeout(inner.config.timeout, attempt).await {
+            Ok(outcome) => outcome,
+            Err(_elapsed) => Err(Fault::timeout(&inner.target)),
         }
     }
 }
@@ -406,13 +428,26 @@ impl ChatModel for ApiClient {
 
 /// What one successful attempt produced, apart from the answer's text (which the forwarder
 /// holds).
-struct Answer {
+pub(crate) struct Answer {
     progress: Progress,
     latency: Duration,
 }
 
 impl Answer {
-    fn into_completion(self, forwarder: TextForwarder<'_, '_>, attempts: u32) -> Completion {
+    /// The tokens the answer's usage reports (prompt and completion), when it reports both.
+    pub(crate) fn tokens(&self) -> Option<u64> {
+        let usage = &self.progress.usage;
+        usage
+            .prompt
+            .zip(usage.completion)
+            .map(|(prompt, completion)| prompt.saturating_add(completion))
+    }
+
+    pub(crate) fn into_completion(
+        self,
+        forwarder: TextForwarder<'_, '_>,
+        attempts: u32,
+    ) -> Completion {
         let progress = self.progress;
         let usage = progress.usage.prompt.zip(progress.usage.completion).map(
             |(prompt_tokens, completion_tokens)| Usage {
@@ -469,7 +504,7 @@ fn millis(duration: Duration) -> f64 {
 /// decoding, cached answers): those are held back until the new answer gets past what was already
 /// shown. If the new answer differs, it is shown whole from its start, so that what the caller
 /// displays always ends with the complete final answer.
-struct TextForwarder<'a, 'f> {
+pub(crate) struct TextForwarder<'a, 'f> {
     on_text: &'a mut (dyn FnMut(&str) + Send + 'f),
     /// The text of the attempt in progress.
     attempt_text: String,
@@ -480,7 +515,7 @@ struct TextForwarder<'a, 'f> {
 }
 
 impl<'a, 'f> TextForwarder<'a, 'f> {
-    fn new(on_text: &'a mut (dyn FnMut(&str) + Send + 'f)) -> TextForwarder<'a, 'f> {
+    pub(crate) fn new(on_text: &'a mut (dyn FnMut(&str) + Send + 'f)) -> TextForwarder<'a, 'f> {
         TextForwarder {
             on_text,
             attempt_text: String::new(),

@@ -14,6 +14,8 @@ pub enum ApiError {
         key_hint.as_deref().map(|hint| format!(" in {hint}")).unwrap_or_default()
     )]
     InvalidApiKey { key_hint: Option<String> },
+    #[error("an endpoint pool needs at least one endpoint")]
+    EmptyPool,
     #[error("could not set up the HTTP client: {reason}")]
     HttpClient { reason: String },
 }

@@ -3,6 +3,8 @@
 //! LM Studio, OpenRouter, ...; `OpenAiClient`), OpenAI's Responses API, Anthropic's Messages API,
 //! Google's Gemini API, Azure OpenAI and Ollama's native API. It streams answers (SSE or NDJSON),
 //! keeps thinking apart from the answer, and retries transient faults with back-off.
+//! `PoolClient` spreads one model over several endpoints (replicas, keys) with ejection,
+//! adaptive concurrency and per-key rate budgets.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,6 +36,7 @@ mod gemini;
 mod lines;
 mod ollama;
 mod openai_chat;
+mod pool;
 mod protocol;
 mod responses;
 mod retry;
@@ -48,6 +51,10 @@ pub use client::{
 };
 pub use gemini::GEMINI_API_VERSION;
 pub use ollama::OLLAMA_BASE_URL;
+pub use pool::{
+    PoolClient, PoolEvent, PoolObserver, PoolSettings, DEFAULT_COMPLETION_ESTIMATE,
+    EJECT_AFTER_FAILURES, FIRST_EJECTION, MAX_EJECTION,
+};
 
 /// Anthropic's API root.
 pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";

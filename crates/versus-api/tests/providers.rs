@@ -2,11 +2,13 @@
 //! each format, checked against the official Python clients): answers streamed and whole,
 //! thinking kept apart, usage as reported, retries on 429/529/5xx, cut streams, errors inside
 //! streams and malformed JSON, keys sent the provider's way and never echoed, blocks recorded as
-//! blocks, images accepted or refused.
+//! blocks, images accepted or refused; and each as a member of an endpoint pool.
 
 use std::time::Duration;
 
-use versus_api::{Api, ApiClient, AzureAuth, AzureOptions, ClientConfig, RetryPolicy};
+use versus_api::{
+    Api, ApiClient, AzureAuth, AzureOptions, ClientConfig, PoolClient, PoolSettings, RetryPolicy,
+};
 use versus_core::{
     ChatRequest, Completion, ContentPart, ErrorKind, FinishReason, GenerationParams, Message,
     ModelError, OpenAiApi, Role,
@@ -564,4 +566,82 @@ async fn a_pending_batch_says_so_and_other_apis_take_none() {
             "{provider:?}"
         );
     }
+}
+
+/// A pool of `servers` for `provider`, each a client as `client` makes it.
+fn pool(servers: &[&FakeServer], provider: Provider, retries: u32) -> PoolClient {
+    let members = servers
+        .iter()
+        .map(|server| client(server, provider, true, retries))
+        .collect();
+    let settings = PoolSettings {
+        concurrency: 4,
+        requests_per_minute: None,
+        tokens_per_minute: None,
+    };
+    PoolClient::new(members, settings, None).expect("a pool")
+}
+
+#[tokio::test]
+async fn every_provider_works_as_a_pool_member_past_a_failing_endpoint() {
+    for provider in ALL {
+        let healthy = FakeServer::start(Script::new().require_api_key(KEY))
+            .await
+            .expect("a fake server");
+        let failing = FakeServer::start(
+            Script::new()
+                .require_api_key(KEY)
+                .rule(Rule::any().fault_forever(Fault::status(503))),
+        )
+        .await
+        .expect("a fake server");
+        let pool = pool(&[&failing, &healthy], provider, 2);
+        for index in 0..6 {
+            let prompt = format!("question {index}");
+            let mut shown = String::new();
+            let completion = pool
+                .complete_streaming(&request(&prompt), &mut |text| shown.push_str(text))
+                .await
+                .unwrap_or_else(|e| panic!("{provider:?}: {}", e.message));
+            let expected = default_answer(MODEL, &prompt);
+            assert_eq!(completion.text, expected, "{provider:?}");
+            assert_eq!(shown, expected, "{provider:?}: shown once");
+        }
+        assert_eq!(healthy.request_count(), 6, "{provider:?}");
+        assert_eq!(
+            failing.request_count(),
+            3,
+            "{provider:?}: ejected after three failures"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_429_pauses_its_endpoint_for_the_time_asked_while_the_others_answer() {
+    let limited = FakeServer::start(
+        Script::new()
+            .require_api_key(KEY)
+            .rule(Rule::any().fault(Fault::status(429).retry_after("30"))),
+    )
+    .await
+    .expect("a fake server");
+    let other = FakeServer::start(Script::new().require_api_key(KEY))
+        .await
+        .expect("a fake server");
+    let pool = pool(&[&limited, &other], Provider::Chat, 2);
+    let started = std::time::Instant::now();
+    for index in 0..4 {
+        let prompt = format!("question {index}");
+        let completion = pool
+            .complete_streaming(&request(&prompt), &mut |_| {})
+            .await
+            .expect("answered by the other endpoint");
+        assert_eq!(completion.text, default_answer(MODEL, &prompt));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "nobody waited out the 30 s"
+    );
+    assert_eq!(limited.request_count(), 1, "paused after its 429");
+    assert_eq!(other.request_count(), 4);
 }

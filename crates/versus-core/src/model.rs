@@ -258,6 +258,24 @@ pub struct ModelConfig {
     /// The environment variable holding the API key; `None` uses the provider's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
+    /// Several API roots serving the same model (replicas): with `api_key_envs`, each (URL, key)
+    /// pair is one endpoint of the model's pool (docs/endpoint-pools.md). Empty: `base_url` alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub base_urls: Vec<String>,
+    /// Several variables holding keys for the same model, each an endpoint of its pool with each
+    /// URL. Empty: `api_key_env` (or the provider's variable) alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub api_key_envs: Vec<String>,
+    /// Whether the endpoints of a pool are part of the cache key: `false` (the default) shares
+    /// answers across replicas, since they serve the same model.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pool_in_cache_key: bool,
+    /// A budget of requests per minute for each key of this model; `None`: no budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<u32>,
+    /// A budget of tokens (prompt and completion) per minute for each key; `None`: no budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_minute: Option<u64>,
     /// Which of OpenAI's APIs an `azure:` model is asked through (`openai:` models asked
     /// through the Responses API become `openai-responses:` specs instead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -296,6 +314,11 @@ impl ModelConfig {
             spec,
             base_url: None,
             api_key_env: None,
+            base_urls: Vec::new(),
+            api_key_envs: Vec::new(),
+            pool_in_cache_key: false,
+            requests_per_minute: None,
+            tokens_per_minute: None,
             api: None,
             api_version: None,
             stream: true,
@@ -304,6 +327,12 @@ impl ModelConfig {
             params: GenerationParams::default(),
             local: LocalOptions::default(),
         }
+    }
+
+    /// How many endpoints the model's requests are spread over: one per (URL, key) pair of its
+    /// `base_urls` and `api_key_envs`; 1 for a model with one of each (and for local models).
+    pub fn endpoint_count(&self) -> usize {
+        self.base_urls.len().max(1) * self.api_key_envs.len().max(1)
     }
 
     /// The HTTP API the model is asked through; `None` for local models.

@@ -34,6 +34,9 @@ impl RunPlan {
             if let Some(url) = &model.base_url {
                 model.base_url = Some(crate::redact::redact_url(url));
             }
+            for url in &mut model.base_urls {
+                *url = crate::redact::redact_url(url);
+            }
         }
         plan
     }

@@ -510,6 +510,12 @@ struct RawModel {
     base_url: Option<String>,
     endpoint: Option<Spanned<String>>,
     api_key_env: Option<String>,
+    base_urls: Option<Spanned<Vec<String>>>,
+    endpoints: Option<Spanned<Vec<String>>>,
+    api_key_envs: Option<Spanned<Vec<String>>>,
+    pool_in_cache_key: Option<bool>,
+    requests_per_minute: Option<Spanned<u32>>,
+    tokens_per_minute: Option<Spanned<u64>>,
     api: Option<Spanned<String>>,
     api_version: Option<Spanned<String>>,
     stream: Option<bool>,
@@ -1180,6 +1186,18 @@ fn convert_model(source: &SuiteSource<'_>, raw: RawModel) -> Result<ModelConfig,
     config.base_url = raw.base_url;
     convert_endpoint_fields(source, &mut config, raw.endpoint, raw.api, raw.api_version)?;
     config.api_key_env = raw.api_key_env;
+    convert_pool_fields(
+        source,
+        &mut config,
+        PoolFields {
+            base_urls: raw.base_urls,
+            endpoints: raw.endpoints,
+            api_key_envs: raw.api_key_envs,
+            pool_in_cache_key: raw.pool_in_cache_key,
+            requests_per_minute: raw.requests_per_minute,
+            tokens_per_minute: raw.tokens_per_minute,
+        },
+    )?;
     config.stream = raw.stream.unwrap_or(true);
     config.concurrency = check_range(source, "concurrency", &raw.concurrency, 1, 4096)?;
     config.params = convert_params(source, raw_params!(raw))?;
@@ -1232,6 +1250,166 @@ fn convert_model(source: &SuiteSource<'_>, raw: RawModel) -> Result<ModelConfig,
     config.local.batch = check_range(source, "batch", &raw.batch, 1, MAX_BATCH)?;
     config.samples = check_range(source, "samples", &raw.samples, 1, MAX_SAMPLES)?;
     Ok(config)
+}
+
+/// The most URLs (or keys) one model's pool may list.
+pub const MAX_POOL_LIST: usize = 64;
+/// The most endpoints ((URL, key) pairs) one model's pool may have.
+pub const MAX_POOL_ENDPOINTS: usize = 256;
+/// The largest `requests_per_minute` budget.
+pub const MAX_REQUESTS_PER_MINUTE: u32 = 1_000_000;
+/// The largest `tokens_per_minute` budget.
+pub const MAX_TOKENS_PER_MINUTE: u64 = 1_000_000_000;
+
+/// A `[[models]]` table's endpoint-pool fields, as written.
+struct PoolFields {
+    base_urls: Option<Spanned<Vec<String>>>,
+    endpoints: Option<Spanned<Vec<String>>>,
+    api_key_envs: Option<Spanned<Vec<String>>>,
+    pool_in_cache_key: Option<bool>,
+    requests_per_minute: Option<Spanned<u32>>,
+    tokens_per_minute: Option<Spanned<u64>>,
+}
+
+/// `base_urls` (an `azure:` model's `endpoints`), `api_key_envs`, `pool_in_cache_key` and the
+/// per-key budgets (docs/endpoint-pools.md): each list non-empty, without blanks or repeats,
+/// never beside its single form, and only on hosted models.
+fn convert_pool_fields(
+    source: &SuiteSource<'_>,
+    config: &mut ModelConfig,
+    fields: PoolFields,
+) -> Result<(), SuiteError> {
+    let azure = matches!(config.spec, ModelSpec::Azure { .. });
+    let local = config.spec.is_local();
+    let id = config.id.clone();
+    let list = |name: &str,
+                single: &str,
+                value: Spanned<Vec<String>>,
+                has_single: bool|
+     -> Result<Vec<String>, SuiteError> {
+        let span = value.span();
+        let at = |message: String| source.error_at(Some(span.clone()), Some(name), message);
+        if local {
+            return Err(at(format!(
+                "model `{id}` runs in-process; `{name}` is for hosted models"
+            )));
+        }
+        if has_single {
+            return Err(at(format!(
+                "model `{id}` has both `{single}` and `{name}`: list every one in `{name}`"
+            )));
+        }
+        let items: Vec<String> = value
+            .into_inner()
+            .into_iter()
+            .map(|item| item.trim().to_string())
+            .collect();
+        if items.is_empty() || items.len() > MAX_POOL_LIST {
+            return Err(at(format!(
+                "model `{id}`: `{name}` lists {} entries; it takes 1 to {MAX_POOL_LIST}",
+                items.len()
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for item in &items {
+            if item.is_empty() {
+                return Err(at(format!("model `{id}`: `{name}` has an empty entry")));
+            }
+            if !seen.insert(item.trim_end_matches('/')) {
+                return Err(at(format!(
+                    "model `{id}`: `{name}` lists `{}` twice",
+                    crate::redact::redact_url(item)
+                )));
+            }
+        }
+        Ok(items)
+    };
+    let urls = match (fields.base_urls, fields.endpoints) {
+        (Some(urls), _) if azure => return Err(source
+            .error_at(
+                Some(urls.span()),
+                Some("base_urls"),
+                format!("model `{id}`: an `azure:` model takes `endpoints`, not `base_urls`"),
+            )
+            .with_help(
+                "endpoints = [\"https://R1.openai.azure.com\", \"https://R2.openai.azure.com\"]",
+            )),
+        (_, Some(endpoints)) if !azure => {
+            return Err(source
+                .error_at(
+                    Some(endpoints.span()),
+                    Some("endpoints"),
+                    format!("model `{id}`: `endpoints` is for `azure:` models"),
+                )
+                .with_help("other hosted models list their API roots as `base_urls`"))
+        }
+        (Some(urls), _) => Some(list(
+            "base_urls",
+            "base_url",
+            urls,
+            config.base_url.is_some(),
+        )?),
+        (None, Some(endpoints)) => Some(list(
+            "endpoints",
+            "endpoint",
+            endpoints,
+            config.base_url.is_some(),
+        )?),
+        (None, None) => None,
+    };
+    config.base_urls = urls.unwrap_or_default();
+    if let Some(keys) = fields.api_key_envs {
+        config.api_key_envs = list(
+            "api_key_envs",
+            "api_key_env",
+            keys,
+            config.api_key_env.is_some(),
+        )?;
+    }
+    let endpoints = config.endpoint_count();
+    if endpoints > MAX_POOL_ENDPOINTS {
+        return Err(source.error_at(
+            None,
+            Some("base_urls"),
+            format!(
+                "model `{id}` has {endpoints} endpoints (every URL with every key); at most {MAX_POOL_ENDPOINTS}"
+            ),
+        ));
+    }
+    config.pool_in_cache_key = fields.pool_in_cache_key.unwrap_or(false);
+    for (name, span) in [
+        (
+            "requests_per_minute",
+            fields.requests_per_minute.as_ref().map(Spanned::span),
+        ),
+        (
+            "tokens_per_minute",
+            fields.tokens_per_minute.as_ref().map(Spanned::span),
+        ),
+    ] {
+        if let (true, Some(span)) = (local, span) {
+            return Err(source.error_at(
+                Some(span),
+                Some(name),
+                format!("model `{id}` runs in-process; `{name}` is for hosted models"),
+            ));
+        }
+    }
+    config.requests_per_minute = check_range(
+        source,
+        "requests_per_minute",
+        &fields.requests_per_minute,
+        1,
+        MAX_REQUESTS_PER_MINUTE,
+    )?;
+    config.tokens_per_minute = check_range(
+        source,
+        "tokens_per_minute",
+        &fields.tokens_per_minute,
+        1,
+        MAX_TOKENS_PER_MINUTE,
+    )?;
+    Ok(())
 }
 
 /// `endpoint`, `api` and `api_version`: Azure's resource endpoint (kept as the model's
@@ -2104,5 +2282,94 @@ min = 0.2
             one_model("spec = \"openai:gpt-4o\"", "")
         ))
         .is_ok());
+    }
+
+    #[test]
+    fn endpoint_pools_parse_and_count_every_url_with_every_key() {
+        let suite = parse(&one_model(
+            "spec = \"openai-compatible:m\"\nbase_urls = [\"http://a:1/v1\", \"http://b:1/v1/\"]\napi_key_envs = [\"K1_KEY\", \"K2_KEY\"]\npool_in_cache_key = true\nrequests_per_minute = 60\ntokens_per_minute = 90000",
+            "",
+        ))
+        .unwrap();
+        let model = &suite.models[0];
+        assert_eq!(model.base_urls, ["http://a:1/v1", "http://b:1/v1/"]);
+        assert_eq!(model.api_key_envs, ["K1_KEY", "K2_KEY"]);
+        assert_eq!(model.endpoint_count(), 4);
+        assert!(model.pool_in_cache_key);
+        assert_eq!(model.requests_per_minute, Some(60));
+        assert_eq!(model.tokens_per_minute, Some(90_000));
+        let azure = parse(&one_model(
+            "spec = \"azure:d\"\nendpoints = [\"https://r1.openai.azure.com\", \"https://r2.openai.azure.com\"]",
+            "",
+        ))
+        .unwrap();
+        assert_eq!(azure.models[0].endpoint_count(), 2);
+        // A single model serializes as before: the plan's JSON (and its fingerprint) is unchanged.
+        let plain = parse(&one_model("spec = \"openai:gpt-4o\"", "")).unwrap();
+        let json = serde_json::to_string(&plain.models[0]).unwrap();
+        assert!(
+            !json.contains("base_urls") && !json.contains("pool_in_cache_key"),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn endpoint_pool_mistakes_are_located() {
+        let cases = [
+            (
+                "spec = \"openai-compatible:m\"\nbase_url = \"http://a/v1\"\nbase_urls = [\"http://b/v1\"]",
+                "both `base_url` and `base_urls`",
+                "4",
+            ),
+            ("spec = \"openai-compatible:m\"\nbase_urls = []", "takes 1 to 64", "3"),
+            (
+                "spec = \"openai-compatible:m\"\nbase_urls = [\"http://a/v1\", \"http://a/v1/\"]",
+                "lists `http://a/v1/` twice",
+                "3",
+            ),
+            ("spec = \"openai:gpt-4o\"\napi_key_envs = [\" \"]", "an empty entry", "3"),
+            (
+                "spec = \"openai:gpt-4o\"\napi_key_env = \"A_KEY\"\napi_key_envs = [\"B_KEY\"]",
+                "both `api_key_env` and `api_key_envs`",
+                "4",
+            ),
+            (
+                "spec = \"local:./m\"\nbase_urls = [\"http://a/v1\"]",
+                "is for hosted models",
+                "3",
+            ),
+            (
+                "spec = \"azure:d\"\nbase_urls = [\"https://r.openai.azure.com\"]",
+                "takes `endpoints`, not `base_urls`",
+                "3",
+            ),
+            (
+                "spec = \"openai:gpt-4o\"\nendpoints = [\"https://r\"]",
+                "`endpoints` is for `azure:` models",
+                "3",
+            ),
+            ("spec = \"openai:gpt-4o\"\nrequests_per_minute = 0", "outside 1..=1000000", "3"),
+            (
+                "spec = \"local:./m\"\ntokens_per_minute = 10",
+                "is for hosted models",
+                "3",
+            ),
+        ];
+        for (model, needle, line) in cases {
+            let message = error(&one_model(model, ""));
+            assert!(message.contains(needle), "{model}: {message}");
+            assert_eq!(
+                message.split(':').nth(1),
+                Some(line),
+                "{model} points at its line: {message}"
+            );
+        }
+        let password = error(&one_model(
+            "spec = \"openai-compatible:m\"\nbase_urls = [\"http://u:pw@a/v1\", \"http://u:pw@a/v1\"]",
+            "",
+        ));
+        // The message redacts the URL (the quoted line is the user's own file).
+        let first_line = password.lines().next().unwrap_or_default();
+        assert!(first_line.contains("http://***@a/v1"), "{password}");
     }
 }

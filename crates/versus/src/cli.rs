@@ -338,9 +338,10 @@ pub struct RunArgs {
     pub add_models: Vec<String>,
 
     /// API root for models given with --model/--add-model/--judge that have none (e.g.
-    /// http://127.0.0.1:8080/v1).
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
+    /// http://127.0.0.1:8080/v1); repeated, the roots of replicas that --model/--add-model
+    /// models spread their requests over (an endpoint pool; a --judge takes the first).
+    #[arg(long = "base-url", value_name = "URL")]
+    pub base_urls: Vec<String>,
 
     /// Only these tasks (repeatable).
     #[arg(long = "task", value_name = "ID")]

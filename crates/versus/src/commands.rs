@@ -70,7 +70,7 @@ pub fn run(db: &Path, quiet: bool, args: &RunArgs) -> anyhow::Result<ExitStatus>
         let mut store = open_store(db)?;
         let mut options = score_options(
             &args.grading,
-            args.base_url.as_deref(),
+            args.base_urls.first().map(String::as_str),
             Some(suite_dir),
             quiet,
         );

@@ -225,7 +225,7 @@ pub fn demo(db: &Path, args: &DemoArgs, quiet: bool) -> anyhow::Result<ExitStatu
         builtin: None,
         models: model_args,
         add_models: Vec::new(),
-        base_url: None,
+        base_urls: Vec::new(),
         tasks: Vec::new(),
         categories: Vec::new(),
         no_cache: false,

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use versus_api::{
-    Api, ApiClient, AzureAuth, AzureOptions, ClientConfig, ResponseLimits, RetryPolicy,
-    OPENAI_BASE_URL,
+    Api, ApiClient, AzureAuth, AzureOptions, ClientConfig, PoolClient, PoolEvent, PoolObserver,
+    PoolSettings, ResponseLimits, RetryPolicy, OPENAI_BASE_URL,
 };
 use versus_core::redact::REDACTED;
 use versus_core::{
@@ -81,8 +81,12 @@ pub struct PreparedModel {
     /// The API root requests go to (part of the cache key); `None` for local models.
     pub endpoint: Option<String>,
     pub model: Result<Arc<dyn ChatModel>, ModelError>,
-    /// The same client, for its provider's batch API, when it has one versus uses.
+    /// The same client, for its provider's batch API, when it has one versus uses (a pool's
+    /// first endpoint).
     pub batch: Option<ApiClient>,
+    /// How many endpoints share the model's requests (its pool; 1 for most models): the runner
+    /// lets `concurrency` requests wait for each.
+    pub endpoints: usize,
 }
 
 /// What the user allowed, on the command line, about where API keys go. A suite names the key's
@@ -157,20 +161,34 @@ impl KeyPrompter {
         if config.spec.is_local() {
             return Ok(());
         }
-        let Ok(base_url) = base_url(config) else {
+        let Ok(urls) = base_urls(config) else {
             return Ok(());
         };
-        let Some(variable) = key_variable(config) else {
-            return Ok(());
-        };
+        // Every endpoint of a pool: each URL with each key.
+        let variables = key_variables(config);
+        for url in &urls {
+            for variable in variables.iter().flatten() {
+                self.check_one_route(config, url, variable)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `check_route` for one key variable sent to one API root.
+    fn check_one_route(
+        &mut self,
+        config: &ModelConfig,
+        base_url: &str,
+        variable: &str,
+    ) -> Result<(), ModelError> {
         let refuse = |message: String| ModelError::new(ErrorKind::Config, message);
-        if !self.policy.allows_variable(&variable, &config.spec) {
+        if !self.policy.allows_variable(variable, &config.spec) {
             return Err(refuse(format!(
                 "model `{}`: api_key_env = \"{variable}\" does not look like an API key variable (the provider's own, or a name ending in _KEY or _TOKEN), so its value is not sent; if it does hold the key, pass --allow-key-env {variable}",
                 config.id
             )));
         }
-        let destination = versus_api::destination(&base_url)
+        let destination = versus_api::destination(base_url)
             .map_err(|e| refuse(format!("model `{}`: {e}", config.id)))?;
         if !destination.encrypted && !destination.loopback && !self.policy.allow_insecure_http {
             return Err(refuse(format!(
@@ -186,7 +204,7 @@ impl KeyPrompter {
             && self.announce
             && self
                 .announced
-                .insert((variable.clone(), destination.host.clone()))
+                .insert((variable.to_string(), destination.host.clone()))
         {
             eprintln!(
                 "note: the key in {variable} goes to {}{} (model `{}`)",
@@ -247,13 +265,13 @@ pub async fn prepare(
     let mut batch = None;
     let model = match &endpoint {
         Err(error) => Err(error.clone()),
-        Ok(_) if !config.spec.is_local() => hosted(&config, defaults, keys).map(|client| {
+        Ok(_) if !config.spec.is_local() => hosted(&config, defaults, keys).map(|hosted| {
             let batches = matches!(
                 config.spec,
                 ModelSpec::OpenAi { .. } | ModelSpec::Anthropic { .. } | ModelSpec::Gemini { .. }
             );
-            batch = (batches && client.takes_batches()).then(|| client.clone());
-            Arc::new(client) as Arc<dyn ChatModel>
+            batch = (batches && hosted.first.takes_batches()).then(|| hosted.first.clone());
+            hosted.model
         }),
         Ok(_) => match load_local(&config).await {
             Ok(local) => {
@@ -268,6 +286,7 @@ pub async fn prepare(
     };
     PreparedModel {
         endpoint: endpoint.unwrap_or(None),
+        endpoints: config.endpoint_count(),
         config,
         model,
         batch,
@@ -374,13 +393,48 @@ fn base_url(config: &ModelConfig) -> Result<String, ModelError> {
     Ok(url.trim_end_matches('/').to_string())
 }
 
+/// The API roots of a hosted model: its pool's `base_urls` when it lists them (each checked as
+/// `base_url` is), else the one `base_url` resolves to.
+fn base_urls(config: &ModelConfig) -> Result<Vec<String>, ModelError> {
+    if config.base_urls.is_empty() {
+        return Ok(vec![base_url(config)?]);
+    }
+    config
+        .base_urls
+        .iter()
+        .map(|url| {
+            if url.contains(REDACTED) {
+                return Err(ModelError::new(
+                    ErrorKind::Config,
+                    format!(
+                        "model `{}`: its base_urls entry `{url}` was stored with its credentials removed; run the suite again with `versus run` (stored answers come from the cache) to call it with the whole URL",
+                        config.id
+                    ),
+                ));
+            }
+            Ok(url.trim().trim_end_matches('/').to_string())
+        })
+        .collect()
+}
+
 /// Where requests go (hosted), or what besides the spec decides the answers (local): part of the
-/// cache key. For Azure, the API and its version too (the same deployment answers both).
+/// cache key. For Azure, the API and its version too (the same deployment answers both). A pool
+/// of several URLs is named as a pool, not by its replicas, unless `pool_in_cache_key` (then by
+/// every URL, in order); keys are never part of it, so several keys on one URL key as that URL.
 fn endpoint(config: &ModelConfig) -> Result<Option<String>, ModelError> {
     if config.spec.is_local() {
         return Ok(Some(config.local.cache_identity()));
     }
-    let base = base_url(config)?;
+    let urls = base_urls(config)?;
+    let base = match &urls[..] {
+        [one] => one.clone(),
+        _ if config.pool_in_cache_key => {
+            let mut sorted = urls.clone();
+            sorted.sort();
+            format!("pool {}", sorted.join(" "))
+        }
+        _ => "pool".to_string(),
+    };
     Ok(Some(
         match (&config.spec, config.api, &config.api_version) {
             (ModelSpec::Azure { .. }, api, version) => format!(
@@ -412,6 +466,16 @@ fn key_variable(config: &ModelConfig) -> Option<String> {
         .map(|variable| variable.to_string())
 }
 
+/// The key variables of a hosted model's endpoints: its pool's `api_key_envs` when it lists
+/// them, else the one `key_variable` (`None`: no key).
+fn key_variables(config: &ModelConfig) -> Vec<Option<String>> {
+    if config.api_key_envs.is_empty() {
+        vec![key_variable(config)]
+    } else {
+        config.api_key_envs.iter().cloned().map(Some).collect()
+    }
+}
+
 /// The API a hosted model is asked through, with what it needs beyond its URL and key.
 fn api_for(config: &ModelConfig, key_variable: Option<&str>) -> Api {
     match &config.spec {
@@ -432,25 +496,77 @@ fn api_for(config: &ModelConfig, key_variable: Option<&str>) -> Api {
     }
 }
 
-/// The HTTP client of a hosted model: its API, API root, key (checked against the key policy
-/// first), timeout, retries and response limits.
+/// A hosted model ready to ask: one client, or a pool of them.
+struct Hosted {
+    model: Arc<dyn ChatModel>,
+    /// The (first) endpoint's client, for the batch APIs.
+    first: ApiClient,
+}
+
+/// The HTTP client of a hosted model (its API, API root, key, checked against the key policy
+/// first, timeout, retries and response limits), or a `PoolClient` over one client per endpoint
+/// when the model lists several URLs or keys.
 fn hosted(
     config: &ModelConfig,
     defaults: &Defaults,
     keys: &mut KeyPrompter,
-) -> Result<ApiClient, ModelError> {
-    let base_url = base_url(config)?;
+) -> Result<Hosted, ModelError> {
+    let urls = base_urls(config)?;
     keys.check_route(config)?;
-    let key_variable = key_variable(config);
-    let api_key = key_variable
-        .as_deref()
-        .map(|variable| keys.key(variable, &config.id))
-        .transpose()?;
+    let mut clients = Vec::new();
+    for variable in key_variables(config) {
+        let api_key = variable
+            .as_deref()
+            .map(|variable| keys.key(variable, &config.id))
+            .transpose()?;
+        for url in &urls {
+            clients.push(client(
+                config,
+                defaults,
+                url,
+                api_key.clone(),
+                variable.clone(),
+            )?);
+        }
+    }
+    let first = clients[0].clone();
+    if clients.len() == 1 {
+        return Ok(Hosted {
+            model: Arc::new(first.clone()),
+            first,
+        });
+    }
+    let id = config.id.clone();
+    // Said on stderr as the key notes are (not with --quiet).
+    let observer: Option<PoolObserver> = keys.announce.then(|| {
+        Arc::new(move |event: &PoolEvent| eprintln!("note: model `{id}`: {event}")) as PoolObserver
+    });
+    let settings = PoolSettings {
+        concurrency: config.concurrency.unwrap_or(defaults.concurrency),
+        requests_per_minute: config.requests_per_minute,
+        tokens_per_minute: config.tokens_per_minute,
+    };
+    let pool = PoolClient::new(clients, settings, observer)
+        .map_err(|e| ModelError::new(ErrorKind::Config, format!("model `{}`: {e}", config.id)))?;
+    Ok(Hosted {
+        model: Arc::new(pool),
+        first,
+    })
+}
+
+/// One endpoint's client: `base_url` with the key from `key_variable`.
+fn client(
+    config: &ModelConfig,
+    defaults: &Defaults,
+    base_url: &str,
+    api_key: Option<String>,
+    key_variable: Option<String>,
+) -> Result<ApiClient, ModelError> {
     let api = api_for(config, key_variable.as_deref());
     ApiClient::for_api(
         api,
         ClientConfig {
-            base_url,
+            base_url: base_url.to_string(),
             model: config.spec.hosted_name().unwrap_or_default().to_string(),
             api_key,
             key_hint: key_variable,
@@ -489,6 +605,27 @@ mod tests {
             endpoint(&config("openai-compatible:llama3", Some("http://h:1/v1/"))).unwrap(),
             Some("http://h:1/v1".to_string())
         );
+    }
+
+    #[test]
+    fn a_pool_is_keyed_by_its_model_not_its_replicas() {
+        let pool = |urls: &[&str], in_key: bool| {
+            let mut model = config("openai-compatible:m", None);
+            model.base_urls = urls.iter().map(|url| url.to_string()).collect();
+            model.pool_in_cache_key = in_key;
+            endpoint(&model).unwrap().unwrap()
+        };
+        assert_eq!(pool(&["http://a/v1", "http://b/v1/"], false), "pool");
+        assert_eq!(pool(&["http://c/v1", "http://d/v1"], false), "pool");
+        assert_eq!(
+            pool(&["http://b/v1/", "http://a/v1"], true),
+            "pool http://a/v1 http://b/v1"
+        );
+        // One URL is that URL, however many keys reach it.
+        let mut keys = config("openai-compatible:m", Some("http://a/v1"));
+        keys.api_key_envs = vec!["A_KEY".into(), "B_KEY".into()];
+        assert_eq!(endpoint(&keys).unwrap().as_deref(), Some("http://a/v1"));
+        assert_eq!(pool(&["http://a/v1"], true), "http://a/v1");
     }
 
     #[tokio::test]

@@ -464,8 +464,8 @@ pub(crate) fn completed(cell: &PlannedCell, spec: String, completion: Completion
     }
 }
 
-/// Calls the models for every cell in `work`, at most `concurrency` at once per model and
-/// `max_concurrency` overall. Returns whether the run was interrupted (Ctrl-C or SIGTERM).
+/// Calls the models for every cell in `work`, at most `concurrency` at once per model (per
+/// endpoint of a pool) and `max_concurrency` overall. Returns whether the run was interrupted (Ctrl-C or SIGTERM).
 async fn execute(
     plan: &RunPlan,
     prepared: &[PreparedModel],
@@ -478,12 +478,15 @@ async fn execute(
     let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
     let suite = &plan.suite;
     let global = Arc::new(Semaphore::new(suite.defaults.max_concurrency));
-    // The prepared configs: a local model's concurrency defaults to its batch size there.
+    // The prepared configs: a local model's concurrency defaults to its batch size there. A
+    // model's `concurrency` is per endpoint: a pool's requests may fill every endpoint (the pool
+    // itself holds each to its adaptive share).
     let per_model: Vec<Arc<Semaphore>> = prepared
         .iter()
         .map(|m| {
+            let per_endpoint = m.config.concurrency.unwrap_or(suite.defaults.concurrency);
             Arc::new(Semaphore::new(
-                m.config.concurrency.unwrap_or(suite.defaults.concurrency),
+                per_endpoint.saturating_mul(m.endpoints.max(1)),
             ))
         })
         .collect();

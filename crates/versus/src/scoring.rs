@@ -90,6 +90,7 @@ pub async fn score_run(
     for model in &mut plan.suite.models {
         if let Some(live) = options.live_models.iter().find(|m| m.id == model.id) {
             model.base_url.clone_from(&live.base_url);
+            model.base_urls.clone_from(&live.base_urls);
         }
     }
     let cells = store.cells(run)?;

@@ -142,6 +142,34 @@ pub fn model_from_arg(
     Ok(config)
 }
 
+/// A `--model`/`--add-model` of `versus run` with its `--base-url`s: one is the model's
+/// `base_url`, several its endpoint pool's `base_urls`.
+fn model_with_base_urls(
+    flag: &str,
+    arg: &str,
+    suite_models: Option<&[ModelConfig]>,
+    base_urls: &[String],
+) -> anyhow::Result<ModelConfig> {
+    let single = match base_urls {
+        [one] => Some(one.as_str()),
+        _ => None,
+    };
+    let mut config = match suite_models {
+        Some(models) => suite_or_new_model(arg, models, single)?,
+        None => model_from_arg(flag, arg, single)?,
+    };
+    let from_suite = suite_models.is_some_and(|models| models.iter().any(|m| m.id == arg.trim()));
+    if base_urls.len() > 1 && !from_suite {
+        if config.spec.is_local() {
+            return Err(usage(format!(
+                "{flag} {arg}: a local model takes no --base-url"
+            )));
+        }
+        config.base_urls = base_urls.to_vec();
+    }
+    Ok(config)
+}
+
 /// A `--model` argument of `versus run`: a model id of the suite (its entry, as the suite
 /// defines it, so that `--model ID` runs only some of the suite's models), else `SPEC` or
 /// `ID=SPEC`, as `--judge` takes it.
@@ -178,11 +206,13 @@ impl RunSettings {
             suite.models = args
                 .models
                 .iter()
-                .map(|arg| suite_or_new_model(arg, &suite.models, args.base_url.as_deref()))
+                .map(|arg| {
+                    model_with_base_urls("--model", arg, Some(&suite.models), &args.base_urls)
+                })
                 .collect::<anyhow::Result<_>>()?;
         }
         for arg in &args.add_models {
-            let model = model_from_arg("--add-model", arg, args.base_url.as_deref())?;
+            let model = model_with_base_urls("--add-model", arg, None, &args.base_urls)?;
             match suite.models.iter_mut().find(|m| m.id == model.id) {
                 Some(existing) => *existing = model,
                 None => suite.models.push(model),
@@ -592,6 +622,26 @@ mod tests {
             error.to_string().starts_with("--add-model nonsense: "),
             "{error}"
         );
+    }
+
+    #[test]
+    fn several_base_urls_make_a_pool_of_a_command_line_model() {
+        let urls = ["http://a/v1".to_string(), "http://b/v1".to_string()];
+        let pooled =
+            model_with_base_urls("--add-model", "openai-compatible:m", None, &urls).unwrap();
+        assert_eq!((pooled.base_url, pooled.base_urls), (None, urls.to_vec()));
+        let single =
+            model_with_base_urls("--add-model", "openai-compatible:m", None, &urls[..1]).unwrap();
+        assert_eq!(single.base_url.as_deref(), Some("http://a/v1"));
+        assert!(single.base_urls.is_empty());
+        // A model of the suite keeps its own endpoints.
+        let mut suite_model = ModelConfig::from_spec(ModelSpec::parse("openai:gpt-4o").unwrap());
+        suite_model.base_url = Some("https://own/v1".into());
+        let kept =
+            model_with_base_urls("--model", "gpt-4o", Some(&[suite_model.clone()]), &urls).unwrap();
+        assert_eq!(kept, suite_model);
+        let local = model_with_base_urls("--add-model", "local:./m", None, &urls).unwrap_err();
+        assert!(local.to_string().contains("takes no --base-url"), "{local}");
     }
 
     #[test]

@@ -322,3 +322,25 @@ fn a_deeply_nested_value_gives_a_short_error() {
     let output = rejected(Some(&nested), &["suite.toml"], &["suite.toml:1:"]);
     assert!(output.stderr.len() < 2_000, "{} bytes", output.stderr.len());
 }
+
+#[test]
+fn endpoint_pool_mistakes_are_located() {
+    let tasks = "[[tasks]]\nid = \"a\"\nprompt = \"x\"\n";
+    let both = format!("{MODEL}base_urls = [\"{{URL}}\"]\n{tasks}");
+    rejected(
+        Some(&both),
+        &["suite.toml"],
+        &["suite.toml:4:13:", "has both `base_url` and `base_urls`"],
+    );
+    let budget = format!(
+        "[[models]]\nspec = \"openai-compatible:m1\"\nbase_urls = [\"{{URL}}\"]\nrequests_per_minute = 0\n{tasks}"
+    );
+    rejected(
+        Some(&budget),
+        &["suite.toml"],
+        &[
+            "suite.toml:4:23:",
+            "`requests_per_minute` is 0, outside 1..=1000000",
+        ],
+    );
+}
