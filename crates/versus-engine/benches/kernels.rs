@@ -4,7 +4,9 @@
 //! weights (the baseline), measured interleaved in the same run, beside what this machine can
 //! read at all (a parallel sum over 1 GiB on the same threads). Then the same step for a batch
 //! of 1, 4, 8 and 16 activation rows: how much longer 16 rows take than one is what batched
-//! decoding gains.
+//! decoding gains. A Q4_K matrix is measured as the decoder uses it (rows interleaved eight by
+//! eight where this CPU has that kernel) and, interleaved in the same rounds, with the
+//! row-at-a-time kernel.
 //!
 //! `cargo bench -p versus-engine --bench kernels [-- q4k q5k q6k q8_0 f16 bf16]`
 //! (`RAYON_NUM_THREADS` sets the threads of both, which share candle's CPU pool; by default one
@@ -124,24 +126,30 @@ fn main() -> candle_core::Result<()> {
     let threads = kernels::threads();
     let bound = bandwidth();
     println!("threads: {threads}; memory bandwidth (parallel sum of 1 GiB): {bound:.1} GB/s\n");
-    println!("| projection (rows x cols) | MB | versus GB/s | candle GB/s | versus / candle | versus % of bandwidth |");
-    println!("|---|---|---|---|---|---|");
+    println!("| projection (rows x cols) | MB | versus GB/s | versus, a row at a time, GB/s | candle GB/s | versus / candle | versus % of bandwidth |");
+    println!("|---|---|---|---|---|---|---|");
     let device = Device::Cpu;
     let mut batch_rows = Vec::new();
     for &format in &formats {
-        let mut total = (0.0, 0.0, 0.0);
+        let mut total = (0.0, 0.0, 0.0, 0.0);
         let mut batch_times = vec![0.0; BATCHES.len()];
         for &(name, rows, cols) in SHAPES {
-            let matrix = random_matrix(format, rows, cols)?;
+            let row_at_a_time = random_matrix(format, rows, cols)?;
+            let matrix = row_at_a_time.clone().for_matmul();
             let candle = matrix.candle()?;
             let x = activations(1, cols);
             let input = Tensor::from_vec(x.clone(), (1, cols), &device)?;
-            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-            // Interleaved, so both sides see the same machine state.
+            let (mut ours, mut plain, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
+            // Interleaved, so all sides see the same machine state.
             for _ in 0..ROUNDS {
                 let start = Instant::now();
                 std::hint::black_box(matrix.matmul(&x));
                 ours.push(start.elapsed().as_secs_f64());
+                if matrix.is_interleaved() {
+                    let start = Instant::now();
+                    std::hint::black_box(row_at_a_time.matmul(&x));
+                    plain.push(start.elapsed().as_secs_f64());
+                }
                 let start = Instant::now();
                 let ys = candle.forward(&input)?;
                 std::hint::black_box(ys.to_vec2::<f32>()?);
@@ -162,13 +170,20 @@ fn main() -> candle_core::Result<()> {
             );
             let bytes = matrix.storage_bytes() as f64;
             let (ours, theirs) = (median(ours), median(theirs));
+            let plain = if plain.is_empty() {
+                ours
+            } else {
+                median(plain)
+            };
             total.0 += bytes;
             total.1 += ours;
             total.2 += theirs;
+            total.3 += plain;
             println!(
-                "| {format:?} {name} ({rows} x {cols}) | {:.0} | {:.1} | {:.1} | {:.2} | {:.0}% |",
+                "| {format:?} {name} ({rows} x {cols}) | {:.0} | {:.1} | {:.1} | {:.1} | {:.2} | {:.0}% |",
                 bytes / 1e6,
                 bytes / 1e9 / ours,
+                bytes / 1e9 / plain,
                 bytes / 1e9 / theirs,
                 theirs / ours,
                 bytes / 1e9 / ours / bound * 100.0
@@ -184,11 +199,12 @@ fn main() -> candle_core::Result<()> {
                 batch_times[slot] += median(times);
             }
         }
-        let (bytes, ours, theirs) = total;
+        let (bytes, ours, theirs, plain) = total;
         println!(
-            "| {format:?}, all five: one decode step's worth | {:.0} | {:.1} | {:.1} | {:.2} | {:.0}% |",
+            "| {format:?}, all five: one decode step's worth | {:.0} | {:.1} | {:.1} | {:.1} | {:.2} | {:.0}% |",
             bytes / 1e6,
             bytes / 1e9 / ours,
+            bytes / 1e9 / plain,
             bytes / 1e9 / theirs,
             theirs / ours,
             bytes / 1e9 / ours / bound * 100.0

@@ -15,7 +15,7 @@ use candle_core::{Device, Tensor};
 use memmap2::Mmap;
 
 use crate::kernels::half::{Bf16, HalfKind, F16};
-use crate::kernels::{self, q4k::Q4K, q5k::Q5K, q6k::Q6K, q8_0::Q8_0};
+use crate::kernels::{self, q4k::Q4K, q4k_x8, q5k::Q5K, q6k::Q6K, q8_0::Q8_0};
 
 /// The formats versus's kernels multiply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +87,22 @@ impl StoredBytes {
         })
     }
 
+    /// Tells the kernel the pages of a mapped range will not be read again soon, so they stop
+    /// counting as the process's memory (a later read faults them in from the file again).
+    /// Owned bytes stay as they are.
+    fn release(&self) {
+        if let Owner::Mapped(map) = &self.owner {
+            // SAFETY: the map is a read-only mapping of a file; `DontNeed` drops its pages from
+            // this process, and a later read of them loads the same bytes from the file, so no
+            // reference into the map sees different contents. The range is inside the map
+            // (checked in `mapped`).
+            #[allow(unsafe_code)]
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, self.start, self.len)
+            };
+        }
+    }
+
     /// A copy of `bytes`.
     pub fn owned(bytes: &[u8]) -> StoredBytes {
         StoredBytes {
@@ -118,6 +134,9 @@ pub struct StoredMatrix {
     cols: usize,
     /// candle's form of the same matrix, made on first use when the kernels are turned off.
     fallback: Arc<OnceLock<Result<QMatMul, String>>>,
+    /// A Q4_K matrix's rows interleaved eight by eight (`kernels::q4k_x8`), which its matmul
+    /// uses where that kernel applies: made by [`StoredMatrix::for_matmul`].
+    interleaved: Option<Arc<q4k_x8::Interleaved>>,
 }
 
 impl std::fmt::Debug for StoredMatrix {
@@ -154,7 +173,31 @@ impl StoredMatrix {
             rows,
             cols,
             fallback: Arc::new(OnceLock::new()),
+            interleaved: None,
         })
+    }
+
+    /// The matrix readied for its matmul: a Q4_K matrix whose rows fill groups of eight is
+    /// interleaved for the eight-row kernel where this CPU has it (the file's pages of it are
+    /// then released, so memory stays at the file's size). Every product of the matrix then
+    /// goes through that kernel, whatever the number of activation rows, so a row's result
+    /// never depends on its batch. The stored bytes stay for candle's fallback.
+    pub fn for_matmul(mut self) -> StoredMatrix {
+        if self.format == StoredFormat::Q4K
+            && kernels::enabled()
+            && q4k_x8::applies(kernels::isa(), self.rows, self.cols)
+        {
+            if let Some(interleaved) = q4k_x8::interleave(&self.bytes, self.rows, self.cols) {
+                self.bytes.release();
+                self.interleaved = Some(Arc::new(interleaved));
+            }
+        }
+        self
+    }
+
+    /// Whether products go through the eight-row interleaved kernel.
+    pub fn is_interleaved(&self) -> bool {
+        self.interleaved.is_some()
     }
 
     pub fn format(&self) -> StoredFormat {
@@ -179,6 +222,10 @@ impl StoredMatrix {
         let n = xs.len() / self.cols.max(1);
         let mut out = vec![0f32; n * self.rows];
         let (bytes, rows, cols) = (&*self.bytes, self.rows, self.cols);
+        if let Some(interleaved) = &self.interleaved {
+            q4k_x8::matmul(interleaved, rows, cols, xs, &mut out);
+            return out;
+        }
         match self.format {
             StoredFormat::Q4K => kernels::matmul::<Q4K>(bytes, rows, cols, xs, &mut out),
             StoredFormat::Q5K => kernels::matmul::<Q5K>(bytes, rows, cols, xs, &mut out),

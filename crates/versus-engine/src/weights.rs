@@ -354,7 +354,7 @@ impl ModelWeights {
         device: &Device,
     ) -> Result<Projection, EngineError> {
         let kernels = kernels_apply(dtype, device);
-        match self.load(name, &[shape.0, shape.1], device, kernels)? {
+        let projection = match self.load(name, &[shape.0, shape.1], device, kernels)? {
             Loaded::Stored(matrix) => Ok(Projection::Stored(matrix)),
             Loaded::Quantized(tensor) => quantized_projection(tensor, kernels)
                 .map_err(|reason| self.tensor_error(name, reason)),
@@ -365,7 +365,11 @@ impl ModelWeights {
                     self.convert(name, tensor.to_dtype(dtype))?,
                 ))),
             },
-        }
+        }?;
+        Ok(match projection {
+            Projection::Stored(matrix) => Projection::Stored(matrix.for_matmul()),
+            candle => candle,
+        })
     }
 
     /// The token embedding `(vocab_size, hidden_size)`.

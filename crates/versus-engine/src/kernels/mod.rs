@@ -1,13 +1,14 @@
-//! Hand-written CPU kernels for the decode step, where candle's generic quantized matmul leaves
-//! memory bandwidth unused: a Q4_K or Q8_0 matrix times one activation row, with the activation
-//! quantized (to Q8_K, to Q8_0) exactly as llama.cpp quantizes it, split over a persistent
-//! thread pool.
+//! Hand-written CPU kernels for the matrices as files store them (Q4_K, Q5_K, Q6_K, Q8_0, F16,
+//! BF16), where candle's generic quantized matmul leaves memory bandwidth unused: a matrix times
+//! one activation row (decode) or a few (batched decode, prefill), with the activations quantized
+//! (to Q8_K, to Q8_0) exactly as llama.cpp quantizes them, split over candle's persistent thread
+//! pool. A Q4_K matrix whose rows fill groups of eight is interleaved on load for an eight-row
+//! kernel (`q4k_x8`) on AVX-512 VNNI machines.
 //!
 //! Why not candle's: on two cores its one-row quantized matmul read weights at about 11.6 GB/s
 //! (Q4_K) and 11.8 GB/s (Q8_0) against 25 GB/s of bandwidth, where these read 19.9 and 14.1
-//! (`cargo bench -p versus-engine --bench kernels`). They are used only where they are faster:
-//! one to a few rows against a Q4_K or Q8_0 matrix on the CPU; prefill and every other type stay
-//! on candle.
+//! (`cargo bench -p versus-engine --bench kernels`), and the tiled kernels unpack a block once
+//! for several activation rows where candle unpacks it for each.
 //!
 //! Exactness: each kernel's integer dot products equal the scalar reference's bit for bit, and
 //! the result equals it within float rounding (the order of the float sums differs); the tests
@@ -15,6 +16,7 @@
 
 pub mod half;
 pub mod q4k;
+pub mod q4k_x8;
 pub mod q5k;
 pub mod q6k;
 pub mod q8_0;

@@ -1,0 +1,650 @@
+//! Q4_K with eight rows interleaved: the layout a Q4_K matrix is repacked into on load (as
+//! llama.cpp's CPU backend repacks it), so that one kernel pass computes eight rows' dot
+//! products with an activation row at once.
+//!
+//! Why: the row-at-a-time kernel (`q4k.rs`) spends most of its instructions per block on
+//! unpacking the twelve bytes of six-bit scales, broadcasting each sub-block's scale and adding
+//! up lanes, all for one row; on two cores it stayed compute-bound at about 60% of the memory
+//! bandwidth. Interleaved, the scales are unpacked once on load (eight bytes of scale and eight
+//! of minimum per row and block instead of twelve, and padding to whole cache lines: 5.6% more
+//! bytes to read), one 64-byte load holds eight bytes of each of eight rows, and each VNNI
+//! `dpbusd` multiplies 64 weights with their activations and adds them into the rows' lanes:
+//! about a third of the instructions per byte. Measured on the 2-core development machine (Phi-4
+//! shapes, Q4_K GGUF, `cargo bench -p versus-engine --bench engine`, `VERSUS_INTERLEAVE=off` for
+//! the other side): prefill 1.7x and 16 sequences decoded together 1.6x the row-at-a-time
+//! kernel's tokens/s; one sequence's decode about the same (bound by memory there).
+//!
+//! A group of eight rows holds, for each block index, [`GROUP_BLOCK_BYTES`] bytes:
+//! - the eight rows' `d` (f16), then their `dmin` (f16);
+//! - the scales, `[sub-block][row]`, and the minimums, `[sub-block pair][row][2]`, as bytes,
+//!   and 32 bytes of padding, so that the nibbles start on a cache line;
+//! - the nibbles, for each 32-byte chunk `c` of a block and each 8 bytes `i` of it, the eight
+//!   rows' bytes `8i..8i+8` of chunk `c` one after another: 64 bytes a load.
+//!
+//! Exactness: the integer sums of each row and block equal `q4k::block_sums_reference`'s bit for
+//! bit, and each row's result equals the row-at-a-time reference within float rounding (the
+//! float sums run in a different order); the tests check both, and that a row's result does not
+//! depend on how many activation rows share the pass.
+
+use half::f16;
+
+use super::q4k::{self, scales_and_mins, BLOCK_BYTES};
+use super::q8k::{BlockQ8K, QK_K};
+use super::Isa;
+
+/// Rows interleaved in a group.
+pub const ROWS: usize = 8;
+
+const D: usize = 0;
+const DMIN: usize = 16;
+const SCALES: usize = 32;
+const MINS: usize = 96;
+/// The nibbles start on a cache line (32 bytes of padding before them): with the buffer and
+/// every group block aligned to 64 bytes, no 64-byte load straddles two lines.
+const QS: usize = 192;
+
+/// Bytes of a group's eight blocks at one block index: nineteen cache lines.
+pub const GROUP_BLOCK_BYTES: usize = QS + ROWS * 128;
+
+/// An interleaved matrix: its bytes start on a cache line.
+pub struct Interleaved {
+    buffer: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl std::ops::Deref for Interleaved {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.buffer[self.start..self.start + self.len]
+    }
+}
+
+impl std::ops::DerefMut for Interleaved {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.buffer[self.start..self.start + self.len]
+    }
+}
+
+impl Interleaved {
+    /// `len` zero bytes starting on a 64-byte boundary.
+    fn zeroed(len: usize) -> Interleaved {
+        let buffer = vec![0u8; len + 63];
+        let start = buffer.as_ptr().align_offset(64).min(63);
+        Interleaved { buffer, start, len }
+    }
+}
+
+/// Activation rows one pass takes: each needs five registers of accumulators.
+pub fn tile(isa: Isa) -> usize {
+    if isa == Isa::Avx512 {
+        4
+    } else {
+        1
+    }
+}
+
+/// Whether the interleaved kernel is the one to use for a `rows x cols` Q4_K matrix on `isa`:
+/// where it has a SIMD kernel and the rows fill whole groups.
+/// `VERSUS_INTERLEAVE=off` keeps every matrix a row at a time (for comparing the two kernels).
+pub fn applies(isa: Isa, rows: usize, cols: usize) -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let off = *OFF.get_or_init(|| std::env::var("VERSUS_INTERLEAVE").is_ok_and(|v| v == "off"));
+    !off && isa == Isa::Avx512 && rows.is_multiple_of(ROWS) && cols.is_multiple_of(QK_K) && rows > 0
+}
+
+/// `bytes` (a `rows x cols` Q4_K matrix, rows one after another) interleaved, or `None` when
+/// the rows do not fill whole groups or the bytes are not the matrix's.
+pub fn interleave(bytes: &[u8], rows: usize, cols: usize) -> Option<Interleaved> {
+    if !rows.is_multiple_of(ROWS) || !cols.is_multiple_of(QK_K) {
+        return None;
+    }
+    let blocks = cols / QK_K;
+    let row_bytes = blocks * BLOCK_BYTES;
+    if bytes.len() != rows.checked_mul(row_bytes)? {
+        return None;
+    }
+    let mut out = Interleaved::zeroed(rows / ROWS * blocks * GROUP_BLOCK_BYTES);
+    for (group, group_out) in out.chunks_exact_mut(blocks * GROUP_BLOCK_BYTES).enumerate() {
+        for (block, dst) in group_out.chunks_exact_mut(GROUP_BLOCK_BYTES).enumerate() {
+            for r in 0..ROWS {
+                let start = (group * ROWS + r) * row_bytes + block * BLOCK_BYTES;
+                let src = &bytes[start..start + BLOCK_BYTES];
+                dst[D + 2 * r..D + 2 * r + 2].copy_from_slice(&src[0..2]);
+                dst[DMIN + 2 * r..DMIN + 2 * r + 2].copy_from_slice(&src[2..4]);
+                let packed: &[u8; 12] = src[4..16].try_into().ok()?;
+                let (scales, mins) = scales_and_mins(packed);
+                for s in 0..8 {
+                    dst[SCALES + ROWS * s + r] = scales[s];
+                }
+                for pair in 0..4 {
+                    dst[MINS + 2 * ROWS * pair + 2 * r] = mins[2 * pair];
+                    dst[MINS + 2 * ROWS * pair + 2 * r + 1] = mins[2 * pair + 1];
+                }
+                for chunk in 0..4 {
+                    for i in 0..4 {
+                        let to = QS + 256 * chunk + 64 * i + 8 * r;
+                        let from = 16 + 32 * chunk + 8 * i;
+                        dst[to..to + 8].copy_from_slice(&src[from..from + 8]);
+                    }
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Row `r` (of the group) of a group block, in Q4_K's own form except for the packed scales:
+/// `(d, dmin, scales, mins, the 128 nibble bytes)`.
+fn row_of(group_block: &[u8], r: usize) -> (f32, f32, [u8; 8], [u8; 8], [u8; 128]) {
+    let half = |at: usize| f16::from_le_bytes([group_block[at], group_block[at + 1]]).to_f32();
+    let mut scales = [0u8; 8];
+    let mut mins = [0u8; 8];
+    for s in 0..8 {
+        scales[s] = group_block[SCALES + ROWS * s + r];
+        mins[s] = group_block[MINS + 2 * ROWS * (s / 2) + 2 * r + s % 2];
+    }
+    let mut qs = [0u8; 128];
+    for chunk in 0..4 {
+        for i in 0..4 {
+            let from = QS + 256 * chunk + 64 * i + 8 * r;
+            qs[32 * chunk + 8 * i..32 * chunk + 8 * i + 8]
+                .copy_from_slice(&group_block[from..from + 8]);
+        }
+    }
+    (half(D + 2 * r), half(DMIN + 2 * r), scales, mins, qs)
+}
+
+/// Row `r`'s two integer sums for one group block against a Q8_K block, by the scalar
+/// reference: what `q4k::block_sums_reference` gives for the row's original block.
+pub fn block_sums_reference(group_block: &[u8], r: usize, y: &BlockQ8K) -> (i32, i32) {
+    let (_, _, scales, mins, qs) = row_of(group_block, r);
+    let mut sumi = 0i32;
+    for chunk in 0..4 {
+        let q4 = &qs[32 * chunk..32 * chunk + 32];
+        let q8 = &y.qs[64 * chunk..64 * chunk + 64];
+        let low: i32 = (0..32)
+            .map(|l| i32::from(q4[l] & 0x0f) * i32::from(q8[l]))
+            .sum();
+        let high: i32 = (0..32)
+            .map(|l| i32::from(q4[l] >> 4) * i32::from(q8[32 + l]))
+            .sum();
+        sumi += i32::from(scales[2 * chunk]) * low + i32::from(scales[2 * chunk + 1]) * high;
+    }
+    let summs: i32 = (0..8)
+        .map(|s| i32::from(mins[s]) * (i32::from(y.bsums[2 * s]) + i32::from(y.bsums[2 * s + 1])))
+        .sum();
+    (sumi, summs)
+}
+
+/// A group's eight rows dotted with a Q8_K row, by the scalar reference (the same sums in the
+/// same order as `q4k::dot_reference` on the original rows).
+pub fn dot_group_reference(group: &[u8], ys: &[BlockQ8K]) -> [f32; ROWS] {
+    let mut out = [0f32; ROWS];
+    for (r, out) in out.iter_mut().enumerate() {
+        *out = group
+            .chunks_exact(GROUP_BLOCK_BYTES)
+            .zip(ys)
+            .map(|(group_block, y)| {
+                let (d, dmin, ..) = row_of(group_block, r);
+                let (sumi, summs) = block_sums_reference(group_block, r, y);
+                d * y.d * sumi as f32 - dmin * y.d * summs as f32
+            })
+            .sum();
+    }
+    out
+}
+
+/// Row `r` of a group dequantized to f32 (an embedding lookup of an interleaved table).
+pub fn dequantize_row(group: &[u8], r: usize, out: &mut Vec<f32>) {
+    for group_block in group.chunks_exact(GROUP_BLOCK_BYTES) {
+        let (d, dmin, scales, mins, qs) = row_of(group_block, r);
+        for chunk in 0..4 {
+            for (half, shift) in [(0usize, 0u8), (1, 4)] {
+                let s = 2 * chunk + half;
+                let scale = d * f32::from(scales[s]);
+                let min = dmin * f32::from(mins[s]);
+                out.extend(
+                    qs[32 * chunk..32 * chunk + 32]
+                        .iter()
+                        .map(|&q| scale * f32::from((q >> shift) & 0x0f) - min),
+                );
+            }
+        }
+    }
+}
+
+/// A group's eight rows dotted with one to four activation rows (`ys`, tiles of [`tile`]):
+/// `out[j][r]`. Every activation row gets the same operations whatever the tile holds.
+pub fn dot_group(isa: Isa, group: &[u8], ys: &[&[BlockQ8K]], out: &mut [[f32; ROWS]]) {
+    debug_assert_eq!(ys.len(), out.len());
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `available()` offers `Avx512` only when the CPU has AVX-512 F, BW, VL and
+        // VNNI besides AVX2, FMA and F16C; a short activation row panics at its bounds-checked
+        // index, and `group` is whole group blocks (checked by the caller's chunking).
+        #[allow(unsafe_code)]
+        Isa::Avx512 => unsafe {
+            match ys {
+                [a] => out.copy_from_slice(&avx512::dot_group([*a], group)),
+                [a, b] => out.copy_from_slice(&avx512::dot_group([*a, *b], group)),
+                [a, b, c] => out.copy_from_slice(&avx512::dot_group([*a, *b, *c], group)),
+                [a, b, c, d] => out.copy_from_slice(&avx512::dot_group([*a, *b, *c, *d], group)),
+                _ => {
+                    for (out, y) in out.iter_mut().zip(ys) {
+                        *out = avx512::dot_group([*y], group)[0];
+                    }
+                }
+            }
+        },
+        _ => {
+            for (out, y) in out.iter_mut().zip(ys) {
+                *out = dot_group_reference(group, y);
+            }
+        }
+    }
+}
+
+/// `out (n x rows) = xs (n x cols) · Wᵀ` for an interleaved Q4_K matrix: groups of rows split
+/// over the kernel pool, each group's bytes read once for every tile of activation rows.
+pub fn matmul(interleaved: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
+    assert!(cols.is_multiple_of(QK_K) && rows.is_multiple_of(ROWS));
+    let group_bytes = cols / QK_K * GROUP_BLOCK_BYTES;
+    assert_eq!(interleaved.len(), rows / ROWS * group_bytes);
+    assert_eq!(out.len(), rows * (xs.len() / cols));
+    let activations: Vec<Vec<BlockQ8K>> = xs.chunks_exact(cols).map(q4k_activations).collect();
+    let views: Vec<&[BlockQ8K]> = activations.iter().map(Vec::as_slice).collect();
+    let isa = super::isa();
+    let tile = tile(isa);
+    let shared = super::SharedRows(out.as_mut_ptr());
+    candle_core::utils::barrier_pool().execute_chunked(rows / ROWS, |range| {
+        let mut tile_out = [[0f32; ROWS]; 4];
+        // Two groups at a time: each tile of activations meets both while they are in L1.
+        for start in range.clone().step_by(2) {
+            let groups = start..(start + 2).min(range.end);
+            for (tile_index, tile_ys) in views.chunks(tile).enumerate() {
+                for group in groups.clone() {
+                    let bytes = &interleaved[group * group_bytes..(group + 1) * group_bytes];
+                    let tile_out = &mut tile_out[..tile_ys.len()];
+                    dot_group(isa, bytes, tile_ys, tile_out);
+                    for (t, values) in tile_out.iter().enumerate() {
+                        let j = tile_index * tile + t;
+                        for (r, value) in values.iter().enumerate() {
+                            // SAFETY: `execute_chunked` hands every group to exactly one call,
+                            // so each element `j · rows + row` is written by one thread only;
+                            // it is in bounds (asserted above), and `out` outlives the call.
+                            #[allow(unsafe_code)]
+                            unsafe {
+                                shared.write(j * rows + group * ROWS + r, *value);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+fn q4k_activations(xs: &[f32]) -> Vec<BlockQ8K> {
+    <q4k::Q4K as super::Format>::activations(xs)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod avx512 {
+    //! AVX-512 VNNI: sixteen i32 lanes, two a row (its bytes `8i..8i+4` and `8i+4..8i+8` of a
+    //! chunk); the activation's matching eight bytes broadcast to every pair of lanes.
+    use std::arch::x86_64::*;
+
+    use super::{BlockQ8K, D, DMIN, GROUP_BLOCK_BYTES, MINS, QS, ROWS, SCALES};
+
+    /// `N` activation rows against a group of eight rows: `out[j][r]`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub(super) unsafe fn dot_group<const N: usize>(
+        ys: [&[BlockQ8K]; N],
+        group: &[u8],
+    ) -> [[f32; ROWS]; N] {
+        // SAFETY: the caller guarantees the features, that `group` is whole group blocks and
+        // that each `ys[j]` has a block for each; every load below stays inside one group block
+        // (offsets below `GROUP_BLOCK_BYTES`) or one Q8_K block (256 q8, 16 i16 bsums).
+        unsafe {
+            let low4 = _mm512_set1_epi8(0x0f);
+            // Lanes 2r and 2r + 1 take element r (of the low eight, and of the high eight).
+            let pairs_low = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+            let pairs_high =
+                _mm512_set_epi32(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8);
+            let mut acc = [_mm512_setzero_ps(); N];
+            let mut acc_mins = [_mm256_setzero_ps(); N];
+            for (block, gb) in group.chunks_exact(GROUP_BLOCK_BYTES).enumerate() {
+                let p = gb.as_ptr();
+                let d = _mm256_cvtph_ps(_mm_loadu_si128(p.add(D) as *const __m128i));
+                let dmin = _mm256_cvtph_ps(_mm_loadu_si128(p.add(DMIN) as *const __m128i));
+                let d_pairs = _mm512_permutexvar_ps(pairs_low, _mm512_castps256_ps512(d));
+                let mins_at = MINS as isize;
+                let mins = [
+                    _mm256_cvtepu8_epi16(_mm_loadu_si128(p.offset(mins_at) as *const __m128i)),
+                    _mm256_cvtepu8_epi16(_mm_loadu_si128(p.offset(mins_at + 16) as *const __m128i)),
+                    _mm256_cvtepu8_epi16(_mm_loadu_si128(p.offset(mins_at + 32) as *const __m128i)),
+                    _mm256_cvtepu8_epi16(_mm_loadu_si128(p.offset(mins_at + 48) as *const __m128i)),
+                ];
+                let mut isum = [_mm512_setzero_si512(); N];
+                // The block's bytes are read in order (the header, the scales and minimums,
+                // then the nibbles), which is what the hardware prefetchers follow.
+                let all_scales = _mm512_loadu_si512(p.add(SCALES) as *const __m512i);
+                for chunk in 0..4 {
+                    // Sub-blocks 2·chunk (low nibbles) and 2·chunk + 1 (high): their eight
+                    // rows' scales, two lanes each.
+                    let scales = _mm512_cvtepu8_epi32(match chunk {
+                        0 => _mm512_extracti32x4_epi32::<0>(all_scales),
+                        1 => _mm512_extracti32x4_epi32::<1>(all_scales),
+                        2 => _mm512_extracti32x4_epi32::<2>(all_scales),
+                        _ => _mm512_extracti32x4_epi32::<3>(all_scales),
+                    });
+                    let scale_low = _mm512_permutexvar_epi32(pairs_low, scales);
+                    let scale_high = _mm512_permutexvar_epi32(pairs_high, scales);
+                    let mut low = [_mm512_setzero_si512(); 4];
+                    let mut high = [_mm512_setzero_si512(); 4];
+                    for i in 0..4 {
+                        let bits =
+                            _mm512_loadu_si512(p.add(QS + 256 * chunk + 64 * i) as *const __m512i);
+                        low[i] = _mm512_and_si512(bits, low4);
+                        high[i] = _mm512_and_si512(_mm512_srli_epi16(bits, 4), low4);
+                    }
+                    for j in 0..N {
+                        let q8 = ys[j][block].qs.as_ptr();
+                        let mut sub_low = _mm512_setzero_si512();
+                        let mut sub_high = _mm512_setzero_si512();
+                        for i in 0..4 {
+                            let a_low = _mm512_set1_epi64(std::ptr::read_unaligned(
+                                q8.add(64 * chunk + 8 * i) as *const i64,
+                            ));
+                            let a_high = _mm512_set1_epi64(std::ptr::read_unaligned(
+                                q8.add(64 * chunk + 32 + 8 * i) as *const i64,
+                            ));
+                            // u8 nibbles x i8 activations, four products a lane, in i32.
+                            sub_low = _mm512_dpbusd_epi32(sub_low, low[i], a_low);
+                            sub_high = _mm512_dpbusd_epi32(sub_high, high[i], a_high);
+                        }
+                        isum[j] = _mm512_add_epi32(
+                            isum[j],
+                            _mm512_add_epi32(
+                                _mm512_mullo_epi32(sub_low, scale_low),
+                                _mm512_mullo_epi32(sub_high, scale_high),
+                            ),
+                        );
+                    }
+                }
+                for j in 0..N {
+                    let y = &ys[j][block];
+                    let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+                    // Eight i16: the sums of sub-blocks' two halves, bsum[2s] + bsum[2s + 1].
+                    let pair_sums = _mm_hadd_epi16(
+                        _mm256_castsi256_si128(bsums),
+                        _mm256_extracti128_si256(bsums, 1),
+                    );
+                    let mut summs = _mm256_madd_epi16(mins[0], _mm256_broadcastd_epi32(pair_sums));
+                    summs = _mm256_add_epi32(
+                        summs,
+                        _mm256_madd_epi16(
+                            mins[1],
+                            _mm256_broadcastd_epi32(_mm_srli_si128(pair_sums, 4)),
+                        ),
+                    );
+                    summs = _mm256_add_epi32(
+                        summs,
+                        _mm256_madd_epi16(
+                            mins[2],
+                            _mm256_broadcastd_epi32(_mm_srli_si128(pair_sums, 8)),
+                        ),
+                    );
+                    summs = _mm256_add_epi32(
+                        summs,
+                        _mm256_madd_epi16(
+                            mins[3],
+                            _mm256_broadcastd_epi32(_mm_srli_si128(pair_sums, 12)),
+                        ),
+                    );
+                    let scale = _mm512_set1_ps(y.d);
+                    acc[j] = _mm512_fmadd_ps(
+                        _mm512_cvtepi32_ps(isum[j]),
+                        _mm512_mul_ps(d_pairs, scale),
+                        acc[j],
+                    );
+                    acc_mins[j] = _mm256_fmadd_ps(
+                        _mm256_cvtepi32_ps(summs),
+                        _mm256_mul_ps(dmin, _mm512_castps512_ps256(scale)),
+                        acc_mins[j],
+                    );
+                }
+            }
+            // Row r: its two lanes added, less its minimums' share.
+            let even = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 14, 12, 10, 8, 6, 4, 2, 0);
+            let odd = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 15, 13, 11, 9, 7, 5, 3, 1);
+            let mut out = [[0f32; ROWS]; N];
+            for j in 0..N {
+                let rows = _mm256_add_ps(
+                    _mm512_castps512_ps256(_mm512_permutexvar_ps(even, acc[j])),
+                    _mm512_castps512_ps256(_mm512_permutexvar_ps(odd, acc[j])),
+                );
+                _mm256_storeu_ps(out[j].as_mut_ptr(), _mm256_sub_ps(rows, acc_mins[j]));
+            }
+            out
+        }
+    }
+
+    /// Row `r`'s two integer sums of one group block, for the exactness tests.
+    #[cfg(test)]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub(super) unsafe fn block_sums(group_block: &[u8], y: &BlockQ8K) -> [(i32, i32); ROWS] {
+        // SAFETY: as `dot_group`, on one group block: with `d = 1`, `dmin = 0` the float result
+        // would round, so the integer parts are recomputed here the same way instead.
+        unsafe {
+            let p = group_block.as_ptr();
+            let low4 = _mm512_set1_epi8(0x0f);
+            let pairs_low = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+            let pairs_high =
+                _mm512_set_epi32(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8);
+            let q8 = y.qs.as_ptr();
+            let mut isum = _mm512_setzero_si512();
+            for chunk in 0..4 {
+                let scales = _mm512_cvtepu8_epi32(_mm_loadu_si128(
+                    p.add(SCALES + 2 * ROWS * chunk) as *const __m128i,
+                ));
+                let mut sub_low = _mm512_setzero_si512();
+                let mut sub_high = _mm512_setzero_si512();
+                for i in 0..4 {
+                    let bits =
+                        _mm512_loadu_si512(p.add(QS + 256 * chunk + 64 * i) as *const __m512i);
+                    let a_low = _mm512_set1_epi64(std::ptr::read_unaligned(
+                        q8.add(64 * chunk + 8 * i) as *const i64,
+                    ));
+                    let a_high = _mm512_set1_epi64(std::ptr::read_unaligned(
+                        q8.add(64 * chunk + 32 + 8 * i) as *const i64,
+                    ));
+                    sub_low = _mm512_dpbusd_epi32(sub_low, _mm512_and_si512(bits, low4), a_low);
+                    sub_high = _mm512_dpbusd_epi32(
+                        sub_high,
+                        _mm512_and_si512(_mm512_srli_epi16(bits, 4), low4),
+                        a_high,
+                    );
+                }
+                isum = _mm512_add_epi32(
+                    isum,
+                    _mm512_add_epi32(
+                        _mm512_mullo_epi32(sub_low, _mm512_permutexvar_epi32(pairs_low, scales)),
+                        _mm512_mullo_epi32(sub_high, _mm512_permutexvar_epi32(pairs_high, scales)),
+                    ),
+                );
+            }
+            let mut lanes = [0i32; 16];
+            _mm512_storeu_si512(lanes.as_mut_ptr() as *mut __m512i, isum);
+            let mut out = [(0, 0); ROWS];
+            for (r, out) in out.iter_mut().enumerate() {
+                let summs = (0..8)
+                    .map(|s| {
+                        i32::from(*p.add(MINS + 2 * ROWS * (s / 2) + 2 * r + s % 2))
+                            * (i32::from(y.bsums[2 * s]) + i32::from(y.bsums[2 * s + 1]))
+                    })
+                    .sum();
+                *out = (lanes[2 * r] + lanes[2 * r + 1], summs);
+            }
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{random_activations, random_bytes};
+    use super::super::{available, q8k};
+    use super::*;
+
+    /// A random `rows x blocks` Q4_K matrix with finite, small scales.
+    fn random_matrix(seed: u64, rows: usize, blocks: usize) -> Vec<u8> {
+        let mut bytes = random_bytes(seed, rows * blocks * BLOCK_BYTES);
+        for block in bytes.chunks_exact_mut(BLOCK_BYTES) {
+            let (d, dmin) = (
+                f16::from_f32(0.01 + f32::from(block[0]) / 4096.0),
+                f16::from_f32(f32::from(block[2]) / 8192.0),
+            );
+            block[0..2].copy_from_slice(&d.to_le_bytes());
+            block[2..4].copy_from_slice(&dmin.to_le_bytes());
+        }
+        bytes
+    }
+
+    #[test]
+    fn interleaving_keeps_every_row_and_its_integer_sums() {
+        for seed in 1..12u64 {
+            let (rows, blocks) = (8 * (1 + seed as usize % 3), 1 + seed as usize % 5);
+            let matrix = random_matrix(seed, rows, blocks);
+            let interleaved = interleave(&matrix, rows, blocks * QK_K).expect("whole groups");
+            let group_bytes = blocks * GROUP_BLOCK_BYTES;
+            let row_bytes = blocks * BLOCK_BYTES;
+            let xs = q8k::quantized(&random_activations(seed, blocks * QK_K));
+            for r in 0..rows {
+                let group = &interleaved[r / ROWS * group_bytes..][..group_bytes];
+                let row = &matrix[r * row_bytes..(r + 1) * row_bytes];
+                for b in 0..blocks {
+                    let group_block = &group[b * GROUP_BLOCK_BYTES..][..GROUP_BLOCK_BYTES];
+                    assert_eq!(
+                        block_sums_reference(group_block, r % ROWS, &xs[b]),
+                        q4k::block_sums_reference(&row[b * BLOCK_BYTES..][..BLOCK_BYTES], &xs[b]),
+                        "seed {seed}, row {r}, block {b}"
+                    );
+                }
+                assert_eq!(
+                    dot_group_reference(group, &xs)[r % ROWS].to_bits(),
+                    q4k::dot_reference(row, &xs).to_bits(),
+                    "seed {seed}, row {r}"
+                );
+                let mut dequantized = Vec::new();
+                dequantize_row(group, r % ROWS, &mut dequantized);
+                let candle = candle_core::quantized::ggml_file::qtensor_from_ggml(
+                    candle_core::quantized::GgmlDType::Q4K,
+                    row,
+                    vec![blocks * QK_K],
+                    &candle_core::Device::Cpu,
+                )
+                .and_then(|t| t.dequantize(&candle_core::Device::Cpu))
+                .and_then(|t| t.to_vec1::<f32>())
+                .expect("candle dequantizes Q4_K");
+                assert_eq!(dequantized, candle, "seed {seed}, row {r}");
+            }
+        }
+        assert!(
+            interleave(&random_matrix(1, 7, 1), 7, QK_K).is_none(),
+            "7 rows"
+        );
+    }
+
+    #[test]
+    fn every_kernel_equals_the_reference() {
+        for isa in available() {
+            for seed in 1..30u64 {
+                let blocks = 1 + seed as usize % 20;
+                let matrix = random_matrix(seed, ROWS, blocks);
+                let group = interleave(&matrix, ROWS, blocks * QK_K).expect("one group");
+                let xs: Vec<Vec<BlockQ8K>> = (0..7)
+                    .map(|j| q8k::quantized(&random_activations(seed * 31 + j, blocks * QK_K)))
+                    .collect();
+                #[cfg(target_arch = "x86_64")]
+                if isa == Isa::Avx512 {
+                    for b in 0..blocks {
+                        let group_block = &group[b * GROUP_BLOCK_BYTES..][..GROUP_BLOCK_BYTES];
+                        // SAFETY: `available()` listed AVX-512 with everything it needs.
+                        #[allow(unsafe_code)]
+                        let simd = unsafe { avx512::block_sums(group_block, &xs[0][b]) };
+                        for (r, sums) in simd.iter().enumerate() {
+                            assert_eq!(*sums, block_sums_reference(group_block, r, &xs[0][b]));
+                        }
+                    }
+                }
+                let reference = dot_group_reference(&group, &xs[0]);
+                let mut alone = [[0f32; ROWS]];
+                dot_group(isa, &group, &[&xs[0]], &mut alone);
+                let row_bytes = blocks * BLOCK_BYTES;
+                for r in 0..ROWS {
+                    let magnitude: f32 = matrix[r * row_bytes..(r + 1) * row_bytes]
+                        .chunks_exact(BLOCK_BYTES)
+                        .zip(&xs[0])
+                        .map(|(block, y)| q4k::dot_reference(block, std::slice::from_ref(y)).abs())
+                        .sum();
+                    assert!(
+                        (alone[0][r] - reference[r]).abs() <= 1e-5 * magnitude.max(1e-3),
+                        "{isa:?}, seed {seed}, row {r}: {} vs {}",
+                        alone[0][r],
+                        reference[r]
+                    );
+                }
+                let views: Vec<&[BlockQ8K]> = xs.iter().map(Vec::as_slice).collect();
+                for tile_views in views.chunks(tile(isa)) {
+                    let mut together = vec![[0f32; ROWS]; tile_views.len()];
+                    dot_group(isa, &group, tile_views, &mut together);
+                    for (j, view) in tile_views.iter().enumerate() {
+                        let mut alone = [[0f32; ROWS]];
+                        dot_group(isa, &group, std::slice::from_ref(view), &mut alone);
+                        assert_eq!(
+                            together[j], alone[0],
+                            "{isa:?}, seed {seed}, activation {j}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_matmul_dots_every_row_with_every_activation() {
+        let (rows, blocks, n) = (24, 3, 6);
+        let cols = blocks * QK_K;
+        let matrix = random_matrix(7, rows, blocks);
+        let interleaved = interleave(&matrix, rows, cols).expect("whole groups");
+        let xs = random_activations(3, n * cols);
+        let mut out = vec![0f32; rows * n];
+        matmul(&interleaved, rows, cols, &xs, &mut out);
+        let group_bytes = blocks * GROUP_BLOCK_BYTES;
+        let isa = super::super::isa();
+        for j in 0..n {
+            let x = q8k::quantized(&xs[j * cols..(j + 1) * cols]);
+            for g in 0..rows / ROWS {
+                let mut expected = [[0f32; ROWS]];
+                dot_group(
+                    isa,
+                    &interleaved[g * group_bytes..][..group_bytes],
+                    &[&x],
+                    &mut expected,
+                );
+                for r in 0..ROWS {
+                    assert_eq!(
+                        out[j * rows + g * ROWS + r],
+                        expected[0][r],
+                        "activation {j}, row {}",
+                        g * ROWS + r
+                    );
+                }
+            }
+        }
+    }
+}
