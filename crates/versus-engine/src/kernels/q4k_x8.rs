@@ -11,8 +11,10 @@
 //! `dpbusd` multiplies 64 weights with their activations and adds them into the rows' lanes:
 //! about a third of the instructions per byte. Measured on the 2-core development machine (Phi-4
 //! shapes, Q4_K GGUF, `cargo bench -p versus-engine --bench engine`, `VERSUS_INTERLEAVE=off` for
-//! the other side): prefill 1.7x and 16 sequences decoded together 1.6x the row-at-a-time
-//! kernel's tokens/s; one sequence's decode about the same (bound by memory there).
+//! the other side): prefill 1.8x and 16 sequences decoded together 1.7x the row-at-a-time
+//! kernel's tokens/s with AVX-512, 1.4x and 1.7x with AVX2 (`VERSUS_ISA=avx2`); one sequence's
+//! decode is bound by memory, and there the two were within the machine's noise (0.8x to 1.1x
+//! in interleaved runs).
 //!
 //! A group of eight rows holds, for each block index, [`GROUP_BLOCK_BYTES`] bytes:
 //! - the eight rows' `d` (f16), then their `dmin` (f16);
@@ -78,20 +80,23 @@ impl Interleaved {
 
 /// Activation rows one pass takes: each needs five registers of accumulators.
 pub fn tile(isa: Isa) -> usize {
-    if isa == Isa::Avx512 {
-        4
-    } else {
-        1
+    match isa {
+        Isa::Avx512 => 4,
+        Isa::Avx2 => 2,
+        Isa::Portable => 1,
     }
 }
 
 /// Whether the interleaved kernel is the one to use for a `rows x cols` Q4_K matrix on `isa`:
-/// where it has a SIMD kernel and the rows fill whole groups.
+/// where it has a SIMD kernel (AVX-512 VNNI, AVX2) and the rows fill whole groups.
 /// `VERSUS_INTERLEAVE=off` keeps every matrix a row at a time (for comparing the two kernels).
 pub fn applies(isa: Isa, rows: usize, cols: usize) -> bool {
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let off = *OFF.get_or_init(|| std::env::var("VERSUS_INTERLEAVE").is_ok_and(|v| v == "off"));
-    !off && isa == Isa::Avx512 && rows.is_multiple_of(ROWS) && cols.is_multiple_of(QK_K) && rows > 0
+    !off && isa != Isa::Portable
+        && rows.is_multiple_of(ROWS)
+        && cols.is_multiple_of(QK_K)
+        && rows > 0
 }
 
 /// `bytes` (a `rows x cols` Q4_K matrix, rows one after another) interleaved, or `None` when
@@ -234,6 +239,21 @@ pub fn dot_group(isa: Isa, group: &[u8], ys: &[&[BlockQ8K]], out: &mut [[f32; RO
                 _ => {
                     for (out, y) in out.iter_mut().zip(ys) {
                         *out = avx512::dot_group([*y], group)[0];
+                    }
+                }
+            }
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `available()` offers `Avx2` only when the CPU has AVX2, FMA and F16C; as
+        // above for the bounds.
+        #[allow(unsafe_code)]
+        Isa::Avx2 => unsafe {
+            match ys {
+                [a] => out.copy_from_slice(&avx2::dot_group([*a], group)),
+                [a, b] => out.copy_from_slice(&avx2::dot_group([*a, *b], group)),
+                _ => {
+                    for (out, y) in out.iter_mut().zip(ys) {
+                        *out = avx2::dot_group([*y], group)[0];
                     }
                 }
             }
@@ -494,6 +514,208 @@ mod avx512 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod avx2 {
+    //! AVX2: each 64-byte load of a chunk split in two halves of four rows; `maddubs` multiplies
+    //! nibbles and activations into i16 pairs and `madd` applies the sub-block's scale (as i16,
+    //! four lanes a row) and widens into i32, two lanes a row.
+    use std::arch::x86_64::*;
+
+    use super::{BlockQ8K, D, DMIN, GROUP_BLOCK_BYTES, MINS, QS, ROWS, SCALES};
+
+    /// One group block's integer sums against one Q8_K block: for each half of the rows (0-3,
+    /// 4-7), eight i32 lanes, row `4·half + r` in lanes `2r` and `2r + 1`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn block_isums(p: *const u8, y: &BlockQ8K) -> [__m256i; 2] {
+        // SAFETY: the caller guarantees AVX2 and that `p` starts a whole group block; the loads
+        // stay inside it and inside `y`'s 256 bytes of q8.
+        unsafe {
+            let low4 = _mm256_set1_epi8(0x0f);
+            // Bytes 4·half + r (r < 4) each repeated four times, for the low sub-block's scales
+            // (first eight bytes) and the high one's (next eight).
+            let spread = |first: i8| {
+                _mm_setr_epi8(
+                    first,
+                    first,
+                    first,
+                    first,
+                    first + 1,
+                    first + 1,
+                    first + 1,
+                    first + 1,
+                    first + 2,
+                    first + 2,
+                    first + 2,
+                    first + 2,
+                    first + 3,
+                    first + 3,
+                    first + 3,
+                    first + 3,
+                )
+            };
+            let patterns = [[spread(0), spread(8)], [spread(4), spread(12)]];
+            let q8 = y.qs.as_ptr();
+            let mut isum = [_mm256_setzero_si256(); 2];
+            for chunk in 0..4 {
+                let scales = _mm_loadu_si128(p.add(SCALES + 2 * ROWS * chunk) as *const __m128i);
+                for (half, isum) in isum.iter_mut().enumerate() {
+                    let scale_low =
+                        _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scales, patterns[half][0]));
+                    let scale_high =
+                        _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scales, patterns[half][1]));
+                    for i in 0..4 {
+                        let bits = _mm256_loadu_si256(
+                            p.add(QS + 256 * chunk + 64 * i + 32 * half) as *const __m256i
+                        );
+                        let a_low = _mm256_set1_epi64x(std::ptr::read_unaligned(
+                            q8.add(64 * chunk + 8 * i) as *const i64,
+                        ));
+                        let a_high = _mm256_set1_epi64x(std::ptr::read_unaligned(
+                            q8.add(64 * chunk + 32 + 8 * i) as *const i64,
+                        ));
+                        // u8 (< 16) x i8 pairs into i16 (no saturation), then times the scale
+                        // and into i32.
+                        let low = _mm256_madd_epi16(
+                            _mm256_maddubs_epi16(_mm256_and_si256(bits, low4), a_low),
+                            scale_low,
+                        );
+                        let high = _mm256_madd_epi16(
+                            _mm256_maddubs_epi16(
+                                _mm256_and_si256(_mm256_srli_epi16(bits, 4), low4),
+                                a_high,
+                            ),
+                            scale_high,
+                        );
+                        *isum = _mm256_add_epi32(*isum, _mm256_add_epi32(low, high));
+                    }
+                }
+            }
+            isum
+        }
+    }
+
+    /// One group block's minimums against one Q8_K block: eight i32 lanes, row r in lane r.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn block_summs(p: *const u8, y: &BlockQ8K) -> __m256i {
+        // SAFETY: as `block_isums`; the bsums are 16 i16.
+        unsafe {
+            let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+            let pair_sums = _mm_hadd_epi16(
+                _mm256_castsi256_si128(bsums),
+                _mm256_extracti128_si256(bsums, 1),
+            );
+            let mut mins = [_mm256_setzero_si256(); 4];
+            for (pair, mins) in mins.iter_mut().enumerate() {
+                *mins = _mm256_cvtepu8_epi16(_mm_loadu_si128(
+                    p.add(MINS + 2 * ROWS * pair) as *const __m128i
+                ));
+            }
+            let mut summs = _mm256_madd_epi16(mins[0], _mm256_broadcastd_epi32(pair_sums));
+            summs = _mm256_add_epi32(
+                summs,
+                _mm256_madd_epi16(
+                    mins[1],
+                    _mm256_broadcastd_epi32(_mm_srli_si128(pair_sums, 4)),
+                ),
+            );
+            summs = _mm256_add_epi32(
+                summs,
+                _mm256_madd_epi16(
+                    mins[2],
+                    _mm256_broadcastd_epi32(_mm_srli_si128(pair_sums, 8)),
+                ),
+            );
+            _mm256_add_epi32(
+                summs,
+                _mm256_madd_epi16(
+                    mins[3],
+                    _mm256_broadcastd_epi32(_mm_srli_si128(pair_sums, 12)),
+                ),
+            )
+        }
+    }
+
+    /// `N` activation rows against a group of eight rows: `out[j][r]`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn dot_group<const N: usize>(
+        ys: [&[BlockQ8K]; N],
+        group: &[u8],
+    ) -> [[f32; ROWS]; N] {
+        // SAFETY: the caller guarantees the features, that `group` is whole group blocks and
+        // that each `ys[j]` has a block for each.
+        unsafe {
+            // Lanes 2r and 2r + 1 take row 4·half + r's `d`.
+            let pairs = [
+                _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3),
+                _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7),
+            ];
+            let mut acc = [[_mm256_setzero_ps(); 2]; N];
+            let mut acc_mins = [_mm256_setzero_ps(); N];
+            for (block, gb) in group.chunks_exact(GROUP_BLOCK_BYTES).enumerate() {
+                let p = gb.as_ptr();
+                let d = _mm256_cvtph_ps(_mm_loadu_si128(p.add(D) as *const __m128i));
+                let dmin = _mm256_cvtph_ps(_mm_loadu_si128(p.add(DMIN) as *const __m128i));
+                for j in 0..N {
+                    let y = &ys[j][block];
+                    let isum = block_isums(p, y);
+                    let scale = _mm256_set1_ps(y.d);
+                    for half in 0..2 {
+                        let d_pairs = _mm256_permutevar8x32_ps(d, pairs[half]);
+                        acc[j][half] = _mm256_fmadd_ps(
+                            _mm256_cvtepi32_ps(isum[half]),
+                            _mm256_mul_ps(d_pairs, scale),
+                            acc[j][half],
+                        );
+                    }
+                    acc_mins[j] = _mm256_fmadd_ps(
+                        _mm256_cvtepi32_ps(block_summs(p, y)),
+                        _mm256_mul_ps(dmin, scale),
+                        acc_mins[j],
+                    );
+                }
+            }
+            let mut out = [[0f32; ROWS]; N];
+            for j in 0..N {
+                let mut lanes = [[0f32; 8]; 2];
+                _mm256_storeu_ps(lanes[0].as_mut_ptr(), acc[j][0]);
+                _mm256_storeu_ps(lanes[1].as_mut_ptr(), acc[j][1]);
+                let mut mins = [0f32; 8];
+                _mm256_storeu_ps(mins.as_mut_ptr(), acc_mins[j]);
+                for r in 0..ROWS {
+                    let lane = &lanes[r / 4];
+                    out[j][r] = (lane[2 * (r % 4)] + lane[2 * (r % 4) + 1]) - mins[r];
+                }
+            }
+            out
+        }
+    }
+
+    /// Each row's two integer sums of one group block, for the exactness tests.
+    #[cfg(test)]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn block_sums(group_block: &[u8], y: &BlockQ8K) -> [(i32, i32); ROWS] {
+        // SAFETY: the caller guarantees the features and a whole group block.
+        unsafe {
+            let p = group_block.as_ptr();
+            let isum = block_isums(p, y);
+            let mut lanes = [[0i32; 8]; 2];
+            _mm256_storeu_si256(lanes[0].as_mut_ptr() as *mut __m256i, isum[0]);
+            _mm256_storeu_si256(lanes[1].as_mut_ptr() as *mut __m256i, isum[1]);
+            let mut summs = [0i32; 8];
+            _mm256_storeu_si256(summs.as_mut_ptr() as *mut __m256i, block_summs(p, y));
+            let mut out = [(0, 0); ROWS];
+            for (r, out) in out.iter_mut().enumerate() {
+                let lane = &lanes[r / 4];
+                *out = (lane[2 * (r % 4)] + lane[2 * (r % 4) + 1], summs[r]);
+            }
+            out
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::{random_activations, random_bytes};
@@ -570,12 +792,19 @@ mod tests {
                     .map(|j| q8k::quantized(&random_activations(seed * 31 + j, blocks * QK_K)))
                     .collect();
                 #[cfg(target_arch = "x86_64")]
-                if isa == Isa::Avx512 {
+                if isa != Isa::Portable {
                     for b in 0..blocks {
                         let group_block = &group[b * GROUP_BLOCK_BYTES..][..GROUP_BLOCK_BYTES];
-                        // SAFETY: `available()` listed AVX-512 with everything it needs.
+                        // SAFETY: `available()` listed this instruction set with everything its
+                        // kernel needs.
                         #[allow(unsafe_code)]
-                        let simd = unsafe { avx512::block_sums(group_block, &xs[0][b]) };
+                        let simd = unsafe {
+                            if isa == Isa::Avx512 {
+                                avx512::block_sums(group_block, &xs[0][b])
+                            } else {
+                                avx2::block_sums(group_block, &xs[0][b])
+                            }
+                        };
                         for (r, sums) in simd.iter().enumerate() {
                             assert_eq!(*sums, block_sums_reference(group_block, r, &xs[0][b]));
                         }
