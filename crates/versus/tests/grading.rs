@@ -6,7 +6,7 @@
 
 mod support;
 
-use support::{str_field, Sandbox, SuiteBuilder};
+use support::{sandbox_tests_skipped, str_field, Sandbox, SuiteBuilder};
 use versus_testkit::{FakeServer, Rule, Script};
 
 const GOOD_FIB: &str = "Here is a DP solution:\n\n```python\ndef fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n```\n";
@@ -62,6 +62,9 @@ fn suite(server: &FakeServer, judge: bool) -> String {
 
 #[test]
 fn code_checks_decide_the_coding_verdict() {
+    if sandbox_tests_skipped("code_checks_decide_the_coding_verdict") {
+        return;
+    }
     let server = server("[[A]]");
     let sandbox = Sandbox::new();
     sandbox.suite(suite(&server, false));
@@ -278,6 +281,9 @@ fn ratings_without_battles_say_what_to_do() {
 
 #[test]
 fn the_seed_suite_is_scored_end_to_end() {
+    if sandbox_tests_skipped("the_seed_suite_is_scored_end_to_end") {
+        return;
+    }
     let server = FakeServer::start_in_thread(
         Script::new().rule(
             Rule::model("good")

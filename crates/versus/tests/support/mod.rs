@@ -26,6 +26,16 @@ pub const PROMPTS: [&str; 3] = [
     "Summarize the plot of Hamlet in one sentence.",
 ];
 
+/// Whether a test that runs code in the sandbox (bubblewrap) should skip itself: only with
+/// `VERSUS_SKIP_SANDBOX_TESTS=1`, which `scripts/test` documents for machines without bwrap.
+pub fn sandbox_tests_skipped(test: &str) -> bool {
+    let skipped = std::env::var("VERSUS_SKIP_SANDBOX_TESTS").is_ok_and(|value| value == "1");
+    if skipped {
+        eprintln!("VERSUS_SKIP_SANDBOX_TESTS=1: skipping {test}, which runs code in the sandbox");
+    }
+    skipped
+}
+
 /// The id of the standard task `index` (0-based): `t1`, `t2`, `t3`.
 pub fn task_id(index: usize) -> String {
     format!("t{}", index + 1)
