@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use versus_core::{DTypeChoice, DeviceChoice, Quantization};
+use versus_store::Database;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -14,9 +15,10 @@ use versus_core::{DTypeChoice, DeviceChoice, Quantization};
     propagate_version = true
 )]
 pub struct Cli {
-    /// The database holding runs and cached answers.
+    /// The database holding runs and cached answers: a SQLite file, or a PostgreSQL server
+    /// (`postgres://user@host/database`, shared by several processes and machines).
     #[arg(long, global = true, env = "VERSUS_DB", default_value = "versus.db")]
-    pub db: PathBuf,
+    pub db: Database,
 
     /// Print nothing but errors and requested output.
     #[arg(long, short, global = true)]

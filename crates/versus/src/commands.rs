@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
-use versus_store::Store;
+use versus_store::{Database, Store};
 
 use crate::cli::{
     Cli, Command, GradingArgs, ListFormat, ModelCommand, RatingsArgs, ReportArgs, ReportFormat,
@@ -43,11 +43,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
     }
 }
 
-fn open_store(db: &Path) -> anyhow::Result<Store> {
-    Ok(Store::open(db)?)
+pub fn open_store(db: &Database) -> anyhow::Result<Store> {
+    Ok(Store::connect(db)?)
 }
 
-pub fn run(db: &Path, quiet: bool, args: &RunArgs) -> anyhow::Result<ExitStatus> {
+pub fn run(db: &Database, quiet: bool, args: &RunArgs) -> anyhow::Result<ExitStatus> {
     let settings = RunSettings::resolve(args)?;
     // Where every key goes is checked (and said) before the database is opened or any model is
     // built: a refusal is the user's to lift on the command line.
@@ -98,7 +98,7 @@ pub fn run(db: &Path, quiet: bool, args: &RunArgs) -> anyhow::Result<ExitStatus>
     })
 }
 
-fn print_outcome(outcome: &RunOutcome, db: &Path) {
+fn print_outcome(outcome: &RunOutcome, db: &Database) {
     let verb = if outcome.interrupted {
         "interrupted"
     } else {
@@ -121,11 +121,7 @@ fn print_outcome(outcome: &RunOutcome, db: &Path) {
     if outcome.failed.len() > SHOWN {
         eprintln!("  ... and {} more", outcome.failed.len() - SHOWN);
     }
-    let db_flag = if db == Path::new("versus.db") {
-        String::new()
-    } else {
-        format!(" --db {}", db.display())
-    };
+    let db_flag = db_flag(db);
     if outcome.interrupted {
         eprintln!("run the same command again to finish the missing cells");
     }
@@ -174,14 +170,27 @@ fn print_score_summary(summary: &ScoreSummary) {
     }
 }
 
-/// The database at `db`, which must exist: commands that only read never create one.
-pub fn existing_store(db: &Path) -> anyhow::Result<Store> {
-    if !db.exists() {
-        return Err(crate::settings::UsageError(format!(
-            "no database at {}; start a run with `versus run`, or point --db at an existing one",
-            db.display()
-        ))
-        .into());
+/// ` --db ...` as a command the user may copy needs it: empty for the default file. A URL is
+/// shown redacted; the user knows its password.
+pub fn db_flag(db: &Database) -> String {
+    if db.sqlite_path() == Some(Path::new("versus.db")) {
+        String::new()
+    } else {
+        format!(" --db {db}")
+    }
+}
+
+/// The database `db` names, which must exist: commands that only read never create a SQLite
+/// file (a PostgreSQL database exists or the connection says so).
+pub fn existing_store(db: &Database) -> anyhow::Result<Store> {
+    if let Some(path) = db.sqlite_path() {
+        if !path.exists() {
+            return Err(crate::settings::UsageError(format!(
+                "no database at {}; start a run with `versus run`, or point --db at an existing one",
+                path.display()
+            ))
+            .into());
+        }
     }
     open_store(db)
 }
@@ -202,7 +211,7 @@ pub fn chosen_run(
     }
 }
 
-fn score(db: &Path, quiet: bool, args: &ScoreArgs) -> anyhow::Result<ExitStatus> {
+fn score(db: &Database, quiet: bool, args: &ScoreArgs) -> anyhow::Result<ExitStatus> {
     let mut store = existing_store(db)?;
     let run = chosen_run(&store, args.run)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -220,7 +229,7 @@ fn score(db: &Path, quiet: bool, args: &ScoreArgs) -> anyhow::Result<ExitStatus>
     Ok(ExitStatus::Success)
 }
 
-fn votes_import(db: &Path, quiet: bool, args: &VotesImportArgs) -> anyhow::Result<ExitStatus> {
+fn votes_import(db: &Database, quiet: bool, args: &VotesImportArgs) -> anyhow::Result<ExitStatus> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let battles = versus_core::ratings::parse_battles_jsonl(&text)
@@ -247,7 +256,7 @@ fn votes_import(db: &Path, quiet: bool, args: &VotesImportArgs) -> anyhow::Resul
     Ok(ExitStatus::Success)
 }
 
-fn ratings(db: &Path, args: &RatingsArgs) -> anyhow::Result<ExitStatus> {
+fn ratings(db: &Database, args: &RatingsArgs) -> anyhow::Result<ExitStatus> {
     use versus_core::ratings::{pairwise_results, ratings_with_intervals, win_rates_by_category};
     let store = existing_store(db)?;
     let battles = store.battles(args.run, args.category.as_deref())?;
@@ -473,7 +482,7 @@ fn ratings(db: &Path, args: &RatingsArgs) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-fn report(db: &Path, args: &ReportArgs) -> anyhow::Result<ExitStatus> {
+fn report(db: &Database, args: &ReportArgs) -> anyhow::Result<ExitStatus> {
     let store = existing_store(db)?;
     let report = report::build(&store, chosen_run(&store, args.run)?)?;
     let text = match args.format {
@@ -489,7 +498,7 @@ fn report(db: &Path, args: &ReportArgs) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-fn runs(db: &Path, args: &RunsArgs) -> anyhow::Result<ExitStatus> {
+fn runs(db: &Database, args: &RunsArgs) -> anyhow::Result<ExitStatus> {
     let store = existing_store(db)?;
     let runs = store.runs()?;
     let text = match args.format {
