@@ -329,6 +329,13 @@ const POSTGRES_NOW: &str = "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH
 /// Seconds since the Unix epoch, in both spellings (the run and cell leases count in these).
 pub(crate) const SQLITE_UNIX_NOW: &str = "CAST(strftime('%s', 'now') AS INTEGER)";
 const POSTGRES_UNIX_NOW: &str = "CAST(FLOOR(EXTRACT(EPOCH FROM now())) AS BIGINT)";
+/// Milliseconds since the Unix epoch, in both spellings (cell leases and worker heartbeats).
+/// PostgreSQL's `clock_timestamp()`, not `now()`: a lease is measured from the statement, not
+/// from the start of its transaction.
+pub(crate) const SQLITE_UNIX_MS: &str =
+    "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
+const POSTGRES_UNIX_MS: &str =
+    "CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000) AS BIGINT)";
 
 /// The PostgreSQL spelling of a query written for SQLite: `?N` becomes `$N`, SQLite's clock
 /// becomes PostgreSQL's, and `json_each(?N)` (a JSON array parameter read as rows of `value`)
@@ -336,7 +343,8 @@ const POSTGRES_UNIX_NOW: &str = "CAST(FLOOR(EXTRACT(EPOCH FROM now())) AS BIGINT
 pub(crate) fn postgres_sql(sql: &str) -> String {
     let sql = sql
         .replace(SQLITE_NOW, POSTGRES_NOW)
-        .replace(SQLITE_UNIX_NOW, POSTGRES_UNIX_NOW);
+        .replace(SQLITE_UNIX_NOW, POSTGRES_UNIX_NOW)
+        .replace(SQLITE_UNIX_MS, POSTGRES_UNIX_MS);
     let mut out = String::with_capacity(sql.len() + 16);
     let mut rest = sql.as_str();
     while let Some(start) = rest.find(['?', 'j']) {

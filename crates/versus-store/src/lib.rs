@@ -13,6 +13,7 @@ mod owners;
 mod postgres;
 mod records;
 mod schema;
+mod workers;
 
 use std::path::Path;
 use std::time::Duration;
@@ -30,6 +31,7 @@ pub use records::{
     CellError, CellId, CellOutcome, CellRecord, CellStatus, NewRun, RunId, RunRecord, RunStatus,
     RunSummary, StoredCompletion,
 };
+pub use workers::{SharedWork, WorkerInfo, WorkerProgress};
 
 use records::{
     error_kind_from_column, error_kind_to_column, finish_reason_from_column,

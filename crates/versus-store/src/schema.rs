@@ -245,6 +245,27 @@ CREATE TABLE batch_cells (
 "
 );
 
+/// Migration 7: workers (`versus worker`). A run opened with `versus run --workers 0` is
+/// `shared`; a worker claims its pending cells under a lease (`lease_owner` until
+/// `lease_expires_ms`, the database's clock in Unix milliseconds, refreshed by a heartbeat), and
+/// the cell keeps which worker recorded it. Each worker's heartbeat is in `workers`.
+const ADD_WORKERS: &str = "
+ALTER TABLE runs ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE cells ADD COLUMN lease_owner TEXT;
+ALTER TABLE cells ADD COLUMN lease_expires_ms INTEGER;
+ALTER TABLE cells ADD COLUMN worker TEXT;
+CREATE INDEX cells_by_status ON cells (run_id, status);
+
+CREATE TABLE workers (
+    id           TEXT PRIMARY KEY,
+    host         TEXT NOT NULL,
+    pid          INTEGER NOT NULL,
+    models_json  TEXT NOT NULL,
+    started_ms   INTEGER NOT NULL,
+    heartbeat_ms INTEGER NOT NULL
+);
+";
+
 /// Every SQLite migration, in order: a database at version N has had the first N applied.
 pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE_RUNS_CELLS_COMPLETIONS,
@@ -253,6 +274,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ADD_RUN_OWNERS,
     ADD_COMPLETION_DETAILS,
     ADD_BATCHES,
+    ADD_WORKERS,
 ];
 
 /// PostgreSQL migration 1: what SQLite's migration 1 creates.
@@ -434,6 +456,24 @@ CREATE TABLE batch_cells (
 "
 );
 
+/// PostgreSQL migration 7: what SQLite's migration 7 adds.
+const PG_ADD_WORKERS: &str = "
+ALTER TABLE runs ADD COLUMN shared BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE cells ADD COLUMN lease_owner TEXT;
+ALTER TABLE cells ADD COLUMN lease_expires_ms BIGINT;
+ALTER TABLE cells ADD COLUMN worker TEXT;
+CREATE INDEX cells_by_status ON cells (run_id, status);
+
+CREATE TABLE workers (
+    id           TEXT PRIMARY KEY,
+    host         TEXT NOT NULL,
+    pid          BIGINT NOT NULL,
+    models_json  TEXT NOT NULL,
+    started_ms   BIGINT NOT NULL,
+    heartbeat_ms BIGINT NOT NULL
+);
+";
+
 /// Every PostgreSQL migration, in order; version N matches SQLite's version N.
 pub(crate) const POSTGRES_MIGRATIONS: &[&str] = &[
     PG_CREATE_RUNS_CELLS_COMPLETIONS,
@@ -442,6 +482,7 @@ pub(crate) const POSTGRES_MIGRATIONS: &[&str] = &[
     PG_ADD_RUN_OWNERS,
     PG_ADD_COMPLETION_DETAILS,
     PG_ADD_BATCHES,
+    PG_ADD_WORKERS,
 ];
 
 /// The schema version this build writes.
