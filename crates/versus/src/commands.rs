@@ -40,6 +40,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Login(args) => local_commands::login(args),
         Command::Serve(args) => crate::serve::serve(args, cli.quiet),
         Command::View(args) => crate::view::view(&cli.db, cli.quiet, args),
+        Command::Worker(args) => crate::worker::worker(&cli.db, cli.quiet, args),
     }
 }
 
@@ -51,7 +52,8 @@ pub fn run(db: &Database, quiet: bool, args: &RunArgs) -> anyhow::Result<ExitSta
     let settings = RunSettings::resolve(args)?;
     // Where every key goes is checked (and said) before the database is opened or any model is
     // built: a refusal is the user's to lift on the command line.
-    let mut keys = KeyPrompter::new(!quiet).with_policy(settings.keys.clone());
+    // A shared run's keys are the workers': nothing is asked for here.
+    let mut keys = KeyPrompter::new(!quiet && !settings.shared).with_policy(settings.keys.clone());
     for config in &settings.loaded.suite.models {
         keys.check_route(config)
             .map_err(|error| UsageError(error.message))?;
@@ -63,6 +65,9 @@ pub fn run(db: &Database, quiet: bool, args: &RunArgs) -> anyhow::Result<ExitSta
         .context("cannot start the async runtime")?;
     let suite_dir = settings.loaded.base_dir.clone();
     let outcome = runtime.block_on(runner::run(settings, store, keys, quiet))?;
+    if outcome.shared {
+        return shared_run(db, quiet, args.wait, &outcome, &runtime);
+    }
     if !quiet {
         print_outcome(&outcome, db);
     }
@@ -95,6 +100,73 @@ pub fn run(db: &Database, quiet: bool, args: &RunArgs) -> anyhow::Result<ExitSta
         ExitStatus::Success
     } else {
         ExitStatus::Failed
+    })
+}
+
+/// `versus run --workers 0`: says how to start workers, and with `--wait` shows their progress
+/// until no cell is pending.
+fn shared_run(
+    db: &Database,
+    quiet: bool,
+    wait: bool,
+    outcome: &RunOutcome,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<ExitStatus> {
+    let run = outcome.run_id;
+    if !quiet {
+        eprintln!(
+            "run {run}{} shared: {} cells, {} pending for workers; start them with \
+             `versus{} worker` on any machine that reaches the database",
+            if outcome.resumed { " (resumed)" } else { "" },
+            outcome.total,
+            outcome.pending,
+            db_flag(db)
+        );
+    }
+    if !wait {
+        return Ok(ExitStatus::Success);
+    }
+    let store = open_store(db)?;
+    let mut last = None;
+    let summary = runtime.block_on(async {
+        let mut interrupt = std::pin::pin!(runner::interrupted());
+        loop {
+            let summary = store.run(run)?.summary;
+            let shown = (
+                summary.cells_ok,
+                summary.cells_failed,
+                summary.cells_pending,
+            );
+            if !quiet && last != Some(shown) {
+                last = Some(shown);
+                let workers = store.worker_progress(run)?;
+                eprintln!(
+                    "run {run}: {} of {} cells done ({} failed), {} pending, {} workers",
+                    summary.cells_total - summary.cells_pending,
+                    summary.cells_total,
+                    summary.cells_failed,
+                    summary.cells_pending,
+                    workers.len()
+                );
+            }
+            if summary.status != versus_store::RunStatus::Running || summary.cells_pending == 0 {
+                return anyhow::Ok(Some(summary));
+            }
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                () = &mut interrupt => return Ok(None),
+            }
+        }
+    })?;
+    Ok(match summary {
+        None => ExitStatus::Interrupted,
+        Some(summary) if summary.cells_failed > 0 => ExitStatus::Failed,
+        Some(_) => {
+            if !quiet {
+                eprintln!("report: versus{} report --run {run}", db_flag(db));
+            }
+            ExitStatus::Success
+        }
     })
 }
 
@@ -501,11 +573,17 @@ fn report(db: &Database, args: &ReportArgs) -> anyhow::Result<ExitStatus> {
 fn runs(db: &Database, args: &RunsArgs) -> anyhow::Result<ExitStatus> {
     let store = existing_store(db)?;
     let runs = store.runs()?;
+    // Each run's workers (`versus worker`), for shared runs; empty for the others.
+    let workers: Vec<Vec<versus_store::WorkerProgress>> = runs
+        .iter()
+        .map(|run| store.worker_progress(run.id))
+        .collect::<Result<_, _>>()?;
     let text = match args.format {
         ListFormat::Json => {
             let rows: Vec<serde_json::Value> = runs
                 .iter()
-                .map(|r| {
+                .zip(&workers)
+                .map(|(r, workers)| {
                     serde_json::json!({
                         "id": r.id,
                         "suite": r.suite_name,
@@ -520,6 +598,16 @@ fn runs(db: &Database, args: &RunsArgs) -> anyhow::Result<ExitStatus> {
                         "pending": r.cells_pending,
                         "batches_waiting": r.batches_waiting,
                         "tool_version": r.tool_version,
+                        "workers": workers.iter().map(|w| serde_json::json!({
+                            "id": w.worker,
+                            "host": w.host,
+                            "pid": w.pid,
+                            "done": w.cells_done,
+                            "failed": w.cells_failed,
+                            "leased": w.cells_leased,
+                            "cells_per_second": w.cells_per_second,
+                            "heartbeat_age_secs": w.heartbeat_age_secs,
+                        })).collect::<Vec<_>>(),
                     })
                 })
                 .collect();
@@ -527,13 +615,29 @@ fn runs(db: &Database, args: &RunsArgs) -> anyhow::Result<ExitStatus> {
             json.push('\n');
             json
         }
-        ListFormat::Table => runs_table(&runs),
+        ListFormat::Table => runs_table(&runs, &workers),
     };
     write_output(None, &text)?;
     Ok(ExitStatus::Success)
 }
 
-fn runs_table(runs: &[versus_store::RunSummary]) -> String {
+/// One line per worker of a shared run, under the run's row.
+pub fn worker_line(worker: &versus_store::WorkerProgress) -> String {
+    format!(
+        "worker {}: {} done, {} failed, {} held, {:.1} cells/s, heartbeat {:.1} s ago",
+        worker.worker,
+        worker.cells_done,
+        worker.cells_failed,
+        worker.cells_leased,
+        worker.cells_per_second,
+        worker.heartbeat_age_secs
+    )
+}
+
+fn runs_table(
+    runs: &[versus_store::RunSummary],
+    workers: &[Vec<versus_store::WorkerProgress>],
+) -> String {
     if runs.is_empty() {
         return "no runs yet; start one with `versus run`\n".into();
     }
@@ -572,7 +676,7 @@ fn runs_table(runs: &[versus_store::RunSummary]) -> String {
         }
     }
     let mut out = String::new();
-    let mut line = |cells: &[String]| {
+    let line = |out: &mut String, cells: &[String]| {
         let padded: Vec<String> = cells
             .iter()
             .zip(widths)
@@ -581,9 +685,14 @@ fn runs_table(runs: &[versus_store::RunSummary]) -> String {
         out.push_str(padded.join("  ").trim_end());
         out.push('\n');
     };
-    line(&header.map(str::to_string));
-    for row in &rows {
-        line(row);
+    line(&mut out, &header.map(str::to_string));
+    for (index, row) in rows.iter().enumerate() {
+        line(&mut out, row);
+        for worker in workers.get(index).into_iter().flatten() {
+            out.push_str("  ");
+            out.push_str(&worker_line(worker));
+            out.push('\n');
+        }
     }
     out
 }

@@ -247,6 +247,8 @@ pub fn demo(
         no_score: false,
         batch_api: false,
         batch_poll: None,
+        workers: None,
+        wait: false,
     };
     let code = crate::commands::run(db, quiet, &run_args)?;
     let store = crate::commands::open_store(db)?;

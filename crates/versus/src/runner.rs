@@ -47,6 +47,10 @@ pub struct RunOutcome {
     /// The models as this process ran them, base URLs whole (the stored plan has them
     /// redacted), for scoring in the same process.
     pub models: Vec<versus_core::ModelConfig>,
+    /// `--workers 0`: the run was recorded and shared; its pending cells are the workers'.
+    pub shared: bool,
+    /// Cells left pending (for the workers, when shared).
+    pub pending: usize,
 }
 
 pub struct Failure {
@@ -70,6 +74,7 @@ pub async fn run(
         fresh,
         keys: _,
         batch_poll,
+        shared,
     } = settings;
     let mut plan = RunPlan {
         suite: loaded.suite,
@@ -78,6 +83,14 @@ pub async fn run(
 
     let mut prepared: Vec<PreparedModel> = Vec::with_capacity(plan.suite.models.len());
     for config in &plan.suite.models {
+        if shared {
+            // The workers build the models, with their own keys and files.
+            prepared.push(models::unprepared(
+                config,
+                format!("model `{}` is built by the workers", config.id),
+            ));
+            continue;
+        }
         if config.spec.is_local() && !quiet {
             eprintln!("loading {} ({})...", config.id, config.spec);
         }
@@ -88,7 +101,7 @@ pub async fn run(
     let suite = &plan.suite;
     for model in &prepared {
         if let Err(error) = &model.model {
-            if !quiet {
+            if !quiet && !shared {
                 eprintln!(
                     "warning: {}; its cells will be recorded as failed",
                     redact_urls_in(&error.message)
@@ -146,6 +159,8 @@ pub async fn run(
         unsupported: 0,
         interrupted: false,
         models: suite.models.clone(),
+        shared,
+        pending: 0,
     };
     let mut progress = Progress::new(quiet, &suite.models, &cells_per_model(&cells, suite));
 
@@ -176,6 +191,9 @@ pub async fn run(
             })
         } else if let Some(hit) = cache_hit(&store, &cell, &model.config.id, no_cache, reuse)? {
             Some(hit)
+        } else if shared {
+            // The workers build the models (their keys, their files): none is built here.
+            None
         } else {
             model.model.as_ref().err().map(|error| failed(error, 0))
         };
@@ -187,6 +205,20 @@ pub async fn run(
             }
             None => work.push((position, cell)),
         }
+    }
+
+    if shared {
+        // Recorded; the workers answer the rest. The run stays `running` until the worker that
+        // records its last cell finishes it.
+        let stored = recorder
+            .finish(&mut store, crate::recorder::FLUSH_PATIENCE)
+            .await;
+        stored?;
+        store.share_run(run_id)?;
+        recorder.release(&mut store);
+        outcome.pending = work.len();
+        progress.finish();
+        return Ok(outcome);
     }
 
     // Batches an interrupted run left are collected, never asked again; with `--batch-api` the
@@ -272,7 +304,7 @@ const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// This machine's name, to tell processes on several machines apart (a database on a shared
 /// folder).
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
@@ -302,7 +334,7 @@ fn claim(store: &mut Store, run: RunId, owner: &RunOwner) -> anyhow::Result<()> 
     }
 }
 
-fn plan_cells(
+pub(crate) fn plan_cells(
     plan: &RunPlan,
     prepared: &[PreparedModel],
     task_images: &[Vec<versus_core::ContentPart>],
@@ -407,7 +439,7 @@ fn open_run(
 
 /// A stored answer that may stand in for a call: caching is on, and the answer is reproducible
 /// (greedy or seeded) or the user asked to reuse random samples.
-fn cache_hit(
+pub(crate) fn cache_hit(
     store: &Store,
     cell: &PlannedCell,
     model_id: &str,

@@ -58,22 +58,49 @@ pub async fn matrix_page(
             let paging = Paging::new(query.page, TASKS_PER_PAGE, tasks.len());
             let shown = &tasks[paging.range()];
             let ids: Vec<String> = shown.iter().map(|t| t.id.clone()).collect();
+            let workers = store.worker_progress(run)?;
             let page = StoredPage {
                 cells: store.cell_previews(run, &ids, PREVIEW_FETCH_CHARS)?,
                 scores: store.scores_for_tasks(run, &ids)?,
                 judgements: store.judgements_for_tasks(run, &ids)?,
             }
             .with_battles(&plan);
-            Ok(render(
-                &header,
-                &plan,
-                category.as_deref(),
-                paging,
-                shown,
-                &page,
-            ))
+            let mut html = render(&header, &plan, category.as_deref(), paging, shown, &page);
+            if !workers.is_empty() {
+                // After the run's summary line: who is answering this run, and how fast.
+                let marker = "</p>\n";
+                if let Some(at) = html.0.find(marker) {
+                    html.0
+                        .insert_str(at + marker.len(), &workers_table(&workers));
+                }
+            }
+            Ok(html)
         })
         .await
+}
+
+/// The workers of a shared run (`versus worker`): what each recorded, holds and how fast, and
+/// its last heartbeat.
+fn workers_table(workers: &[versus_store::WorkerProgress]) -> String {
+    let mut table = String::from(
+        "<table class=\"workers\" data-testid=\"workers\">\n<thead><tr><th>Worker</th>\
+         <th>Done</th><th>Failed</th><th>Held</th><th>Cells/s</th><th>Last heartbeat</th>\
+         </tr></thead>\n<tbody>\n",
+    );
+    for worker in workers {
+        table.push_str(&format!(
+            "<tr data-testid=\"worker-row\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{:.1}</td><td>{:.1} s ago</td></tr>\n",
+            escape(&worker.worker),
+            worker.cells_done,
+            worker.cells_failed,
+            worker.cells_leased,
+            worker.cells_per_second,
+            worker.heartbeat_age_secs
+        ));
+    }
+    table.push_str("</tbody></table>\n");
+    table
 }
 
 /// One page, ready to render.
