@@ -76,7 +76,7 @@ async fn work(db: &Database, quiet: bool, args: &WorkerArgs) -> anyhow::Result<E
     let lease_ms = args.lease_secs.saturating_mul(1000);
     // Idle workers look for work often enough that a dead worker's cells wait little longer
     // than its lease.
-    let idle_poll = Duration::from_millis((lease_ms / 4).clamp(100, 2000));
+    let idle_poll = Duration::from_millis((lease_ms / 4).clamp(100, 500));
     if !quiet {
         eprintln!(
             "worker {} on {db}: lease {} s{}",

@@ -207,9 +207,7 @@ fn four_workers_two_killed_record_every_cell_once_and_report_as_one_process() {
     assert_eq!(asked.len(), CELLS, "every cell was asked");
     let twice = asked.values().filter(|&&n| n == 2).count() as u64;
     assert!(asked.values().all(|&n| n <= 2), "a cell asked 3 times");
-    eprintln!(
-        "{CELLS} cells: {twice} asked twice; the killed workers held {held_by_dead} leases"
-    );
+    eprintln!("{CELLS} cells: {twice} asked twice; the killed workers held {held_by_dead} leases");
     assert!(
         twice <= held_by_dead,
         "{twice} cells asked twice, but the dead workers held only {held_by_dead}"
