@@ -1,7 +1,7 @@
-//! `versus worker` against one PostgreSQL database: four worker processes share a 400-cell run
-//! behind the scripted fake server, two are killed with SIGKILL mid-run, and the run still ends
-//! with every cell recorded once, no cell asked twice beyond the dead workers' leases, and the
-//! report a single process gives.
+//! versus on a PostgreSQL database: every command that uses the store, and `versus worker`: four
+//! worker processes share a 400-cell run behind the scripted fake server, two are killed with
+//! SIGKILL mid-run, and the run still ends with every cell recorded once, no cell asked twice
+//! beyond the dead workers' leases, and the report a single process gives.
 //!
 //! Needs a PostgreSQL server named by `VERSUS_TEST_POSTGRES` (`scripts/with-postgres` starts a
 //! throw-away one, and `scripts/test` runs the tests beside it); without one the tests say they
@@ -247,4 +247,103 @@ fn a_worker_serves_only_its_models_and_a_run_waits_for_the_rest() {
     assert_eq!(count(&run, "ok"), 6);
     let table = shared.versus(&["runs"]).success().stdout;
     assert_eq!(table.matches("  worker ").count(), 2, "{table}");
+}
+
+/// `GET path` from a `versus view` at `authority`; the status code and the body.
+fn http_get(authority: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(authority).expect("connect to versus view");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("a read timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send the request");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("read the response");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    (status, response)
+}
+
+#[test]
+fn every_command_works_on_postgres() {
+    let Some(db) = fresh_postgres("every_command_works_on_postgres") else {
+        return;
+    };
+    let script = Script::new().batch_polls(1).rule(
+        versus_testkit::Rule::model("m1")
+            .prompt_contains(PROMPTS[0])
+            .fault(versus_testkit::Fault::status(400)),
+    );
+    let server = FakeServer::start_in_thread(script).expect("start the fake server");
+    let sandbox = Sandbox::with_key().on_database(&db);
+    sandbox.suite(SuiteBuilder::standard(&server).build());
+
+    // run, then resume: the failed cell is asked again in the same run.
+    let first = sandbox.run(&[]).code(1);
+    assert!(
+        first.stderr.contains("report: versus --db postgres://***@"),
+        "{first}"
+    );
+    let again = sandbox.run(&[]).success();
+    assert!(again.stderr.contains("(resumed)"), "{again}");
+    assert_eq!(count(&newest_run(&sandbox), "ok"), 6);
+
+    sandbox.versus(&["score"]).success();
+    let report = sandbox.report_json(&[]);
+    assert_eq!(report.count_status("ok"), 6);
+    assert!(sandbox.report_markdown(&[]).contains("Run 1"));
+
+    sandbox.write(
+        "votes.jsonl",
+        "{\"model_a\": \"m1\", \"model_b\": \"m2\", \"winner\": \"model_a\"}\n\
+         {\"model_a\": \"m1\", \"model_b\": \"m2\", \"winner\": \"tie\"}\n",
+    );
+    sandbox
+        .versus(&["votes", "import", "votes.jsonl"])
+        .success();
+    let ratings = sandbox.versus(&["ratings"]).success();
+    assert!(ratings.stdout.contains("m1"), "{ratings}");
+
+    // Batch mode: the batch's id and cells go to the same database.
+    let batched = Sandbox::with_key().on_database(&db);
+    batched.suite(
+        SuiteBuilder::new()
+            .model_with("openai:gpt-x", &server, "")
+            .standard_tasks()
+            .build(),
+    );
+    batched
+        .run(&["--batch-api", "--batch-poll", "0.05", "--fresh"])
+        .success();
+    assert_eq!(server.batch_count(), 1);
+    assert_eq!(batched.report_json(&[]).count_status("ok"), 3);
+
+    let mut viewer = sandbox
+        .command(&["view", "--port", "0", "--quiet"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start versus view");
+    let stdout = viewer.stdout.take().expect("stdout is piped");
+    let mut url = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut url)
+        .expect("versus view prints its URL");
+    let authority = url
+        .trim()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let (status, page) = http_get(&authority, "/runs/1");
+    let _ = viewer.kill();
+    let _ = viewer.wait();
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Run 1"), "{page}");
 }
