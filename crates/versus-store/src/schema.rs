@@ -7,7 +7,7 @@
 //! `BOOLEAN`). To change the schema, append a script to both lists; never edit one that has
 //! shipped, because databases in the wild have already run it.
 
-use crate::db::{Connection, Db, Dialect};
+use crate::db::{params, Connection, Db, Dialect};
 use crate::error::{BackendError, StoreError};
 
 /// SQLite's own clock as an SQL expression, in the one form every timestamp column holds:
@@ -535,10 +535,7 @@ fn write_version(db: &Db, version: u32) -> Result<(), StoreError> {
             db.with_connection(|conn| conn.batch(&format!("PRAGMA user_version = {version}")))?
         }
         Dialect::Postgres => {
-            db.execute(
-                "UPDATE versus_schema SET version = ?1",
-                crate::db::params![version],
-            )?;
+            db.execute("UPDATE versus_schema SET version = ?1", params![version])?;
         }
     }
     Ok(())
@@ -548,6 +545,34 @@ fn write_version(db: &Db, version: u32) -> Result<(), StoreError> {
 /// refuses a database that a newer build has already moved past. `location` only names the
 /// database in errors.
 pub(crate) fn migrate(db: &Db, migrations: &[&str], location: &str) -> Result<(), StoreError> {
+    if db.dialect() == Dialect::Sqlite {
+        return migrate_locked(db, migrations, location);
+    }
+    // PostgreSQL: one process at a time from the version table's creation on (two sessions
+    // creating the same table at once can fail on the catalog's unique index). A session lock,
+    // released whatever happens; one left by a dead process goes with its connection.
+    let locking = |cause| StoreError::Migration {
+        location: location.to_string(),
+        version: 0,
+        cause,
+    };
+    db.with_connection(|conn| {
+        conn.execute("SELECT pg_advisory_lock(?1)", params![PG_MIGRATION_LOCK])
+    })
+    .map_err(locking)?;
+    let migrated = db
+        .with_connection(|conn| conn.batch(PG_CREATE_VERSION_TABLE))
+        .map_err(locking)
+        .and_then(|()| migrate_locked(db, migrations, location));
+    let unlocked = db
+        .with_connection(|conn| {
+            conn.execute("SELECT pg_advisory_unlock(?1)", params![PG_MIGRATION_LOCK])
+        })
+        .map_err(locking);
+    migrated.and(unlocked.map(|_| ()))
+}
+
+fn migrate_locked(db: &Db, migrations: &[&str], location: &str) -> Result<(), StoreError> {
     let supported = latest_version(migrations);
     let check_not_newer = |found: u32| {
         if found > supported {
@@ -570,29 +595,14 @@ pub(crate) fn migrate(db: &Db, migrations: &[&str], location: &str) -> Result<()
             other => other,
         }
     };
-    if db.dialect() == Dialect::Postgres {
-        db.with_connection(|conn| conn.batch(PG_CREATE_VERSION_TABLE))
-            .map_err(|cause| StoreError::Migration {
-                location: location.to_string(),
-                version: 0,
-                cause,
-            })?;
-    }
     let found = read_version(db)?;
     check_not_newer(found)?;
     for (index, script) in migrations.iter().enumerate().skip(found as usize) {
         let version = latest_version(&migrations[..=index]);
-        // SQLite's BEGIN IMMEDIATE takes the write lock before the version is read again, and
-        // PostgreSQL's advisory lock does the same, so two processes opening a fresh database
-        // at once cannot both apply the same migration.
+        // SQLite's BEGIN IMMEDIATE takes the write lock before the version is read again (and
+        // PostgreSQL's advisory lock is held already), so two processes opening a fresh
+        // database at once cannot both apply the same migration.
         let tx = db.transaction().map_err(failed(version))?;
-        if db.dialect() == Dialect::Postgres {
-            tx.execute(
-                "SELECT pg_advisory_xact_lock(?1)",
-                crate::db::params![PG_MIGRATION_LOCK],
-            )
-            .map_err(failed(version))?;
-        }
         let current = read_version(&tx).map_err(failed(version))?;
         check_not_newer(current)?;
         if current >= version {

@@ -33,6 +33,8 @@ on_both_backends!(
     an_unreadable_plan_is_one_error_naming_the_run,
     unknown_judgement_words_are_reported_as_corrupt_not_guessed,
     samples_of_one_task_are_separate_cells_with_separate_scores,
+    a_database_a_newer_versus_wrote_is_refused_on_every_backend,
+    processes_opening_a_fresh_database_at_once_migrate_it_once,
 );
 
 // ---- helpers: one per feature, so that a new case is one line ----
@@ -997,4 +999,38 @@ fn samples_of_one_task_are_separate_cells_with_separate_scores() {
         .record_cell(run, &CellId::sample("t1", "m1", 7), &unsupported("no"))
         .unwrap_err();
     assert!(missing.to_string().contains("sample 8"), "{missing}");
+}
+
+fn a_database_a_newer_versus_wrote_is_refused_on_every_backend() {
+    let db = crate::testing::fresh_database();
+    let store = Store::connect(&db).unwrap();
+    match store.db.dialect() {
+        db::Dialect::Sqlite => store
+            .db
+            .with_connection(|conn| conn.batch("PRAGMA user_version = 99")),
+        db::Dialect::Postgres => store
+            .db
+            .with_connection(|conn| conn.batch("UPDATE versus_schema SET version = 99")),
+    }
+    .unwrap();
+    drop(store);
+    let error = Store::connect(&db).err().unwrap();
+    assert!(
+        matches!(error, StoreError::NewerSchema { found: 99, .. }),
+        "{error}"
+    );
+}
+
+fn processes_opening_a_fresh_database_at_once_migrate_it_once() {
+    let db = crate::testing::fresh_database();
+    let openers: Vec<_> = (0..4)
+        .map(|_| {
+            let db = db.clone();
+            std::thread::spawn(move || Store::connect(&db).map(|store| store.schema_version()))
+        })
+        .collect();
+    for opener in openers {
+        let version = opener.join().unwrap().unwrap().unwrap();
+        assert_eq!(version, schema::latest_version(schema::MIGRATIONS));
+    }
 }
