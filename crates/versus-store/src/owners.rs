@@ -41,17 +41,21 @@ impl Store {
         alive: impl Fn(u32) -> bool,
     ) -> Result<Claim, StoreError> {
         let tx = self.write_transaction()?;
-        // FOR UPDATE (PostgreSQL) locks the claim read, so two processes cannot both find it
-        // stale and take it; SQLite's BEGIN IMMEDIATE already serialises them.
-        let for_update = match tx.dialect() {
-            crate::db::Dialect::Sqlite => "",
-            crate::db::Dialect::Postgres => " FOR UPDATE",
-        };
+        // On PostgreSQL the run's row is locked first, so that claims of one run take turns
+        // (two processes could otherwise both find no claim and both insert one); SQLite's
+        // BEGIN IMMEDIATE already serialises them.
+        if tx.dialect() == crate::db::Dialect::Postgres
+            && tx
+                .query_opt("SELECT id FROM runs WHERE id = ?1 FOR UPDATE", params![run])?
+                .is_none()
+        {
+            return Err(StoreError::RunNotFound(run));
+        }
         let holder: Option<(u32, String, i64)> = tx
             .query_opt(
                 &format!(
                     "SELECT pid, host, {SQL_UNIX_NOW} - heartbeat_at AS age FROM run_owners \
-                     WHERE run_id = ?1{for_update}"
+                     WHERE run_id = ?1"
                 ),
                 params![run],
             )?

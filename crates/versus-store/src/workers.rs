@@ -78,6 +78,14 @@ impl Store {
         tx.commit()
     }
 
+    /// Whether `run` is shared with workers (`versus run --workers 0`).
+    pub fn run_is_shared(&self, run: RunId) -> Result<bool, StoreError> {
+        self.db
+            .query_opt("SELECT shared FROM runs WHERE id = ?1", params![run])?
+            .ok_or(StoreError::RunNotFound(run))?
+            .get("shared")
+    }
+
     /// Records (or refreshes) a worker and its heartbeat.
     pub fn register_worker(&mut self, worker: &WorkerInfo) -> Result<(), StoreError> {
         let models_json = serde_json::Value::from(worker.models.clone()).to_string();
@@ -527,6 +535,7 @@ mod tests {
         store
             .record_claimed_cell(run, &cell[0], &answer("a"), "w1")
             .unwrap();
+        assert!(store.run_is_shared(run).unwrap());
         assert!(store.finish_shared_run_if_done(run).unwrap());
         assert!(store.shared_runs_with_work().unwrap().is_empty());
         assert_eq!(store.run(run).unwrap().summary.status, RunStatus::Finished);

@@ -65,7 +65,7 @@ pub fn run(db: &Database, quiet: bool, args: &RunArgs) -> anyhow::Result<ExitSta
         .context("cannot start the async runtime")?;
     let suite_dir = settings.loaded.base_dir.clone();
     let outcome = runtime.block_on(runner::run(settings, store, keys, quiet))?;
-    if outcome.shared {
+    if outcome.shared && outcome.pending > 0 {
         return shared_run(db, quiet, args.wait, &outcome, &runtime);
     }
     if !quiet {

@@ -140,6 +140,7 @@ pub async fn run(
         &fingerprint,
         &cells,
         fresh,
+        shared,
         &owner,
     )?;
     let mut recorder = Recorder::new(run_id, owner, quiet);
@@ -216,7 +217,12 @@ pub async fn run(
         stored?;
         store.share_run(run_id)?;
         recorder.release(&mut store);
-        outcome.pending = work.len();
+        // Everything may have come from the cache: then the run is done here.
+        outcome.pending = if store.finish_shared_run_if_done(run_id)? {
+            0
+        } else {
+            store.run(run_id)?.summary.cells_pending as usize
+        };
         progress.finish();
         return Ok(outcome);
     }
@@ -410,10 +416,19 @@ fn open_run(
     fingerprint: &str,
     cells: &[PlannedCell],
     fresh: bool,
+    shared: bool,
     owner: &RunOwner,
 ) -> anyhow::Result<(RunId, bool)> {
     if !fresh {
         if let Some(run) = store.find_resumable_run(fingerprint)? {
+            // Its cells are the workers' to claim: asking them here too would ask them twice.
+            if !shared && store.run_is_shared(run)? {
+                return Err(crate::settings::UsageError(format!(
+                    "run {run} of this plan is shared with workers (`versus run --workers 0`); \
+                     start `versus worker` to finish it, or pass --fresh to start a separate run"
+                ))
+                .into());
+            }
             // Another process may be working on it: then this one leaves, asking nothing twice.
             claim(store, run, owner)?;
             store.reset_for_resume(run)?;

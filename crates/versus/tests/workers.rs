@@ -239,6 +239,10 @@ fn a_worker_serves_only_its_models_and_a_run_waits_for_the_rest() {
     assert_eq!((count(&run, "ok"), count(&run, "pending")), (3, 3), "{run}");
     assert_eq!(run["status"], "running");
     assert!(server.requests().iter().all(|r| r.model == "m1"));
+    // Its cells are the workers': a plain `versus run` of the plan does not ask them too.
+    shared
+        .run(&["--quiet"])
+        .usage_error(&["shared with workers", "versus worker"]);
     shared
         .versus(&["worker", "--exit-when-idle", "--lease-secs", "1"])
         .success();
@@ -247,6 +251,13 @@ fn a_worker_serves_only_its_models_and_a_run_waits_for_the_rest() {
     assert_eq!(count(&run, "ok"), 6);
     let table = shared.versus(&["runs"]).success().stdout;
     assert_eq!(table.matches("  worker ").count(), 2, "{table}");
+    // A shared run the cache answers whole is finished (and scored) at once.
+    let asked = server.requests().len();
+    shared.run(&["--workers", "0", "--quiet"]).success();
+    let cached = newest_run(&shared);
+    assert_eq!(cached["status"], "finished", "{cached}");
+    assert_eq!(count(&cached, "ok"), 6);
+    assert_eq!(server.requests().len(), asked);
 }
 
 /// `GET path` from a `versus view` at `authority`; the status code and the body.
