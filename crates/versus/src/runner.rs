@@ -139,8 +139,7 @@ pub async fn run(
         &stored_text,
         &fingerprint,
         &cells,
-        fresh,
-        shared,
+        Opening { fresh, shared },
         &owner,
     )?;
     let mut recorder = Recorder::new(run_id, owner, quiet);
@@ -408,6 +407,13 @@ fn cells_per_model(cells: &[PlannedCell], suite: &Suite) -> Vec<u64> {
     counts
 }
 
+/// How a run is opened: `--fresh` (never resume), `--workers 0` (shared with workers).
+#[derive(Clone, Copy)]
+struct Opening {
+    fresh: bool,
+    shared: bool,
+}
+
 /// Resumes the newest unfinished run of the same plan, or creates a new one.
 fn open_run(
     store: &mut Store,
@@ -415,10 +421,10 @@ fn open_run(
     suite_text: &str,
     fingerprint: &str,
     cells: &[PlannedCell],
-    fresh: bool,
-    shared: bool,
+    opening: Opening,
     owner: &RunOwner,
 ) -> anyhow::Result<(RunId, bool)> {
+    let Opening { fresh, shared } = opening;
     if !fresh {
         if let Some(run) = store.find_resumable_run(fingerprint)? {
             // Its cells are the workers' to claim: asking them here too would ask them twice.
