@@ -400,3 +400,29 @@ fn verdict_cell(verdict: &TaskVerdict) -> String {
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workers_table_has_a_row_per_worker_with_escaped_names() {
+        let worker = versus_store::WorkerProgress {
+            worker: "<b>host</b>:1:2".into(),
+            host: "host".into(),
+            pid: 1,
+            cells_done: 12,
+            cells_failed: 1,
+            cells_leased: 3,
+            cells_per_second: 2.5,
+            heartbeat_age_secs: 0.5,
+        };
+        let table = workers_table(&[worker.clone(), worker]);
+        assert_eq!(table.matches("data-testid=\"worker-row\"").count(), 2);
+        assert!(table.contains("&lt;b&gt;host&lt;/b&gt;:1:2"), "{table}");
+        assert!(
+            table.contains("<td>12</td><td>1</td><td>3</td><td>2.5</td><td>0.5 s ago</td>"),
+            "{table}"
+        );
+    }
+}
