@@ -255,6 +255,7 @@ ALTER TABLE cells ADD COLUMN lease_owner TEXT;
 ALTER TABLE cells ADD COLUMN lease_expires_ms INTEGER;
 ALTER TABLE cells ADD COLUMN worker TEXT;
 CREATE INDEX cells_by_status ON cells (run_id, status);
+CREATE INDEX cells_by_lease_owner ON cells (lease_owner) WHERE lease_owner IS NOT NULL;
 
 CREATE TABLE workers (
     id           TEXT PRIMARY KEY,
@@ -463,6 +464,7 @@ ALTER TABLE cells ADD COLUMN lease_owner TEXT;
 ALTER TABLE cells ADD COLUMN lease_expires_ms BIGINT;
 ALTER TABLE cells ADD COLUMN worker TEXT;
 CREATE INDEX cells_by_status ON cells (run_id, status);
+CREATE INDEX cells_by_lease_owner ON cells (lease_owner) WHERE lease_owner IS NOT NULL;
 
 CREATE TABLE workers (
     id           TEXT PRIMARY KEY,

@@ -68,7 +68,8 @@ impl Store {
         }
         tx.execute(
             "UPDATE cells SET status = ?2, error_kind = NULL, error_message = NULL, \
-             lease_owner = NULL, lease_expires_ms = NULL WHERE run_id = ?1 AND status = ?3",
+             lease_owner = NULL, lease_expires_ms = NULL, worker = NULL \
+             WHERE run_id = ?1 AND status = ?3",
             params![
                 run,
                 CellStatus::Pending.as_str(),
@@ -316,19 +317,24 @@ impl Store {
     pub fn worker_progress(&self, run: RunId) -> Result<Vec<WorkerProgress>, StoreError> {
         self.db
             .query(
+                // One pass over the run's cells: a recorded cell names its worker, a pending
+                // one its leaseholder, never both.
                 &format!(
-                    "SELECT w.id, w.host, w.pid, w.started_ms, \
+                    "SELECT w.id, w.host, w.pid, \
                      {SQLITE_UNIX_MS} - w.heartbeat_ms AS heartbeat_age_ms, \
                      w.heartbeat_ms - w.started_ms AS alive_ms, \
-                     COALESCE(SUM(CASE WHEN c.worker = w.id AND c.status IN ('ok', 'unsupported') \
-                     THEN 1 ELSE 0 END), 0) AS done, \
-                     COALESCE(SUM(CASE WHEN c.worker = w.id AND c.status = 'failed' \
-                     THEN 1 ELSE 0 END), 0) AS failed, \
-                     COALESCE(SUM(CASE WHEN c.lease_owner = w.id AND c.status = 'pending' \
-                     THEN 1 ELSE 0 END), 0) AS leased \
-                     FROM workers w JOIN cells c ON c.run_id = ?1 \
-                     AND (c.worker = w.id OR c.lease_owner = w.id) \
-                     GROUP BY w.id, w.host, w.pid, w.started_ms, w.heartbeat_ms ORDER BY w.id"
+                     shares.done, shares.failed, shares.leased \
+                     FROM (SELECT COALESCE(c.worker, c.lease_owner) AS worker_id, \
+                     SUM(CASE WHEN c.worker IS NOT NULL AND c.status IN ('ok', 'unsupported') \
+                     THEN 1 ELSE 0 END) AS done, \
+                     SUM(CASE WHEN c.worker IS NOT NULL AND c.status = 'failed' \
+                     THEN 1 ELSE 0 END) AS failed, \
+                     SUM(CASE WHEN c.worker IS NULL AND c.status = 'pending' \
+                     THEN 1 ELSE 0 END) AS leased \
+                     FROM cells c WHERE c.run_id = ?1 \
+                     AND (c.worker IS NOT NULL OR c.lease_owner IS NOT NULL) \
+                     GROUP BY COALESCE(c.worker, c.lease_owner)) shares \
+                     JOIN workers w ON w.id = shares.worker_id ORDER BY w.id"
                 ),
                 params![run],
             )?
