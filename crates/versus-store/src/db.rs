@@ -415,6 +415,40 @@ impl Db {
         Ok(self.conn.borrow_mut().query(sql, params)?)
     }
 
+    /// Inserts `rows` (each with one value per column of `columns`) into `table`, many rows per
+    /// statement: one round trip per chunk instead of one per row, which is what a server's
+    /// latency charges for. Chunks are of a fixed size (and one remainder), so the prepared
+    /// statements are few.
+    pub(crate) fn insert_rows(
+        &self,
+        table: &str,
+        columns: &[&str],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<(), StoreError> {
+        const ROWS_PER_STATEMENT: usize = 200;
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<Vec<Value>> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
+            let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+            let mut values = Vec::with_capacity(chunk.len() * columns.len());
+            for (index, row) in chunk.into_iter().enumerate() {
+                if index > 0 {
+                    sql.push_str(", ");
+                }
+                let first = index * columns.len();
+                let placeholders: Vec<String> = (1..=columns.len())
+                    .map(|column| format!("?{}", first + column))
+                    .collect();
+                sql.push('(');
+                sql.push_str(&placeholders.join(", "));
+                sql.push(')');
+                values.extend(row);
+            }
+            self.execute(&sql, values)?;
+        }
+        Ok(())
+    }
+
     /// The first row of a query's result, if it has one.
     pub(crate) fn query_opt(
         &self,

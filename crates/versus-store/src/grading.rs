@@ -115,10 +115,9 @@ impl Store {
              AND sample = ?4",
             params![run, cell.task_id, cell.model_id, cell.sample],
         )?;
-        for score in scores {
-            tx.execute(
-                "INSERT INTO scores (run_id, task_id, model_id, sample, scorer, value, passed, \
-                 explanation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        let rows = scores
+            .iter()
+            .map(|score| {
                 params![
                     run,
                     cell.task_id,
@@ -128,9 +127,23 @@ impl Store {
                     score.value,
                     score.passed,
                     score.explanation
-                ],
-            )?;
-        }
+                ]
+            })
+            .collect();
+        tx.insert_rows(
+            "scores",
+            &[
+                "run_id",
+                "task_id",
+                "model_id",
+                "sample",
+                "scorer",
+                "value",
+                "passed",
+                "explanation",
+            ],
+            rows,
+        )?;
         tx.commit()?;
         Ok(())
     }

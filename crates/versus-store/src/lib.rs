@@ -199,10 +199,11 @@ impl Store {
                 ],
             )?
             .get("id")?;
-        for (position, cell) in new.cells.iter().enumerate() {
-            tx.execute(
-                "INSERT INTO cells (run_id, task_id, model_id, sample, position, status) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        let rows = new
+            .cells
+            .iter()
+            .enumerate()
+            .map(|(position, cell)| {
                 params![
                     run,
                     cell.task_id,
@@ -210,9 +211,16 @@ impl Store {
                     cell.sample,
                     position as i64,
                     CellStatus::Pending.as_str(),
-                ],
-            )?;
-        }
+                ]
+            })
+            .collect();
+        tx.insert_rows(
+            "cells",
+            &[
+                "run_id", "task_id", "model_id", "sample", "position", "status",
+            ],
+            rows,
+        )?;
         tx.commit()?;
         Ok(run)
     }
