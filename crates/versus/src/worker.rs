@@ -266,7 +266,9 @@ async fn work_on_run(
     let mut recorded = 0usize;
     let mut heartbeat = tokio::time::interval(Duration::from_millis((lease_ms / 3).max(50)));
     loop {
-        if !exhausted && in_flight < work.capacity {
+        // Claims go out in batches (when half the slots are free), so that a claim's
+        // transaction is shared by several cells.
+        if !exhausted && in_flight <= work.capacity / 2 {
             let claimed = retry_busy(|| {
                 store.claim_cells(run, me, &work.servable, lease_ms, work.capacity - in_flight)
             })
@@ -309,7 +311,7 @@ async fn work_on_run(
                     (cell, result)
                 });
             }
-            if !exhausted && in_flight < work.capacity {
+            if !exhausted && in_flight <= work.capacity / 2 {
                 // Cells settled from the cache leave room: claim again before waiting.
                 continue;
             }
