@@ -2,8 +2,7 @@
 //! recorded with the provider's id and its cells the moment the provider accepts it, so that an
 //! interrupted run polls it again instead of submitting (and paying for) its cells twice.
 
-use rusqlite::{params, OptionalExtension};
-
+use crate::db::params;
 use crate::schema::sql_now;
 use crate::{CellId, RunId, Store, StoreError};
 
@@ -45,26 +44,25 @@ impl Store {
         cells: &[BatchCell],
     ) -> Result<i64, StoreError> {
         let tx = self.write_transaction()?;
-        tx.execute(
-            "INSERT INTO batches (run_id, model_id, provider_batch_id, status) \
-             VALUES (?1, ?2, ?3, 'pending')",
-            params![run, model_id, provider_batch_id],
-        )?;
-        let row = tx.last_insert_rowid();
-        {
-            let mut insert = tx.prepare(
+        let row: i64 = tx
+            .query_one(
+                "INSERT INTO batches (run_id, model_id, provider_batch_id, status) \
+                 VALUES (?1, ?2, ?3, 'pending') RETURNING id",
+                params![run, model_id, provider_batch_id],
+            )?
+            .get("id")?;
+        for cell in cells {
+            tx.execute(
                 "INSERT INTO batch_cells (batch_id, custom_id, task_id, model_id, sample) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for cell in cells {
-                insert.execute(params![
+                params![
                     row,
                     cell.custom_id,
                     cell.cell.task_id,
                     cell.cell.model_id,
                     cell.cell.sample
-                ])?;
-            }
+                ],
+            )?;
         }
         tx.commit()?;
         Ok(row)
@@ -72,12 +70,15 @@ impl Store {
 
     /// A run's batches still to be read back, oldest first, each with its cells.
     pub fn pending_batches(&self, run: RunId) -> Result<Vec<PendingBatch>, StoreError> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT id, model_id, provider_batch_id, submitted_at FROM batches \
-             WHERE run_id = ?1 AND status = 'pending' ORDER BY id",
-        )?;
-        let mut batches: Vec<PendingBatch> = statement
-            .query_map(params![run], |row| {
+        let mut batches: Vec<PendingBatch> = self
+            .db
+            .query(
+                "SELECT id, model_id, provider_batch_id, submitted_at FROM batches \
+                 WHERE run_id = ?1 AND status = 'pending' ORDER BY id",
+                params![run],
+            )?
+            .iter()
+            .map(|row| {
                 Ok(PendingBatch {
                     row: row.get(0)?,
                     model_id: row.get(1)?,
@@ -85,25 +86,28 @@ impl Store {
                     submitted_at: row.get(3)?,
                     cells: Vec::new(),
                 })
-            })?
-            .collect::<Result<_, _>>()?;
-        let mut cells = self.conn.prepare_cached(
-            "SELECT custom_id, task_id, model_id, sample FROM batch_cells WHERE batch_id = ?1 \
-             ORDER BY custom_id",
-        )?;
+            })
+            .collect::<Result<_, StoreError>>()?;
         for batch in &mut batches {
-            batch.cells = cells
-                .query_map(params![batch.row], |row| {
+            batch.cells = self
+                .db
+                .query(
+                    "SELECT custom_id, task_id, model_id, sample FROM batch_cells \
+                     WHERE batch_id = ?1 ORDER BY custom_id",
+                    params![batch.row],
+                )?
+                .iter()
+                .map(|row| {
                     Ok(BatchCell {
                         custom_id: row.get(0)?,
                         cell: CellId::sample(
-                            &row.get::<_, String>(1)?,
-                            &row.get::<_, String>(2)?,
+                            row.get::<String>(1)?,
+                            row.get::<String>(2)?,
                             row.get(3)?,
                         ),
                     })
-                })?
-                .collect::<Result<_, _>>()?;
+                })
+                .collect::<Result<_, StoreError>>()?;
         }
         Ok(batches)
     }
@@ -119,7 +123,7 @@ impl Store {
             BatchEnd::Ended => "ended",
             BatchEnd::Failed => "failed",
         };
-        let changed = self.conn.execute(
+        let changed = self.db.execute(
             concat!(
                 "UPDATE batches SET status = ?2, reason = ?3, closed_at = ",
                 sql_now!(),
@@ -129,11 +133,8 @@ impl Store {
         )?;
         if changed == 0 {
             let exists = self
-                .conn
-                .query_row("SELECT 1 FROM batches WHERE id = ?1", params![row], |_| {
-                    Ok(())
-                })
-                .optional()?
+                .db
+                .query_opt("SELECT 1 AS one FROM batches WHERE id = ?1", params![row])?
                 .is_some();
             if !exists {
                 return Err(StoreError::Corrupt {
@@ -149,6 +150,9 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::on_both_backends;
+
+    on_both_backends!(a_recorded_batch_is_pending_with_its_cells_until_closed);
     use crate::tests::one_run;
 
     fn cells(ids: &[(&str, &str)]) -> Vec<BatchCell> {
@@ -160,7 +164,6 @@ mod tests {
             .collect()
     }
 
-    #[test]
     fn a_recorded_batch_is_pending_with_its_cells_until_closed() {
         let (mut store, run) = one_run();
         let row = store

@@ -1,8 +1,8 @@
 //! What grading stores: scores of answers, cached evaluations (code runs, judge calls), judge
 //! verdicts, and votes. Each write is one short transaction, like the run's cells.
 
-use rusqlite::{params, OptionalExtension, Row};
-
+use crate::db::{params, Row};
+use crate::schema::sql_now;
 use crate::{corrupt, CellId, RunId, Store, StoreError};
 
 /// The columns [`judgement_from_row`] reads, in its order.
@@ -10,7 +10,7 @@ pub(crate) const JUDGEMENT_COLUMNS: &str =
     "task_id, kind, model_a, model_b, judge, verdict, rating, detail_json";
 
 /// The one place a stored judgement is decoded: its words into enums, its detail into JSON.
-pub(crate) fn judgement_from_row(run: RunId, row: &Row<'_>) -> Result<JudgementRecord, StoreError> {
+pub(crate) fn judgement_from_row(run: RunId, row: &Row) -> Result<JudgementRecord, StoreError> {
     let task_id: String = row.get(0)?;
     let place = |field: &str| format!("judgement {field} (run {run}, task `{task_id}`)");
     let kind: String = row.get(1)?;
@@ -42,7 +42,7 @@ pub(crate) const SCORE_COLUMNS: &str =
     "task_id, model_id, sample, scorer, value, passed, explanation";
 
 /// The one place a stored score is decoded.
-pub(crate) fn score_from_row(row: &Row<'_>) -> Result<ScoreRecord, rusqlite::Error> {
+pub(crate) fn score_from_row(row: &Row) -> Result<ScoreRecord, StoreError> {
     Ok(ScoreRecord {
         task_id: row.get(0)?,
         model_id: row.get(1)?,
@@ -54,7 +54,7 @@ pub(crate) fn score_from_row(row: &Row<'_>) -> Result<ScoreRecord, rusqlite::Err
     })
 }
 
-fn vote_from_row(row: &Row<'_>) -> Result<VoteRecord, StoreError> {
+fn vote_from_row(row: &Row) -> Result<VoteRecord, StoreError> {
     let id: i64 = row.get(0)?;
     let place = |field: &str| format!("vote {field} (vote {id})");
     let winner: String = row.get(6)?;
@@ -115,13 +115,10 @@ impl Store {
              AND sample = ?4",
             params![run, cell.task_id, cell.model_id, cell.sample],
         )?;
-        {
-            let mut insert = tx.prepare(
-                "INSERT INTO scores (run_id, task_id, model_id, sample, scorer, value, passed, \
-                 explanation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            for score in scores {
-                insert.execute(params![
+        let rows = scores
+            .iter()
+            .map(|score| {
+                params![
                     run,
                     cell.task_id,
                     cell.model_id,
@@ -130,33 +127,51 @@ impl Store {
                     score.value,
                     score.passed,
                     score.explanation
-                ])?;
-            }
-        }
+                ]
+            })
+            .collect();
+        tx.insert_rows(
+            "scores",
+            &[
+                "run_id",
+                "task_id",
+                "model_id",
+                "sample",
+                "scorer",
+                "value",
+                "passed",
+                "explanation",
+            ],
+            rows,
+        )?;
         tx.commit()?;
         Ok(())
     }
 
     /// Every score of a run, by task, model and scorer.
     pub fn scores(&self, run: RunId) -> Result<Vec<ScoreRecord>, StoreError> {
-        let mut query = self.conn.prepare(&format!(
-            "SELECT {SCORE_COLUMNS} FROM scores \
-             WHERE run_id = ?1 ORDER BY task_id, model_id, sample, scorer"
-        ))?;
-        let rows = query.query_map(params![run], score_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db
+            .query(
+                &format!(
+                    "SELECT {SCORE_COLUMNS} FROM scores \
+                     WHERE run_id = ?1 ORDER BY task_id, model_id, sample, scorer"
+                ),
+                params![run],
+            )?
+            .iter()
+            .map(score_from_row)
+            .collect()
     }
 
     /// A cached evaluation (its JSON result) by the key over everything that decides it.
     pub fn lookup_evaluation(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
+        self.db
+            .query_opt(
                 "SELECT result_json FROM evaluations WHERE key = ?1",
                 params![key],
-                |row| row.get(0),
-            )
-            .optional()?)
+            )?
+            .map(|row| row.get(0))
+            .transpose()
     }
 
     pub fn store_evaluation(
@@ -165,8 +180,13 @@ impl Store {
         kind: &str,
         result_json: &str,
     ) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT OR REPLACE INTO evaluations (key, kind, result_json) VALUES (?1, ?2, ?3)",
+        self.db.execute(
+            concat!(
+                "INSERT INTO evaluations (key, kind, result_json) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (key) DO UPDATE SET kind = excluded.kind, \
+                 result_json = excluded.result_json, created_at = ",
+                sql_now!()
+            ),
             params![key, kind, result_json],
         )?;
         Ok(())
@@ -178,10 +198,16 @@ impl Store {
         run: RunId,
         judgement: &JudgementRecord,
     ) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT OR REPLACE INTO judgements
-             (run_id, task_id, kind, model_a, model_b, judge, verdict, rating, detail_json)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        self.db.execute(
+            concat!(
+                "INSERT INTO judgements \
+                 (run_id, task_id, kind, model_a, model_b, judge, verdict, rating, detail_json) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                 ON CONFLICT (run_id, task_id, kind, model_a, model_b, judge) DO UPDATE SET \
+                 verdict = excluded.verdict, rating = excluded.rating, \
+                 detail_json = excluded.detail_json, created_at = ",
+                sql_now!()
+            ),
             params![
                 run,
                 judgement.task_id,
@@ -198,29 +224,28 @@ impl Store {
     }
 
     pub fn judgements(&self, run: RunId) -> Result<Vec<JudgementRecord>, StoreError> {
-        let mut query = self.conn.prepare(&format!(
-            "SELECT {JUDGEMENT_COLUMNS} FROM judgements WHERE run_id = ?1 \
-             ORDER BY task_id, kind, model_a, model_b"
-        ))?;
-        let mut rows = query.query(params![run])?;
-        let mut judgements = Vec::new();
-        while let Some(row) = rows.next()? {
-            judgements.push(judgement_from_row(run, row)?);
-        }
-        Ok(judgements)
+        self.db
+            .query(
+                &format!(
+                    "SELECT {JUDGEMENT_COLUMNS} FROM judgements WHERE run_id = ?1 \
+                     ORDER BY task_id, kind, model_a, model_b"
+                ),
+                params![run],
+            )?
+            .iter()
+            .map(|row| judgement_from_row(run, row))
+            .collect()
     }
 
     /// Adds votes in one transaction; returns how many.
     pub fn add_votes(&mut self, votes: &[VoteRecord]) -> Result<usize, StoreError> {
         let tx = self.write_transaction()?;
-        {
-            let mut insert = tx.prepare(
-                "INSERT INTO votes
-                 (run_id, task_id, category, model_a, model_b, winner, source, voter, judge)
+        for vote in votes {
+            tx.execute(
+                "INSERT INTO votes \
+                 (run_id, task_id, category, model_a, model_b, winner, source, voter, judge) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
-            for vote in votes {
-                insert.execute(params![
+                params![
                     vote.run_id,
                     vote.task_id,
                     vote.category,
@@ -230,8 +255,8 @@ impl Store {
                     vote.source.as_str(),
                     vote.voter,
                     vote.judge
-                ])?;
-            }
+                ],
+            )?;
         }
         tx.commit()?;
         Ok(votes.len())
@@ -275,22 +300,27 @@ impl Store {
 
     /// Every vote, oldest first.
     pub fn votes(&self) -> Result<Vec<VoteRecord>, StoreError> {
-        let mut query = self.conn.prepare(
-            "SELECT id, run_id, task_id, category, model_a, model_b, winner, source, voter, judge
-             FROM votes ORDER BY id",
-        )?;
-        let mut rows = query.query([])?;
-        let mut votes = Vec::new();
-        while let Some(row) = rows.next()? {
-            votes.push(vote_from_row(row)?);
-        }
-        Ok(votes)
+        self.db
+            .query(
+                "SELECT id, run_id, task_id, category, model_a, model_b, winner, source, voter, \
+                 judge FROM votes ORDER BY id",
+                params![],
+            )?
+            .iter()
+            .map(vote_from_row)
+            .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::on_both_backends;
+
+    on_both_backends!(
+        scores_are_replaced_per_answer,
+        evaluations_judgements_and_votes_round_trip
+    );
 
     fn score(scorer: &str, value: f64) -> ScoreRecord {
         ScoreRecord {
@@ -305,7 +335,7 @@ mod tests {
     }
 
     fn store_with_run() -> (Store, RunId) {
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = crate::testing::fresh_store();
         let cells = [crate::CellId {
             task_id: "t".into(),
             model_id: "m".into(),
@@ -326,7 +356,6 @@ mod tests {
         (store, run)
     }
 
-    #[test]
     fn scores_are_replaced_per_answer() {
         let (mut store, run) = store_with_run();
         store
@@ -342,7 +371,6 @@ mod tests {
         assert_eq!(store.scores(run).unwrap(), vec![score("a", 0.25)]);
     }
 
-    #[test]
     fn evaluations_judgements_and_votes_round_trip() {
         let (mut store, run) = store_with_run();
         assert_eq!(store.lookup_evaluation("k").unwrap(), None);

@@ -1,30 +1,37 @@
-//! versus-store: the embedded SQLite database of versus — runs, the status of every cell, and
-//! the completion cache.
+//! versus-store: the database of versus — runs, the status of every cell, and the completion
+//! cache — in an embedded SQLite file or on a shared PostgreSQL server, behind one interface.
 //!
-//! Every finished cell is committed in its own short transaction as it arrives, and the file is
-//! in WAL mode, so a run killed outright loses nothing that had finished.
+//! Every finished cell is committed in its own short transaction as it arrives (a SQLite file is
+//! in WAL mode), so a run killed outright loses nothing that had finished.
 
 mod batches;
+mod db;
 mod error;
 mod grading;
+mod location;
 mod owners;
+mod postgres;
 mod records;
 mod schema;
+mod workers;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 use versus_core::{Completion, RunPlan, ServerTimings, Timings, Usage};
 
+use db::{params, Db, Row, Tx};
+
 pub use batches::{BatchCell, BatchEnd, PendingBatch};
-pub use error::StoreError;
+pub use error::{BackendError, StoreError};
 pub use grading::{JudgementRecord, ScoreRecord, VoteRecord};
+pub use location::Database;
 pub use owners::{Claim, RunOwner};
 pub use records::{
     CellError, CellId, CellOutcome, CellRecord, CellStatus, NewRun, RunId, RunRecord, RunStatus,
     RunSummary, StoredCompletion,
 };
+pub use workers::{SharedWork, WorkerInfo, WorkerProgress};
 
 use records::{
     error_kind_from_column, error_kind_to_column, finish_reason_from_column,
@@ -72,12 +79,22 @@ macro_rules! run_summary_columns {
         "r.id, r.suite_name, r.started_at, r.finished_at, r.status, r.models_json, \
          r.tool_version, \
          COUNT(c.run_id) AS cells_total, \
-         COALESCE(SUM(c.status = 'ok'), 0) AS cells_ok, \
-         COALESCE(SUM(c.status = 'failed'), 0) AS cells_failed, \
-         COALESCE(SUM(c.status = 'unsupported'), 0) AS cells_unsupported, \
-         COALESCE(SUM(c.status = 'pending'), 0) AS cells_pending, \
+         COALESCE(SUM(CASE WHEN c.status = 'ok' THEN 1 ELSE 0 END), 0) AS cells_ok, \
+         COALESCE(SUM(CASE WHEN c.status = 'failed' THEN 1 ELSE 0 END), 0) AS cells_failed, \
+         COALESCE(SUM(CASE WHEN c.status = 'unsupported' THEN 1 ELSE 0 END), 0) \
+         AS cells_unsupported, \
+         COALESCE(SUM(CASE WHEN c.status = 'pending' THEN 1 ELSE 0 END), 0) AS cells_pending, \
          (SELECT COUNT(*) FROM batches b WHERE b.run_id = r.id AND b.status = 'pending') \
          AS batches_waiting"
+    };
+}
+
+/// What a query with [`run_summary_columns!`] groups by: every column of `runs` it reads
+/// (PostgreSQL asks for them all when `runs` is a subquery).
+macro_rules! run_summary_group_by {
+    () => {
+        "GROUP BY r.id, r.suite_name, r.started_at, r.finished_at, r.status, r.models_json, \
+         r.tool_version"
     };
 }
 
@@ -87,56 +104,76 @@ pub use view_queries::{CellComparison, CellPreview, RunHeader};
 
 /// The versus database. One connection; `Send`, so it can live on a dedicated blocking thread.
 pub struct Store {
-    conn: Connection,
-    /// The file, or `:memory:`; only to say where in error messages.
-    location: PathBuf,
+    db: Db,
+    /// Where it is; to say so in messages (a URL without its password).
+    location: Database,
 }
 
 impl Store {
-    /// Opens the database at `path`, creating the file (but not its folder) if missing, and
-    /// brings its schema up to date.
+    /// Opens the SQLite database at `path`, creating the file (but not its folder) if missing,
+    /// and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        Store::open_with_migrations(path, schema::MIGRATIONS)
+        Store::connect(&Database::Sqlite(path.to_path_buf()))
     }
 
-    /// A private database that vanishes when dropped (for tests and dry runs).
+    /// Opens the database `--db` names: a SQLite file, or a PostgreSQL server (its database
+    /// must exist; its tables are created on first use), and brings its schema up to date.
+    pub fn connect(location: &Database) -> Result<Store, StoreError> {
+        let migrations = match location {
+            Database::Sqlite(_) => schema::MIGRATIONS,
+            Database::Postgres(_) => schema::POSTGRES_MIGRATIONS,
+        };
+        Store::open_with_migrations(location, migrations)
+    }
+
+    /// A private SQLite database that vanishes when dropped (for tests and dry runs).
     pub fn open_in_memory() -> Result<Store, StoreError> {
-        let location = PathBuf::from(":memory:");
-        let opening = |cause| StoreError::Open {
-            path: location.clone(),
-            cause,
+        let location = Database::Sqlite(":memory:".into());
+        let opening = |cause: rusqlite::Error| StoreError::Open {
+            location: location.to_string(),
+            cause: cause.into(),
         };
-        let conn = Connection::open_in_memory().map_err(opening)?;
+        let conn = rusqlite::Connection::open_in_memory().map_err(opening)?;
         configure(&conn, false).map_err(opening)?;
-        Store::migrated(conn, location, schema::MIGRATIONS)
+        Store::migrated(db::Connection::Sqlite(conn), location, schema::MIGRATIONS)
     }
 
-    fn open_with_migrations(path: &Path, migrations: &[&str]) -> Result<Store, StoreError> {
-        let opening = |cause| StoreError::Open {
-            path: path.to_path_buf(),
+    fn open_with_migrations(location: &Database, migrations: &[&str]) -> Result<Store, StoreError> {
+        let opening = |cause: BackendError| StoreError::Open {
+            location: location.to_string(),
             cause,
         };
-        let conn = Connection::open(path).map_err(opening)?;
-        configure(&conn, true).map_err(opening)?;
-        Store::migrated(conn, path.to_path_buf(), migrations)
+        let conn = match location {
+            Database::Sqlite(path) => {
+                let conn =
+                    rusqlite::Connection::open(path).map_err(|cause| opening(cause.into()))?;
+                configure(&conn, true).map_err(|cause| opening(cause.into()))?;
+                db::Connection::Sqlite(conn)
+            }
+            Database::Postgres(url) => {
+                db::Connection::Postgres(postgres::PgConnection::connect(url).map_err(opening)?)
+            }
+        };
+        Store::migrated(conn, location.clone(), migrations)
     }
 
     fn migrated(
-        mut conn: Connection,
-        location: PathBuf,
+        conn: db::Connection,
+        location: Database,
         migrations: &[&str],
     ) -> Result<Store, StoreError> {
-        schema::migrate(&mut conn, migrations, &location)?;
-        Ok(Store { conn, location })
+        let db = Db::new(conn);
+        schema::migrate(&db, migrations, &location.to_string())?;
+        Ok(Store { db, location })
     }
 
     /// The schema version of the open database (the number of migrations it has had).
     pub fn schema_version(&self) -> Result<u32, StoreError> {
-        Ok(schema::read_version(&self.conn)?)
+        schema::read_version(&self.db)
     }
 
     /// Where the database lives (`:memory:` for an in-memory one).
-    pub fn location(&self) -> &Path {
+    pub fn location(&self) -> &Database {
         &self.location
     }
 
@@ -145,46 +182,53 @@ impl Store {
     pub fn create_run(&mut self, new: &NewRun<'_>) -> Result<RunId, StoreError> {
         let models_json = serde_json::Value::from(new.models.to_vec()).to_string();
         let tx = self.write_transaction()?;
-        tx.execute(
-            "INSERT INTO runs (suite_name, suite_hash, suite_text, plan_fingerprint, plan_json, \
-             models_json, tool_version, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                new.suite_name,
-                new.suite_hash,
-                new.suite_text,
-                new.plan_fingerprint,
-                new.plan.to_json(),
-                models_json,
-                new.tool_version,
-                RunStatus::Running.as_str(),
-            ],
-        )?;
-        let run = tx.last_insert_rowid();
-        {
-            let mut insert_cell = tx.prepare(
-                "INSERT INTO cells (run_id, task_id, model_id, sample, position, status) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for (position, cell) in new.cells.iter().enumerate() {
-                insert_cell.execute(params![
+        let run: RunId = tx
+            .query_one(
+                "INSERT INTO runs (suite_name, suite_hash, suite_text, plan_fingerprint, \
+                 plan_json, models_json, tool_version, status) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+                params![
+                    new.suite_name,
+                    new.suite_hash,
+                    new.suite_text,
+                    new.plan_fingerprint,
+                    new.plan.to_json(),
+                    models_json,
+                    new.tool_version,
+                    RunStatus::Running.as_str(),
+                ],
+            )?
+            .get("id")?;
+        let rows = new
+            .cells
+            .iter()
+            .enumerate()
+            .map(|(position, cell)| {
+                params![
                     run,
                     cell.task_id,
                     cell.model_id,
                     cell.sample,
                     position as i64,
                     CellStatus::Pending.as_str(),
-                ])?;
-            }
-        }
+                ]
+            })
+            .collect();
+        tx.insert_rows(
+            "cells",
+            &[
+                "run_id", "task_id", "model_id", "sample", "position", "status",
+            ],
+            rows,
+        )?;
         tx.commit()?;
         Ok(run)
     }
 
     /// The newest run of this plan that still has work to do (a cell pending or failed).
     pub fn find_resumable_run(&self, plan_fingerprint: &str) -> Result<Option<RunId>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
+        self.db
+            .query_opt(
                 "SELECT r.id FROM runs r WHERE r.plan_fingerprint = ?1 AND EXISTS (\
                  SELECT 1 FROM cells c WHERE c.run_id = r.id AND c.status IN (?2, ?3)) \
                  ORDER BY r.id DESC LIMIT 1",
@@ -193,9 +237,9 @@ impl Store {
                     CellStatus::Pending.as_str(),
                     CellStatus::Failed.as_str()
                 ],
-                |row| row.get(0),
-            )
-            .optional()?)
+            )?
+            .map(|row| row.get(0))
+            .transpose()
     }
 
     /// Marks a run `running` again (and not finished) so that it can be resumed. Its cells are
@@ -215,7 +259,7 @@ impl Store {
                 " WHERE id = ?1"
             ),
         };
-        let changed = self.conn.execute(sql, params![run, status.as_str()])?;
+        let changed = self.db.execute(sql, params![run, status.as_str()])?;
         if changed == 0 {
             return Err(StoreError::RunNotFound(run));
         }
@@ -224,19 +268,21 @@ impl Store {
 
     /// A run's cells in the order they were created, each with its completion when it has one.
     pub fn cells(&self, run: RunId) -> Result<Vec<CellRecord>, StoreError> {
-        let mut statement = self.conn.prepare_cached(concat!(
-            "SELECT ",
-            cell_columns!(),
-            ", ",
-            completion_columns!(),
-            " FROM cells c LEFT JOIN completions p ON p.key = c.completion_key \
-             WHERE c.run_id = ?1 ORDER BY c.position"
-        ))?;
-        let mut rows = statement.query(params![run])?;
-        let mut cells = Vec::new();
-        while let Some(row) = rows.next()? {
-            cells.push(cell_from_row(run, row)?);
-        }
+        let rows = self.db.query(
+            concat!(
+                "SELECT ",
+                cell_columns!(),
+                ", ",
+                completion_columns!(),
+                " FROM cells c LEFT JOIN completions p ON p.key = c.completion_key \
+                 WHERE c.run_id = ?1 ORDER BY c.position"
+            ),
+            params![run],
+        )?;
+        let cells = rows
+            .iter()
+            .map(|row| cell_from_row(run, row))
+            .collect::<Result<Vec<_>, _>>()?;
         if cells.is_empty() && !self.run_exists(run)? {
             return Err(StoreError::RunNotFound(run));
         }
@@ -245,14 +291,16 @@ impl Store {
 
     /// The cached completion stored under `key`, if any.
     pub fn lookup_completion(&self, key: &str) -> Result<Option<StoredCompletion>, StoreError> {
-        let mut statement = self.conn.prepare_cached(concat!(
-            "SELECT ",
-            completion_columns!(),
-            " FROM completions p WHERE p.key = ?1"
-        ))?;
-        let mut rows = statement.query(params![key])?;
-        match rows.next()? {
-            Some(row) => stored_completion_from_row(row),
+        let row = self.db.query_opt(
+            concat!(
+                "SELECT ",
+                completion_columns!(),
+                " FROM completions p WHERE p.key = ?1"
+            ),
+            params![key],
+        )?;
+        match row {
+            Some(row) => stored_completion_from_row(&row),
             None => Ok(None),
         }
     }
@@ -277,68 +325,68 @@ impl Store {
 
     /// Every run, newest first, with its cell counts.
     pub fn runs(&self) -> Result<Vec<RunSummary>, StoreError> {
-        let mut statement = self.conn.prepare_cached(concat!(
-            "SELECT ",
-            run_summary_columns!(),
-            " FROM runs r LEFT JOIN cells c ON c.run_id = r.id GROUP BY r.id ORDER BY r.id DESC"
-        ))?;
-        let mut rows = statement.query([])?;
-        let mut runs = Vec::new();
-        while let Some(row) = rows.next()? {
-            runs.push(run_summary_from_row(row)?);
-        }
-        Ok(runs)
+        let rows = self.db.query(
+            concat!(
+                "SELECT ",
+                run_summary_columns!(),
+                " FROM runs r LEFT JOIN cells c ON c.run_id = r.id ",
+                run_summary_group_by!(),
+                " ORDER BY r.id DESC"
+            ),
+            params![],
+        )?;
+        rows.iter().map(run_summary_from_row).collect()
     }
 
     /// The newest run, if there is any.
     pub fn latest_run(&self) -> Result<Option<RunId>, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT MAX(id) FROM runs", [], |row| row.get(0))?)
+        self.db
+            .query_one("SELECT MAX(id) AS id FROM runs", params![])?
+            .get("id")
     }
 
     /// One run with everything it was started from.
     pub fn run(&self, run: RunId) -> Result<RunRecord, StoreError> {
-        let mut statement = self.conn.prepare_cached(concat!(
-            "SELECT ",
-            run_summary_columns!(),
-            ", r.suite_hash, r.suite_text, r.plan_fingerprint, r.plan_json \
-             FROM runs r LEFT JOIN cells c ON c.run_id = r.id WHERE r.id = ?1 GROUP BY r.id"
-        ))?;
-        let mut rows = statement.query(params![run])?;
-        let Some(row) = rows.next()? else {
+        let row = self.db.query_opt(
+            concat!(
+                "SELECT ",
+                run_summary_columns!(),
+                ", r.suite_hash, r.suite_text, r.plan_fingerprint, r.plan_json \
+                 FROM runs r LEFT JOIN cells c ON c.run_id = r.id WHERE r.id = ?1 ",
+                run_summary_group_by!(),
+                ", r.suite_hash, r.suite_text, r.plan_fingerprint, r.plan_json"
+            ),
+            params![run],
+        )?;
+        let Some(row) = row else {
             return Err(StoreError::RunNotFound(run));
         };
         Ok(RunRecord {
-            summary: run_summary_from_row(row)?,
+            summary: run_summary_from_row(&row)?,
             suite_hash: row.get("suite_hash")?,
             suite_text: row.get("suite_text")?,
             plan_fingerprint: row.get("plan_fingerprint")?,
-            plan: decode_plan(run, &row.get::<_, String>("plan_json")?)?,
+            plan: decode_plan(run, &row.get::<String>("plan_json")?)?,
         })
     }
 
     fn run_exists(&self, run: RunId) -> Result<bool, StoreError> {
         Ok(self
-            .conn
-            .query_row("SELECT 1 FROM runs WHERE id = ?1", params![run], |_| Ok(()))
-            .optional()?
+            .db
+            .query_opt("SELECT 1 AS one FROM runs WHERE id = ?1", params![run])?
             .is_some())
     }
 
-    /// A transaction that takes the write lock up front: one that reads first and writes later
-    /// can fail at once with SQLITE_BUSY under WAL, without waiting out the busy timeout.
-    fn write_transaction(&mut self) -> Result<Transaction<'_>, StoreError> {
-        Ok(self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    /// A transaction that takes SQLite's write lock up front (see [`Db::transaction`]).
+    fn write_transaction(&mut self) -> Result<Tx<'_>, StoreError> {
+        self.db.transaction()
     }
 }
 
 /// Per-connection settings. WAL lets readers (a second `versus` showing a report) work while a
 /// run writes, and with `synchronous = NORMAL` a commit survives the process being killed
 /// (only a power loss can take back the last commits).
-fn configure(conn: &Connection, file_backed: bool) -> Result<(), rusqlite::Error> {
+fn configure(conn: &rusqlite::Connection, file_backed: bool) -> Result<(), rusqlite::Error> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     if file_backed {
         // Returns the mode in force; a filesystem without WAL support keeps the rollback
@@ -353,7 +401,7 @@ fn configure(conn: &Connection, file_backed: bool) -> Result<(), rusqlite::Error
 
 /// Records how a cell ended inside `tx` (see [`Store::record_cell`]); the caller commits.
 fn record_outcome(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     run: RunId,
     cell: &CellId,
     outcome: &CellOutcome,
@@ -416,7 +464,7 @@ fn record_outcome(
 }
 
 fn store_completion(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     key: &str,
     model_spec: &str,
     request_json: &str,
@@ -450,50 +498,53 @@ fn store_completion(
     );
     let usage = completion.usage;
     let server = completion.server_timings;
-    tx.prepare_cached(&sql)?.execute(params![
-        key,
-        model_spec,
-        request_json,
-        completion.text,
-        finish_reason_to_column(&completion.finish_reason),
-        completion.usage.map(|usage| usage.prompt_tokens),
-        completion.usage.map(|usage| usage.completion_tokens),
-        completion.timings.latency_ms,
-        completion.timings.ttft_ms,
-        completion.served_model,
-        completion.attempts,
-        usage.and_then(|usage| usage.reasoning_tokens),
-        usage.and_then(|usage| usage.cached_prompt_tokens),
-        usage.and_then(|usage| usage.cache_write_tokens),
-        completion.thinking,
-        server.and_then(|timings| timings.total_ms),
-        server.and_then(|timings| timings.load_ms),
-        server.and_then(|timings| timings.prompt_ms),
-        server.and_then(|timings| timings.generation_ms),
-        completion.via_batch,
-    ])?;
+    tx.execute(
+        &sql,
+        params![
+            key,
+            model_spec,
+            request_json,
+            completion.text,
+            finish_reason_to_column(&completion.finish_reason),
+            completion.usage.map(|usage| usage.prompt_tokens),
+            completion.usage.map(|usage| usage.completion_tokens),
+            completion.timings.latency_ms,
+            completion.timings.ttft_ms,
+            completion.served_model,
+            completion.attempts,
+            usage.and_then(|usage| usage.reasoning_tokens),
+            usage.and_then(|usage| usage.cached_prompt_tokens),
+            usage.and_then(|usage| usage.cache_write_tokens),
+            completion.thinking,
+            server.and_then(|timings| timings.total_ms),
+            server.and_then(|timings| timings.load_ms),
+            server.and_then(|timings| timings.prompt_ms),
+            server.and_then(|timings| timings.generation_ms),
+            completion.via_batch,
+        ],
+    )?;
     Ok(())
 }
 
 /// Sets a cell's outcome; returns how many cells matched (0 or 1).
 fn update_cell(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     (run, cell): (RunId, &CellId),
     status: CellStatus,
     completion_key: Option<&str>,
     error: Option<(&str, &str)>,
     cached: bool,
     attempts: u32,
-) -> Result<usize, StoreError> {
+) -> Result<u64, StoreError> {
     let (error_kind, error_message) = error.unzip();
-    Ok(tx
-        .prepare_cached(concat!(
+    tx.execute(
+        concat!(
             "UPDATE cells SET status = ?4, completion_key = ?5, error_kind = ?6, \
              error_message = ?7, cached = ?8, attempts = ?9, updated_at = ",
             sql_now!(),
             " WHERE run_id = ?1 AND task_id = ?2 AND model_id = ?3 AND sample = ?10"
-        ))?
-        .execute(params![
+        ),
+        params![
             run,
             cell.task_id,
             cell.model_id,
@@ -504,7 +555,8 @@ fn update_cell(
             cached,
             attempts,
             cell.sample,
-        ])?)
+        ],
+    )
 }
 
 fn corrupt(what: String, reason: impl Into<String>) -> StoreError {
@@ -522,7 +574,7 @@ pub(crate) fn decode_plan(run: RunId, json: &str) -> Result<RunPlan, StoreError>
     })
 }
 
-fn cell_from_row(run: RunId, row: &Row<'_>) -> Result<CellRecord, StoreError> {
+fn cell_from_row(run: RunId, row: &Row) -> Result<CellRecord, StoreError> {
     let task_id: String = row.get("task_id")?;
     let model_id: String = row.get("model_id")?;
     let sample: u32 = row.get("sample")?;
@@ -544,7 +596,7 @@ fn cell_from_row(run: RunId, row: &Row<'_>) -> Result<CellRecord, StoreError> {
                 )
             })?,
             message: row
-                .get::<_, Option<String>>("error_message")?
+                .get::<Option<String>>("error_message")?
                 .unwrap_or_default(),
         }),
         None => None,
@@ -564,8 +616,8 @@ fn cell_from_row(run: RunId, row: &Row<'_>) -> Result<CellRecord, StoreError> {
 
 /// The completion in a row selected with [`completion_columns!`]; `None` where a left join
 /// found none.
-fn stored_completion_from_row(row: &Row<'_>) -> Result<Option<StoredCompletion>, StoreError> {
-    let Some(key) = row.get::<_, Option<String>>("completion_key_")? else {
+fn stored_completion_from_row(row: &Row) -> Result<Option<StoredCompletion>, StoreError> {
+    let Some(key) = row.get::<Option<String>>("completion_key_")? else {
         return Ok(None);
     };
     let prompt_tokens: Option<u64> = row.get("completion_prompt_tokens")?;
@@ -611,7 +663,7 @@ fn stored_completion_from_row(row: &Row<'_>) -> Result<Option<StoredCompletion>,
     }))
 }
 
-fn run_summary_from_row(row: &Row<'_>) -> Result<RunSummary, StoreError> {
+fn run_summary_from_row(row: &Row) -> Result<RunSummary, StoreError> {
     let id: RunId = row.get("id")?;
     let status_text: String = row.get("status")?;
     let status = RunStatus::from_column(&status_text).ok_or_else(|| {
@@ -640,5 +692,7 @@ fn run_summary_from_row(row: &Row<'_>) -> Result<RunSummary, StoreError> {
     })
 }
 
+#[cfg(test)]
+mod testing;
 #[cfg(test)]
 mod tests;

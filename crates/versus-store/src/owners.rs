@@ -4,8 +4,7 @@
 //! older than the staleness limit (its process died without releasing it), or whose process is
 //! gone from this host, is taken over.
 
-use rusqlite::{params, OptionalExtension};
-
+use crate::db::{params, SQLITE_UNIX_NOW};
 use crate::{RunId, Store, StoreError};
 
 /// The process working on a run.
@@ -27,8 +26,9 @@ pub enum Claim {
     },
 }
 
-/// Seconds since the Unix epoch, as SQLite sees the clock.
-const SQL_UNIX_NOW: &str = "CAST(strftime('%s', 'now') AS INTEGER)";
+/// Seconds since the Unix epoch, as the database sees the clock (the database's clock, so that
+/// processes on several machines compare the same one).
+const SQL_UNIX_NOW: &str = SQLITE_UNIX_NOW;
 
 impl Store {
     /// Claims `run` for `me`, unless another process holds it with a heartbeat younger than
@@ -41,15 +41,28 @@ impl Store {
         alive: impl Fn(u32) -> bool,
     ) -> Result<Claim, StoreError> {
         let tx = self.write_transaction()?;
+        // On PostgreSQL the run's row is locked first, so that claims of one run take turns
+        // (two processes could otherwise both find no claim and both insert one); SQLite's
+        // BEGIN IMMEDIATE already serialises them.
+        if tx.dialect() == crate::db::Dialect::Postgres
+            && tx
+                .query_opt("SELECT id FROM runs WHERE id = ?1 FOR UPDATE", params![run])?
+                .is_none()
+        {
+            return Err(StoreError::RunNotFound(run));
+        }
         let holder: Option<(u32, String, i64)> = tx
-            .query_row(
+            .query_opt(
                 &format!(
-                    "SELECT pid, host, {SQL_UNIX_NOW} - heartbeat_at FROM run_owners WHERE run_id = ?1"
+                    "SELECT pid, host, {SQL_UNIX_NOW} - heartbeat_at AS age FROM run_owners \
+                     WHERE run_id = ?1"
                 ),
                 params![run],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )
-            .optional()?;
+            )?
+            .map(|row| -> Result<_, StoreError> {
+                Ok((row.get("pid")?, row.get("host")?, row.get("age")?))
+            })
+            .transpose()?;
         if let Some((pid, host, age)) = holder {
             let mine = pid == me.pid && host == me.host;
             let dead_here = host == me.host && !alive(pid);
@@ -62,7 +75,10 @@ impl Store {
         }
         tx.execute(
             &format!(
-                "INSERT INTO run_owners (run_id, pid, host, claimed_at, heartbeat_at)                  VALUES (?1, ?2, ?3, {SQL_UNIX_NOW}, {SQL_UNIX_NOW})                  ON CONFLICT (run_id) DO UPDATE SET pid = excluded.pid, host = excluded.host,                  claimed_at = excluded.claimed_at, heartbeat_at = excluded.heartbeat_at"
+                "INSERT INTO run_owners (run_id, pid, host, claimed_at, heartbeat_at) \
+                 VALUES (?1, ?2, ?3, {SQL_UNIX_NOW}, {SQL_UNIX_NOW}) \
+                 ON CONFLICT (run_id) DO UPDATE SET pid = excluded.pid, host = excluded.host, \
+                 claimed_at = excluded.claimed_at, heartbeat_at = excluded.heartbeat_at"
             ),
             params![run, me.pid, me.host],
         )?;
@@ -72,9 +88,10 @@ impl Store {
 
     /// Refreshes `me`'s heartbeat on `run`; `false` if `me` no longer holds it.
     pub fn heartbeat(&mut self, run: RunId, me: &RunOwner) -> Result<bool, StoreError> {
-        let changed = self.conn.execute(
+        let changed = self.db.execute(
             &format!(
-                "UPDATE run_owners SET heartbeat_at = {SQL_UNIX_NOW}                  WHERE run_id = ?1 AND pid = ?2 AND host = ?3"
+                "UPDATE run_owners SET heartbeat_at = {SQL_UNIX_NOW} \
+                 WHERE run_id = ?1 AND pid = ?2 AND host = ?3"
             ),
             params![run, me.pid, me.host],
         )?;
@@ -83,7 +100,7 @@ impl Store {
 
     /// Gives `run` up, if `me` holds it.
     pub fn release_run(&mut self, run: RunId, me: &RunOwner) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.db.execute(
             "DELETE FROM run_owners WHERE run_id = ?1 AND pid = ?2 AND host = ?3",
             params![run, me.pid, me.host],
         )?;
@@ -94,6 +111,9 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::on_both_backends;
+
+    on_both_backends!(one_process_at_a_time_works_on_a_run);
     use crate::tests::one_run;
 
     fn owner(pid: u32, host: &str) -> RunOwner {
@@ -103,7 +123,6 @@ mod tests {
         }
     }
 
-    #[test]
     fn one_process_at_a_time_works_on_a_run() {
         let (mut store, run) = one_run();
         let first = owner(100, "a");

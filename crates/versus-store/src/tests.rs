@@ -1,12 +1,46 @@
-//! Tests of the store's behaviour, against in-memory and file-backed databases.
+//! Tests of the store's behaviour. Those listed in `on_both_backends!` run twice: on a fresh
+//! SQLite file, and on a fresh PostgreSQL schema when `VERSUS_TEST_POSTGRES` names a server
+//! (`scripts/with-postgres` starts one); the rest test what only a SQLite file has.
+
+use std::path::PathBuf;
 
 use super::*;
+use crate::testing::{fresh_store, on_both_backends};
 use versus_core::{ErrorKind, FinishReason};
+
+on_both_backends!(
+    runs_are_listed_newest_first_with_their_cell_counts,
+    a_run_keeps_everything_it_was_started_from,
+    an_empty_database_has_no_runs,
+    a_missing_run_is_reported_helpfully,
+    creating_a_run_is_all_or_nothing,
+    finishing_or_interrupting_a_run_stamps_finished_at,
+    resetting_for_resume_reopens_the_run_and_leaves_cells_alone,
+    the_newest_run_with_work_left_is_resumable,
+    a_run_with_only_failed_cells_left_is_resumable,
+    unsupported_cells_do_not_make_a_run_resumable,
+    cells_come_back_in_creation_order_and_start_pending,
+    completed_cells_round_trip_every_completion_field,
+    failed_cells_keep_kind_message_and_attempts,
+    unsupported_cells_keep_their_reason,
+    a_failed_cell_redone_on_resume_loses_its_error,
+    recording_an_unknown_cell_fails_and_stores_nothing,
+    stored_completions_can_be_looked_up_by_key,
+    a_cached_outcome_reuses_the_stored_completion,
+    a_fresh_completion_replaces_the_cached_one_under_its_key,
+    a_cached_outcome_whose_row_is_gone_stores_it_so_the_cell_can_point_at_it,
+    a_new_database_is_at_the_latest_schema,
+    an_unreadable_plan_is_one_error_naming_the_run,
+    unknown_judgement_words_are_reported_as_corrupt_not_guessed,
+    samples_of_one_task_are_separate_cells_with_separate_scores,
+    a_database_a_newer_versus_wrote_is_refused_on_every_backend,
+    processes_opening_a_fresh_database_at_once_migrate_it_once,
+);
 
 // ---- helpers: one per feature, so that a new case is one line ----
 
 fn memory_store() -> Store {
-    Store::open_in_memory().unwrap()
+    fresh_store()
 }
 
 fn cell_id(task_id: &str, model_id: &str) -> CellId {
@@ -162,6 +196,11 @@ fn counts(summary: &RunSummary) -> (u64, u64, u64, u64, u64) {
     )
 }
 
+/// A SQLite file with only the first migrations of `migrations` (to test upgrades).
+fn open_sqlite_with(path: &Path, migrations: &[&str]) -> Result<Store, StoreError> {
+    Store::open_with_migrations(&Database::Sqlite(path.to_path_buf()), migrations)
+}
+
 fn temp_db() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("versus.db");
@@ -169,7 +208,7 @@ fn temp_db() -> (tempfile::TempDir, PathBuf) {
 }
 
 fn set_user_version(path: &Path, version: u32) {
-    let conn = Connection::open(path).unwrap();
+    let conn = rusqlite::Connection::open(path).unwrap();
     conn.pragma_update(None, "user_version", version).unwrap();
 }
 
@@ -178,7 +217,6 @@ const GRID: &[(&str, &str)] = &[("t1", "m1"), ("t1", "m2"), ("t2", "m1"), ("t2",
 
 // ---- runs ----
 
-#[test]
 fn runs_are_listed_newest_first_with_their_cell_counts() {
     let mut store = memory_store();
     let first = create_run(&mut store, "plan-a", GRID);
@@ -212,7 +250,6 @@ fn runs_are_listed_newest_first_with_their_cell_counts() {
     assert_eq!(store.latest_run().unwrap(), Some(empty));
 }
 
-#[test]
 fn a_run_keeps_everything_it_was_started_from() {
     let mut store = memory_store();
     let run = create_run(&mut store, "plan-a", GRID);
@@ -229,14 +266,12 @@ fn a_run_keeps_everything_it_was_started_from() {
     assert!(started.ends_with('Z') && started.as_bytes()[10] == b'T');
 }
 
-#[test]
 fn an_empty_database_has_no_runs() {
     let store = memory_store();
     assert!(store.runs().unwrap().is_empty());
     assert_eq!(store.latest_run().unwrap(), None);
 }
 
-#[test]
 fn a_missing_run_is_reported_helpfully() {
     let mut store = memory_store();
     let error = store.run(42).unwrap_err();
@@ -256,7 +291,6 @@ fn a_missing_run_is_reported_helpfully() {
     ));
 }
 
-#[test]
 fn creating_a_run_is_all_or_nothing() {
     let mut store = memory_store();
     let duplicate = [cell_id("t1", "m1"), cell_id("t1", "m1")];
@@ -270,11 +304,10 @@ fn creating_a_run_is_all_or_nothing() {
         tool_version: "0.1.0",
         cells: &duplicate,
     });
-    assert!(matches!(result, Err(StoreError::Sqlite(_))));
+    assert!(matches!(result, Err(StoreError::Backend(_))));
     assert!(store.runs().unwrap().is_empty(), "no half-created run");
 }
 
-#[test]
 fn finishing_or_interrupting_a_run_stamps_finished_at() {
     let mut store = memory_store();
     for status in [RunStatus::Finished, RunStatus::Interrupted] {
@@ -287,7 +320,6 @@ fn finishing_or_interrupting_a_run_stamps_finished_at() {
     }
 }
 
-#[test]
 fn resetting_for_resume_reopens_the_run_and_leaves_cells_alone() {
     let mut store = memory_store();
     let run = create_run(&mut store, "plan-a", GRID);
@@ -315,7 +347,6 @@ fn resetting_for_resume_reopens_the_run_and_leaves_cells_alone() {
 
 // ---- resumable runs ----
 
-#[test]
 fn the_newest_run_with_work_left_is_resumable() {
     let mut store = memory_store();
     let older = create_run(&mut store, "plan-a", GRID);
@@ -332,7 +363,6 @@ fn the_newest_run_with_work_left_is_resumable() {
     );
 }
 
-#[test]
 fn a_run_with_only_failed_cells_left_is_resumable() {
     let mut store = memory_store();
     let run = create_run(&mut store, "plan-a", &[("t1", "m1"), ("t2", "m1")]);
@@ -351,7 +381,6 @@ fn a_run_with_only_failed_cells_left_is_resumable() {
     assert_eq!(store.find_resumable_run("plan-a").unwrap(), Some(run));
 }
 
-#[test]
 fn unsupported_cells_do_not_make_a_run_resumable() {
     let mut store = memory_store();
     let run = create_run(&mut store, "plan-a", &[("t1", "m1"), ("t2", "m1")]);
@@ -376,7 +405,6 @@ fn finish_every_cell(store: &mut Store, run: RunId) {
 
 // ---- cells ----
 
-#[test]
 fn cells_come_back_in_creation_order_and_start_pending() {
     let mut store = memory_store();
     let order = [("t2", "m2"), ("t1", "m1"), ("t2", "m1"), ("t1", "m2")];
@@ -396,7 +424,6 @@ fn cells_come_back_in_creation_order_and_start_pending() {
     }
 }
 
-#[test]
 fn completed_cells_round_trip_every_completion_field() {
     for completion in [full_completion("full"), bare_completion("bare")] {
         assert_completion_round_trips(completion);
@@ -412,9 +439,26 @@ fn completed_cells_round_trip_every_completion_field() {
             ..full_completion("reason")
         });
     }
-    assert_completion_round_trips(full_completion(
-        "unicode: 日本語 «quotes» \u{1F600}\n\0 nul",
-    ));
+    assert_completion_round_trips(full_completion("unicode: 日本語 «quotes» \u{1F600}\n"));
+    // PostgreSQL's text cannot hold NUL: there it is stored as U+FFFD, everything else as is.
+    let mut store = memory_store();
+    let run = create_run(&mut store, "plan-a", &[("t1", "m1")]);
+    let with_nul = full_completion("before\0after");
+    record(
+        &mut store,
+        run,
+        ("t1", "m1"),
+        completed("key", with_nul, false),
+    );
+    let stored = cell(&store, run, ("t1", "m1"))
+        .completion
+        .unwrap()
+        .completion;
+    let expected = match store.db.dialect() {
+        db::Dialect::Sqlite => "before\0after",
+        db::Dialect::Postgres => "before\u{FFFD}after",
+    };
+    assert_eq!(stored.text, expected);
 }
 
 fn assert_completion_round_trips(completion: Completion) {
@@ -438,7 +482,6 @@ fn assert_completion_round_trips(completion: Completion) {
     assert_eq!(stored.completion, completion);
 }
 
-#[test]
 fn failed_cells_keep_kind_message_and_attempts() {
     let mut store = memory_store();
     let run = create_run(&mut store, "plan-a", &[("t1", "m1")]);
@@ -457,7 +500,6 @@ fn failed_cells_keep_kind_message_and_attempts() {
     assert_eq!(error.message, "429 Too Many Requests");
 }
 
-#[test]
 fn unsupported_cells_keep_their_reason() {
     let mut store = memory_store();
     let run = create_run(&mut store, "plan-a", &[("t1", "m1")]);
@@ -475,7 +517,6 @@ fn unsupported_cells_keep_their_reason() {
     assert_eq!(error.message, "m1 reads no images");
 }
 
-#[test]
 fn a_failed_cell_redone_on_resume_loses_its_error() {
     let mut store = memory_store();
     let run = create_run(&mut store, "plan-a", &[("t1", "m1")]);
@@ -497,7 +538,6 @@ fn a_failed_cell_redone_on_resume_loses_its_error() {
     assert_eq!(cell.attempts, 3);
 }
 
-#[test]
 fn recording_an_unknown_cell_fails_and_stores_nothing() {
     let mut store = memory_store();
     let run = create_run(&mut store, "plan-a", &[("t1", "m1")]);
@@ -515,7 +555,6 @@ fn recording_an_unknown_cell_fails_and_stores_nothing() {
 
 // ---- the completion cache ----
 
-#[test]
 fn stored_completions_can_be_looked_up_by_key() {
     let mut store = memory_store();
     assert!(store.lookup_completion("k1").unwrap().is_none());
@@ -533,7 +572,6 @@ fn stored_completions_can_be_looked_up_by_key() {
     assert!(store.lookup_completion("k2").unwrap().is_none());
 }
 
-#[test]
 fn a_cached_outcome_reuses_the_stored_completion() {
     let mut store = memory_store();
     let first = create_run(&mut store, "plan-a", &[("t1", "m1")]);
@@ -561,7 +599,6 @@ fn a_cached_outcome_reuses_the_stored_completion() {
     assert_eq!(completion_rows(&store), 1);
 }
 
-#[test]
 fn a_fresh_completion_replaces_the_cached_one_under_its_key() {
     let mut store = memory_store();
     let first = create_run(&mut store, "plan-a", &[("t1", "m1")]);
@@ -587,7 +624,6 @@ fn a_fresh_completion_replaces_the_cached_one_under_its_key() {
     assert_eq!(completion_rows(&store), 1);
 }
 
-#[test]
 fn a_cached_outcome_whose_row_is_gone_stores_it_so_the_cell_can_point_at_it() {
     let mut store = memory_store();
     let run = create_run(&mut store, "plan-a", &[("t1", "m1")]);
@@ -603,8 +639,10 @@ fn a_cached_outcome_whose_row_is_gone_stores_it_so_the_cell_can_point_at_it() {
 
 fn completion_rows(store: &Store) -> i64 {
     store
-        .conn
-        .query_row("SELECT COUNT(*) FROM completions", [], |row| row.get(0))
+        .db
+        .query_one("SELECT COUNT(*) AS n FROM completions", params![])
+        .unwrap()
+        .get("n")
         .unwrap()
 }
 
@@ -625,7 +663,7 @@ fn a_reopened_database_keeps_its_data_in_wal_mode() {
         run
     };
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.location(), path);
+    assert_eq!(store.location().sqlite_path(), Some(path.as_path()));
     assert_eq!(store.latest_run().unwrap(), Some(run));
     assert_eq!(
         cell(&store, run, ("t1", "m1"))
@@ -635,12 +673,14 @@ fn a_reopened_database_keeps_its_data_in_wal_mode() {
         full_completion("hi")
     );
     let journal_mode: String = store
-        .conn
+        .db
+        .sqlite_connection()
         .pragma_query_value(None, "journal_mode", |row| row.get(0))
         .unwrap();
     assert_eq!(journal_mode, "wal");
     let foreign_keys: bool = store
-        .conn
+        .db
+        .sqlite_connection()
         .pragma_query_value(None, "foreign_keys", |row| row.get(0))
         .unwrap();
     assert!(foreign_keys);
@@ -666,13 +706,14 @@ fn a_recorded_cell_is_visible_to_another_connection_at_once() {
     drop(writer);
 }
 
-#[test]
 fn a_new_database_is_at_the_latest_schema() {
     let store = memory_store();
     assert_eq!(
         store.schema_version().unwrap(),
         schema::latest_version(schema::MIGRATIONS)
     );
+    // Both backends have had the same migrations: one vocabulary, one version number.
+    assert_eq!(schema::MIGRATIONS.len(), schema::POSTGRES_MIGRATIONS.len());
 }
 
 #[test]
@@ -709,10 +750,11 @@ fn an_appended_migration_is_applied_to_an_existing_database() {
     let mut migrations = schema::MIGRATIONS.to_vec();
     migrations.push(add_table);
 
-    let store = Store::open_with_migrations(&path, &migrations).unwrap();
+    let store = open_sqlite_with(&path, &migrations).unwrap();
     assert_eq!(store.schema_version().unwrap(), latest + 1);
     store
-        .conn
+        .db
+        .sqlite_connection()
         .execute(
             "INSERT INTO test_extra (run_id, note) VALUES (?1, 'x')",
             [run],
@@ -722,7 +764,7 @@ fn an_appended_migration_is_applied_to_an_existing_database() {
     drop(store);
 
     // Applied once: opening again with the same list changes nothing.
-    let store = Store::open_with_migrations(&path, &migrations).unwrap();
+    let store = open_sqlite_with(&path, &migrations).unwrap();
     assert_eq!(store.schema_version().unwrap(), latest + 1);
     // And this build, which does not know the extra migration, now refuses the database.
     drop(store);
@@ -737,9 +779,10 @@ fn a_version_one_database_is_upgraded_in_place() {
     let (_dir, path) = temp_db();
     {
         // Written as a version-1 build wrote it: no sample column anywhere.
-        let store = Store::open_with_migrations(&path, &schema::MIGRATIONS[..1]).unwrap();
+        let store = open_sqlite_with(&path, &schema::MIGRATIONS[..1]).unwrap();
         store
-            .conn
+            .db
+            .sqlite_connection()
             .execute_batch(&format!(
                 "INSERT INTO runs (id, suite_name, suite_hash, suite_text, plan_fingerprint, \
                  plan_json, models_json, tool_version, status) VALUES (1, 'seed', 'h', 't', \
@@ -775,9 +818,10 @@ fn a_version_one_database_is_upgraded_in_place() {
 fn a_version_two_database_keeps_its_scores_as_sample_zero() {
     let (_dir, path) = temp_db();
     {
-        let store = Store::open_with_migrations(&path, &schema::MIGRATIONS[..2]).unwrap();
+        let store = open_sqlite_with(&path, &schema::MIGRATIONS[..2]).unwrap();
         store
-            .conn
+            .db
+            .sqlite_connection()
             .execute_batch(&format!(
                 "INSERT INTO runs (id, suite_name, suite_hash, suite_text, plan_fingerprint, \
                  plan_json, models_json, tool_version, status) VALUES (1, 'seed', 'h', 't', \
@@ -802,16 +846,17 @@ fn a_version_two_database_keeps_its_scores_as_sample_zero() {
 #[test]
 fn a_failing_migration_leaves_the_database_at_the_previous_version() {
     let (_dir, path) = temp_db();
-    drop(Store::open_with_migrations(&path, &schema::MIGRATIONS[..1]).unwrap());
+    drop(open_sqlite_with(&path, &schema::MIGRATIONS[..1]).unwrap());
     let broken = "CREATE TABLE half (x INTEGER); THIS IS NOT SQL;";
-    let error = Store::open_with_migrations(&path, &[schema::MIGRATIONS[0], broken])
+    let error = open_sqlite_with(&path, &[schema::MIGRATIONS[0], broken])
         .err()
         .unwrap();
     assert!(matches!(error, StoreError::Migration { version: 2, .. }));
-    let store = Store::open_with_migrations(&path, &schema::MIGRATIONS[..1]).unwrap();
+    let store = open_sqlite_with(&path, &schema::MIGRATIONS[..1]).unwrap();
     assert_eq!(store.schema_version().unwrap(), 1);
     let half_tables: i64 = store
-        .conn
+        .db
+        .sqlite_connection()
         .query_row(
             "SELECT COUNT(*) FROM sqlite_master WHERE name = 'half'",
             [],
@@ -848,15 +893,14 @@ fn the_store_can_move_to_another_thread() {
     assert_send::<Store>();
 }
 
-#[test]
 fn an_unreadable_plan_is_one_error_naming_the_run() {
     let mut store = memory_store();
     let run = create_run(&mut store, "plan-a", GRID);
     store
-        .conn
+        .db
         .execute(
             "UPDATE runs SET plan_json = '{\"suite\": 7}' WHERE id = ?1",
-            [run],
+            params![run],
         )
         .unwrap();
     for error in [
@@ -876,16 +920,15 @@ fn an_unreadable_plan_is_one_error_naming_the_run() {
     }
 }
 
-#[test]
 fn unknown_judgement_words_are_reported_as_corrupt_not_guessed() {
     let mut store = memory_store();
     let run = create_run(&mut store, "plan-a", GRID);
     store
-        .conn
+        .db
         .execute(
             "INSERT INTO judgements (run_id, task_id, kind, model_a, model_b, judge, verdict, rating, detail_json) \
              VALUES (?1, 't1', 'pairwise', 'm1', 'm2', 'j', 'landslide', NULL, '{}')",
-            [run],
+            params![run],
         )
         .unwrap();
     let message = store.judgements(run).unwrap_err().to_string();
@@ -896,9 +939,8 @@ fn unknown_judgement_words_are_reported_as_corrupt_not_guessed() {
     );
 }
 
-#[test]
 fn samples_of_one_task_are_separate_cells_with_separate_scores() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = fresh_store();
     let cells: Vec<CellId> = (0..3).map(|i| CellId::sample("t1", "m1", i)).collect();
     let run = store
         .create_run(&NewRun {
@@ -957,4 +999,38 @@ fn samples_of_one_task_are_separate_cells_with_separate_scores() {
         .record_cell(run, &CellId::sample("t1", "m1", 7), &unsupported("no"))
         .unwrap_err();
     assert!(missing.to_string().contains("sample 8"), "{missing}");
+}
+
+fn a_database_a_newer_versus_wrote_is_refused_on_every_backend() {
+    let db = crate::testing::fresh_database();
+    let store = Store::connect(&db).unwrap();
+    match store.db.dialect() {
+        db::Dialect::Sqlite => store
+            .db
+            .with_connection(|conn| conn.batch("PRAGMA user_version = 99")),
+        db::Dialect::Postgres => store
+            .db
+            .with_connection(|conn| conn.batch("UPDATE versus_schema SET version = 99")),
+    }
+    .unwrap();
+    drop(store);
+    let error = Store::connect(&db).err().unwrap();
+    assert!(
+        matches!(error, StoreError::NewerSchema { found: 99, .. }),
+        "{error}"
+    );
+}
+
+fn processes_opening_a_fresh_database_at_once_migrate_it_once() {
+    let db = crate::testing::fresh_database();
+    let openers: Vec<_> = (0..4)
+        .map(|_| {
+            let db = db.clone();
+            std::thread::spawn(move || Store::connect(&db).map(|store| store.schema_version()))
+        })
+        .collect();
+    for opener in openers {
+        let version = opener.join().unwrap().unwrap().unwrap();
+        assert_eq!(version, schema::latest_version(schema::MIGRATIONS));
+    }
 }

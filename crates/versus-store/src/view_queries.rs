@@ -2,10 +2,11 @@
 //! time, so that a page over a 10,000-task run reads only the rows it shows, plus a comparison of
 //! two runs and a bulk writer for cells.
 //!
-//! Lists of task ids travel as one JSON array parameter read with `json_each`, so a page is one
+//! Lists of task ids travel as one JSON array parameter read with `json_each` (PostgreSQL:
+//! `json_array_elements_text`), so a page is one
 //! statement whatever its size, and every lookup uses the primary keys (`run_id, task_id, ...`).
 
-use rusqlite::{params, OptionalExtension, Row};
+use crate::db::{params, Row};
 use versus_core::RunPlan;
 
 use crate::{
@@ -74,41 +75,48 @@ fn id_list(ids: &[String]) -> String {
 impl Store {
     /// How many runs there are.
     pub fn run_count(&self) -> Result<u64, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT COUNT(*) FROM runs", [], |row| row.get(0))?)
+        self.db
+            .query_one("SELECT COUNT(*) AS runs FROM runs", params![])?
+            .get("runs")
     }
 
     /// One page of runs, newest first, with their cell counts (`runs` a page at a time).
     pub fn runs_page(&self, offset: u64, limit: u64) -> Result<Vec<RunSummary>, StoreError> {
-        let mut statement = self.conn.prepare_cached(concat!(
-            "SELECT ",
-            run_summary_columns!(),
-            " FROM (SELECT * FROM runs ORDER BY id DESC LIMIT ?1 OFFSET ?2) r \
-             LEFT JOIN cells c ON c.run_id = r.id GROUP BY r.id ORDER BY r.id DESC"
-        ))?;
-        let mut rows = statement.query(params![limit, offset])?;
-        let mut runs = Vec::new();
-        while let Some(row) = rows.next()? {
-            runs.push(run_summary_from_row(row)?);
-        }
-        Ok(runs)
+        self.db
+            .query(
+                concat!(
+                    "SELECT ",
+                    run_summary_columns!(),
+                    " FROM (SELECT * FROM runs ORDER BY id DESC LIMIT ?1 OFFSET ?2) r \
+                     LEFT JOIN cells c ON c.run_id = r.id ",
+                    run_summary_group_by!(),
+                    " ORDER BY r.id DESC"
+                ),
+                params![limit, offset],
+            )?
+            .iter()
+            .map(run_summary_from_row)
+            .collect()
     }
 
     /// A run's summary and plan fingerprint, without reading its plan.
     pub fn run_header(&self, run: RunId) -> Result<RunHeader, StoreError> {
-        let mut statement = self.conn.prepare_cached(concat!(
-            "SELECT ",
-            run_summary_columns!(),
-            ", r.plan_fingerprint, r.suite_hash FROM runs r LEFT JOIN cells c ON c.run_id = r.id \
-             WHERE r.id = ?1 GROUP BY r.id"
-        ))?;
-        let mut rows = statement.query(params![run])?;
-        let Some(row) = rows.next()? else {
+        let row = self.db.query_opt(
+            concat!(
+                "SELECT ",
+                run_summary_columns!(),
+                ", r.plan_fingerprint, r.suite_hash FROM runs r \
+                 LEFT JOIN cells c ON c.run_id = r.id WHERE r.id = ?1 ",
+                run_summary_group_by!(),
+                ", r.plan_fingerprint, r.suite_hash"
+            ),
+            params![run],
+        )?;
+        let Some(row) = row else {
             return Err(StoreError::RunNotFound(run));
         };
         Ok(RunHeader {
-            summary: run_summary_from_row(row)?,
+            summary: run_summary_from_row(&row)?,
             plan_fingerprint: row.get("plan_fingerprint")?,
             suite_hash: row.get("suite_hash")?,
         })
@@ -117,14 +125,10 @@ impl Store {
     /// The plan a run was started from, without the rest of its record.
     pub fn run_plan(&self, run: RunId) -> Result<RunPlan, StoreError> {
         let json: String = self
-            .conn
-            .query_row(
-                "SELECT plan_json FROM runs WHERE id = ?1",
-                params![run],
-                |row| row.get(0),
-            )
-            .optional()?
-            .ok_or(StoreError::RunNotFound(run))?;
+            .db
+            .query_opt("SELECT plan_json FROM runs WHERE id = ?1", params![run])?
+            .ok_or(StoreError::RunNotFound(run))?
+            .get("plan_json")?;
         crate::decode_plan(run, &json)
     }
 
@@ -136,7 +140,7 @@ impl Store {
         task_ids: &[String],
         preview_chars: usize,
     ) -> Result<Vec<CellPreview>, StoreError> {
-        let mut statement = self.conn.prepare_cached(
+        let rows = self.db.query(
             "SELECT c.task_id, c.model_id, c.status, c.error_message, c.cached, \
              p.latency_ms, p.completion_tokens, substr(p.text, 1, ?3) AS preview, \
              length(p.text) AS answer_chars, \
@@ -146,14 +150,14 @@ impl Store {
              WHERE c.run_id = ?1 AND c.sample = 0 \
              AND c.task_id IN (SELECT value FROM json_each(?2)) \
              ORDER BY c.position",
+            params![
+                run,
+                id_list(task_ids),
+                i64::try_from(preview_chars).unwrap_or(i64::MAX)
+            ],
         )?;
-        let mut rows = statement.query(params![
-            run,
-            id_list(task_ids),
-            i64::try_from(preview_chars).unwrap_or(i64::MAX)
-        ])?;
         let mut cells = Vec::new();
-        while let Some(row) = rows.next()? {
+        for row in &rows {
             let status = cell_status(run, row, "status")?;
             let ok = status == CellStatus::Ok;
             cells.push(CellPreview {
@@ -182,21 +186,22 @@ impl Store {
         run: RunId,
         task_ids: &[String],
     ) -> Result<Vec<CellRecord>, StoreError> {
-        let mut statement = self.conn.prepare_cached(concat!(
-            "SELECT ",
-            cell_columns!(),
-            ", ",
-            completion_columns!(),
-            " FROM cells c LEFT JOIN completions p ON p.key = c.completion_key \
-             WHERE c.run_id = ?1 AND c.task_id IN (SELECT value FROM json_each(?2)) \
-             ORDER BY c.position"
-        ))?;
-        let mut rows = statement.query(params![run, id_list(task_ids)])?;
-        let mut cells = Vec::new();
-        while let Some(row) = rows.next()? {
-            cells.push(cell_from_row(run, row)?);
-        }
-        Ok(cells)
+        self.db
+            .query(
+                concat!(
+                    "SELECT ",
+                    cell_columns!(),
+                    ", ",
+                    completion_columns!(),
+                    " FROM cells c LEFT JOIN completions p ON p.key = c.completion_key \
+                     WHERE c.run_id = ?1 AND c.task_id IN (SELECT value FROM json_each(?2)) \
+                     ORDER BY c.position"
+                ),
+                params![run, id_list(task_ids)],
+            )?
+            .iter()
+            .map(|row| cell_from_row(run, row))
+            .collect()
     }
 
     /// Every score of some tasks of a run, by task, model and scorer.
@@ -205,17 +210,19 @@ impl Store {
         run: RunId,
         task_ids: &[String],
     ) -> Result<Vec<ScoreRecord>, StoreError> {
-        let mut statement = self.conn.prepare_cached(&format!(
-            "SELECT {} FROM scores \
-             WHERE run_id = ?1 AND task_id IN (SELECT value FROM json_each(?2)) \
-             ORDER BY task_id, model_id, sample, scorer",
-            crate::grading::SCORE_COLUMNS
-        ))?;
-        let rows = statement.query_map(
-            params![run, id_list(task_ids)],
-            crate::grading::score_from_row,
-        )?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db
+            .query(
+                &format!(
+                    "SELECT {} FROM scores \
+                     WHERE run_id = ?1 AND task_id IN (SELECT value FROM json_each(?2)) \
+                     ORDER BY task_id, model_id, sample, scorer",
+                    crate::grading::SCORE_COLUMNS
+                ),
+                params![run, id_list(task_ids)],
+            )?
+            .iter()
+            .map(crate::grading::score_from_row)
+            .collect()
     }
 
     /// Every judgement of some tasks of a run.
@@ -224,18 +231,19 @@ impl Store {
         run: RunId,
         task_ids: &[String],
     ) -> Result<Vec<JudgementRecord>, StoreError> {
-        let mut statement = self.conn.prepare_cached(&format!(
-            "SELECT {} FROM judgements \
-             WHERE run_id = ?1 AND task_id IN (SELECT value FROM json_each(?2)) \
-             ORDER BY task_id, kind, model_a, model_b",
-            crate::grading::JUDGEMENT_COLUMNS
-        ))?;
-        let mut rows = statement.query(params![run, id_list(task_ids)])?;
-        let mut judgements = Vec::new();
-        while let Some(row) = rows.next()? {
-            judgements.push(crate::grading::judgement_from_row(run, row)?);
-        }
-        Ok(judgements)
+        self.db
+            .query(
+                &format!(
+                    "SELECT {} FROM judgements \
+                     WHERE run_id = ?1 AND task_id IN (SELECT value FROM json_each(?2)) \
+                     ORDER BY task_id, kind, model_a, model_b",
+                    crate::grading::JUDGEMENT_COLUMNS
+                ),
+                params![run, id_list(task_ids)],
+            )?
+            .iter()
+            .map(|row| crate::grading::judgement_from_row(run, row))
+            .collect()
     }
 
     /// A random (run, task) with at least two answered cells, of one run or of any; `None` when
@@ -244,17 +252,16 @@ impl Store {
         &self,
         run: Option<RunId>,
     ) -> Result<Option<(RunId, String)>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
+        self.db
+            .query_opt(
                 "SELECT run_id, task_id FROM cells \
-                 WHERE status = 'ok' AND (?1 IS NULL OR run_id = ?1) \
+                 WHERE status = 'ok' AND (CAST(?1 AS BIGINT) IS NULL OR run_id = ?1) \
                  AND sample = 0 \
                  GROUP BY run_id, task_id HAVING COUNT(*) >= 2 ORDER BY random() LIMIT 1",
                 params![run],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()?)
+            )?
+            .map(|row| Ok((row.get("run_id")?, row.get("task_id")?)))
+            .transpose()
     }
 
     /// Every (task, model) present in both runs, in run `a`'s order, with what changed.
@@ -265,9 +272,10 @@ impl Store {
             }
         }
         // Scores and ratings are joined per side; the rating is the mean of single ratings.
-        let mut statement = self.conn.prepare_cached(
-            "SELECT ca.task_id, ca.model_id, ca.sample, ca.status AS status_a, cb.status AS status_b, \
-             (pa.text IS pb.text) AS same_answer, \
+        let rows = self.db.query(
+            "SELECT ca.task_id, ca.model_id, ca.sample, ca.status AS status_a, \
+             cb.status AS status_b, \
+             (pa.text IS NOT DISTINCT FROM pb.text) AS same_answer, \
              pa.latency_ms AS latency_a, pb.latency_ms AS latency_b, \
              sa.value AS checks_a, sa.passed AS passed_a, sb.value AS checks_b, \
              sb.passed AS passed_b, ra.value AS rouge_a, rb.value AS rouge_b, \
@@ -291,10 +299,10 @@ impl Store {
              LEFT JOIN scores rb ON rb.run_id = cb.run_id AND rb.task_id = cb.task_id \
               AND rb.model_id = cb.model_id AND rb.sample = cb.sample AND rb.scorer = 'rougeL' \
              WHERE ca.run_id = ?1 ORDER BY ca.position",
+            params![a, b],
         )?;
-        let mut rows = statement.query(params![a, b])?;
         let mut compared = Vec::new();
-        while let Some(row) = rows.next()? {
+        for row in &rows {
             let status_a = cell_status(a, row, "status_a")?;
             let status_b = cell_status(b, row, "status_b")?;
             compared.push(CellComparison {
@@ -335,7 +343,7 @@ impl Store {
     }
 }
 
-fn cell_status(run: RunId, row: &Row<'_>, column: &str) -> Result<CellStatus, StoreError> {
+fn cell_status(run: RunId, row: &Row, column: &str) -> Result<CellStatus, StoreError> {
     let text: String = row.get(column)?;
     CellStatus::from_column(&text).ok_or_else(|| {
         corrupt(
@@ -348,6 +356,14 @@ fn cell_status(run: RunId, row: &Row<'_>, column: &str) -> Result<CellStatus, St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::on_both_backends;
+
+    on_both_backends!(
+        pages_read_only_the_tasks_asked_for,
+        runs_are_paged_newest_first,
+        votable_tasks_have_two_answers,
+        runs_compare_per_task_and_model
+    );
     use crate::{CellId, NewRun};
     use versus_core::{Completion, FinishReason, Timings};
 
@@ -399,9 +415,8 @@ mod tests {
             .unwrap()
     }
 
-    #[test]
     fn pages_read_only_the_tasks_asked_for() {
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = crate::testing::fresh_store();
         let run = run_with(&mut store, 5);
         let answer = "é".repeat(50);
         store
@@ -434,9 +449,8 @@ mod tests {
         ));
     }
 
-    #[test]
     fn runs_are_paged_newest_first() {
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = crate::testing::fresh_store();
         let runs: Vec<RunId> = (0..3).map(|_| run_with(&mut store, 1)).collect();
         assert_eq!(store.run_count().unwrap(), 3);
         let page: Vec<RunId> = store
@@ -449,9 +463,8 @@ mod tests {
         assert_eq!(store.runs_page(0, 1).unwrap()[0].cells_total, 2);
     }
 
-    #[test]
     fn votable_tasks_have_two_answers() {
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = crate::testing::fresh_store();
         let run = run_with(&mut store, 3);
         assert_eq!(store.random_votable_task(None).unwrap(), None);
         store
@@ -473,9 +486,8 @@ mod tests {
         assert_eq!(store.random_votable_task(Some(run + 1)).unwrap(), None);
     }
 
-    #[test]
     fn runs_compare_per_task_and_model() {
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = crate::testing::fresh_store();
         let a = run_with(&mut store, 2);
         let b = run_with(&mut store, 1);
         store

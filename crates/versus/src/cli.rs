@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use versus_core::{DTypeChoice, DeviceChoice, Quantization};
+use versus_store::Database;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -14,9 +15,10 @@ use versus_core::{DTypeChoice, DeviceChoice, Quantization};
     propagate_version = true
 )]
 pub struct Cli {
-    /// The database holding runs and cached answers.
+    /// The database holding runs and cached answers: a SQLite file, or a PostgreSQL server
+    /// (`postgres://user@host/database`, shared by several processes and machines).
     #[arg(long, global = true, env = "VERSUS_DB", default_value = "versus.db")]
-    pub db: PathBuf,
+    pub db: Database,
 
     /// Print nothing but errors and requested output.
     #[arg(long, short, global = true)]
@@ -61,6 +63,9 @@ pub enum Command {
     /// Browse runs in a local web app: matrices, answers side by side, run comparisons, blind
     /// voting and ratings.
     View(ViewArgs),
+    /// Answer the pending cells of shared runs (`versus run --workers 0`), alongside any number
+    /// of other workers on any machine that reaches the same PostgreSQL database.
+    Worker(WorkerArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -389,6 +394,36 @@ pub struct RunArgs {
     /// How often to ask a provider whether a batch has ended, in seconds (default 30).
     #[arg(long, value_name = "SECONDS", requires = "batch_api")]
     pub batch_poll: Option<f64>,
+
+    /// `--workers 0`: record the run and its cells and leave the asking to `versus worker`
+    /// processes (on any machine that reaches the database); only 0 is accepted.
+    #[arg(long, value_name = "N", conflicts_with = "batch_api")]
+    pub workers: Option<usize>,
+
+    /// With `--workers 0`: wait, showing progress, until the workers have answered every cell.
+    #[arg(long, requires = "workers")]
+    pub wait: bool,
+}
+
+/// `versus worker`: answers the pending cells of shared runs (`versus run --workers 0`).
+#[derive(Debug, Args, Clone)]
+pub struct WorkerArgs {
+    /// Serve only these model ids (comma-separated); by default every model of a run that this
+    /// machine can build (its keys, its local model files).
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    pub models: Vec<String>,
+
+    /// Stop once no cell this worker could serve is pending or leased.
+    #[arg(long)]
+    pub exit_when_idle: bool,
+
+    /// How long a claim on a cell lasts without a heartbeat, in seconds; a worker killed
+    /// outright loses its cells to others after this long (default 60).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub lease_secs: u64,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
 }
 
 /// How each answer is sampled: over the suite's settings in `versus run`, alone in `versus chat`.

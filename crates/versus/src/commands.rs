@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
-use versus_store::Store;
+use versus_store::{Database, Store};
 
 use crate::cli::{
     Cli, Command, GradingArgs, ListFormat, ModelCommand, RatingsArgs, ReportArgs, ReportFormat,
@@ -40,18 +40,20 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Login(args) => local_commands::login(args),
         Command::Serve(args) => crate::serve::serve(args, cli.quiet),
         Command::View(args) => crate::view::view(&cli.db, cli.quiet, args),
+        Command::Worker(args) => crate::worker::worker(&cli.db, cli.quiet, args),
     }
 }
 
-fn open_store(db: &Path) -> anyhow::Result<Store> {
-    Ok(Store::open(db)?)
+pub fn open_store(db: &Database) -> anyhow::Result<Store> {
+    Ok(Store::connect(db)?)
 }
 
-pub fn run(db: &Path, quiet: bool, args: &RunArgs) -> anyhow::Result<ExitStatus> {
+pub fn run(db: &Database, quiet: bool, args: &RunArgs) -> anyhow::Result<ExitStatus> {
     let settings = RunSettings::resolve(args)?;
     // Where every key goes is checked (and said) before the database is opened or any model is
     // built: a refusal is the user's to lift on the command line.
-    let mut keys = KeyPrompter::new(!quiet).with_policy(settings.keys.clone());
+    // A shared run's keys are the workers': nothing is asked for here.
+    let mut keys = KeyPrompter::new(!quiet && !settings.shared).with_policy(settings.keys.clone());
     for config in &settings.loaded.suite.models {
         keys.check_route(config)
             .map_err(|error| UsageError(error.message))?;
@@ -63,6 +65,9 @@ pub fn run(db: &Path, quiet: bool, args: &RunArgs) -> anyhow::Result<ExitStatus>
         .context("cannot start the async runtime")?;
     let suite_dir = settings.loaded.base_dir.clone();
     let outcome = runtime.block_on(runner::run(settings, store, keys, quiet))?;
+    if outcome.shared && outcome.pending > 0 {
+        return shared_run(db, quiet, args.wait, &outcome, &runtime);
+    }
     if !quiet {
         print_outcome(&outcome, db);
     }
@@ -98,7 +103,74 @@ pub fn run(db: &Path, quiet: bool, args: &RunArgs) -> anyhow::Result<ExitStatus>
     })
 }
 
-fn print_outcome(outcome: &RunOutcome, db: &Path) {
+/// `versus run --workers 0`: says how to start workers, and with `--wait` shows their progress
+/// until no cell is pending.
+fn shared_run(
+    db: &Database,
+    quiet: bool,
+    wait: bool,
+    outcome: &RunOutcome,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<ExitStatus> {
+    let run = outcome.run_id;
+    if !quiet {
+        eprintln!(
+            "run {run}{} shared: {} cells, {} pending for workers; start them with \
+             `versus{} worker` on any machine that reaches the database",
+            if outcome.resumed { " (resumed)" } else { "" },
+            outcome.total,
+            outcome.pending,
+            db_flag(db)
+        );
+    }
+    if !wait {
+        return Ok(ExitStatus::Success);
+    }
+    let store = open_store(db)?;
+    let mut last = None;
+    let summary = runtime.block_on(async {
+        let mut interrupt = std::pin::pin!(runner::interrupted());
+        loop {
+            let summary = store.run(run)?.summary;
+            let shown = (
+                summary.cells_ok,
+                summary.cells_failed,
+                summary.cells_pending,
+            );
+            if !quiet && last != Some(shown) {
+                last = Some(shown);
+                let workers = store.worker_progress(run)?;
+                eprintln!(
+                    "run {run}: {} of {} cells done ({} failed), {} pending, {} workers",
+                    summary.cells_total - summary.cells_pending,
+                    summary.cells_total,
+                    summary.cells_failed,
+                    summary.cells_pending,
+                    workers.len()
+                );
+            }
+            if summary.status != versus_store::RunStatus::Running || summary.cells_pending == 0 {
+                return anyhow::Ok(Some(summary));
+            }
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                () = &mut interrupt => return Ok(None),
+            }
+        }
+    })?;
+    Ok(match summary {
+        None => ExitStatus::Interrupted,
+        Some(summary) if summary.cells_failed > 0 => ExitStatus::Failed,
+        Some(_) => {
+            if !quiet {
+                eprintln!("report: versus{} report --run {run}", db_flag(db));
+            }
+            ExitStatus::Success
+        }
+    })
+}
+
+fn print_outcome(outcome: &RunOutcome, db: &Database) {
     let verb = if outcome.interrupted {
         "interrupted"
     } else {
@@ -121,11 +193,7 @@ fn print_outcome(outcome: &RunOutcome, db: &Path) {
     if outcome.failed.len() > SHOWN {
         eprintln!("  ... and {} more", outcome.failed.len() - SHOWN);
     }
-    let db_flag = if db == Path::new("versus.db") {
-        String::new()
-    } else {
-        format!(" --db {}", db.display())
-    };
+    let db_flag = db_flag(db);
     if outcome.interrupted {
         eprintln!("run the same command again to finish the missing cells");
     }
@@ -174,14 +242,27 @@ fn print_score_summary(summary: &ScoreSummary) {
     }
 }
 
-/// The database at `db`, which must exist: commands that only read never create one.
-pub fn existing_store(db: &Path) -> anyhow::Result<Store> {
-    if !db.exists() {
-        return Err(crate::settings::UsageError(format!(
-            "no database at {}; start a run with `versus run`, or point --db at an existing one",
-            db.display()
-        ))
-        .into());
+/// ` --db ...` as a command the user may copy needs it: empty for the default file. A URL is
+/// shown redacted; the user knows its password.
+pub fn db_flag(db: &Database) -> String {
+    if db.sqlite_path() == Some(Path::new("versus.db")) {
+        String::new()
+    } else {
+        format!(" --db {db}")
+    }
+}
+
+/// The database `db` names, which must exist: commands that only read never create a SQLite
+/// file (a PostgreSQL database exists or the connection says so).
+pub fn existing_store(db: &Database) -> anyhow::Result<Store> {
+    if let Some(path) = db.sqlite_path() {
+        if !path.exists() {
+            return Err(crate::settings::UsageError(format!(
+                "no database at {}; start a run with `versus run`, or point --db at an existing one",
+                path.display()
+            ))
+            .into());
+        }
     }
     open_store(db)
 }
@@ -202,7 +283,7 @@ pub fn chosen_run(
     }
 }
 
-fn score(db: &Path, quiet: bool, args: &ScoreArgs) -> anyhow::Result<ExitStatus> {
+fn score(db: &Database, quiet: bool, args: &ScoreArgs) -> anyhow::Result<ExitStatus> {
     let mut store = existing_store(db)?;
     let run = chosen_run(&store, args.run)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -220,7 +301,7 @@ fn score(db: &Path, quiet: bool, args: &ScoreArgs) -> anyhow::Result<ExitStatus>
     Ok(ExitStatus::Success)
 }
 
-fn votes_import(db: &Path, quiet: bool, args: &VotesImportArgs) -> anyhow::Result<ExitStatus> {
+fn votes_import(db: &Database, quiet: bool, args: &VotesImportArgs) -> anyhow::Result<ExitStatus> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let battles = versus_core::ratings::parse_battles_jsonl(&text)
@@ -247,7 +328,7 @@ fn votes_import(db: &Path, quiet: bool, args: &VotesImportArgs) -> anyhow::Resul
     Ok(ExitStatus::Success)
 }
 
-fn ratings(db: &Path, args: &RatingsArgs) -> anyhow::Result<ExitStatus> {
+fn ratings(db: &Database, args: &RatingsArgs) -> anyhow::Result<ExitStatus> {
     use versus_core::ratings::{pairwise_results, ratings_with_intervals, win_rates_by_category};
     let store = existing_store(db)?;
     let battles = store.battles(args.run, args.category.as_deref())?;
@@ -473,7 +554,7 @@ fn ratings(db: &Path, args: &RatingsArgs) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-fn report(db: &Path, args: &ReportArgs) -> anyhow::Result<ExitStatus> {
+fn report(db: &Database, args: &ReportArgs) -> anyhow::Result<ExitStatus> {
     let store = existing_store(db)?;
     let report = report::build(&store, chosen_run(&store, args.run)?)?;
     let text = match args.format {
@@ -489,14 +570,20 @@ fn report(db: &Path, args: &ReportArgs) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-fn runs(db: &Path, args: &RunsArgs) -> anyhow::Result<ExitStatus> {
+fn runs(db: &Database, args: &RunsArgs) -> anyhow::Result<ExitStatus> {
     let store = existing_store(db)?;
     let runs = store.runs()?;
+    // Each run's workers (`versus worker`), for shared runs; empty for the others.
+    let workers: Vec<Vec<versus_store::WorkerProgress>> = runs
+        .iter()
+        .map(|run| store.worker_progress(run.id))
+        .collect::<Result<_, _>>()?;
     let text = match args.format {
         ListFormat::Json => {
             let rows: Vec<serde_json::Value> = runs
                 .iter()
-                .map(|r| {
+                .zip(&workers)
+                .map(|(r, workers)| {
                     serde_json::json!({
                         "id": r.id,
                         "suite": r.suite_name,
@@ -511,6 +598,16 @@ fn runs(db: &Path, args: &RunsArgs) -> anyhow::Result<ExitStatus> {
                         "pending": r.cells_pending,
                         "batches_waiting": r.batches_waiting,
                         "tool_version": r.tool_version,
+                        "workers": workers.iter().map(|w| serde_json::json!({
+                            "id": w.worker,
+                            "host": w.host,
+                            "pid": w.pid,
+                            "done": w.cells_done,
+                            "failed": w.cells_failed,
+                            "leased": w.cells_leased,
+                            "cells_per_second": w.cells_per_second,
+                            "heartbeat_age_secs": w.heartbeat_age_secs,
+                        })).collect::<Vec<_>>(),
                     })
                 })
                 .collect();
@@ -518,13 +615,29 @@ fn runs(db: &Path, args: &RunsArgs) -> anyhow::Result<ExitStatus> {
             json.push('\n');
             json
         }
-        ListFormat::Table => runs_table(&runs),
+        ListFormat::Table => runs_table(&runs, &workers),
     };
     write_output(None, &text)?;
     Ok(ExitStatus::Success)
 }
 
-fn runs_table(runs: &[versus_store::RunSummary]) -> String {
+/// One line per worker of a shared run, under the run's row.
+pub fn worker_line(worker: &versus_store::WorkerProgress) -> String {
+    format!(
+        "worker {}: {} done, {} failed, {} held, {:.1} cells/s, heartbeat {:.1} s ago",
+        worker.worker,
+        worker.cells_done,
+        worker.cells_failed,
+        worker.cells_leased,
+        worker.cells_per_second,
+        worker.heartbeat_age_secs
+    )
+}
+
+fn runs_table(
+    runs: &[versus_store::RunSummary],
+    workers: &[Vec<versus_store::WorkerProgress>],
+) -> String {
     if runs.is_empty() {
         return "no runs yet; start one with `versus run`\n".into();
     }
@@ -563,7 +676,7 @@ fn runs_table(runs: &[versus_store::RunSummary]) -> String {
         }
     }
     let mut out = String::new();
-    let mut line = |cells: &[String]| {
+    let line = |out: &mut String, cells: &[String]| {
         let padded: Vec<String> = cells
             .iter()
             .zip(widths)
@@ -572,9 +685,14 @@ fn runs_table(runs: &[versus_store::RunSummary]) -> String {
         out.push_str(padded.join("  ").trim_end());
         out.push('\n');
     };
-    line(&header.map(str::to_string));
-    for row in &rows {
-        line(row);
+    line(&mut out, &header.map(str::to_string));
+    for (index, row) in rows.iter().enumerate() {
+        line(&mut out, row);
+        for worker in workers.get(index).into_iter().flatten() {
+            out.push_str("  ");
+            out.push_str(&worker_line(worker));
+            out.push('\n');
+        }
     }
     out
 }

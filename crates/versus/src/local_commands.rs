@@ -3,7 +3,6 @@
 
 use crate::exit::ExitStatus;
 use std::io::{IsTerminal, Read, Write};
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -203,7 +202,11 @@ pub fn tiny(args: &TinyArgs, quiet: bool) -> anyhow::Result<ExitStatus> {
 }
 
 /// The offline end-to-end run: two tiny models, the seed suite, the store, the report.
-pub fn demo(db: &Path, args: &DemoArgs, quiet: bool) -> anyhow::Result<ExitStatus> {
+pub fn demo(
+    db: &versus_store::Database,
+    args: &DemoArgs,
+    quiet: bool,
+) -> anyhow::Result<ExitStatus> {
     let models_dir = args.dir.join("models");
     let tiny_models = [
         ("tiny-phi3", TinyArch::Phi3),
@@ -244,9 +247,11 @@ pub fn demo(db: &Path, args: &DemoArgs, quiet: bool) -> anyhow::Result<ExitStatu
         no_score: false,
         batch_api: false,
         batch_poll: None,
+        workers: None,
+        wait: false,
     };
     let code = crate::commands::run(db, quiet, &run_args)?;
-    let store = versus_store::Store::open(db)?;
+    let store = crate::commands::open_store(db)?;
     let report = crate::report::build(&store, crate::commands::chosen_run(&store, None)?)?;
     let markdown_path = args.dir.join("report.md");
     let html_path = args.dir.join("report.html");
@@ -269,12 +274,8 @@ pub fn demo(db: &Path, args: &DemoArgs, quiet: bool) -> anyhow::Result<ExitStatu
 }
 
 /// The command that opens the viewer on the demo's database.
-fn view_hint(db: &Path) -> String {
-    if db == Path::new("versus.db") {
-        "versus view".to_string()
-    } else {
-        format!("versus --db {} view", db.display())
-    }
+fn view_hint(db: &versus_store::Database) -> String {
+    format!("versus{} view", crate::commands::db_flag(db))
 }
 
 pub fn login(args: &LoginArgs) -> anyhow::Result<ExitStatus> {

@@ -19,6 +19,7 @@ mod scoring;
 mod serve;
 mod settings;
 mod view;
+mod worker;
 
 use std::process::ExitCode;
 

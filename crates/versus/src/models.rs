@@ -293,6 +293,18 @@ pub async fn prepare(
     }
 }
 
+/// A model this process does not build (the planner of a shared run, a worker that does not
+/// serve it): its config and endpoint, which plan its cells and key its cache, and `reason` as
+/// the error a call would get.
+pub fn unprepared(config: &ModelConfig, reason: String) -> PreparedModel {
+    PreparedModel {
+        config: config.clone(),
+        endpoint: endpoint(config).unwrap_or(None),
+        model: Err(ModelError::new(ErrorKind::Config, reason)),
+        batch: None,
+    }
+}
+
 /// Loads a local model with the suite's options (dtype, quantization, device, template variables).
 pub async fn load_local(config: &ModelConfig) -> Result<LocalModel, ModelError> {
     let options = LoadOptions {

@@ -2,8 +2,8 @@
 //! it arrives; if another process holds the write lock past SQLite's busy timeout, the outcome
 //! waits here, in memory, and is retried with back-off while the run goes on. An answer paid for
 //! is never dropped: if the database stays locked past the patience at the end of a run, the
-//! answers still unstored are written to a rescue file beside the database, and the error names
-//! it.
+//! answers still unstored are written to a rescue file beside the database (in the current
+//! folder for a PostgreSQL server), and the error names it.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -146,13 +146,15 @@ impl Recorder {
             text.push_str(&line.to_string());
             text.push('\n');
         }
-        let mut path = store.location().as_os_str().to_owned();
-        path.push(format!(
-            ".unsaved-run{}-{}.jsonl",
-            self.run,
-            std::process::id()
-        ));
-        let path = PathBuf::from(path);
+        let suffix = format!(".unsaved-run{}-{}.jsonl", self.run, std::process::id());
+        let path = match store.location().sqlite_path() {
+            Some(file) => {
+                let mut path = file.as_os_str().to_owned();
+                path.push(suffix);
+                PathBuf::from(path)
+            }
+            None => PathBuf::from(format!("versus{suffix}")),
+        };
         crate::files::write_atomically(&path, text.as_bytes())?;
         Ok(path)
     }

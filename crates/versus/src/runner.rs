@@ -47,6 +47,10 @@ pub struct RunOutcome {
     /// The models as this process ran them, base URLs whole (the stored plan has them
     /// redacted), for scoring in the same process.
     pub models: Vec<versus_core::ModelConfig>,
+    /// `--workers 0`: the run was recorded and shared; its pending cells are the workers'.
+    pub shared: bool,
+    /// Cells left pending (for the workers, when shared).
+    pub pending: usize,
 }
 
 pub struct Failure {
@@ -70,6 +74,7 @@ pub async fn run(
         fresh,
         keys: _,
         batch_poll,
+        shared,
     } = settings;
     let mut plan = RunPlan {
         suite: loaded.suite,
@@ -78,6 +83,14 @@ pub async fn run(
 
     let mut prepared: Vec<PreparedModel> = Vec::with_capacity(plan.suite.models.len());
     for config in &plan.suite.models {
+        if shared {
+            // The workers build the models, with their own keys and files.
+            prepared.push(models::unprepared(
+                config,
+                format!("model `{}` is built by the workers", config.id),
+            ));
+            continue;
+        }
         if config.spec.is_local() && !quiet {
             eprintln!("loading {} ({})...", config.id, config.spec);
         }
@@ -88,7 +101,7 @@ pub async fn run(
     let suite = &plan.suite;
     for model in &prepared {
         if let Err(error) = &model.model {
-            if !quiet {
+            if !quiet && !shared {
                 eprintln!(
                     "warning: {}; its cells will be recorded as failed",
                     redact_urls_in(&error.message)
@@ -126,7 +139,7 @@ pub async fn run(
         &stored_text,
         &fingerprint,
         &cells,
-        fresh,
+        Opening { fresh, shared },
         &owner,
     )?;
     let mut recorder = Recorder::new(run_id, owner, quiet);
@@ -146,6 +159,8 @@ pub async fn run(
         unsupported: 0,
         interrupted: false,
         models: suite.models.clone(),
+        shared,
+        pending: 0,
     };
     let mut progress = Progress::new(quiet, &suite.models, &cells_per_model(&cells, suite));
 
@@ -176,6 +191,9 @@ pub async fn run(
             })
         } else if let Some(hit) = cache_hit(&store, &cell, &model.config.id, no_cache, reuse)? {
             Some(hit)
+        } else if shared {
+            // The workers build the models (their keys, their files): none is built here.
+            None
         } else {
             model.model.as_ref().err().map(|error| failed(error, 0))
         };
@@ -187,6 +205,25 @@ pub async fn run(
             }
             None => work.push((position, cell)),
         }
+    }
+
+    if shared {
+        // Recorded; the workers answer the rest. The run stays `running` until the worker that
+        // records its last cell finishes it.
+        let stored = recorder
+            .finish(&mut store, crate::recorder::FLUSH_PATIENCE)
+            .await;
+        stored?;
+        store.share_run(run_id)?;
+        recorder.release(&mut store);
+        // Everything may have come from the cache: then the run is done here.
+        outcome.pending = if store.finish_shared_run_if_done(run_id)? {
+            0
+        } else {
+            store.run(run_id)?.summary.cells_pending as usize
+        };
+        progress.finish();
+        return Ok(outcome);
     }
 
     // Batches an interrupted run left are collected, never asked again; with `--batch-api` the
@@ -272,7 +309,7 @@ const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// This machine's name, to tell processes on several machines apart (a database on a shared
 /// folder).
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
@@ -302,7 +339,7 @@ fn claim(store: &mut Store, run: RunId, owner: &RunOwner) -> anyhow::Result<()> 
     }
 }
 
-fn plan_cells(
+pub(crate) fn plan_cells(
     plan: &RunPlan,
     prepared: &[PreparedModel],
     task_images: &[Vec<versus_core::ContentPart>],
@@ -370,6 +407,13 @@ fn cells_per_model(cells: &[PlannedCell], suite: &Suite) -> Vec<u64> {
     counts
 }
 
+/// How a run is opened: `--fresh` (never resume), `--workers 0` (shared with workers).
+#[derive(Clone, Copy)]
+struct Opening {
+    fresh: bool,
+    shared: bool,
+}
+
 /// Resumes the newest unfinished run of the same plan, or creates a new one.
 fn open_run(
     store: &mut Store,
@@ -377,11 +421,20 @@ fn open_run(
     suite_text: &str,
     fingerprint: &str,
     cells: &[PlannedCell],
-    fresh: bool,
+    opening: Opening,
     owner: &RunOwner,
 ) -> anyhow::Result<(RunId, bool)> {
+    let Opening { fresh, shared } = opening;
     if !fresh {
         if let Some(run) = store.find_resumable_run(fingerprint)? {
+            // Its cells are the workers' to claim: asking them here too would ask them twice.
+            if !shared && store.run_is_shared(run)? {
+                return Err(crate::settings::UsageError(format!(
+                    "run {run} of this plan is shared with workers (`versus run --workers 0`); \
+                     start `versus worker` to finish it, or pass --fresh to start a separate run"
+                ))
+                .into());
+            }
             // Another process may be working on it: then this one leaves, asking nothing twice.
             claim(store, run, owner)?;
             store.reset_for_resume(run)?;
@@ -407,7 +460,7 @@ fn open_run(
 
 /// A stored answer that may stand in for a call: caching is on, and the answer is reproducible
 /// (greedy or seeded) or the user asked to reuse random samples.
-fn cache_hit(
+pub(crate) fn cache_hit(
     store: &Store,
     cell: &PlannedCell,
     model_id: &str,

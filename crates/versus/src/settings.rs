@@ -38,6 +38,8 @@ pub struct RunSettings {
     /// `--batch-api`: how often to poll the providers' batches; `None`: no new batches (batches
     /// an interrupted run submitted are still collected).
     pub batch_poll: Option<std::time::Duration>,
+    /// `--workers 0`: record the run for `versus worker` processes instead of asking here.
+    pub shared: bool,
 }
 
 /// An error in what the user asked for (exit code 2), as opposed to a failure while running.
@@ -242,6 +244,7 @@ impl RunSettings {
         let overrides = sampling_params(&args.overrides.sampling)?;
         check_parameter_support(suite, &overrides)?;
         let task_images = read_task_files(&mut loaded, args.grading.allow_outside_files)?;
+        let shared = shared(args, &loaded)?;
         Ok(RunSettings {
             loaded,
             overrides,
@@ -251,7 +254,38 @@ impl RunSettings {
             fresh: args.fresh,
             keys: crate::models::KeyPolicy::from_args(&args.keys),
             batch_poll: batch_poll(args)?,
+            shared,
         })
+    }
+}
+
+/// Whether `--workers` shares the run with workers. Only 0 is accepted (this process asks
+/// nothing), and a task's image files are read here, where the suite is, so such a suite cannot
+/// be shared yet (images given by URL can).
+fn shared(args: &RunArgs, loaded: &LoadedSuite) -> anyhow::Result<bool> {
+    match args.workers {
+        None => Ok(false),
+        Some(0) => {
+            let with_files = loaded.suite.tasks.iter().find(|task| {
+                task.images.iter().any(|image| {
+                    !(image.path.starts_with("http://") || image.path.starts_with("https://"))
+                })
+            });
+            match with_files {
+                Some(task) => Err(UsageError(format!(
+                    "--workers 0: task `{}` has image files, which workers cannot read; give \
+                     its images as URLs, or run without --workers",
+                    task.id
+                ))
+                .into()),
+                None => Ok(true),
+            }
+        }
+        Some(workers) => Err(UsageError(format!(
+            "--workers {workers}: only --workers 0 is supported; start `versus worker` \
+             processes to answer the cells"
+        ))
+        .into()),
     }
 }
 

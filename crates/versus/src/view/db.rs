@@ -1,19 +1,19 @@
 //! The store behind the web app: a small pool of connections used on blocking threads, and a
 //! cache of parsed run plans.
 //!
-//! Why a pool and not one `Mutex<Store>`: `Store` is one SQLite connection (`Send`, not `Sync`).
+//! Why a pool and not one `Mutex<Store>`: `Store` is one connection (`Send`, not `Sync`).
 //! Behind a single mutex every page would wait for every other, including the ratings page's
 //! bootstrap and a vote's write; with WAL, SQLite lets several connections read at once while one
 //! writes (a `versus run` in another process included). Opening a connection per request would
 //! also work (`Store::open` is cheap) but repeats the pragmas and the migration check each time,
-//! so idle connections are kept for reuse, up to a few. All database work runs in
-//! `spawn_blocking`, never on the async workers.
+//! so idle connections are kept for reuse, up to a few. The same holds for a PostgreSQL server,
+//! where a connection is costlier to open. All database work runs in `spawn_blocking`, never on
+//! the async workers.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use versus_store::{RunId, Store};
+use versus_store::{Database, RunId, Store};
 
 use super::error::ViewError;
 use super::ViewState;
@@ -24,16 +24,16 @@ const IDLE_CONNECTIONS: usize = 4;
 /// Parsed plans kept; a 10,000-task plan is a few megabytes parsed.
 const CACHED_PLANS: usize = 8;
 
-/// Connections to one database file, opened on demand and reused.
+/// Connections to one database, opened on demand and reused.
 pub struct StorePool {
-    path: PathBuf,
+    db: Database,
     idle: Mutex<Vec<Store>>,
 }
 
 impl StorePool {
-    pub fn new(path: PathBuf) -> StorePool {
+    pub fn new(db: Database) -> StorePool {
         StorePool {
-            path,
+            db,
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -46,7 +46,7 @@ impl StorePool {
         let reused = lock(&self.idle).pop();
         let mut store = match reused {
             Some(store) => store,
-            None => Store::open(&self.path)?,
+            None => Store::connect(&self.db)?,
         };
         let result = work(&mut store);
         let mut idle = lock(&self.idle);

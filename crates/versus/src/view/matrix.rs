@@ -58,22 +58,49 @@ pub async fn matrix_page(
             let paging = Paging::new(query.page, TASKS_PER_PAGE, tasks.len());
             let shown = &tasks[paging.range()];
             let ids: Vec<String> = shown.iter().map(|t| t.id.clone()).collect();
+            let workers = store.worker_progress(run)?;
             let page = StoredPage {
                 cells: store.cell_previews(run, &ids, PREVIEW_FETCH_CHARS)?,
                 scores: store.scores_for_tasks(run, &ids)?,
                 judgements: store.judgements_for_tasks(run, &ids)?,
             }
             .with_battles(&plan);
-            Ok(render(
-                &header,
-                &plan,
-                category.as_deref(),
-                paging,
-                shown,
-                &page,
-            ))
+            let mut html = render(&header, &plan, category.as_deref(), paging, shown, &page);
+            if !workers.is_empty() {
+                // After the run's summary line: who is answering this run, and how fast.
+                let marker = "</p>\n";
+                if let Some(at) = html.0.find(marker) {
+                    html.0
+                        .insert_str(at + marker.len(), &workers_table(&workers));
+                }
+            }
+            Ok(html)
         })
         .await
+}
+
+/// The workers of a shared run (`versus worker`): what each recorded, holds and how fast, and
+/// its last heartbeat.
+fn workers_table(workers: &[versus_store::WorkerProgress]) -> String {
+    let mut table = String::from(
+        "<table class=\"workers\" data-testid=\"workers\">\n<thead><tr><th>Worker</th>\
+         <th>Done</th><th>Failed</th><th>Held</th><th>Cells/s</th><th>Last heartbeat</th>\
+         </tr></thead>\n<tbody>\n",
+    );
+    for worker in workers {
+        table.push_str(&format!(
+            "<tr data-testid=\"worker-row\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{:.1}</td><td>{:.1} s ago</td></tr>\n",
+            escape(&worker.worker),
+            worker.cells_done,
+            worker.cells_failed,
+            worker.cells_leased,
+            worker.cells_per_second,
+            worker.heartbeat_age_secs
+        ));
+    }
+    table.push_str("</tbody></table>\n");
+    table
 }
 
 /// One page, ready to render.
@@ -372,4 +399,30 @@ fn verdict_cell(verdict: &TaskVerdict) -> String {
             escape(winner)
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workers_table_has_a_row_per_worker_with_escaped_names() {
+        let worker = versus_store::WorkerProgress {
+            worker: "<b>host</b>:1:2".into(),
+            host: "host".into(),
+            pid: 1,
+            cells_done: 12,
+            cells_failed: 1,
+            cells_leased: 3,
+            cells_per_second: 2.5,
+            heartbeat_age_secs: 0.5,
+        };
+        let table = workers_table(&[worker.clone(), worker]);
+        assert_eq!(table.matches("data-testid=\"worker-row\"").count(), 2);
+        assert!(table.contains("&lt;b&gt;host&lt;/b&gt;:1:2"), "{table}");
+        assert!(
+            table.contains("<td>12</td><td>1</td><td>3</td><td>2.5</td><td>0.5 s ago</td>"),
+            "{table}"
+        );
+    }
 }

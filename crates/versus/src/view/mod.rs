@@ -31,7 +31,6 @@ mod tests;
 
 use crate::exit::ExitStatus;
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -59,11 +58,11 @@ struct Shared {
 }
 
 impl ViewState {
-    /// The state for a database file that exists; connections are opened as requests need them.
-    pub fn new(db: PathBuf, access: Access) -> ViewState {
+    /// The state for a database that exists; connections are opened as requests need them.
+    pub fn new(db: impl Into<versus_store::Database>, access: Access) -> ViewState {
         ViewState {
             inner: Arc::new(Shared {
-                db: StorePool::new(db),
+                db: StorePool::new(db.into()),
                 plans: PlanCache::default(),
                 ballots: Ballots::default(),
                 access,
@@ -118,7 +117,11 @@ async fn not_found() -> error::ViewError {
 
 /// `versus view`: serves the app until Ctrl-C. Prints the URL first on stdout (then the login
 /// URL with a generated token), so scripts can start it with `--port 0` and read where it is.
-pub fn view(db: &Path, quiet: bool, args: &ViewArgs) -> anyhow::Result<ExitStatus> {
+pub fn view(
+    db: &versus_store::Database,
+    quiet: bool,
+    args: &ViewArgs,
+) -> anyhow::Result<ExitStatus> {
     // Open once now so a missing, broken or newer database fails here, not on the first page.
     drop(crate::commands::existing_store(db)?);
     let token = access_token(args)?;
@@ -126,7 +129,7 @@ pub fn view(db: &Path, quiet: bool, args: &ViewArgs) -> anyhow::Result<ExitStatu
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(db.to_path_buf(), args, token, quiet))?;
+    runtime.block_on(serve(db.clone(), args, token, quiet))?;
     Ok(ExitStatus::Success)
 }
 
@@ -161,7 +164,7 @@ fn access_token(args: &ViewArgs) -> anyhow::Result<Option<(String, TokenSource)>
 }
 
 async fn serve(
-    db: PathBuf,
+    db: versus_store::Database,
     args: &ViewArgs,
     token: Option<(String, TokenSource)>,
     quiet: bool,
@@ -186,10 +189,7 @@ async fn serve(
         None => {}
     }
     if !quiet {
-        eprintln!(
-            "versus view: serving {} at {url} (Ctrl-C to stop)",
-            db.display()
-        );
+        eprintln!("versus view: serving {db} at {url} (Ctrl-C to stop)");
     }
     let app = app(ViewState::new(db, access));
     let limits = crate::http_server::ConnectionLimits::from_args(&args.connections)?;

@@ -20,14 +20,17 @@ pub enum Need {
     Model,
     /// The source tree and its toolchain: building or testing this workspace.
     Workspace,
+    /// A PostgreSQL server (`--db postgres://...`, `versus worker`).
+    Postgres,
 }
 
 impl Need {
-    const ALL: [(&'static str, Need); 4] = [
+    const ALL: [(&'static str, Need); 5] = [
         ("network", Need::Network),
         ("key", Need::Key),
         ("model", Need::Model),
         ("workspace", Need::Workspace),
+        ("postgres", Need::Postgres),
     ];
 
     fn parse(word: &str) -> Option<Need> {

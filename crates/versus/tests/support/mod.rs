@@ -48,6 +48,8 @@ pub fn task_id(index: usize) -> String {
 pub struct Sandbox {
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
+    /// `--db` when it is not the sandbox's SQLite file (a PostgreSQL URL).
+    database: Option<String>,
 }
 
 impl Sandbox {
@@ -59,7 +61,14 @@ impl Sandbox {
                 .tempdir()
                 .expect("create a temporary folder"),
             env: Vec::new(),
+            database: None,
         }
+    }
+
+    /// A sandbox whose `versus` uses the database `db` (a PostgreSQL URL) instead of its file.
+    pub fn on_database(mut self, db: &str) -> Sandbox {
+        self.database = Some(db.to_string());
+        self
     }
 
     /// A sandbox with `OPENAI_API_KEY` set to [`KEY`].
@@ -101,7 +110,11 @@ impl Sandbox {
         command
             .current_dir(self.path())
             .arg("--db")
-            .arg(self.db())
+            .arg(
+                self.database
+                    .clone()
+                    .map_or_else(|| self.db().into_os_string(), Into::into),
+            )
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
