@@ -300,6 +300,7 @@ pub fn unprepared(config: &ModelConfig, reason: String) -> PreparedModel {
     PreparedModel {
         config: config.clone(),
         endpoint: endpoint(config).unwrap_or(None),
+        endpoints: config.endpoint_count(),
         model: Err(ModelError::new(ErrorKind::Config, reason)),
         batch: None,
     }
