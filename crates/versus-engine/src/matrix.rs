@@ -15,7 +15,7 @@ use candle_core::{Device, Tensor};
 use memmap2::Mmap;
 
 use crate::kernels::half::{Bf16, HalfKind, F16};
-use crate::kernels::{self, q4k::Q4K, q4k_x8, q5k::Q5K, q6k::Q6K, q8_0::Q8_0};
+use crate::kernels::{self, q4k::Q4K, q4k_x8, q5k::Q5K, q6k::Q6K, q8_0::Q8_0, q8_0_x8};
 
 /// The formats versus's kernels multiply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +136,7 @@ pub struct StoredMatrix {
     fallback: Arc<OnceLock<Result<QMatMul, String>>>,
     /// A Q4_K matrix's rows interleaved eight by eight (`kernels::q4k_x8`), which its matmul
     /// uses where that kernel applies: made by [`StoredMatrix::for_matmul`].
-    interleaved: Option<Arc<q4k_x8::Interleaved>>,
+    interleaved: Option<Arc<kernels::Interleaved>>,
 }
 
 impl std::fmt::Debug for StoredMatrix {
@@ -177,20 +177,28 @@ impl StoredMatrix {
         })
     }
 
-    /// The matrix readied for its matmul: a Q4_K matrix whose rows fill groups of eight is
+    /// The matrix readied for its matmul: a Q4_K or Q8_0 matrix whose rows fill groups of eight is
     /// interleaved for the eight-row kernel where this CPU has it (the file's pages of it are
     /// then released, so memory stays at the file's size). Every product of the matrix then
     /// goes through that kernel, whatever the number of activation rows, so a row's result
     /// never depends on its batch. The stored bytes stay for candle's fallback.
     pub fn for_matmul(mut self) -> StoredMatrix {
-        if self.format == StoredFormat::Q4K
-            && kernels::enabled()
-            && q4k_x8::applies(kernels::isa(), self.rows, self.cols)
-        {
-            if let Some(interleaved) = q4k_x8::interleave(&self.bytes, self.rows, self.cols) {
-                self.bytes.release();
-                self.interleaved = Some(Arc::new(interleaved));
+        if !kernels::enabled() {
+            return self;
+        }
+        let isa = kernels::isa();
+        let interleaved = match self.format {
+            StoredFormat::Q4K if q4k_x8::applies(isa, self.rows, self.cols) => {
+                q4k_x8::interleave(&self.bytes, self.rows, self.cols)
             }
+            StoredFormat::Q8_0 if q8_0_x8::applies(isa, self.rows, self.cols) => {
+                q8_0_x8::interleave(&self.bytes, self.rows, self.cols)
+            }
+            _ => None,
+        };
+        if let Some(interleaved) = interleaved {
+            self.bytes.release();
+            self.interleaved = Some(Arc::new(interleaved));
         }
         self
     }
@@ -223,7 +231,11 @@ impl StoredMatrix {
         let mut out = vec![0f32; n * self.rows];
         let (bytes, rows, cols) = (&*self.bytes, self.rows, self.cols);
         if let Some(interleaved) = &self.interleaved {
-            q4k_x8::matmul(interleaved, rows, cols, xs, &mut out);
+            if self.format == StoredFormat::Q8_0 {
+                q8_0_x8::matmul(interleaved, rows, cols, xs, &mut out);
+            } else {
+                q4k_x8::matmul(interleaved, rows, cols, xs, &mut out);
+            }
             return out;
         }
         match self.format {

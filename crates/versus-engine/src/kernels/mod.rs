@@ -20,6 +20,7 @@ pub mod q4k_x8;
 pub mod q5k;
 pub mod q6k;
 pub mod q8_0;
+pub mod q8_0_x8;
 pub mod q8k;
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -241,6 +242,114 @@ fn split_rows<A: Sync>(
     });
 }
 
+/// An interleaved matrix (`q4k_x8`, `q8_0_x8`): its bytes start on a cache line, so that its
+/// group blocks (whole cache lines) do too.
+pub struct Interleaved {
+    buffer: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl std::ops::Deref for Interleaved {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.buffer[self.start..self.start + self.len]
+    }
+}
+
+impl std::ops::DerefMut for Interleaved {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.buffer[self.start..self.start + self.len]
+    }
+}
+
+impl Interleaved {
+    /// `len` zero bytes starting on a 64-byte boundary.
+    fn zeroed(len: usize) -> Interleaved {
+        let buffer = vec![0u8; len + 63];
+        let start = buffer.as_ptr().align_offset(64).min(63);
+        Interleaved { buffer, start, len }
+    }
+}
+
+/// Fills `out`, groups of `group_bytes` bytes, with `fill(group index, its bytes)` on as many
+/// threads as the kernels use: interleaving a matrix on load reads and writes every byte once,
+/// which on one thread took longer than the file takes to map.
+fn fill_groups(out: &mut [u8], group_bytes: usize, fill: impl Fn(usize, &mut [u8]) + Sync) {
+    let groups = out.len() / group_bytes.max(1);
+    let per_thread = groups.div_ceil(threads().max(1)).max(1);
+    std::thread::scope(|scope| {
+        for (part, bytes) in out.chunks_mut(per_thread * group_bytes).enumerate() {
+            let fill = &fill;
+            scope.spawn(move || {
+                for (offset, group_out) in bytes.chunks_exact_mut(group_bytes).enumerate() {
+                    fill(part * per_thread + offset, group_out);
+                }
+            });
+        }
+    });
+}
+
+/// Whether matrices are interleaved where a kernel for that exists: yes, unless
+/// `VERSUS_INTERLEAVE=off` (for comparing with the row-at-a-time kernels).
+pub fn interleaving_enabled() -> bool {
+    static OFF: OnceLock<bool> = OnceLock::new();
+    !*OFF.get_or_init(|| std::env::var("VERSUS_INTERLEAVE").is_ok_and(|value| value == "off"))
+}
+
+/// Rows in a group of an interleaved matrix (`q4k_x8`, `q8_0_x8`).
+pub const GROUP_ROWS: usize = 8;
+
+/// `out[j · rows + r] = dot(row r, activation j)` for an interleaved matrix of `rows / 8` groups
+/// of `group_bytes` bytes: groups split over the kernel pool, each group's bytes read once for
+/// every tile of activations. `dot_group` takes a group and one to four activation rows.
+fn split_groups<A: Sync>(
+    interleaved: &[u8],
+    rows: usize,
+    group_bytes: usize,
+    ys: &[A],
+    tile_size: usize,
+    out: &mut [f32],
+    dot_group: impl Fn(&[u8], &[A], &mut [[f32; GROUP_ROWS]]) + Sync,
+) {
+    assert!(rows.is_multiple_of(GROUP_ROWS) && (1..=4).contains(&tile_size));
+    let groups = rows / GROUP_ROWS;
+    assert_eq!(
+        interleaved.len(),
+        groups * group_bytes,
+        "bytes of {groups} groups"
+    );
+    assert_eq!(out.len(), rows * ys.len(), "outputs for {rows} rows");
+    let shared = SharedRows(out.as_mut_ptr());
+    candle_core::utils::barrier_pool().execute_chunked(groups, |range| {
+        let mut tile_out = [[0f32; GROUP_ROWS]; 4];
+        // Two groups at a time: each tile of activations meets both while they are in L1.
+        for start in range.clone().step_by(2) {
+            let pair = start..(start + 2).min(range.end);
+            for (tile_index, tile) in ys.chunks(tile_size).enumerate() {
+                for group in pair.clone() {
+                    let bytes = &interleaved[group * group_bytes..(group + 1) * group_bytes];
+                    let tile_out = &mut tile_out[..tile.len()];
+                    dot_group(bytes, tile, tile_out);
+                    for (t, values) in tile_out.iter().enumerate() {
+                        let j = tile_index * tile_size + t;
+                        for (r, value) in values.iter().enumerate() {
+                            // SAFETY: `execute_chunked` hands every group to exactly one call,
+                            // so each element `j · rows + row` is written by one thread only;
+                            // it is in bounds (asserted above), and `out` outlives the call.
+                            #[allow(unsafe_code)]
+                            unsafe {
+                                shared.write(j * rows + group * GROUP_ROWS + r, *value);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
 /// `out`'s elements, written by several threads at once, each its own.
 struct SharedRows(*mut f32);
 
@@ -254,8 +363,8 @@ impl SharedRows {
     }
 }
 
-// SAFETY: the pointer is only written at indices that `for_each_row` and `split_rows` hand to one
-// thread each.
+// SAFETY: the pointer is only written at indices that `for_each_row`, `split_rows` and
+// `split_groups` hand to one thread each.
 #[allow(unsafe_code)]
 unsafe impl Sync for SharedRows {}
 

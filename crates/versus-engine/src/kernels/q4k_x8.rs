@@ -35,7 +35,7 @@ use super::q8k::{BlockQ8K, QK_K};
 use super::Isa;
 
 /// Rows interleaved in a group.
-pub const ROWS: usize = 8;
+pub const ROWS: usize = super::GROUP_ROWS;
 
 const D: usize = 0;
 const DMIN: usize = 16;
@@ -47,36 +47,6 @@ const QS: usize = 192;
 
 /// Bytes of a group's eight blocks at one block index: nineteen cache lines.
 pub const GROUP_BLOCK_BYTES: usize = QS + ROWS * 128;
-
-/// An interleaved matrix: its bytes start on a cache line.
-pub struct Interleaved {
-    buffer: Vec<u8>,
-    start: usize,
-    len: usize,
-}
-
-impl std::ops::Deref for Interleaved {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        &self.buffer[self.start..self.start + self.len]
-    }
-}
-
-impl std::ops::DerefMut for Interleaved {
-    fn deref_mut(&mut self) -> &mut [u8] {
-        &mut self.buffer[self.start..self.start + self.len]
-    }
-}
-
-impl Interleaved {
-    /// `len` zero bytes starting on a 64-byte boundary.
-    fn zeroed(len: usize) -> Interleaved {
-        let buffer = vec![0u8; len + 63];
-        let start = buffer.as_ptr().align_offset(64).min(63);
-        Interleaved { buffer, start, len }
-    }
-}
 
 /// Activation rows one pass takes: each needs five registers of accumulators.
 pub fn tile(isa: Isa) -> usize {
@@ -91,9 +61,8 @@ pub fn tile(isa: Isa) -> usize {
 /// where it has a SIMD kernel (AVX-512 VNNI, AVX2) and the rows fill whole groups.
 /// `VERSUS_INTERLEAVE=off` keeps every matrix a row at a time (for comparing the two kernels).
 pub fn applies(isa: Isa, rows: usize, cols: usize) -> bool {
-    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let off = *OFF.get_or_init(|| std::env::var("VERSUS_INTERLEAVE").is_ok_and(|v| v == "off"));
-    !off && isa != Isa::Portable
+    super::interleaving_enabled()
+        && isa != Isa::Portable
         && rows.is_multiple_of(ROWS)
         && cols.is_multiple_of(QK_K)
         && rows > 0
@@ -101,7 +70,7 @@ pub fn applies(isa: Isa, rows: usize, cols: usize) -> bool {
 
 /// `bytes` (a `rows x cols` Q4_K matrix, rows one after another) interleaved, or `None` when
 /// the rows do not fill whole groups or the bytes are not the matrix's.
-pub fn interleave(bytes: &[u8], rows: usize, cols: usize) -> Option<Interleaved> {
+pub fn interleave(bytes: &[u8], rows: usize, cols: usize) -> Option<super::Interleaved> {
     if !rows.is_multiple_of(ROWS) || !cols.is_multiple_of(QK_K) {
         return None;
     }
@@ -110,16 +79,16 @@ pub fn interleave(bytes: &[u8], rows: usize, cols: usize) -> Option<Interleaved>
     if bytes.len() != rows.checked_mul(row_bytes)? {
         return None;
     }
-    let mut out = Interleaved::zeroed(rows / ROWS * blocks * GROUP_BLOCK_BYTES);
-    for (group, group_out) in out.chunks_exact_mut(blocks * GROUP_BLOCK_BYTES).enumerate() {
+    let mut out = super::Interleaved::zeroed(rows / ROWS * blocks * GROUP_BLOCK_BYTES);
+    super::fill_groups(&mut out, blocks * GROUP_BLOCK_BYTES, |group, group_out| {
         for (block, dst) in group_out.chunks_exact_mut(GROUP_BLOCK_BYTES).enumerate() {
             for r in 0..ROWS {
                 let start = (group * ROWS + r) * row_bytes + block * BLOCK_BYTES;
                 let src = &bytes[start..start + BLOCK_BYTES];
                 dst[D + 2 * r..D + 2 * r + 2].copy_from_slice(&src[0..2]);
                 dst[DMIN + 2 * r..DMIN + 2 * r + 2].copy_from_slice(&src[2..4]);
-                let packed: &[u8; 12] = src[4..16].try_into().ok()?;
-                let (scales, mins) = scales_and_mins(packed);
+                let packed: [u8; 12] = std::array::from_fn(|i| src[4 + i]);
+                let (scales, mins) = scales_and_mins(&packed);
                 for s in 0..8 {
                     dst[SCALES + ROWS * s + r] = scales[s];
                 }
@@ -136,7 +105,7 @@ pub fn interleave(bytes: &[u8], rows: usize, cols: usize) -> Option<Interleaved>
                 }
             }
         }
-    }
+    });
     Some(out)
 }
 
@@ -270,40 +239,18 @@ pub fn dot_group(isa: Isa, group: &[u8], ys: &[&[BlockQ8K]], out: &mut [[f32; RO
 /// over the kernel pool, each group's bytes read once for every tile of activation rows.
 pub fn matmul(interleaved: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
     assert!(cols.is_multiple_of(QK_K) && rows.is_multiple_of(ROWS));
-    let group_bytes = cols / QK_K * GROUP_BLOCK_BYTES;
-    assert_eq!(interleaved.len(), rows / ROWS * group_bytes);
-    assert_eq!(out.len(), rows * (xs.len() / cols));
     let activations: Vec<Vec<BlockQ8K>> = xs.chunks_exact(cols).map(q4k_activations).collect();
     let views: Vec<&[BlockQ8K]> = activations.iter().map(Vec::as_slice).collect();
     let isa = super::isa();
-    let tile = tile(isa);
-    let shared = super::SharedRows(out.as_mut_ptr());
-    candle_core::utils::barrier_pool().execute_chunked(rows / ROWS, |range| {
-        let mut tile_out = [[0f32; ROWS]; 4];
-        // Two groups at a time: each tile of activations meets both while they are in L1.
-        for start in range.clone().step_by(2) {
-            let groups = start..(start + 2).min(range.end);
-            for (tile_index, tile_ys) in views.chunks(tile).enumerate() {
-                for group in groups.clone() {
-                    let bytes = &interleaved[group * group_bytes..(group + 1) * group_bytes];
-                    let tile_out = &mut tile_out[..tile_ys.len()];
-                    dot_group(isa, bytes, tile_ys, tile_out);
-                    for (t, values) in tile_out.iter().enumerate() {
-                        let j = tile_index * tile + t;
-                        for (r, value) in values.iter().enumerate() {
-                            // SAFETY: `execute_chunked` hands every group to exactly one call,
-                            // so each element `j · rows + row` is written by one thread only;
-                            // it is in bounds (asserted above), and `out` outlives the call.
-                            #[allow(unsafe_code)]
-                            unsafe {
-                                shared.write(j * rows + group * ROWS + r, *value);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    });
+    super::split_groups(
+        interleaved,
+        rows,
+        cols / QK_K * GROUP_BLOCK_BYTES,
+        &views,
+        tile(isa),
+        out,
+        |group, tile_ys, tile_out| dot_group(isa, group, tile_ys, tile_out),
+    );
 }
 
 fn q4k_activations(xs: &[f32]) -> Vec<BlockQ8K> {
