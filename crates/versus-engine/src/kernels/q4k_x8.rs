@@ -189,7 +189,7 @@ pub fn dequantize_row(group: &[u8], r: usize, out: &mut Vec<f32>) {
     }
 }
 
-/// A group's eight rows dotted with one to four activation rows (`ys`, tiles of [`tile`]):
+/// A group's eight rows dotted with one to [`tile`] activation rows (`ys`):
 /// `out[j][r]`. Every activation row gets the same operations whatever the tile holds.
 pub fn dot_group(isa: Isa, group: &[u8], ys: &[&[BlockQ8K]], out: &mut [[f32; ROWS]]) {
     debug_assert_eq!(ys.len(), out.len());
@@ -200,33 +200,13 @@ pub fn dot_group(isa: Isa, group: &[u8], ys: &[&[BlockQ8K]], out: &mut [[f32; RO
         // index, and `group` is whole group blocks (checked by the caller's chunking).
         #[allow(unsafe_code)]
         Isa::Avx512 => unsafe {
-            match ys {
-                [a] => out.copy_from_slice(&avx512::dot_group([*a], group)),
-                [a, b] => out.copy_from_slice(&avx512::dot_group([*a, *b], group)),
-                [a, b, c] => out.copy_from_slice(&avx512::dot_group([*a, *b, *c], group)),
-                [a, b, c, d] => out.copy_from_slice(&avx512::dot_group([*a, *b, *c, *d], group)),
-                _ => {
-                    for (out, y) in out.iter_mut().zip(ys) {
-                        *out = avx512::dot_group([*y], group)[0];
-                    }
-                }
-            }
+            super::dispatch_tile!(ys, out, |tile| avx512::dot_group(tile, group))
         },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `available()` offers `Avx2` only when the CPU has AVX2, FMA and F16C; as
         // above for the bounds.
         #[allow(unsafe_code)]
-        Isa::Avx2 => unsafe {
-            match ys {
-                [a] => out.copy_from_slice(&avx2::dot_group([*a], group)),
-                [a, b] => out.copy_from_slice(&avx2::dot_group([*a, *b], group)),
-                _ => {
-                    for (out, y) in out.iter_mut().zip(ys) {
-                        *out = avx2::dot_group([*y], group)[0];
-                    }
-                }
-            }
-        },
+        Isa::Avx2 => unsafe { super::dispatch_tile!(ys, out, |tile| avx2::dot_group(tile, group)) },
         _ => {
             for (out, y) in out.iter_mut().zip(ys) {
                 *out = dot_group_reference(group, y);
@@ -264,7 +244,74 @@ mod avx512 {
     //! chunk); the activation's matching eight bytes broadcast to every pair of lanes.
     use std::arch::x86_64::*;
 
-    use super::{BlockQ8K, D, DMIN, GROUP_BLOCK_BYTES, MINS, QS, ROWS, SCALES};
+    use super::{BlockQ8K, D, DMIN, GROUP_BLOCK_BYTES, QS, ROWS, SCALES};
+
+    /// One 32-byte chunk of a group block unpacked: the nibbles of its four 64-byte loads (low:
+    /// sub-block 2·chunk, high: 2·chunk + 1) and those sub-blocks' scales, two lanes a row.
+    struct Chunk {
+        low: [__m512i; 4],
+        high: [__m512i; 4],
+        scale_low: __m512i,
+        scale_high: __m512i,
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    unsafe fn unpack_chunk(p: *const u8, chunk: usize) -> Chunk {
+        // SAFETY: the caller guarantees the features and a whole group block at `p`; `chunk < 4`
+        // keeps the loads inside it.
+        unsafe {
+            let low4 = _mm512_set1_epi8(0x0f);
+            // Lanes 2r and 2r + 1 take element r (of the low eight, and of the high eight).
+            let pairs_low = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+            let pairs_high =
+                _mm512_set_epi32(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8);
+            let scales = _mm512_cvtepu8_epi32(_mm_loadu_si128(
+                p.add(SCALES + 2 * ROWS * chunk) as *const __m128i
+            ));
+            let mut unpacked = Chunk {
+                low: [_mm512_setzero_si512(); 4],
+                high: [_mm512_setzero_si512(); 4],
+                scale_low: _mm512_permutexvar_epi32(pairs_low, scales),
+                scale_high: _mm512_permutexvar_epi32(pairs_high, scales),
+            };
+            for i in 0..4 {
+                let bits = _mm512_loadu_si512(p.add(QS + 256 * chunk + 64 * i) as *const __m512i);
+                unpacked.low[i] = _mm512_and_si512(bits, low4);
+                unpacked.high[i] = _mm512_and_si512(_mm512_srli_epi16(bits, 4), low4);
+            }
+            unpacked
+        }
+    }
+
+    /// An unpacked chunk's scaled integer sums against a Q8_K block: sixteen lanes, row r in
+    /// lanes 2r and 2r + 1.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    unsafe fn chunk_isum(x: &Chunk, chunk: usize, y: &BlockQ8K) -> __m512i {
+        // SAFETY: the caller guarantees the features; `chunk < 4` and `i < 4` keep the 8-byte
+        // reads inside the block's 256 q8.
+        unsafe {
+            let q8 = y.qs.as_ptr();
+            let mut sub_low = _mm512_setzero_si512();
+            let mut sub_high = _mm512_setzero_si512();
+            for i in 0..4 {
+                let a_low = _mm512_set1_epi64(std::ptr::read_unaligned(
+                    q8.add(64 * chunk + 8 * i) as *const i64
+                ));
+                let a_high = _mm512_set1_epi64(std::ptr::read_unaligned(
+                    q8.add(64 * chunk + 32 + 8 * i) as *const i64,
+                ));
+                // u8 nibbles x i8 activations, four products a lane, in i32.
+                sub_low = _mm512_dpbusd_epi32(sub_low, x.low[i], a_low);
+                sub_high = _mm512_dpbusd_epi32(sub_high, x.high[i], a_high);
+            }
+            _mm512_add_epi32(
+                _mm512_mullo_epi32(sub_low, x.scale_low),
+                _mm512_mullo_epi32(sub_high, x.scale_high),
+            )
+        }
+    }
 
     /// `N` activation rows against a group of eight rows: `out[j][r]`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
@@ -273,14 +320,9 @@ mod avx512 {
         group: &[u8],
     ) -> [[f32; ROWS]; N] {
         // SAFETY: the caller guarantees the features, that `group` is whole group blocks and
-        // that each `ys[j]` has a block for each; every load below stays inside one group block
-        // (offsets below `GROUP_BLOCK_BYTES`) or one Q8_K block (256 q8, 16 i16 bsums).
+        // that each `ys[j]` has a block for each.
         unsafe {
-            let low4 = _mm512_set1_epi8(0x0f);
-            // Lanes 2r and 2r + 1 take element r (of the low eight, and of the high eight).
             let pairs_low = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
-            let pairs_high =
-                _mm512_set_epi32(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8);
             let mut acc = [_mm512_setzero_ps(); N];
             let mut acc_mins = [_mm256_setzero_ps(); N];
             for (block, gb) in group.chunks_exact(GROUP_BLOCK_BYTES).enumerate() {
@@ -288,90 +330,17 @@ mod avx512 {
                 let d = _mm256_cvtph_ps(_mm_loadu_si128(p.add(D) as *const __m128i));
                 let dmin = _mm256_cvtph_ps(_mm_loadu_si128(p.add(DMIN) as *const __m128i));
                 let d_pairs = _mm512_permutexvar_ps(pairs_low, _mm512_castps256_ps512(d));
-                let mins_at = MINS as isize;
-                let mins = [
-                    _mm256_cvtepu8_epi16(_mm_loadu_si128(p.offset(mins_at) as *const __m128i)),
-                    _mm256_cvtepu8_epi16(_mm_loadu_si128(p.offset(mins_at + 16) as *const __m128i)),
-                    _mm256_cvtepu8_epi16(_mm_loadu_si128(p.offset(mins_at + 32) as *const __m128i)),
-                    _mm256_cvtepu8_epi16(_mm_loadu_si128(p.offset(mins_at + 48) as *const __m128i)),
-                ];
                 let mut isum = [_mm512_setzero_si512(); N];
-                // The block's bytes are read in order (the header, the scales and minimums,
-                // then the nibbles), which is what the hardware prefetchers follow.
-                let all_scales = _mm512_loadu_si512(p.add(SCALES) as *const __m512i);
                 for chunk in 0..4 {
-                    // Sub-blocks 2·chunk (low nibbles) and 2·chunk + 1 (high): their eight
-                    // rows' scales, two lanes each.
-                    let scales = _mm512_cvtepu8_epi32(match chunk {
-                        0 => _mm512_extracti32x4_epi32::<0>(all_scales),
-                        1 => _mm512_extracti32x4_epi32::<1>(all_scales),
-                        2 => _mm512_extracti32x4_epi32::<2>(all_scales),
-                        _ => _mm512_extracti32x4_epi32::<3>(all_scales),
-                    });
-                    let scale_low = _mm512_permutexvar_epi32(pairs_low, scales);
-                    let scale_high = _mm512_permutexvar_epi32(pairs_high, scales);
-                    let mut low = [_mm512_setzero_si512(); 4];
-                    let mut high = [_mm512_setzero_si512(); 4];
-                    for i in 0..4 {
-                        let bits =
-                            _mm512_loadu_si512(p.add(QS + 256 * chunk + 64 * i) as *const __m512i);
-                        low[i] = _mm512_and_si512(bits, low4);
-                        high[i] = _mm512_and_si512(_mm512_srli_epi16(bits, 4), low4);
-                    }
+                    // Unpacked once for every activation row of the tile.
+                    let unpacked = unpack_chunk(p, chunk);
                     for j in 0..N {
-                        let q8 = ys[j][block].qs.as_ptr();
-                        let mut sub_low = _mm512_setzero_si512();
-                        let mut sub_high = _mm512_setzero_si512();
-                        for i in 0..4 {
-                            let a_low = _mm512_set1_epi64(std::ptr::read_unaligned(
-                                q8.add(64 * chunk + 8 * i) as *const i64,
-                            ));
-                            let a_high = _mm512_set1_epi64(std::ptr::read_unaligned(
-                                q8.add(64 * chunk + 32 + 8 * i) as *const i64,
-                            ));
-                            // u8 nibbles x i8 activations, four products a lane, in i32.
-                            sub_low = _mm512_dpbusd_epi32(sub_low, low[i], a_low);
-                            sub_high = _mm512_dpbusd_epi32(sub_high, high[i], a_high);
-                        }
-                        isum[j] = _mm512_add_epi32(
-                            isum[j],
-                            _mm512_add_epi32(
-                                _mm512_mullo_epi32(sub_low, scale_low),
-                                _mm512_mullo_epi32(sub_high, scale_high),
-                            ),
-                        );
+                        isum[j] =
+                            _mm512_add_epi32(isum[j], chunk_isum(&unpacked, chunk, &ys[j][block]));
                     }
                 }
                 for j in 0..N {
                     let y = &ys[j][block];
-                    let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
-                    // Eight i16: the sums of sub-blocks' two halves, bsum[2s] + bsum[2s + 1].
-                    let pair_sums = _mm_hadd_epi16(
-                        _mm256_castsi256_si128(bsums),
-                        _mm256_extracti128_si256(bsums, 1),
-                    );
-                    let mut summs = _mm256_madd_epi16(mins[0], _mm256_broadcastd_epi32(pair_sums));
-                    summs = _mm256_add_epi32(
-                        summs,
-                        _mm256_madd_epi16(
-                            mins[1],
-                            _mm256_broadcastd_epi32(_mm_srli_si128(pair_sums, 4)),
-                        ),
-                    );
-                    summs = _mm256_add_epi32(
-                        summs,
-                        _mm256_madd_epi16(
-                            mins[2],
-                            _mm256_broadcastd_epi32(_mm_srli_si128(pair_sums, 8)),
-                        ),
-                    );
-                    summs = _mm256_add_epi32(
-                        summs,
-                        _mm256_madd_epi16(
-                            mins[3],
-                            _mm256_broadcastd_epi32(_mm_srli_si128(pair_sums, 12)),
-                        ),
-                    );
                     let scale = _mm512_set1_ps(y.d);
                     acc[j] = _mm512_fmadd_ps(
                         _mm512_cvtepi32_ps(isum[j]),
@@ -379,7 +348,7 @@ mod avx512 {
                         acc[j],
                     );
                     acc_mins[j] = _mm256_fmadd_ps(
-                        _mm256_cvtepi32_ps(summs),
+                        _mm256_cvtepi32_ps(super::avx2::block_summs(p, y)),
                         _mm256_mul_ps(dmin, _mm512_castps512_ps256(scale)),
                         acc_mins[j],
                     );
@@ -400,61 +369,28 @@ mod avx512 {
         }
     }
 
-    /// Row `r`'s two integer sums of one group block, for the exactness tests.
+    /// Each row's two integer sums of one group block, for the exactness tests: the kernel's
+    /// own helpers, added up.
     #[cfg(test)]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
     pub(super) unsafe fn block_sums(group_block: &[u8], y: &BlockQ8K) -> [(i32, i32); ROWS] {
-        // SAFETY: as `dot_group`, on one group block: with `d = 1`, `dmin = 0` the float result
-        // would round, so the integer parts are recomputed here the same way instead.
+        // SAFETY: as `dot_group`, on one group block.
         unsafe {
             let p = group_block.as_ptr();
-            let low4 = _mm512_set1_epi8(0x0f);
-            let pairs_low = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
-            let pairs_high =
-                _mm512_set_epi32(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8);
-            let q8 = y.qs.as_ptr();
             let mut isum = _mm512_setzero_si512();
             for chunk in 0..4 {
-                let scales = _mm512_cvtepu8_epi32(_mm_loadu_si128(
-                    p.add(SCALES + 2 * ROWS * chunk) as *const __m128i,
-                ));
-                let mut sub_low = _mm512_setzero_si512();
-                let mut sub_high = _mm512_setzero_si512();
-                for i in 0..4 {
-                    let bits =
-                        _mm512_loadu_si512(p.add(QS + 256 * chunk + 64 * i) as *const __m512i);
-                    let a_low = _mm512_set1_epi64(std::ptr::read_unaligned(
-                        q8.add(64 * chunk + 8 * i) as *const i64,
-                    ));
-                    let a_high = _mm512_set1_epi64(std::ptr::read_unaligned(
-                        q8.add(64 * chunk + 32 + 8 * i) as *const i64,
-                    ));
-                    sub_low = _mm512_dpbusd_epi32(sub_low, _mm512_and_si512(bits, low4), a_low);
-                    sub_high = _mm512_dpbusd_epi32(
-                        sub_high,
-                        _mm512_and_si512(_mm512_srli_epi16(bits, 4), low4),
-                        a_high,
-                    );
-                }
-                isum = _mm512_add_epi32(
-                    isum,
-                    _mm512_add_epi32(
-                        _mm512_mullo_epi32(sub_low, _mm512_permutexvar_epi32(pairs_low, scales)),
-                        _mm512_mullo_epi32(sub_high, _mm512_permutexvar_epi32(pairs_high, scales)),
-                    ),
-                );
+                isum = _mm512_add_epi32(isum, chunk_isum(&unpack_chunk(p, chunk), chunk, y));
             }
             let mut lanes = [0i32; 16];
             _mm512_storeu_si512(lanes.as_mut_ptr() as *mut __m512i, isum);
+            let mut summs = [0i32; 8];
+            _mm256_storeu_si256(
+                summs.as_mut_ptr() as *mut __m256i,
+                super::avx2::block_summs(p, y),
+            );
             let mut out = [(0, 0); ROWS];
             for (r, out) in out.iter_mut().enumerate() {
-                let summs = (0..8)
-                    .map(|s| {
-                        i32::from(*p.add(MINS + 2 * ROWS * (s / 2) + 2 * r + s % 2))
-                            * (i32::from(y.bsums[2 * s]) + i32::from(y.bsums[2 * s + 1]))
-                    })
-                    .sum();
-                *out = (lanes[2 * r] + lanes[2 * r + 1], summs);
+                *out = (lanes[2 * r] + lanes[2 * r + 1], summs[r]);
             }
             out
         }
@@ -543,10 +479,11 @@ mod avx2 {
         }
     }
 
-    /// One group block's minimums against one Q8_K block: eight i32 lanes, row r in lane r.
+    /// One group block's minimums against one Q8_K block: eight i32 lanes, row r in lane r
+    /// (the AVX-512 kernel uses it too).
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn block_summs(p: *const u8, y: &BlockQ8K) -> __m256i {
+    pub(super) unsafe fn block_summs(p: *const u8, y: &BlockQ8K) -> __m256i {
         // SAFETY: as `block_isums`; the bsums are 16 i16.
         unsafe {
             let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);

@@ -131,17 +131,7 @@ pub fn dot_group(isa: Isa, group: &[u8], ys: &[&[BlockQ8_0]], out: &mut [[f32; R
         // index, and `group` is whole group blocks (the caller's chunking).
         #[allow(unsafe_code)]
         Isa::Avx512 => unsafe {
-            match ys {
-                [a] => out.copy_from_slice(&avx512::dot_group([*a], group)),
-                [a, b] => out.copy_from_slice(&avx512::dot_group([*a, *b], group)),
-                [a, b, c] => out.copy_from_slice(&avx512::dot_group([*a, *b, *c], group)),
-                [a, b, c, d] => out.copy_from_slice(&avx512::dot_group([*a, *b, *c, *d], group)),
-                _ => {
-                    for (out, y) in out.iter_mut().zip(ys) {
-                        *out = avx512::dot_group([*y], group)[0];
-                    }
-                }
-            }
+            super::dispatch_tile!(ys, out, |tile| avx512::dot_group(tile, group))
         },
         _ => {
             for (out, y) in out.iter_mut().zip(ys) {
