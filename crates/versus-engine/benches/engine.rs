@@ -4,7 +4,8 @@
 //! threads in f32, f16, Q8_0 and Q4_K, and the aggregate decode tokens/s of 1, 4, 8 and 16
 //! sequences decoded together (continuous batching's forward pass), and prints a table.
 //!
-//! `cargo bench -p versus-engine --bench engine [-- f32 f16 q8_0 q4k] [--layers N] [--gguf FILE]`
+//! `cargo bench -p versus-engine --bench engine [-- f32 f16 q8_0 q4k] [--layers N] [--gguf FILE]
+//! [--profile prefill|decode]` (the last runs one phase over and over, for `perf record`)
 //! (`RAYON_NUM_THREADS` overrides the thread count.) Multiply decode time by 20 for a rough
 //! estimate of the full 40-layer model minus the embedding and output matrices' share.
 
@@ -216,6 +217,49 @@ fn load(source: &Source, layers: usize) -> Result<Decoder, Box<dyn std::error::E
     Ok(Decoder::load(config, weights, &Device::Cpu, compute)?)
 }
 
+/// A phase to repeat alone under a profiler (`--profile prefill|decode`).
+#[derive(Clone, Copy)]
+enum Phase {
+    Prefill,
+    Decode,
+}
+
+/// Loads `source` and runs only `phase`, over and over (ten prefills of the prompt, or 200
+/// decode steps), printing its rate: what `perf record` should see.
+fn repeat_phase(
+    source: &Source,
+    layers: usize,
+    phase: Phase,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let decoder = load(source, layers)?;
+    let prompt: Vec<u32> = (0..PROMPT_TOKENS as u32)
+        .map(|i| (i * 7919) % 100_000)
+        .collect();
+    let started = Instant::now();
+    let tokens = match phase {
+        Phase::Prefill => {
+            for _ in 0..10 {
+                let mut sequence = decoder.new_sequence(PROMPT_TOKENS);
+                decoder.feed(&mut sequence, &prompt)?;
+            }
+            10 * PROMPT_TOKENS
+        }
+        Phase::Decode => {
+            let mut sequence = decoder.new_sequence(16 + 200);
+            let mut logits = decoder.feed(&mut sequence, &prompt[..16])?;
+            for _ in 0..200 {
+                logits = decoder.feed(&mut sequence, &[argmax(&logits)])?;
+            }
+            200
+        }
+    };
+    println!(
+        "{:.1} tokens/s",
+        tokens as f64 / started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 fn run(source: &Source, layers: usize) -> Result<Row, Box<dyn std::error::Error>> {
     let name = match source {
         Source::Random(name) => name.to_string(),
@@ -282,6 +326,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut sources: Vec<Source> = Vec::new();
     let mut layers = 2;
+    let mut profile = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -290,6 +335,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .next()
                     .and_then(|n| n.parse().ok())
                     .ok_or("--layers needs a number")?
+            }
+            "--profile" => {
+                profile = Some(match args.next().as_deref() {
+                    Some("prefill") => Phase::Prefill,
+                    Some("decode") => Phase::Decode,
+                    _ => return Err("--profile takes prefill or decode".into()),
+                })
             }
             "--gguf" => sources.push(Source::Gguf(
                 args.next().ok_or("--gguf needs a file")?.into(),
@@ -304,6 +356,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if sources.is_empty() {
         sources = ["f32", "f16", "q8_0", "q4k"].map(Source::Random).into();
+    }
+    if let Some(phase) = profile {
+        for source in &sources {
+            repeat_phase(source, layers, phase)?;
+        }
+        return Ok(());
     }
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
     println!(

@@ -243,8 +243,8 @@ impl StoredMatrix {
             StoredFormat::Q5K => kernels::matmul::<Q5K>(bytes, rows, cols, xs, &mut out),
             StoredFormat::Q6K => kernels::matmul::<Q6K>(bytes, rows, cols, xs, &mut out),
             StoredFormat::Q8_0 => kernels::matmul::<Q8_0>(bytes, rows, cols, xs, &mut out),
-            StoredFormat::F16 => kernels::matmul::<F16>(bytes, rows, cols, xs, &mut out),
-            StoredFormat::Bf16 => kernels::matmul::<Bf16>(bytes, rows, cols, xs, &mut out),
+            StoredFormat::F16 => F16::matmul(bytes, rows, cols, xs, &mut out),
+            StoredFormat::Bf16 => Bf16::matmul(bytes, rows, cols, xs, &mut out),
         }
         out
     }
