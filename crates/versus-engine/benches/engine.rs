@@ -231,7 +231,9 @@ fn repeat_phase(
     layers: usize,
     phase: Phase,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    let started = Instant::now();
     let decoder = load(source, layers)?;
+    println!("loaded in {:.2} s", started.elapsed().as_secs_f64());
     let prompt: Vec<u32> = (0..PROMPT_TOKENS as u32)
         .map(|i| (i * 7919) % 100_000)
         .collect();

@@ -242,11 +242,12 @@ fn split_rows<A: Sync>(
     });
 }
 
-/// An interleaved matrix (`q4k_x8`, `q8_0_x8`): its bytes start on a cache line, so that its
-/// group blocks (whole cache lines) do too.
+/// An interleaved matrix (`q4k_x8`, `q8_0_x8`): anonymous memory of its own, which starts on a
+/// page (so its group blocks, whole cache lines, start on cache lines) and asks the kernel for
+/// huge pages: filling a 1 GB matrix on load then takes 500 page faults instead of 250,000,
+/// and a decode step's reads miss the TLB less.
 pub struct Interleaved {
-    buffer: Vec<u8>,
-    start: usize,
+    map: memmap2::MmapMut,
     len: usize,
 }
 
@@ -254,22 +255,28 @@ impl std::ops::Deref for Interleaved {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        &self.buffer[self.start..self.start + self.len]
+        &self.map[..self.len]
     }
 }
 
 impl std::ops::DerefMut for Interleaved {
     fn deref_mut(&mut self) -> &mut [u8] {
-        &mut self.buffer[self.start..self.start + self.len]
+        &mut self.map[..self.len]
     }
 }
 
 impl Interleaved {
-    /// `len` zero bytes starting on a 64-byte boundary.
-    fn zeroed(len: usize) -> Interleaved {
-        let buffer = vec![0u8; len + 63];
-        let start = buffer.as_ptr().align_offset(64).min(63);
-        Interleaved { buffer, start, len }
+    /// `len` zero bytes, or `None` when the system will not map them.
+    fn zeroed(len: usize) -> Option<Interleaved> {
+        // An empty map is refused by mmap; one byte stands in for it.
+        let map = memmap2::MmapMut::map_anon(len.max(1)).ok()?;
+        #[cfg(target_os = "linux")]
+        {
+            // Huge pages are an optimisation: a kernel without them leaves this a no-op or an
+            // error, and the map works the same either way.
+            let _ = map.advise(memmap2::Advice::HugePage);
+        }
+        Some(Interleaved { map, len })
     }
 }
 

@@ -79,7 +79,7 @@ pub fn interleave(bytes: &[u8], rows: usize, cols: usize) -> Option<super::Inter
     if bytes.len() != rows.checked_mul(row_bytes)? {
         return None;
     }
-    let mut out = super::Interleaved::zeroed(rows / ROWS * blocks * GROUP_BLOCK_BYTES);
+    let mut out = super::Interleaved::zeroed(rows / ROWS * blocks * GROUP_BLOCK_BYTES)?;
     super::fill_groups(&mut out, blocks * GROUP_BLOCK_BYTES, |group, group_out| {
         for (block, dst) in group_out.chunks_exact_mut(GROUP_BLOCK_BYTES).enumerate() {
             for r in 0..ROWS {

@@ -34,7 +34,7 @@ pub fn quantized(xs: &[f32]) -> Vec<BlockQ8_0> {
             let multiplier = if amax != 0.0 { 127.0 / amax } else { 0.0 };
             let mut qs = [0i8; QK8_0];
             for (q, &x) in qs.iter_mut().zip(xs) {
-                *q = (x * multiplier).round_ties_even() as i8;
+                *q = super::q8k::nearest_int(x * multiplier) as i8;
             }
             BlockQ8_0 {
                 d: f16::from_f32(d).to_f32(),

@@ -65,7 +65,7 @@ pub fn interleave(bytes: &[u8], rows: usize, cols: usize) -> Option<super::Inter
         return None;
     }
     let group_blocks = cols / WEIGHTS;
-    let mut out = super::Interleaved::zeroed(rows / ROWS * group_blocks * GROUP_BLOCK_BYTES);
+    let mut out = super::Interleaved::zeroed(rows / ROWS * group_blocks * GROUP_BLOCK_BYTES)?;
     super::fill_groups(
         &mut out,
         group_blocks * GROUP_BLOCK_BYTES,
