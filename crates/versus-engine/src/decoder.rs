@@ -431,17 +431,28 @@ impl Block {
         })
     }
 
+    /// The block on `xs (1, rows, hidden)`. With `keep`, only those rows go on past the
+    /// attention (which still caches every row's keys and values): the last block does this
+    /// for the rows whose logits are wanted, as llama.cpp does, so a prefill's MLP runs for one
+    /// row instead of all of them. Every kept row is what it would be without `keep` (each
+    /// row's MLP is its own), and `keep` empty returns `None`.
     fn forward(
         &self,
         xs: &Tensor,
         segments: &mut [SegmentLayer<'_>],
-    ) -> candle_core::Result<Tensor> {
+        keep: Option<&Tensor>,
+    ) -> candle_core::Result<Option<Tensor>> {
         let attended = self
             .attention
             .forward(&self.input_norm.forward(xs)?, segments)?;
         let xs = (xs + attended)?;
+        let xs = match keep {
+            Some(rows) if rows.dim(0)? == 0 => return Ok(None),
+            Some(rows) => xs.index_select(rows, 1)?,
+            None => xs,
+        };
         let transformed = self.mlp.forward(&self.post_attention_norm.forward(&xs)?)?;
-        xs + transformed
+        Ok(Some((xs + transformed)?))
     }
 }
 
@@ -813,7 +824,6 @@ impl Decoder {
             if parts.is_empty() {
                 return Ok(logits);
             }
-            let hidden = self.forward_hidden(sequences, plans, &parts)?;
             // The rows whose logits are wanted: all of them, or each finishing sequence's last.
             let mut wanted = Vec::new();
             let mut offset = 0;
@@ -824,17 +834,19 @@ impl Decoder {
                     wanted.push((part.index, offset + part.positions - 1));
                 }
                 offset += part.positions;
+            }
+            let keep = if wanted.len() == offset {
+                None
+            } else {
+                let rows: Vec<u32> = wanted.iter().map(|&(_, row)| row as u32).collect();
+                Some(Tensor::new(rows.as_slice(), &self.device)?)
+            };
+            let hidden = self.forward_hidden(sequences, plans, &parts, keep.as_ref())?;
+            for part in &parts {
                 next[part.index] = part.start + part.positions;
             }
-            if !wanted.is_empty() {
-                let rows: Vec<u32> = wanted.iter().map(|&(_, row)| row as u32).collect();
-                let rows = Tensor::new(rows.as_slice(), &self.device)?;
-                let selected = if wanted.len() == offset {
-                    hidden
-                } else {
-                    hidden.index_select(&rows, 1)?
-                };
-                for ((index, _), row) in wanted.iter().zip(self.logits(&selected)?) {
+            if let Some(hidden) = hidden {
+                for ((index, _), row) in wanted.iter().zip(self.logits(&hidden)?) {
                     logits[*index].push(row);
                 }
             }
@@ -842,13 +854,15 @@ impl Decoder {
     }
 
     /// The hidden states `(1, rows, hidden)` after the last block, for the rows of every part
-    /// of a pass, one part after another.
+    /// of a pass, one part after another, or only for the rows `keep` (`None` when that is
+    /// none: the pass only fills the caches).
     fn forward_hidden(
         &self,
         sequences: &mut [&mut Sequence],
         plans: &[Pass],
         parts: &[Part],
-    ) -> Result<Tensor> {
+        keep: Option<&Tensor>,
+    ) -> Result<Option<Tensor>> {
         let tokens: Vec<u32> = parts
             .iter()
             .flat_map(|part| {
@@ -906,9 +920,13 @@ impl Decoder {
                     cache: &mut caches[layer],
                 })
                 .collect();
-            xs = block.forward(&xs, &mut segments)?;
+            let last = layer + 1 == self.blocks.len();
+            match block.forward(&xs, &mut segments, keep.filter(|_| last))? {
+                Some(next) => xs = next,
+                None => return Ok(None),
+            }
         }
-        Ok(xs)
+        Ok(Some(xs))
     }
 
     /// Final norm and output projection: one f32 row of logits per position.

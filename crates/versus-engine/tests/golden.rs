@@ -613,6 +613,24 @@ fn gguf_q8_0_matches_llama_cpp() {
     check_against_llama_cpp_q8_0(&decoder, "tiny-phi4-gguf q8_0");
 }
 
+/// A prefill runs the last block's MLP only for the rows whose logits are wanted (as llama.cpp
+/// does); the last position's logits equal, bit for bit, the last row of every position's
+/// logits, where every row goes through the MLP.
+#[test]
+fn the_last_blocks_mlp_for_the_last_row_alone_gives_the_same_logits() {
+    let decoder = load_gguf(&fixtures_dir().join("tiny-phi4-gguf/model-q8_0.gguf"));
+    for conversation in &golden("tiny-phi4").conversations {
+        let every = decoder
+            .logits_all(&conversation.input_ids)
+            .expect("logits_all");
+        let mut sequence = decoder.new_sequence(conversation.input_ids.len());
+        let last = decoder
+            .feed(&mut sequence, &conversation.input_ids)
+            .expect("prefill");
+        assert_eq!(Some(&last), every.last(), "{}", conversation.id);
+    }
+}
+
 /// Batching on quantized weights, through versus's kernels: every row is computed the same way
 /// whatever the batch, so batched logits equal unbatched ones.
 #[test]
