@@ -5,7 +5,7 @@
 //! sequences decoded together (continuous batching's forward pass), and prints a table.
 //!
 //! `cargo bench -p versus-engine --bench engine [-- f32 f16 q8_0 q4k] [--layers N] [--gguf FILE]
-//! [--profile prefill|decode]` (the last runs one phase over and over, for `perf record`)
+//! [--profile prefill|decode|batch8]` (the last runs one phase over and over, for `perf record`)
 //! (`RAYON_NUM_THREADS` overrides the thread count.) Multiply decode time by 20 for a rough
 //! estimate of the full 40-layer model minus the embedding and output matrices' share.
 
@@ -217,11 +217,13 @@ fn load(source: &Source, layers: usize) -> Result<Decoder, Box<dyn std::error::E
     Ok(Decoder::load(config, weights, &Device::Cpu, compute)?)
 }
 
-/// A phase to repeat alone under a profiler (`--profile prefill|decode`).
+/// A phase to repeat alone under a profiler (`--profile prefill|decode|batch8`).
 #[derive(Clone, Copy)]
 enum Phase {
     Prefill,
     Decode,
+    /// Eight sequences decoded together.
+    Batch8,
 }
 
 /// Loads `source` and runs only `phase`, over and over (ten prefills of the prompt, or 200
@@ -253,6 +255,14 @@ fn repeat_phase(
                 logits = decoder.feed(&mut sequence, &[argmax(&logits)])?;
             }
             200
+        }
+        Phase::Batch8 => {
+            let mut rate = 0.0;
+            for _ in 0..10 {
+                rate = batched_decode(&decoder, 8)?;
+            }
+            println!("{rate:.1} tokens/s (the last round's)");
+            return Ok(());
         }
     };
     println!(
@@ -342,7 +352,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 profile = Some(match args.next().as_deref() {
                     Some("prefill") => Phase::Prefill,
                     Some("decode") => Phase::Decode,
-                    _ => return Err("--profile takes prefill or decode".into()),
+                    Some("batch8") => Phase::Batch8,
+                    _ => return Err("--profile takes prefill, decode or batch8".into()),
                 })
             }
             "--gguf" => sources.push(Source::Gguf(
