@@ -43,15 +43,19 @@ pub fn dot_reference(kind: HalfKind, row: &[u8], x: &[f32]) -> f32 {
         let sum = &mut partial[(i / 8) % 2][i % 8];
         *sum = w.mul_add(x, *sum);
     }
-    let lanes: [f32; 8] = std::array::from_fn(|l| partial[0][l] + partial[1][l]);
+    add_lanes(std::array::from_fn(|l| partial[0][l] + partial[1][l]))
+}
+
+/// Eight lanes added as the reference and every kernel add them: lane `l` with lane `l + 4`,
+/// then those four pairwise.
+fn add_lanes(lanes: [f32; 8]) -> f32 {
     let quads = [
         lanes[0] + lanes[4],
         lanes[1] + lanes[5],
         lanes[2] + lanes[6],
         lanes[3] + lanes[7],
     ];
-    let pairs = [quads[0] + quads[2], quads[1] + quads[3]];
-    pairs[0] + pairs[1]
+    (quads[0] + quads[2]) + (quads[1] + quads[3])
 }
 
 /// Half-precision weights of kind `KIND` (0: F16, 1: BF16) with f32 activations.
@@ -303,13 +307,7 @@ mod avx512 {
         let mut lanes = [0f32; 8];
         // SAFETY: `lanes` is 32 bytes; the caller guarantees the features.
         unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), _mm256_add_ps(even, odd)) };
-        let quads = [
-            lanes[0] + lanes[4],
-            lanes[1] + lanes[5],
-            lanes[2] + lanes[6],
-            lanes[3] + lanes[7],
-        ];
-        (quads[0] + quads[2]) + (quads[1] + quads[3])
+        super::add_lanes(lanes)
     }
 
     /// `RM` rows dotted with `RN` activation rows, `[row][activation]`.
@@ -393,13 +391,7 @@ mod avx2 {
         let mut lanes = [0f32; 8];
         // SAFETY: `lanes` is 32 bytes; the caller guarantees AVX2.
         unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
-        let quads = [
-            lanes[0] + lanes[4],
-            lanes[1] + lanes[5],
-            lanes[2] + lanes[6],
-            lanes[3] + lanes[7],
-        ];
-        (quads[0] + quads[2]) + (quads[1] + quads[3])
+        super::add_lanes(lanes)
     }
 
     /// One row dotted with `N` activation rows: the same operations for each whatever `N` is.
