@@ -7,9 +7,12 @@
 //! step for many costs little more than for one; time to first token includes any wait.
 //!
 //! `cargo bench -p versus --bench serve` uses a tiny random-weight model (a minute at most),
-//! where a step is mostly fixed costs, not weight reads; `VERSUS_BENCH_MODEL=SPEC` (e.g.
-//! `gguf:/tmp/gguf-bench/phi4-2l-q4_k.gguf`, written by tools/bench/engine_vs_llama_cpp.py)
-//! serves a real-sized one instead, with 32 tokens and two requests per client.
+//! where a step is mostly fixed costs, not weight reads. `VERSUS_BENCH_MODEL=SPEC` serves a
+//! real-sized one instead, with 32 tokens and two requests per client, and
+//! `VERSUS_BENCH_QUANTIZE=q4k` (or `q8_0`) quantizes it on load. The GGUF files of
+//! tools/bench/engine_vs_llama_cpp.py have a synthetic vocabulary that cannot tokenize chat
+//! messages; tools/bench/phi4_shaped_folder.py makes a Phi-4-shaped folder with a real tokenizer
+//! (`local:/tmp/phi4-2l-hf`) that can.
 //! `cargo test --benches` runs a smoke version with two requests per level.
 
 use std::io::{BufRead, BufReader};
@@ -137,11 +140,16 @@ fn main() {
 
 /// Starts `versus serve --port 0` and reads its address from stdout's first line.
 fn start_server(spec: &str) -> (ServerProcess, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_versus"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_versus"));
+    command
         .args([
             "--quiet", "serve", "--port", "0", "--queue", "64", "--model",
         ])
-        .arg(format!("bench={spec}"))
+        .arg(format!("bench={spec}"));
+    if let Ok(kind) = std::env::var("VERSUS_BENCH_QUANTIZE") {
+        command.args(["--quantize", &kind]);
+    }
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
