@@ -246,6 +246,8 @@ mod avx512 {
 
     use super::{BlockQ8K, D, DMIN, GROUP_BLOCK_BYTES, QS, ROWS, SCALES};
 
+    const PREFETCH_BLOCKS: usize = 16;
+
     /// One 32-byte chunk of a group block unpacked: the nibbles of its four 64-byte loads (low:
     /// sub-block 2·chunk, high: 2·chunk + 1) and those sub-blocks' scales, two lanes a row.
     struct Chunk {
@@ -327,6 +329,12 @@ mod avx512 {
             let mut acc_mins = [_mm256_setzero_ps(); N];
             for (block, gb) in group.chunks_exact(GROUP_BLOCK_BYTES).enumerate() {
                 let p = gb.as_ptr();
+                // A prefetch past the matrix's end is harmless (it never faults), and
+                // `wrapping_add` keeps the address arithmetic defined there.
+                let ahead = p.wrapping_add(PREFETCH_BLOCKS * GROUP_BLOCK_BYTES);
+                for line in 0..if N > 1 { GROUP_BLOCK_BYTES / 64 } else { 0 } {
+                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * line) as *const i8);
+                }
                 let d = _mm256_cvtph_ps(_mm_loadu_si128(p.add(D) as *const __m128i));
                 let dmin = _mm256_cvtph_ps(_mm_loadu_si128(p.add(DMIN) as *const __m128i));
                 let d_pairs = _mm512_permutexvar_ps(pairs_low, _mm512_castps256_ps512(d));
