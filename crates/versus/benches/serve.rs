@@ -8,7 +8,8 @@
 //!
 //! `cargo bench -p versus --bench serve` uses a tiny random-weight model (a minute at most),
 //! where a step is mostly fixed costs, not weight reads. `VERSUS_BENCH_MODEL=SPEC` serves a
-//! real-sized one instead, with 32 tokens and two requests per client, and
+//! real-sized one instead, with 32 tokens and sixteen requests a level (two a client from eight
+//! clients on), and
 //! `VERSUS_BENCH_QUANTIZE=q4k` (or `q8_0`) quantizes it on load. The GGUF files of
 //! tools/bench/engine_vs_llama_cpp.py have a synthetic vocabulary that cannot tokenize chat
 //! messages; tools/bench/phi4_shaped_folder.py makes a Phi-4-shaped folder with a real tokenizer
@@ -53,7 +54,10 @@ fn main() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let (spec, max_tokens, requests_per_client): (String, u32, fn(usize) -> usize) =
         match std::env::var("VERSUS_BENCH_MODEL") {
-            Ok(spec) => (spec, 32, |_| 2),
+            // Sixteen requests a level at least (two a client beyond eight clients): with two,
+            // one client's rate, which every other level is divided by, moved by half between
+            // runs on the development machine.
+            Ok(spec) => (spec, 32, |clients| (16 / clients).max(2)),
             Err(_) => {
                 let model_dir = dir.path().join("tiny-phi3");
                 // Greedy, this model answers "Hello" with thousands of tokens and no end-of-turn
