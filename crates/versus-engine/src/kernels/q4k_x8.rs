@@ -5,9 +5,9 @@
 //! Why: the row-at-a-time kernel (`q4k.rs`) spends most of its instructions per block on
 //! unpacking the twelve bytes of six-bit scales, broadcasting each sub-block's scale and adding
 //! up lanes, all for one row; on two cores it stayed compute-bound at about 60% of the memory
-//! bandwidth. Interleaved, the scales are unpacked once on load (eight bytes of scale and eight
-//! of minimum per row and block instead of twelve, and padding to whole cache lines: 5.6% more
-//! bytes to read), one 64-byte load holds eight bytes of each of eight rows, and each VNNI
+//! bandwidth. Interleaved, the scales of eight rows are unpacked together (a few vector
+//! instructions per block, shared by every activation row of a pass), one 64-byte load holds
+//! eight bytes of each of eight rows, and each VNNI
 //! `dpbusd` multiplies 64 weights with their activations and adds them into the rows' lanes:
 //! about a third of the instructions per byte. Measured on the 2-core development machine (Phi-4
 //! shapes, Q4_K GGUF, `cargo bench -p versus-engine --bench engine`, `VERSUS_INTERLEAVE=off` for
@@ -16,12 +16,18 @@
 //! decode is bound by memory, and there the two were within the machine's noise (0.8x to 1.1x
 //! in interleaved runs).
 //!
-//! A group of eight rows holds, for each block index, [`GROUP_BLOCK_BYTES`] bytes:
+//! A group of eight rows holds, for each block index, [`GROUP_BLOCK_BYTES`] bytes, exactly the
+//! bytes of the eight original blocks:
 //! - the eight rows' `d` (f16), then their `dmin` (f16);
-//! - the scales, `[sub-block][row]`, and the minimums, `[sub-block pair][row][2]`, as bytes,
-//!   and 32 bytes of padding, so that the nibbles start on a cache line;
+//! - the twelve bytes of packed six-bit scales and minimums of each row, as three 32-bit words,
+//!   `[word][row]`, so that one 32-byte load holds a word of every row;
 //! - the nibbles, for each 32-byte chunk `c` of a block and each 8 bytes `i` of it, the eight
 //!   rows' bytes `8i..8i+8` of chunk `c` one after another: 64 bytes a load.
+//!
+//! Why not unpack the scales on load: an earlier layout did (eight bytes of scale and eight of
+//! minimum per row, padded so the nibbles started on a cache line), and read 5.6% more bytes a
+//! decode step, which is bound by memory; in a side-by-side run versus decoded the Q4_K file at
+//! 0.94x llama.cpp's tokens/s, while reading bytes at the same rate as llama.cpp.
 //!
 //! Exactness: the integer sums of each row and block equal `q4k::block_sums_reference`'s bit for
 //! bit, and each row's result equals the row-at-a-time reference within float rounding (the
@@ -39,14 +45,27 @@ pub const ROWS: usize = super::GROUP_ROWS;
 
 const D: usize = 0;
 const DMIN: usize = 16;
-const SCALES: usize = 32;
-const MINS: usize = 96;
-/// The nibbles start on a cache line (32 bytes of padding before them): with the buffer and
-/// every group block aligned to 64 bytes, no 64-byte load straddles two lines.
-const QS: usize = 192;
+/// The packed scales and minimums, `[word][row]` (see the module's documentation).
+const PACKED: usize = 32;
+/// The nibbles start on a cache line: with the buffer and every group block aligned to 64
+/// bytes, no 64-byte load straddles two lines.
+const QS: usize = 128;
 
-/// Bytes of a group's eight blocks at one block index: nineteen cache lines.
+/// Bytes of a group's eight blocks at one block index: eighteen cache lines, as many bytes as
+/// the eight blocks take in the file.
 pub const GROUP_BLOCK_BYTES: usize = QS + ROWS * 128;
+
+/// In a group block's unpacked [`Header`]: the scales, `[sub-block][row]`, as bytes.
+#[cfg(target_arch = "x86_64")]
+const SCALES: usize = 0;
+/// In a group block's unpacked [`Header`]: the minimums, `[sub-block pair][row][2]`, as bytes.
+#[cfg(target_arch = "x86_64")]
+const MINS: usize = 64;
+
+/// A group block's scales and minimums unpacked for the kernels (`avx2::unpack_header`).
+#[cfg(target_arch = "x86_64")]
+#[repr(C, align(64))]
+struct Header([u8; 128]);
 
 /// Activation rows one pass takes: each needs five registers of accumulators.
 pub fn tile(isa: Isa) -> usize {
@@ -87,14 +106,9 @@ pub fn interleave(bytes: &[u8], rows: usize, cols: usize) -> Option<super::Inter
                 let src = &bytes[start..start + BLOCK_BYTES];
                 dst[D + 2 * r..D + 2 * r + 2].copy_from_slice(&src[0..2]);
                 dst[DMIN + 2 * r..DMIN + 2 * r + 2].copy_from_slice(&src[2..4]);
-                let packed: [u8; 12] = std::array::from_fn(|i| src[4 + i]);
-                let (scales, mins) = scales_and_mins(&packed);
-                for s in 0..8 {
-                    dst[SCALES + ROWS * s + r] = scales[s];
-                }
-                for pair in 0..4 {
-                    dst[MINS + 2 * ROWS * pair + 2 * r] = mins[2 * pair];
-                    dst[MINS + 2 * ROWS * pair + 2 * r + 1] = mins[2 * pair + 1];
+                for word in 0..3 {
+                    let to = PACKED + 4 * ROWS * word + 4 * r;
+                    dst[to..to + 4].copy_from_slice(&src[4 + 4 * word..8 + 4 * word]);
                 }
                 for chunk in 0..4 {
                     for i in 0..4 {
@@ -109,16 +123,14 @@ pub fn interleave(bytes: &[u8], rows: usize, cols: usize) -> Option<super::Inter
     Some(out)
 }
 
-/// Row `r` (of the group) of a group block, in Q4_K's own form except for the packed scales:
+/// Row `r` (of the group) of a group block, in Q4_K's own form except for the packed scales,
+/// which it unpacks:
 /// `(d, dmin, scales, mins, the 128 nibble bytes)`.
 fn row_of(group_block: &[u8], r: usize) -> (f32, f32, [u8; 8], [u8; 8], [u8; 128]) {
     let half = |at: usize| f16::from_le_bytes([group_block[at], group_block[at + 1]]).to_f32();
-    let mut scales = [0u8; 8];
-    let mut mins = [0u8; 8];
-    for s in 0..8 {
-        scales[s] = group_block[SCALES + ROWS * s + r];
-        mins[s] = group_block[MINS + 2 * ROWS * (s / 2) + 2 * r + s % 2];
-    }
+    let packed: [u8; 12] =
+        std::array::from_fn(|i| group_block[PACKED + 4 * ROWS * (i / 4) + 4 * r + i % 4]);
+    let (scales, mins) = scales_and_mins(&packed);
     let mut qs = [0u8; 128];
     for chunk in 0..4 {
         for i in 0..4 {
@@ -283,13 +295,13 @@ mod avx512 {
 
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn unpack_chunk(p: *const u8, chunk: usize) -> Chunk {
-        // SAFETY: the caller guarantees the features and a whole group block at `p`; `chunk < 4`
-        // keeps the loads inside it.
+    unsafe fn unpack_chunk(p: *const u8, h: *const u8, chunk: usize) -> Chunk {
+        // SAFETY: the caller guarantees the features, a whole group block at `p` and its
+        // unpacked header at `h`; `chunk < 4` keeps the loads inside them.
         unsafe {
             let low4 = _mm512_set1_epi8(0x0f);
             let scales = _mm256_cvtepu8_epi16(_mm_loadu_si128(
-                p.add(SCALES + 2 * ROWS * chunk) as *const __m128i
+                h.add(SCALES + 2 * ROWS * chunk) as *const __m128i
             ));
             let mut unpacked = Chunk {
                 low: [_mm512_setzero_si512(); 4],
@@ -367,9 +379,12 @@ mod avx512 {
                 let dmin = _mm256_cvtph_ps(_mm_loadu_si128(p.add(DMIN) as *const __m128i));
                 let d_lanes = _mm512_permutexvar_ps(lane_rows, _mm512_castps256_ps512(d));
                 let mut isum = [_mm512_setzero_si512(); N];
+                // The scales and minimums, and each chunk's nibbles, unpacked once for every
+                // activation row of the tile.
+                let header = super::avx2::unpack_header(p);
+                let h = header.0.as_ptr();
                 for chunk in 0..4 {
-                    // Unpacked once for every activation row of the tile.
-                    let unpacked = unpack_chunk(p, chunk);
+                    let unpacked = unpack_chunk(p, h, chunk);
                     for j in 0..N {
                         isum[j] = chunk_isum(isum[j], &unpacked, chunk, &ys[j][block]);
                     }
@@ -383,7 +398,7 @@ mod avx512 {
                         acc[j],
                     );
                     acc_mins[j] = _mm256_fmadd_ps(
-                        _mm256_cvtepi32_ps(super::avx2::block_summs(p, y)),
+                        _mm256_cvtepi32_ps(super::avx2::block_summs(h, y)),
                         _mm256_mul_ps(dmin, _mm512_castps512_ps256(scale)),
                         acc_mins[j],
                     );
@@ -413,16 +428,18 @@ mod avx512 {
         // SAFETY: as `dot_group`, on one group block.
         unsafe {
             let p = group_block.as_ptr();
+            let header = super::avx2::unpack_header(p);
+            let h = header.0.as_ptr();
             let mut isum = _mm512_setzero_si512();
             for chunk in 0..4 {
-                isum = chunk_isum(isum, &unpack_chunk(p, chunk), chunk, y);
+                isum = chunk_isum(isum, &unpack_chunk(p, h, chunk), chunk, y);
             }
             let mut lanes = [0i32; 16];
             _mm512_storeu_si512(lanes.as_mut_ptr() as *mut __m512i, isum);
             let mut summs = [0i32; 8];
             _mm256_storeu_si256(
                 summs.as_mut_ptr() as *mut __m256i,
-                super::avx2::block_summs(p, y),
+                super::avx2::block_summs(h, y),
             );
             let mut out = [(0, 0); ROWS];
             for (r, out) in out.iter_mut().enumerate() {
@@ -442,15 +459,71 @@ mod avx2 {
     //! four lanes a row) and widens into i32, two lanes a row.
     use std::arch::x86_64::*;
 
-    use super::{BlockQ8K, D, DMIN, GROUP_BLOCK_BYTES, MINS, QS, ROWS, SCALES};
+    use super::{BlockQ8K, Header, D, DMIN, GROUP_BLOCK_BYTES, MINS, PACKED, QS, ROWS, SCALES};
+
+    /// A group block's packed scales and minimums (three words of each of eight rows at
+    /// `PACKED`) unpacked into the kernels' [`Header`]: llama.cpp's six-bit unpacking, on eight
+    /// rows at once, then each row's bytes transposed so that a sub-block's (or a pair's)
+    /// values for the eight rows lie together.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn unpack_header(p: *const u8) -> Header {
+        // SAFETY: the caller guarantees AVX2 and a whole group block at `p`; the three 32-byte
+        // loads are its packed words, and the stores fill the 128 bytes of `header`.
+        unsafe {
+            let words: [__m256i; 3] = std::array::from_fn(|w| {
+                _mm256_loadu_si256(p.add(PACKED + 4 * ROWS * w) as *const __m256i)
+            });
+            let six = _mm256_set1_epi8(0x3f);
+            let four = _mm256_set1_epi8(0x0f);
+            let two = _mm256_set1_epi8(0x03);
+            // Each row's four bytes: sub-blocks 0-3 (low) and 4-7 (high). The 32-bit shifts
+            // move bits across bytes, and the masks keep only each byte's own.
+            let scales_low = _mm256_and_si256(words[0], six);
+            let mins_low = _mm256_and_si256(words[1], six);
+            let scales_high = _mm256_or_si256(
+                _mm256_and_si256(words[2], four),
+                _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(words[0], 6), two), 4),
+            );
+            let mins_high = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi32(words[2], 4), four),
+                _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(words[1], 6), two), 4),
+            );
+            // Scales: [row][sub-block] bytes to [sub-block][row] (within each 128-bit lane,
+            // then the lanes' dwords merged).
+            let by_byte = _mm256_setr_epi8(
+                0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15, 0, 4, 8, 12, 1, 5, 9, 13, 2,
+                6, 10, 14, 3, 7, 11, 15,
+            );
+            let merge_dwords = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+            // Minimums: [row][pair] 16-bit words to [pair][row] (then the lanes' qwords merged).
+            let by_word = _mm256_setr_epi8(
+                0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15, 0, 1, 4, 5, 8, 9, 12, 13, 2,
+                3, 6, 7, 10, 11, 14, 15,
+            );
+            let scales = |v: __m256i| {
+                _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(v, by_byte), merge_dwords)
+            };
+            let mins = |v: __m256i| {
+                _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_shuffle_epi8(v, by_word))
+            };
+            let mut header = Header([0; 128]);
+            let h = header.0.as_mut_ptr();
+            _mm256_storeu_si256(h.add(SCALES) as *mut __m256i, scales(scales_low));
+            _mm256_storeu_si256(h.add(SCALES + 32) as *mut __m256i, scales(scales_high));
+            _mm256_storeu_si256(h.add(MINS) as *mut __m256i, mins(mins_low));
+            _mm256_storeu_si256(h.add(MINS + 32) as *mut __m256i, mins(mins_high));
+            header
+        }
+    }
 
     /// One group block's integer sums against one Q8_K block: for each half of the rows (0-3,
     /// 4-7), eight i32 lanes, row `4·half + r` in lanes `2r` and `2r + 1`.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn block_isums(p: *const u8, y: &BlockQ8K) -> [__m256i; 2] {
-        // SAFETY: the caller guarantees AVX2 and that `p` starts a whole group block; the loads
-        // stay inside it and inside `y`'s 256 bytes of q8.
+    unsafe fn block_isums(p: *const u8, h: *const u8, y: &BlockQ8K) -> [__m256i; 2] {
+        // SAFETY: the caller guarantees AVX2, that `p` starts a whole group block and `h` its
+        // unpacked header; the loads stay inside them and inside `y`'s 256 bytes of q8.
         unsafe {
             let low4 = _mm256_set1_epi8(0x0f);
             // Bytes 4·half + r (r < 4) each repeated four times, for the low sub-block's scales
@@ -479,7 +552,7 @@ mod avx2 {
             let q8 = y.qs.as_ptr();
             let mut isum = [_mm256_setzero_si256(); 2];
             for chunk in 0..4 {
-                let scales = _mm_loadu_si128(p.add(SCALES + 2 * ROWS * chunk) as *const __m128i);
+                let scales = _mm_loadu_si128(h.add(SCALES + 2 * ROWS * chunk) as *const __m128i);
                 for (half, isum) in isum.iter_mut().enumerate() {
                     let scale_low =
                         _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scales, patterns[half][0]));
@@ -520,8 +593,9 @@ mod avx2 {
     /// (the AVX-512 kernel uses it too).
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn block_summs(p: *const u8, y: &BlockQ8K) -> __m256i {
-        // SAFETY: as `block_isums`; the bsums are 16 i16.
+    pub(super) unsafe fn block_summs(h: *const u8, y: &BlockQ8K) -> __m256i {
+        // SAFETY: the caller guarantees AVX2 and a group block's unpacked header at `h`; the
+        // bsums are 16 i16.
         unsafe {
             let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
             let pair_sums = _mm_hadd_epi16(
@@ -531,7 +605,7 @@ mod avx2 {
             let mut mins = [_mm256_setzero_si256(); 4];
             for (pair, mins) in mins.iter_mut().enumerate() {
                 *mins = _mm256_cvtepu8_epi16(_mm_loadu_si128(
-                    p.add(MINS + 2 * ROWS * pair) as *const __m128i
+                    h.add(MINS + 2 * ROWS * pair) as *const __m128i
                 ));
             }
             let mut summs = _mm256_madd_epi16(mins[0], _mm256_broadcastd_epi32(pair_sums));
@@ -579,9 +653,11 @@ mod avx2 {
                 let p = gb.as_ptr();
                 let d = _mm256_cvtph_ps(_mm_loadu_si128(p.add(D) as *const __m128i));
                 let dmin = _mm256_cvtph_ps(_mm_loadu_si128(p.add(DMIN) as *const __m128i));
+                let header = unpack_header(p);
+                let h = header.0.as_ptr();
                 for j in 0..N {
                     let y = &ys[j][block];
-                    let isum = block_isums(p, y);
+                    let isum = block_isums(p, h, y);
                     let scale = _mm256_set1_ps(y.d);
                     for half in 0..2 {
                         let d_pairs = _mm256_permutevar8x32_ps(d, pairs[half]);
@@ -592,7 +668,7 @@ mod avx2 {
                         );
                     }
                     acc_mins[j] = _mm256_fmadd_ps(
-                        _mm256_cvtepi32_ps(block_summs(p, y)),
+                        _mm256_cvtepi32_ps(block_summs(h, y)),
                         _mm256_mul_ps(dmin, scale),
                         acc_mins[j],
                     );
@@ -621,12 +697,14 @@ mod avx2 {
         // SAFETY: the caller guarantees the features and a whole group block.
         unsafe {
             let p = group_block.as_ptr();
-            let isum = block_isums(p, y);
+            let header = unpack_header(p);
+            let h = header.0.as_ptr();
+            let isum = block_isums(p, h, y);
             let mut lanes = [[0i32; 8]; 2];
             _mm256_storeu_si256(lanes[0].as_mut_ptr() as *mut __m256i, isum[0]);
             _mm256_storeu_si256(lanes[1].as_mut_ptr() as *mut __m256i, isum[1]);
             let mut summs = [0i32; 8];
-            _mm256_storeu_si256(summs.as_mut_ptr() as *mut __m256i, block_summs(p, y));
+            _mm256_storeu_si256(summs.as_mut_ptr() as *mut __m256i, block_summs(h, y));
             let mut out = [(0, 0); ROWS];
             for (r, out) in out.iter_mut().enumerate() {
                 let lane = &lanes[r / 4];
