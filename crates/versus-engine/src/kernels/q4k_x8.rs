@@ -260,7 +260,7 @@ mod avx512 {
 
     use super::{BlockQ8K, D, DMIN, GROUP_BLOCK_BYTES, QS, ROWS, SCALES};
 
-    /// How far ahead (in group blocks, about 19 KB) a pass over two or more activation rows
+    /// How far ahead (in group blocks, about 18 KB) a pass over two or more activation rows
     /// asks for the weights. At four rows the kernel is no longer bound by memory alone, and
     /// without the prefetch its loads waited on memory while the multiplies waited on the
     /// loads: four rows took about the time of reading the weights plus that of computing on
