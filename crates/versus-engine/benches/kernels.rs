@@ -6,7 +6,9 @@
 //! of 1, 4, 8 and 16 activation rows: how much longer 16 rows take than one is what batched
 //! decoding gains. A Q4_K matrix is measured as the decoder uses it (rows interleaved eight by
 //! eight where this CPU has that kernel) and, interleaved in the same rounds, with the
-//! row-at-a-time kernel.
+//! row-at-a-time kernel. Last, the same kernels on matrices small enough to stay in cache: the
+//! time a step's five projections would take if reading the weights cost nothing, the ceiling
+//! that a batch's gain meets once its kernels are bound by instructions rather than memory.
 //!
 //! `cargo bench -p versus-engine --bench kernels [-- q4k q5k q6k q8_0 f16 bf16]`
 //! (`RAYON_NUM_THREADS` sets the threads of both, which share candle's CPU pool; by default one
@@ -209,7 +211,11 @@ fn main() -> candle_core::Result<()> {
             theirs / ours,
             bytes / 1e9 / ours / bound * 100.0
         );
-        batch_rows.push((format, batch_times));
+        let compute: Vec<f64> = BATCHES
+            .iter()
+            .map(|&n| in_cache_step_seconds(format, n))
+            .collect::<candle_core::Result<_>>()?;
+        batch_rows.push((format, batch_times, compute));
     }
     println!("\nOne decode step's five projections for a batch of n activation rows (versus's kernels):\n");
     print!("| format |");
@@ -218,9 +224,9 @@ fn main() -> candle_core::Result<()> {
     }
     println!(" rows per second at n = 16 / at n = 1 |");
     println!("|---|{}---|", "---|".repeat(BATCHES.len()));
-    for (format, times) in batch_rows {
+    for (format, times, _) in &batch_rows {
         print!("| {format:?} |");
-        for time in &times {
+        for time in times {
             print!(" {:.1} ({:.2}x) |", time * 1e3, time / times[0]);
         }
         let last = BATCHES.len() - 1;
@@ -229,5 +235,68 @@ fn main() -> candle_core::Result<()> {
             BATCHES[last] as f64 / times[last] / (1.0 / times[0])
         );
     }
+    println!(
+        "\nThe same step's compute alone: the five projections' weights times the time per weight \
+         measured on matrices that stay in cache (the time of {CACHE_ROWS_BYTES} bytes of rows \
+         less that of half as many, the fastest of {ROUNDS} rounds, so that fixed costs cancel). n rows can gain at most n times \
+         one row's step over their compute time:\n"
+    );
+    print!("| format |");
+    for n in BATCHES {
+        print!(" n = {n}: compute ms (at most x n rows' gain) |");
+    }
+    println!();
+    println!("|---|{}", "---|".repeat(BATCHES.len()));
+    for (format, times, compute) in &batch_rows {
+        print!("| {format:?} |");
+        for (&n, time) in BATCHES.iter().zip(compute) {
+            // A step is never faster than one row's, which reads every weight.
+            let gain = n as f64 * times[0] / time.max(times[0]);
+            print!(" {:.1} ({gain:.2}x) |", time * 1e3);
+        }
+        println!();
+    }
     Ok(())
+}
+
+/// Bytes of weights in the larger of the two cache-resident matrices (split over the threads,
+/// each thread's share fits its L2 with the activations).
+const CACHE_ROWS_BYTES: usize = 1024 * 1024;
+
+/// Seconds a decode step's five projections ([`SHAPES`]) take for `n` activation rows if the
+/// weights cost nothing to read: the time per weight of `format`'s kernel on cache-resident
+/// matrices of Phi-4's width, as the difference between `2R` rows and `R` rows (so that the
+/// per-call costs, quantizing the activations and waking the pool, cancel), times the step's
+/// weights.
+fn in_cache_step_seconds(format: StoredFormat, n: usize) -> candle_core::Result<f64> {
+    const COLS: usize = 5120;
+    const CALLS: usize = 50;
+    let row_bytes = format
+        .row_bytes(COLS)
+        .ok_or_else(|| candle_core::Error::Msg(format!("{format:?} rows of {COLS}")))?;
+    let small_rows = (CACHE_ROWS_BYTES / 2 / row_bytes / 16).max(1) * 16;
+    let small = random_matrix(format, small_rows, COLS)?.for_matmul();
+    let large = random_matrix(format, 2 * small_rows, COLS)?.for_matmul();
+    let xs = activations(n, COLS);
+    let time = |matrix: &StoredMatrix| {
+        let start = Instant::now();
+        for _ in 0..CALLS {
+            std::hint::black_box(matrix.matmul(&xs));
+        }
+        start.elapsed().as_secs_f64() / CALLS as f64
+    };
+    let (mut small_times, mut large_times) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        small_times.push(time(&small));
+        large_times.push(time(&large));
+    }
+    // The fastest rounds: with nothing to wait on in memory, a slower round is the host's noise.
+    let fastest = |times: Vec<f64>| times.into_iter().fold(f64::INFINITY, f64::min);
+    let (small_time, large_time) = (fastest(small_times), fastest(large_times));
+    if std::env::var_os("VERSUS_BENCH_VERBOSE").is_some() {
+        eprintln!("{format:?} n={n}: {small_rows} rows {small_time:.6} s, twice as many {large_time:.6} s");
+    }
+    let per_weight = (large_time - small_time).max(0.0) / (small_rows * COLS) as f64;
+    let step_weights: usize = SHAPES.iter().map(|&(_, rows, cols)| rows * cols).sum();
+    Ok(per_weight * step_weights as f64)
 }

@@ -261,16 +261,19 @@ mod avx512 {
     use super::{BlockQ8K, D, DMIN, GROUP_BLOCK_BYTES, QS, ROWS, SCALES};
 
     /// How far ahead (in group blocks, about 18 KB) a pass over two or more activation rows
-    /// asks for the weights. At four rows the kernel is no longer bound by memory alone, and
-    /// without the prefetch its loads waited on memory while the multiplies waited on the
-    /// loads: four rows took about the time of reading the weights plus that of computing on
-    /// them. Measured on the 2-core development machine (`cargo bench -p versus-engine --bench
-    /// kernels -- q4k`, interleaved runs), the five projections: 4 rows 23-24 ms against 28-33
-    /// without, 8 rows 35-36 against 40-47, 16 rows 61 against 66-69 (8 blocks ahead measured
-    /// the same); eight sequences decoded together (`--bench engine -- --profile batch8`)
-    /// 133-134 against 125-128 tokens/s. One row is bound by memory, and there the prefetches
-    /// only cost instructions (a step took 15-19 ms against 14-15), so a single row's pass asks
-    /// for nothing. Q8_0's kernel measured no better with the same prefetch, so it has none.
+    /// asks for the weights, and into L2 (`prefetcht1`), not L1. At four rows and more the
+    /// kernel is no longer bound by memory alone, and without the prefetch its loads waited on
+    /// memory while the multiplies waited on the loads: a step took about the time of reading
+    /// the weights plus that of computing on them (the kernels bench's in-cache table), not the
+    /// larger of the two. Prefetching into L1 (`prefetcht0`) recovered part of it; into L2 much
+    /// more, presumably because an L1 prefetch holds one of L1's few miss buffers until its
+    /// line arrives, which caps the lines in flight, while L2 keeps many more. Measured on the
+    /// 2-core development machine, eight sequences decoded together (`--bench engine --
+    /// --profile batch8`, interleaved runs): 188-202 tokens/s into L2 (`t1` or `t2`), 126-160
+    /// into L1 at 16 or 64 blocks ahead, 146-151 with `prefetchnta`, 117-128 without; 8, 32
+    /// and 64 blocks ahead into L2 measured about the same. One row is bound by memory, and
+    /// there the prefetches only cost instructions (into L2: 39.9-47 against 42.3-65 tokens/s
+    /// for one sequence), so a single row's pass asks for nothing.
     const PREFETCH_BLOCKS: usize = 16;
 
     /// One 32-byte chunk of a group block unpacked: the nibbles of its four 64-byte loads (low:
@@ -373,7 +376,7 @@ mod avx512 {
                 // `wrapping_add` keeps the address arithmetic defined there.
                 let ahead = p.wrapping_add(PREFETCH_BLOCKS * GROUP_BLOCK_BYTES);
                 for line in 0..if N > 1 { GROUP_BLOCK_BYTES / 64 } else { 0 } {
-                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * line) as *const i8);
+                    _mm_prefetch::<_MM_HINT_T1>(ahead.wrapping_add(64 * line) as *const i8);
                 }
                 let d = _mm256_cvtph_ps(_mm_loadu_si128(p.add(D) as *const __m128i));
                 let dmin = _mm256_cvtph_ps(_mm_loadu_si128(p.add(DMIN) as *const __m128i));
