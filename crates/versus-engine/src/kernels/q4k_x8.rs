@@ -67,7 +67,27 @@ const MINS: usize = 64;
 #[repr(C, align(64))]
 struct Header([u8; 128]);
 
-/// Activation rows one pass takes: each needs five registers of accumulators.
+/// How far ahead (in group blocks, about 18 KB) a pass over two or more activation rows
+/// asks for the weights, and into L2 (`prefetcht1`), not L1. At four rows and more the
+/// kernel is no longer bound by memory alone, and without the prefetch its loads waited on
+/// memory while the multiplies waited on the loads: a step took about the time of reading
+/// the weights plus that of computing on them (the kernels bench's in-cache table), not the
+/// larger of the two. Prefetching into L1 (`prefetcht0`) recovered part of it; into L2 much
+/// more, presumably because an L1 prefetch holds one of L1's few miss buffers until its
+/// line arrives, which caps the lines in flight, while L2 keeps many more. Measured on the
+/// 2-core development machine, eight sequences decoded together (`--bench engine --
+/// --profile batch8`, interleaved runs): 188-202 tokens/s into L2 (`t1` or `t2`), 126-160
+/// into L1 at 16 or 64 blocks ahead, 146-151 with `prefetchnta`, 117-128 without; 8, 32
+/// and 64 blocks ahead into L2 measured about the same. One row is bound by memory, and
+/// there the prefetches only cost instructions (into L2: 39.9-47 against 42.3-65 tokens/s
+/// for one sequence), so a single row's pass asks for nothing.
+#[cfg(target_arch = "x86_64")]
+const PREFETCH_BLOCKS: usize = 16;
+
+/// Activation rows one pass takes: each needs five registers of accumulators. A one-pass
+/// kernel for eight (each 64-byte load unpacked once and met by all eight rows, two sub-block
+/// sums a row live) measured no faster than two passes of four once the weights were
+/// prefetched into L2 (kernels bench, eight rows: 28.4-29.3 ms against 25.5-27.3), so four it is.
 pub fn tile(isa: Isa) -> usize {
     match isa {
         Isa::Avx512 => 4,
@@ -258,23 +278,7 @@ mod avx512 {
     //! in another order ([`LANE_ROWS`]).
     use std::arch::x86_64::*;
 
-    use super::{BlockQ8K, D, DMIN, GROUP_BLOCK_BYTES, QS, ROWS, SCALES};
-
-    /// How far ahead (in group blocks, about 18 KB) a pass over two or more activation rows
-    /// asks for the weights, and into L2 (`prefetcht1`), not L1. At four rows and more the
-    /// kernel is no longer bound by memory alone, and without the prefetch its loads waited on
-    /// memory while the multiplies waited on the loads: a step took about the time of reading
-    /// the weights plus that of computing on them (the kernels bench's in-cache table), not the
-    /// larger of the two. Prefetching into L1 (`prefetcht0`) recovered part of it; into L2 much
-    /// more, presumably because an L1 prefetch holds one of L1's few miss buffers until its
-    /// line arrives, which caps the lines in flight, while L2 keeps many more. Measured on the
-    /// 2-core development machine, eight sequences decoded together (`--bench engine --
-    /// --profile batch8`, interleaved runs): 188-202 tokens/s into L2 (`t1` or `t2`), 126-160
-    /// into L1 at 16 or 64 blocks ahead, 146-151 with `prefetchnta`, 117-128 without; 8, 32
-    /// and 64 blocks ahead into L2 measured about the same. One row is bound by memory, and
-    /// there the prefetches only cost instructions (into L2: 39.9-47 against 42.3-65 tokens/s
-    /// for one sequence), so a single row's pass asks for nothing.
-    const PREFETCH_BLOCKS: usize = 16;
+    use super::{BlockQ8K, D, DMIN, GROUP_BLOCK_BYTES, PREFETCH_BLOCKS, QS, ROWS, SCALES};
 
     /// One 32-byte chunk of a group block unpacked: the nibbles of its four 64-byte loads (low:
     /// sub-block 2·chunk, high: 2·chunk + 1) and those sub-blocks' scales as i16 words, laid
@@ -462,7 +466,10 @@ mod avx2 {
     //! four lanes a row) and widens into i32, two lanes a row.
     use std::arch::x86_64::*;
 
-    use super::{BlockQ8K, Header, D, DMIN, GROUP_BLOCK_BYTES, MINS, PACKED, QS, ROWS, SCALES};
+    use super::{
+        BlockQ8K, Header, D, DMIN, GROUP_BLOCK_BYTES, MINS, PACKED, PREFETCH_BLOCKS, QS, ROWS,
+        SCALES,
+    };
 
     /// A group block's packed scales and minimums (three words of each of eight rows at
     /// `PACKED`) unpacked into the kernels' [`Header`]: llama.cpp's six-bit unpacking, on eight
@@ -654,6 +661,13 @@ mod avx2 {
             let mut acc_mins = [_mm256_setzero_ps(); N];
             for (block, gb) in group.chunks_exact(GROUP_BLOCK_BYTES).enumerate() {
                 let p = gb.as_ptr();
+                // As the AVX-512 kernel (see `PREFETCH_BLOCKS`); with `VERSUS_ISA=avx2` on the
+                // development machine, eight sequences decoded together: 77-90 tokens/s
+                // against 68-79 without.
+                let ahead = p.wrapping_add(PREFETCH_BLOCKS * GROUP_BLOCK_BYTES);
+                for line in 0..if N > 1 { GROUP_BLOCK_BYTES / 64 } else { 0 } {
+                    _mm_prefetch::<_MM_HINT_T1>(ahead.wrapping_add(64 * line) as *const i8);
+                }
                 let d = _mm256_cvtph_ps(_mm_loadu_si128(p.add(D) as *const __m128i));
                 let dmin = _mm256_cvtph_ps(_mm_loadu_si128(p.add(DMIN) as *const __m128i));
                 let header = unpack_header(p);
@@ -884,8 +898,10 @@ mod tests {
                     );
                 }
                 let views: Vec<&[BlockQ8K]> = xs.iter().map(Vec::as_slice).collect();
-                for tile_views in views.chunks(tile(isa)) {
-                    let mut together = vec![[0f32; ROWS]; tile_views.len()];
+                // Every tile size the kernel takes, each row as alone.
+                for size in 1..=tile(isa) {
+                    let tile_views = &views[..size];
+                    let mut together = vec![[0f32; ROWS]; size];
                     dot_group(isa, &group, tile_views, &mut together);
                     for (j, view) in tile_views.iter().enumerate() {
                         let mut alone = [[0f32; ROWS]];
