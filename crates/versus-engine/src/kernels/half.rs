@@ -310,6 +310,18 @@ mod avx512 {
         super::add_lanes(lanes)
     }
 
+    /// How far ahead in each row a batch's tile (more than two activations) asks for the
+    /// weights, into L2 (`prefetcht1`; see `q4k_x8`'s `PREFETCH_BLOCKS` for why not L1). A
+    /// batch's first pass over a block of rows reads them from memory while it multiplies, and
+    /// left to the hardware the two did not overlap. Measured on the 2-core development
+    /// machine (`cargo bench -p versus-engine --bench kernels -- f16`, interleaved runs), a
+    /// decode step's five projections: eight rows 82-92 ms against 103-104 without, four rows
+    /// 60-68 against 76-81; 1,024 and 4,096 bytes ahead measured about the same, 512 and 8,192
+    /// worse. Prefetching the next block of rows whole instead measured slower (its 160 KB and
+    /// more pushed the current block out of L2). One or two activations are bound by memory,
+    /// and their tile asks for nothing.
+    const PREFETCH_BYTES: usize = 2048;
+
     /// `RM` rows dotted with `RN` activation rows, `[row][activation]`.
     ///
     /// # Safety
@@ -328,6 +340,15 @@ mod avx512 {
             let steps = cols / 16;
             for step in 0..steps {
                 let i = 16 * step;
+                // Each row's line PREFETCH_BYTES ahead, once per line (two steps); past a
+                // row's end it asks for the next row's bytes or nothing, and never faults.
+                if RN > 2 && step % 2 == 0 {
+                    for row in rows {
+                        _mm_prefetch::<_MM_HINT_T1>(
+                            row.wrapping_add(2 * i + PREFETCH_BYTES) as *const i8
+                        );
+                    }
+                }
                 let w: [__m512; RM] = std::array::from_fn(|m| load16::<KIND>(rows[m].add(2 * i)));
                 for j in 0..RN {
                     let x = _mm512_loadu_ps(xs[j].add(i));
