@@ -236,10 +236,11 @@ fn main() -> candle_core::Result<()> {
         );
     }
     println!(
-        "\nThe same step's compute alone: the five projections' weights times the time per weight \
-         measured on matrices that stay in cache (the time of {CACHE_ROWS_BYTES} bytes of rows \
-         less that of half as many, the fastest of {ROUNDS} rounds, so that fixed costs cancel). n rows can gain at most n times \
-         one row's step over their compute time:\n"
+        "\nThe same step's compute alone: the five projections' weights times the time per \
+         weight measured on matrices that stay in cache (the time of {CACHE_ROWS_BYTES} bytes \
+         of rows less that of half as many, the fastest of {ROUNDS} rounds, so that fixed \
+         costs cancel). n rows can gain at most n times one row's step over their compute \
+         time:\n"
     );
     print!("| format |");
     for n in BATCHES {
@@ -293,9 +294,6 @@ fn in_cache_step_seconds(format: StoredFormat, n: usize) -> candle_core::Result<
     // The fastest rounds: with nothing to wait on in memory, a slower round is the host's noise.
     let fastest = |times: Vec<f64>| times.into_iter().fold(f64::INFINITY, f64::min);
     let (small_time, large_time) = (fastest(small_times), fastest(large_times));
-    if std::env::var_os("VERSUS_BENCH_VERBOSE").is_some() {
-        eprintln!("{format:?} n={n}: {small_rows} rows {small_time:.6} s, twice as many {large_time:.6} s");
-    }
     let per_weight = (large_time - small_time).max(0.0) / (small_rows * COLS) as f64;
     let step_weights: usize = SHAPES.iter().map(|&(_, rows, cols)| rows * cols).sum();
     Ok(per_weight * step_weights as f64)

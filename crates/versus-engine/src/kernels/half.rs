@@ -341,12 +341,10 @@ mod avx512 {
             for step in 0..steps {
                 let i = 16 * step;
                 // Each row's line PREFETCH_BYTES ahead, once per line (two steps); past a
-                // row's end it asks for the next row's bytes or nothing, and never faults.
+                // row's end it asks for the next row's bytes or nothing.
                 if RN > 2 && step % 2 == 0 {
                     for row in rows {
-                        _mm_prefetch::<_MM_HINT_T1>(
-                            row.wrapping_add(2 * i + PREFETCH_BYTES) as *const i8
-                        );
+                        super::super::x86::prefetch_l2(row.wrapping_add(2 * i + PREFETCH_BYTES), 1);
                     }
                 }
                 let w: [__m512; RM] = std::array::from_fn(|m| load16::<KIND>(rows[m].add(2 * i)));

@@ -263,15 +263,7 @@ fn split_rows<A: Sync>(
 /// 99-117; four rows: Q6_K 48-57 against 75-87.
 fn prefetch_l2(bytes: &[u8]) {
     #[cfg(target_arch = "x86_64")]
-    for line in bytes.chunks(64) {
-        // SAFETY: a prefetch reads nothing and never faults; SSE is part of x86_64.
-        #[allow(unsafe_code)]
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(
-                line.as_ptr() as *const i8
-            )
-        };
-    }
+    x86::prefetch_l2(bytes.as_ptr(), bytes.len());
     #[cfg(not(target_arch = "x86_64"))]
     let _ = bytes;
 }

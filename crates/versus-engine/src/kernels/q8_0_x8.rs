@@ -249,11 +249,10 @@ mod avx512 {
             let mut acc = [_mm512_setzero_ps(); N];
             for (index, gb) in group.chunks_exact(GROUP_BLOCK_BYTES).enumerate() {
                 let p = gb.as_ptr();
-                // A prefetch past the matrix's end is harmless (it never faults), and
-                // `wrapping_add` keeps the address arithmetic defined there.
-                let ahead = p.wrapping_add(PREFETCH_BLOCKS * GROUP_BLOCK_BYTES);
-                for line in 0..if N > 1 { GROUP_BLOCK_BYTES / 64 } else { 0 } {
-                    _mm_prefetch::<_MM_HINT_T1>(ahead.wrapping_add(64 * line) as *const i8);
+                // Past the matrix's end this asks for nothing that matters.
+                if N > 1 {
+                    let ahead = p.wrapping_add(PREFETCH_BLOCKS * GROUP_BLOCK_BYTES);
+                    super::super::x86::prefetch_l2(ahead, GROUP_BLOCK_BYTES);
                 }
                 for k in 0..BLOCKS {
                     let d = _mm256_cvtph_ps(_mm_loadu_si128(p.add(D + 16 * k) as *const __m128i));

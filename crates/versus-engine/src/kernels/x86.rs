@@ -1,7 +1,19 @@
-//! Horizontal sums of AVX2 registers, shared by the x86 kernels.
+//! Horizontal sums of AVX2 registers and the L2 prefetch, shared by the x86 kernels.
 #![allow(unsafe_code)]
 
 use std::arch::x86_64::*;
+
+/// Asks for the `len` bytes from `start` to be brought into L2 (`prefetcht1`), one prefetch
+/// per 64-byte line. Any address will do: a prefetch reads nothing and never faults, and
+/// `wrapping_add` keeps the arithmetic defined past an allocation's end. Into L2, not L1: see
+/// `q4k_x8`'s `PREFETCH_BLOCKS`.
+#[inline(always)]
+pub(super) fn prefetch_l2(start: *const u8, len: usize) {
+    for offset in (0..len).step_by(64) {
+        // SAFETY: as above; SSE, which `prefetcht1` needs, is part of x86_64.
+        unsafe { _mm_prefetch::<_MM_HINT_T1>(start.wrapping_add(offset) as *const i8) };
+    }
+}
 
 /// The eight f32 lanes of `v`, added up.
 #[inline]
