@@ -138,6 +138,7 @@ fn main() -> candle_core::Result<()> {
         for &(name, rows, cols) in SHAPES {
             let row_at_a_time = random_matrix(format, rows, cols)?;
             let matrix = row_at_a_time.clone().for_matmul();
+            versus_engine::matrix::wait_for_background_work();
             let candle = matrix.candle()?;
             let x = activations(1, cols);
             let input = Tensor::from_vec(x.clone(), (1, cols), &device)?;
@@ -278,6 +279,8 @@ fn in_cache_step_seconds(format: StoredFormat, n: usize) -> candle_core::Result<
     let small_rows = (CACHE_ROWS_BYTES / 2 / row_bytes / 16).max(1) * 16;
     let small = random_matrix(format, small_rows, COLS)?.for_matmul();
     let large = random_matrix(format, 2 * small_rows, COLS)?.for_matmul();
+    // Q8_0's interleaved copies are made in the background; time them, the steady state.
+    versus_engine::matrix::wait_for_background_work();
     let xs = activations(n, COLS);
     let time = |matrix: &StoredMatrix| {
         let start = Instant::now();

@@ -134,9 +134,97 @@ pub struct StoredMatrix {
     cols: usize,
     /// candle's form of the same matrix, made on first use when the kernels are turned off.
     fallback: Arc<OnceLock<Result<QMatMul, String>>>,
-    /// A Q4_K matrix's rows interleaved eight by eight (`kernels::q4k_x8`), which its matmul
-    /// uses where that kernel applies: made by [`StoredMatrix::for_matmul`].
-    interleaved: Option<Arc<kernels::Interleaved>>,
+    /// Which kernel its products go through: chosen by [`StoredMatrix::for_matmul`].
+    kernel: Kernel,
+}
+
+/// The kernel a [`StoredMatrix`]'s products go through.
+#[derive(Clone)]
+enum Kernel {
+    /// A row at a time (`kernels::matmul`), or candle's matmul when the kernels are off.
+    Rows,
+    /// Eight rows at a time, from a copy interleaved on load (Q4_K: `kernels::q4k_x8`).
+    InterleavedOnLoad(Arc<kernels::Interleaved>),
+    /// Eight rows at a time (Q8_0: `kernels::q8_0_x8`): from the stored bytes, each group
+    /// interleaved in registers as it is used, until the background thread (see
+    /// [`wait_for_background_work`]) has set `copy`, then from that interleaved copy. Both give
+    /// the same results bit for bit, so when the switch happens changes no answer.
+    ///
+    /// Why not interleave on load, as for Q4_K: the copy is written into fresh memory, and on
+    /// the 2-core development machine the kernel's zeroing of those pages made a 1.8 GB Q8_0
+    /// file load in 1.3-2.5 s against 0.14 s without. Why not read as stored for good: the
+    /// copy is faster to multiply (one 64-byte load where stored rows need eight loads and
+    /// four shuffles); eight sequences decoded together measured 122-158 tokens/s from the
+    /// copy against 107-114 as stored (`--bench engine -- --profile batch8`, interleaved runs).
+    InterleavedInBackground {
+        copy: Arc<OnceLock<kernels::Interleaved>>,
+    },
+}
+
+/// A matrix's interleaved copy still to be made by the background thread.
+struct BackgroundCopy {
+    bytes: StoredBytes,
+    rows: usize,
+    cols: usize,
+    /// Where the copy goes; dropped with the matrix, and then the copy is not made.
+    copy: std::sync::Weak<OnceLock<kernels::Interleaved>>,
+}
+
+/// The background thread's queue, and how many copies it has yet to finish.
+struct Background {
+    queue: std::sync::Mutex<std::sync::mpsc::Sender<BackgroundCopy>>,
+    pending: std::sync::Mutex<usize>,
+    finished: std::sync::Condvar,
+}
+
+/// The one thread that makes interleaved copies, in the order the matrices were loaded, started
+/// on first use. One thread, not the kernel pool: it runs while the model already answers.
+fn background() -> &'static Background {
+    static BACKGROUND: OnceLock<Background> = OnceLock::new();
+    BACKGROUND.get_or_init(|| {
+        let (sender, receiver) = std::sync::mpsc::channel::<BackgroundCopy>();
+        // If the thread cannot start, `receiver` is dropped with its closure, every send fails
+        // and every matrix stays read as stored: slower, never wrong.
+        let _ = std::thread::Builder::new()
+            .name("versus-interleave".into())
+            .spawn(move || {
+                for job in receiver {
+                    if let Some(copy) = job.copy.upgrade() {
+                        if let Some(interleaved) =
+                            q8_0_x8::interleave(&job.bytes, job.rows, job.cols)
+                        {
+                            if copy.set(interleaved).is_ok() {
+                                // The file's pages of it are not read again; memory returns
+                                // to the file's size.
+                                job.bytes.release();
+                            }
+                        }
+                    }
+                    let background = background();
+                    let mut pending = background.pending.lock().unwrap_or_else(|e| e.into_inner());
+                    *pending = pending.saturating_sub(1);
+                    background.finished.notify_all();
+                }
+            });
+        Background {
+            queue: std::sync::Mutex::new(sender),
+            pending: std::sync::Mutex::new(0),
+            finished: std::sync::Condvar::new(),
+        }
+    })
+}
+
+/// Blocks until the background thread has made every interleaved copy asked of it so far, so
+/// that what follows runs at full speed (the benchmarks' steady state).
+pub fn wait_for_background_work() {
+    let background = background();
+    let mut pending = background.pending.lock().unwrap_or_else(|e| e.into_inner());
+    while *pending > 0 {
+        pending = background
+            .finished
+            .wait(pending)
+            .unwrap_or_else(|e| e.into_inner());
+    }
 }
 
 impl std::fmt::Debug for StoredMatrix {
@@ -173,39 +261,59 @@ impl StoredMatrix {
             rows,
             cols,
             fallback: Arc::new(OnceLock::new()),
-            interleaved: None,
+            kernel: Kernel::Rows,
         })
     }
 
-    /// The matrix readied for its matmul: a Q4_K or Q8_0 matrix whose rows fill groups of eight is
-    /// interleaved for the eight-row kernel where this CPU has it (the file's pages of it are
-    /// then released, so memory stays at the file's size). Every product of the matrix then
-    /// goes through that kernel, whatever the number of activation rows, so a row's result
-    /// never depends on its batch. The stored bytes stay for candle's fallback.
+    /// The matrix readied for its matmul: a Q4_K or Q8_0 matrix whose rows fill groups of eight
+    /// goes through an eight-row kernel where this CPU has one. A Q4_K matrix is interleaved
+    /// for it now, a Q8_0 matrix in the background (see [`Kernel`]); the file's pages of it are
+    /// then released, so memory returns to the file's size. Every
+    /// product of the matrix then goes through that kernel, whatever the number of activation
+    /// rows, so a row's result never depends on its batch. The stored bytes stay for candle's
+    /// fallback.
     pub fn for_matmul(mut self) -> StoredMatrix {
         if !kernels::enabled() {
             return self;
         }
         let isa = kernels::isa();
-        let interleaved = match self.format {
+        match self.format {
             StoredFormat::Q4K if q4k_x8::applies(isa, self.rows, self.cols) => {
-                q4k_x8::interleave(&self.bytes, self.rows, self.cols)
+                if let Some(interleaved) = q4k_x8::interleave(&self.bytes, self.rows, self.cols) {
+                    self.bytes.release();
+                    self.kernel = Kernel::InterleavedOnLoad(Arc::new(interleaved));
+                }
             }
             StoredFormat::Q8_0 if q8_0_x8::applies(isa, self.rows, self.cols) => {
-                q8_0_x8::interleave(&self.bytes, self.rows, self.cols)
+                let copy = Arc::new(OnceLock::new());
+                let job = BackgroundCopy {
+                    bytes: self.bytes.clone(),
+                    rows: self.rows,
+                    cols: self.cols,
+                    copy: Arc::downgrade(&copy),
+                };
+                let background = background();
+                *background.pending.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+                let queued = background
+                    .queue
+                    .lock()
+                    .is_ok_and(|queue| queue.send(job).is_ok());
+                if !queued {
+                    // No thread to do it: nothing will be finished.
+                    let mut pending = background.pending.lock().unwrap_or_else(|e| e.into_inner());
+                    *pending = pending.saturating_sub(1);
+                    background.finished.notify_all();
+                }
+                self.kernel = Kernel::InterleavedInBackground { copy };
             }
-            _ => None,
-        };
-        if let Some(interleaved) = interleaved {
-            self.bytes.release();
-            self.interleaved = Some(Arc::new(interleaved));
+            _ => {}
         }
         self
     }
 
-    /// Whether products go through the eight-row interleaved kernel.
+    /// Whether products go through an eight-row interleaved kernel.
     pub fn is_interleaved(&self) -> bool {
-        self.interleaved.is_some()
+        !matches!(self.kernel, Kernel::Rows)
     }
 
     pub fn format(&self) -> StoredFormat {
@@ -230,13 +338,19 @@ impl StoredMatrix {
         let n = xs.len() / self.cols.max(1);
         let mut out = vec![0f32; n * self.rows];
         let (bytes, rows, cols) = (&*self.bytes, self.rows, self.cols);
-        if let Some(interleaved) = &self.interleaved {
-            if self.format == StoredFormat::Q8_0 {
-                q8_0_x8::matmul(interleaved, rows, cols, xs, &mut out);
-            } else {
+        match &self.kernel {
+            Kernel::InterleavedOnLoad(interleaved) => {
                 q4k_x8::matmul(interleaved, rows, cols, xs, &mut out);
+                return out;
             }
-            return out;
+            Kernel::InterleavedInBackground { copy } => {
+                match copy.get() {
+                    Some(interleaved) => q8_0_x8::matmul(interleaved, rows, cols, xs, &mut out),
+                    None => q8_0_x8::matmul_stored(bytes, rows, cols, xs, &mut out),
+                }
+                return out;
+            }
+            Kernel::Rows => {}
         }
         match self.format {
             StoredFormat::Q4K => kernels::matmul::<Q4K>(bytes, rows, cols, xs, &mut out),
@@ -378,6 +492,34 @@ mod tests {
         StoredFormat::F16,
         StoredFormat::Bf16,
     ];
+
+    /// A Q8_0 matrix gives the same results, bit for bit, read as stored and from the copy the
+    /// background thread makes; a matrix dropped before its copy is made leaves nothing
+    /// waiting.
+    #[test]
+    fn a_q8_0_matrix_answers_the_same_as_stored_and_from_its_background_copy() {
+        kernels::set_enabled(true);
+        let weights = dense(40, 512);
+        drop(stored(&weights, StoredFormat::Q8_0).for_matmul());
+        let matrix = stored(&weights, StoredFormat::Q8_0).for_matmul();
+        let xs: Vec<f32> = (0..9 * 512)
+            .map(|i| (i * 31 % 97) as f32 / 48.0 - 1.0)
+            .collect();
+        let mut as_stored = vec![0f32; 9 * 40];
+        q8_0_x8::matmul_stored(&matrix.bytes, 40, 512, &xs, &mut as_stored);
+        wait_for_background_work();
+        let Kernel::InterleavedInBackground { copy } = &matrix.kernel else {
+            assert!(
+                !q8_0_x8::applies(kernels::isa(), 40, 512),
+                "an eight-row kernel applies"
+            );
+            return;
+        };
+        assert!(copy.get().is_some(), "the copy is made");
+        let from_copy = matrix.matmul(&xs);
+        let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&from_copy), bits(&as_stored));
+    }
 
     /// versus's kernels and candle's matmul on the same stored weights agree within the
     /// activations' rounding, for a decode step, a batch and a prefill alike.

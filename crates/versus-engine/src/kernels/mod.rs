@@ -334,52 +334,118 @@ pub fn interleaving_enabled() -> bool {
 /// Rows in a group of an interleaved matrix (`q4k_x8`, `q8_0_x8`).
 pub const GROUP_ROWS: usize = 8;
 
-/// `out[j · rows + r] = dot(row r, activation j)` for an interleaved matrix of `rows / 8` groups
-/// of `group_bytes` bytes: groups split over the kernel pool, each group's bytes read once for
-/// every tile of activations. `dot_group` takes a group and one to four activation rows.
+/// A matrix handed to [`split_groups`], by how its bytes hold its groups of eight rows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Layout<'a> {
+    /// Interleaved: group `g` is bytes `g · group_bytes..`, ready for the kernel.
+    Interleaved(&'a [u8]),
+    /// As the file stores them, eight rows after eight (Q8_0 until its interleaved copy is
+    /// made, see `matrix::Kernel`): the first pass over a group interleaves it in registers as
+    /// it multiplies (and into a buffer of the thread's own when more passes follow, which
+    /// read that).
+    Stored(&'a [u8]),
+}
+
+/// A group of eight rows as [`split_groups`] hands it to a kernel.
+pub(crate) enum Group<'a> {
+    /// Interleaved: multiply it.
+    Interleaved(&'a [u8]),
+    /// As stored: interleave it while multiplying it, and into `into` (as many bytes) for
+    /// the passes after, if there are any.
+    Stored {
+        stored: &'a [u8],
+        into: Option<&'a mut [u8]>,
+    },
+}
+
+thread_local! {
+    /// Each kernel thread's buffer for [`Layout::Stored`]'s interleaved groups: grown once to
+    /// the widest matrix's pair of groups, then reused by every call.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `out[j · rows + r] = dot(row r, activation j)` for a matrix of `rows / 8` groups of
+/// `group_bytes` bytes (`layout`): groups split over the kernel pool, each group's bytes read
+/// from memory once for every tile of activations. `dot_group(group, ahead, tile, out)` takes
+/// a group and one to [`TILE`] activation rows, and asks for `ahead` (empty, or the bytes of a
+/// group to come) to be brought into L2 as it goes.
 fn split_groups<A: Sync>(
-    interleaved: &[u8],
+    layout: Layout<'_>,
     rows: usize,
     group_bytes: usize,
     ys: &[A],
     tile_size: usize,
     out: &mut [f32],
-    dot_group: impl Fn(&[u8], &[A], &mut [[f32; GROUP_ROWS]]) + Sync,
+    dot_group: impl Fn(Group<'_>, &[u8], &[A], &mut [[f32; GROUP_ROWS]]) + Sync,
 ) {
-    assert!(rows.is_multiple_of(GROUP_ROWS) && (1..=4).contains(&tile_size));
-    let groups = rows / GROUP_ROWS;
-    assert_eq!(
-        interleaved.len(),
-        groups * group_bytes,
-        "bytes of {groups} groups"
-    );
+    assert!(rows.is_multiple_of(GROUP_ROWS) && (1..=TILE).contains(&tile_size));
+    let count = rows / GROUP_ROWS;
+    let (Layout::Interleaved(bytes) | Layout::Stored(bytes)) = layout;
+    assert_eq!(bytes.len(), count * group_bytes, "bytes of {count} groups");
     assert_eq!(out.len(), rows * ys.len(), "outputs for {rows} rows");
     let shared = SharedRows(out.as_mut_ptr());
-    candle_core::utils::barrier_pool().execute_chunked(groups, |range| {
-        let mut tile_out = [[0f32; GROUP_ROWS]; 4];
-        // Two groups at a time: each tile of activations meets both while they are in L1.
-        for start in range.clone().step_by(2) {
-            let pair = start..(start + 2).min(range.end);
-            for (tile_index, tile) in ys.chunks(tile_size).enumerate() {
-                for group in pair.clone() {
-                    let bytes = &interleaved[group * group_bytes..(group + 1) * group_bytes];
-                    let tile_out = &mut tile_out[..tile.len()];
-                    dot_group(bytes, tile, tile_out);
-                    for (t, values) in tile_out.iter().enumerate() {
-                        let j = tile_index * tile_size + t;
-                        for (r, value) in values.iter().enumerate() {
-                            // SAFETY: `execute_chunked` hands every group to exactly one call,
-                            // so each element `j · rows + row` is written by one thread only;
-                            // it is in bounds (asserted above), and `out` outlives the call.
-                            #[allow(unsafe_code)]
-                            unsafe {
-                                shared.write(j * rows + group * GROUP_ROWS + r, *value);
+    candle_core::utils::barrier_pool().execute_chunked(count, |range| {
+        SCRATCH.with_borrow_mut(|scratch| {
+            if let Layout::Stored(_) = layout {
+                // Over-allocated by a line so that the groups can start on one.
+                let wanted = 2 * group_bytes + 64;
+                if scratch.len() < wanted {
+                    scratch.resize(wanted, 0);
+                }
+            }
+            let aligned = scratch.as_ptr().align_offset(64).min(64);
+            let mut tile_out = [[0f32; GROUP_ROWS]; TILE];
+            // Two groups at a time: each tile of activations meets both while they are in L1.
+            for start in range.clone().step_by(2) {
+                let pair = start..(start + 2).min(range.end);
+                let next_pair = pair.end..(pair.end + 2).min(range.end);
+                for (tile_index, tile) in ys.chunks(tile_size).enumerate() {
+                    for (slot, group) in pair.clone().enumerate() {
+                        let own = &bytes[group * group_bytes..][..group_bytes];
+                        let group_view = match layout {
+                            Layout::Interleaved(_) => Group::Interleaved(own),
+                            Layout::Stored(_) => {
+                                let into =
+                                    &mut scratch[aligned + slot * group_bytes..][..group_bytes];
+                                if tile_index == 0 {
+                                    let later_passes = ys.len() > tile_size;
+                                    Group::Stored {
+                                        stored: own,
+                                        into: later_passes.then_some(into),
+                                    }
+                                } else {
+                                    Group::Interleaved(into)
+                                }
+                            }
+                        };
+                        // A batch's first pass over a pair asks for the pair after it, so that
+                        // reading it overlaps the multiplies (see `prefetch_l2`). One activation
+                        // row is bound by memory and the hardware's own prefetcher keeps up.
+                        let later = next_pair.start + slot;
+                        let ahead = if tile_index == 0 && ys.len() > 1 && later < next_pair.end {
+                            &bytes[later * group_bytes..][..group_bytes]
+                        } else {
+                            &[]
+                        };
+                        let tile_out = &mut tile_out[..tile.len()];
+                        dot_group(group_view, ahead, tile, tile_out);
+                        for (t, values) in tile_out.iter().enumerate() {
+                            let j = tile_index * tile_size + t;
+                            for (r, value) in values.iter().enumerate() {
+                                // SAFETY: `execute_chunked` hands every group to exactly one
+                                // call, so each element `j · rows + row` is written by one
+                                // thread only; it is in bounds (asserted above), and `out`
+                                // outlives the call.
+                                #[allow(unsafe_code)]
+                                unsafe {
+                                    shared.write(j * rows + group * GROUP_ROWS + r, *value);
+                                }
                             }
                         }
                     }
                 }
             }
-        }
+        })
     });
 }
 

@@ -255,13 +255,16 @@ pub fn matmul(interleaved: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mu
     let views: Vec<&[BlockQ8K]> = activations.iter().map(Vec::as_slice).collect();
     let isa = super::isa();
     super::split_groups(
-        interleaved,
+        super::Layout::Interleaved(interleaved),
         rows,
         cols / QK_K * GROUP_BLOCK_BYTES,
         &views,
         tile(isa),
         out,
-        |group, tile_ys, tile_out| dot_group(isa, group, tile_ys, tile_out),
+        |group, _, tile_ys, tile_out| match group {
+            super::Group::Interleaved(group) => dot_group(isa, group, tile_ys, tile_out),
+            super::Group::Stored { .. } => unreachable!("Q4_K is interleaved on load"),
+        },
     );
 }
 

@@ -76,7 +76,7 @@ pub fn applies(isa: Isa, rows: usize, cols: usize) -> bool {
         && rows > 0
 }
 
-/// Activation rows one pass takes.
+/// Activation rows one pass over an interleaved copy takes.
 pub fn tile(isa: Isa) -> usize {
     if isa == Isa::Avx512 {
         4
@@ -85,8 +85,22 @@ pub fn tile(isa: Isa) -> usize {
     }
 }
 
-/// `bytes` (a `rows x cols` Q8_0 matrix) interleaved, or `None` when it does not fill whole
-/// groups and group blocks.
+/// Activation rows one pass over a matrix as stored takes: eight with AVX-512, so that a batch
+/// of eight sequences interleaves each group once (the accumulators and the four registers of
+/// weights fit in the thirty-two). Measured on the 2-core development machine, eight sequences
+/// (`--bench engine -- --profile batch8`, interleaved runs): 107-114 tokens/s against 91-113
+/// with four.
+pub fn stored_tile(isa: Isa) -> usize {
+    if isa == Isa::Avx512 {
+        super::TILE
+    } else {
+        1
+    }
+}
+
+/// `bytes` (a `rows x cols` Q8_0 matrix) interleaved as a whole, on the calling thread (it runs
+/// in the background, see `matrix::Kernel`), or `None` when it does not fill whole groups and
+/// group blocks or the system will not map the memory.
 pub fn interleave(bytes: &[u8], rows: usize, cols: usize) -> Option<super::Interleaved> {
     if !rows.is_multiple_of(ROWS) || !cols.is_multiple_of(WEIGHTS) {
         return None;
@@ -95,32 +109,35 @@ pub fn interleave(bytes: &[u8], rows: usize, cols: usize) -> Option<super::Inter
     if bytes.len() != rows.checked_mul(row_bytes)? {
         return None;
     }
-    let group_blocks = cols / WEIGHTS;
-    let mut out = super::Interleaved::zeroed(rows / ROWS * group_blocks * GROUP_BLOCK_BYTES)?;
-    super::fill_groups(
-        &mut out,
-        group_blocks * GROUP_BLOCK_BYTES,
-        |group, group_out| {
-            for (index, dst) in group_out.chunks_exact_mut(GROUP_BLOCK_BYTES).enumerate() {
-                for r in 0..ROWS {
-                    for k in 0..BLOCKS {
-                        let start =
-                            (group * ROWS + r) * row_bytes + (index * BLOCKS + k) * BLOCK_BYTES;
-                        let src = &bytes[start..start + BLOCK_BYTES];
-                        dst[D + 2 * (ROWS * k + r)..D + 2 * (ROWS * k + r) + 2]
-                            .copy_from_slice(&src[0..2]);
-                        for i in 0..4 {
-                            let to = QS + 256 * k + 64 * i + 8 * r;
-                            for (to, &weight) in dst[to..to + 8].iter_mut().zip(&src[2 + 8 * i..]) {
-                                *to = weight ^ 0x80;
-                            }
-                        }
+    let mut out = super::Interleaved::zeroed(bytes.len())?;
+    for (stored, group_out) in bytes
+        .chunks_exact(ROWS * row_bytes)
+        .zip(out.chunks_exact_mut(ROWS * row_bytes))
+    {
+        interleave_group_reference(stored, row_bytes, group_out);
+    }
+    Some(out)
+}
+
+/// A group of eight rows as the file stores them (`stored`, rows of `row_bytes` bytes one after
+/// the other) written in the interleaved form into `out` (as many bytes), by plain indexing:
+/// the form's definition.
+pub fn interleave_group_reference(stored: &[u8], row_bytes: usize, out: &mut [u8]) {
+    for (index, dst) in out.chunks_exact_mut(GROUP_BLOCK_BYTES).enumerate() {
+        for r in 0..ROWS {
+            for k in 0..BLOCKS {
+                let start = r * row_bytes + (index * BLOCKS + k) * BLOCK_BYTES;
+                let src = &stored[start..start + BLOCK_BYTES];
+                dst[D + 2 * (ROWS * k + r)..D + 2 * (ROWS * k + r) + 2].copy_from_slice(&src[0..2]);
+                for i in 0..4 {
+                    let to = QS + 256 * k + 64 * i + 8 * r;
+                    for (to, &weight) in dst[to..to + 8].iter_mut().zip(&src[2 + 8 * i..]) {
+                        *to = weight ^ 0x80;
                     }
                 }
             }
-        },
-    );
-    Some(out)
+        }
+    }
 }
 
 /// Row `r`'s block `k` of a group block in Q8_0's own form (34 bytes).
@@ -160,8 +177,16 @@ pub fn dot_group_reference(group: &[u8], ys: &[ActivationBlock]) -> [f32; ROWS] 
     out
 }
 
-/// A group's eight rows dotted with one to four activation rows: `out[j][r]`.
-pub fn dot_group(isa: Isa, group: &[u8], ys: &[&[ActivationBlock]], out: &mut [[f32; ROWS]]) {
+/// A group's eight rows (interleaved) dotted with one to four activation rows: `out[j][r]`.
+/// `ahead` (empty, or as many bytes as `group`) is asked into L2 as the pass goes, a group
+/// block's worth per group block: the stored rows of a group to come.
+pub fn dot_group(
+    isa: Isa,
+    group: &[u8],
+    ahead: &[u8],
+    ys: &[&[ActivationBlock]],
+    out: &mut [[f32; ROWS]],
+) {
     debug_assert_eq!(ys.len(), out.len());
     match isa {
         #[cfg(target_arch = "x86_64")]
@@ -170,7 +195,7 @@ pub fn dot_group(isa: Isa, group: &[u8], ys: &[&[ActivationBlock]], out: &mut [[
         // index, and `group` is whole group blocks (the caller's chunking).
         #[allow(unsafe_code)]
         Isa::Avx512 => unsafe {
-            super::dispatch_tile!(ys, out, |tile| avx512::dot_group(tile, group))
+            super::dispatch_tile!(ys, out, |tile| avx512::dot_group(tile, group, ahead))
         },
         _ => {
             for (out, y) in out.iter_mut().zip(ys) {
@@ -180,20 +205,87 @@ pub fn dot_group(isa: Isa, group: &[u8], ys: &[&[ActivationBlock]], out: &mut [[
     }
 }
 
-/// `out (n x rows) = xs (n x cols) · Wᵀ` for an interleaved Q8_0 matrix.
+/// [`dot_group`] on a group of eight rows as the file stores them (`stored`, rows of
+/// `row_bytes` bytes one after the other), interleaving it in registers on the way, and into
+/// `into` (as many bytes) where given, for later passes to take to [`dot_group`]. The results
+/// are bit for bit those of [`dot_group`] on the interleaved group.
+pub fn dot_stored_group(
+    isa: Isa,
+    stored: &[u8],
+    row_bytes: usize,
+    into: Option<&mut [u8]>,
+    ahead: &[u8],
+    ys: &[&[ActivationBlock]],
+    out: &mut [[f32; ROWS]],
+) {
+    assert_eq!(stored.len(), ROWS * row_bytes, "eight stored rows");
+    assert!(
+        row_bytes.is_multiple_of(BLOCKS * BLOCK_BYTES),
+        "whole group blocks"
+    );
+    if let Some(into) = &into {
+        assert_eq!(into.len(), stored.len(), "room for one interleaved group");
+    }
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as `dot_group`'s; the lengths are asserted above.
+        #[allow(unsafe_code)]
+        Isa::Avx512 => unsafe {
+            let into = into.map_or(std::ptr::null_mut(), <[u8]>::as_mut_ptr);
+            super::dispatch_tile!(ys, out, |tile| avx512::dot_stored_group(
+                tile, stored, row_bytes, into, ahead
+            ))
+        },
+        _ => {
+            let mut own = Vec::new();
+            let into = match into {
+                Some(into) => into,
+                None => {
+                    own.resize(stored.len(), 0);
+                    &mut own
+                }
+            };
+            interleave_group_reference(stored, row_bytes, into);
+            dot_group(isa, into, ahead, ys, out);
+        }
+    }
+}
+
+/// `out (n x rows) = xs (n x cols) · Wᵀ` for an interleaved Q8_0 matrix ([`interleave`]).
 pub fn matmul(interleaved: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
+    products(super::Layout::Interleaved(interleaved), rows, cols, xs, out);
+}
+
+/// `out (n x rows) = xs (n x cols) · Wᵀ` for a Q8_0 matrix as the file stores it, each group of
+/// eight rows interleaved as it is used; bit for bit what [`matmul`] gives on its interleaved
+/// copy.
+pub fn matmul_stored(stored: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
+    products(super::Layout::Stored(stored), rows, cols, xs, out);
+}
+
+fn products(layout: super::Layout<'_>, rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
     assert!(cols.is_multiple_of(WEIGHTS) && rows.is_multiple_of(ROWS));
     let activations: Vec<Vec<ActivationBlock>> = xs.chunks_exact(cols).map(activations).collect();
     let views: Vec<&[ActivationBlock]> = activations.iter().map(Vec::as_slice).collect();
     let isa = super::isa();
+    let row_bytes = cols / QK8_0 * BLOCK_BYTES;
+    let tile_size = match layout {
+        super::Layout::Interleaved(_) => tile(isa),
+        super::Layout::Stored(_) => stored_tile(isa),
+    };
     super::split_groups(
-        interleaved,
+        layout,
         rows,
-        cols / WEIGHTS * GROUP_BLOCK_BYTES,
+        ROWS * row_bytes,
         &views,
-        tile(isa),
+        tile_size,
         out,
-        |group, tile_ys, tile_out| dot_group(isa, group, tile_ys, tile_out),
+        |group, ahead, tile_ys, tile_out| match group {
+            super::Group::Interleaved(group) => dot_group(isa, group, ahead, tile_ys, tile_out),
+            super::Group::Stored { stored, into } => {
+                dot_stored_group(isa, stored, row_bytes, into, ahead, tile_ys, tile_out)
+            }
+        },
     );
 }
 
@@ -204,19 +296,18 @@ mod avx512 {
     //! off each block's sums.
     use std::arch::x86_64::*;
 
-    use super::{ActivationBlock, BLOCKS, D, GROUP_BLOCK_BYTES, QS, ROWS};
+    use super::{ActivationBlock, BLOCKS, BLOCK_BYTES, D, GROUP_BLOCK_BYTES, QS, ROWS};
 
-    /// One block's (`k` of the group block at `p`) integer sums against `y`: sixteen lanes,
-    /// row r in lanes 2r and 2r + 1.
+    /// One block's integer sums against `y`, the block's weights interleaved in `w` (64 bytes
+    /// a register, as a group block holds them): sixteen lanes, row r in lanes 2r and 2r + 1.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn block_isum(p: *const u8, k: usize, y: &ActivationBlock) -> __m512i {
-        // SAFETY: the caller guarantees the features and a whole group block at `p`; `k < 4`
-        // keeps the loads inside it, and `i < 4` inside `y`'s 32 bytes.
+    unsafe fn block_isum(w: &[__m512i; 4], y: &ActivationBlock) -> __m512i {
+        // SAFETY: the caller guarantees the features; `i < 4` keeps the loads inside `y`'s
+        // 32 bytes.
         unsafe {
             let mut isum = _mm512_setzero_si512();
-            for i in 0..4 {
-                let w = _mm512_loadu_si512(p.add(QS + 256 * k + 64 * i) as *const __m512i);
+            for (i, &w) in w.iter().enumerate() {
                 let a = _mm512_set1_epi64(std::ptr::read_unaligned(
                     y.block.qs.as_ptr().add(8 * i) as *const i64
                 ));
@@ -228,19 +319,28 @@ mod avx512 {
         }
     }
 
-    /// How far ahead (in group blocks, about 17 KB) a pass over two or more activation rows
-    /// asks for the weights, into L2 (`prefetcht1`), as the Q4_K kernel does (see its
-    /// `PREFETCH_BLOCKS` for why L2 and not L1). Measured on the 2-core development machine,
-    /// eight sequences decoded together (`--bench engine -- --profile batch8`, interleaved
-    /// runs): 123-148 tokens/s against 100-106 without; 32 and 64 blocks ahead measured the
-    /// same. One row is bound by memory and asks for nothing.
-    const PREFETCH_BLOCKS: usize = 16;
+    /// Block `k`'s weights of the interleaved group block at `p`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2")]
+    unsafe fn interleaved_weights(p: *const u8, k: usize) -> [__m512i; 4] {
+        // SAFETY: the caller guarantees the features and a whole group block at `p`.
+        unsafe {
+            std::array::from_fn(|i| {
+                _mm512_loadu_si512(p.add(QS + 256 * k + 64 * i) as *const __m512i)
+            })
+        }
+    }
 
-    /// `N` activation rows against a group of eight rows: `out[j][r]`.
+    /// `N` activation rows against a group of eight rows: `out[j][r]`, asking for `ahead`
+    /// (empty or as long as `group`) into L2 a group block's worth at a time. Why: with two or
+    /// more activation rows a pass computes long enough that reading the next group has to
+    /// overlap it, and left to the hardware it did not (see `q4k_x8`'s `PREFETCH_BLOCKS`):
+    /// eight sequences decoded together measured 123-148 tokens/s against 100-106 without.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
     pub(super) unsafe fn dot_group<const N: usize>(
         ys: [&[ActivationBlock]; N],
         group: &[u8],
+        ahead: &[u8],
     ) -> [[f32; ROWS]; N] {
         // SAFETY: the caller guarantees the features, that `group` is whole group blocks and
         // that each `ys[j]` has four blocks for each group block.
@@ -249,17 +349,15 @@ mod avx512 {
             let mut acc = [_mm512_setzero_ps(); N];
             for (index, gb) in group.chunks_exact(GROUP_BLOCK_BYTES).enumerate() {
                 let p = gb.as_ptr();
-                // Past the matrix's end this asks for nothing that matters.
                 if N > 1 {
-                    let ahead = p.wrapping_add(PREFETCH_BLOCKS * GROUP_BLOCK_BYTES);
-                    super::super::x86::prefetch_l2(ahead, GROUP_BLOCK_BYTES);
+                    prefetch_ahead(ahead, index);
                 }
                 for k in 0..BLOCKS {
                     let d = _mm256_cvtph_ps(_mm_loadu_si128(p.add(D + 16 * k) as *const __m128i));
                     let d_pairs = _mm512_permutexvar_ps(pairs, _mm512_castps256_ps512(d));
                     for j in 0..N {
                         let y = &ys[j][BLOCKS * index + k];
-                        let isum = block_isum(p, k, y);
+                        let isum = block_isum(&interleaved_weights(p, k), y);
                         acc[j] = _mm512_fmadd_ps(
                             _mm512_cvtepi32_ps(isum),
                             _mm512_mul_ps(d_pairs, _mm512_set1_ps(y.block.d)),
@@ -268,17 +366,202 @@ mod avx512 {
                     }
                 }
             }
+            Accumulators { acc, pairs }.rows()
+        }
+    }
+
+    /// [`dot_group`] on a group as stored: each block is interleaved in registers (see
+    /// [`StoredBlocks`]) and, where `into` is not null, written to its place there for the
+    /// passes after this one.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub(super) unsafe fn dot_stored_group<const N: usize>(
+        ys: [&[ActivationBlock]; N],
+        stored: &[u8],
+        row_bytes: usize,
+        into: *mut u8,
+        ahead: &[u8],
+    ) -> [[f32; ROWS]; N] {
+        // SAFETY: the caller guarantees the features, eight stored rows of `row_bytes` in
+        // whole group blocks, null or as many bytes at `into`, and four activation blocks in
+        // each `ys[j]` for each group block.
+        unsafe {
+            let blocks = row_bytes / (BLOCKS * BLOCK_BYTES);
+            let transpose = StoredBlocks::new(row_bytes);
+            let mut acc = Accumulators::<N>::new();
+            let mut scales = [0u16; BLOCKS * ROWS];
+            for index in 0..blocks {
+                prefetch_ahead(ahead, index);
+                let base = stored.as_ptr().add(index * BLOCKS * BLOCK_BYTES);
+                transpose.scales(base, &mut scales);
+                let dst = if into.is_null() {
+                    None
+                } else {
+                    let dst = into.add(index * GROUP_BLOCK_BYTES);
+                    std::ptr::copy_nonoverlapping(
+                        scales.as_ptr() as *const u8,
+                        dst.add(D),
+                        2 * BLOCKS * ROWS,
+                    );
+                    Some(dst)
+                };
+                for k in 0..BLOCKS {
+                    let w = transpose.weights(base, k);
+                    if let Some(dst) = dst {
+                        for (i, &w) in w.iter().enumerate() {
+                            _mm512_storeu_si512(dst.add(QS + 256 * k + 64 * i) as *mut __m512i, w);
+                        }
+                    }
+                    let d = _mm256_cvtph_ps(_mm_loadu_si128(
+                        scales.as_ptr().add(ROWS * k) as *const __m128i
+                    ));
+                    acc.add(&ys, BLOCKS * index + k, d, &w);
+                }
+            }
+            acc.rows()
+        }
+    }
+
+    /// Asks for group block `index`'s share of `ahead` (a group's bytes, or nothing) into L2.
+    #[inline]
+    fn prefetch_ahead(ahead: &[u8], index: usize) {
+        if let Some(ahead) = ahead.get(index * GROUP_BLOCK_BYTES..) {
+            let len = ahead.len().min(GROUP_BLOCK_BYTES);
+            super::super::x86::prefetch_l2(ahead.as_ptr(), len);
+        }
+    }
+
+    /// The running sums of `N` activation rows against a group: sixteen lanes each, row r in
+    /// lanes 2r and 2r + 1.
+    struct Accumulators<const N: usize> {
+        acc: [__m512; N],
+        pairs: __m512i,
+    }
+
+    impl<const N: usize> Accumulators<N> {
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        fn new() -> Self {
+            Accumulators {
+                acc: [_mm512_setzero_ps(); N],
+                pairs: _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0),
+            }
+        }
+
+        /// Adds block `block` of each activation row times the weights `w`, whose eight rows'
+        /// scales are `d`.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+        unsafe fn add(
+            &mut self,
+            ys: &[&[ActivationBlock]; N],
+            block: usize,
+            d: __m256,
+            w: &[__m512i; 4],
+        ) {
+            // SAFETY: the caller guarantees the features; `block` is read by bounds-checked
+            // index.
+            unsafe {
+                let d_pairs = _mm512_permutexvar_ps(self.pairs, _mm512_castps256_ps512(d));
+                for (acc, ys) in self.acc.iter_mut().zip(ys) {
+                    let y = &ys[block];
+                    *acc = _mm512_fmadd_ps(
+                        _mm512_cvtepi32_ps(block_isum(w, y)),
+                        _mm512_mul_ps(d_pairs, _mm512_set1_ps(y.block.d)),
+                        *acc,
+                    );
+                }
+            }
+        }
+
+        /// Each activation row's eight sums, its two lanes a row added.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512vl")]
+        fn rows(&self) -> [[f32; ROWS]; N] {
             let even = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 14, 12, 10, 8, 6, 4, 2, 0);
             let odd = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 15, 13, 11, 9, 7, 5, 3, 1);
             let mut out = [[0f32; ROWS]; N];
-            for j in 0..N {
+            for (out, &acc) in out.iter_mut().zip(&self.acc) {
                 let rows = _mm256_add_ps(
-                    _mm512_castps512_ps256(_mm512_permutexvar_ps(even, acc[j])),
-                    _mm512_castps512_ps256(_mm512_permutexvar_ps(odd, acc[j])),
+                    _mm512_castps512_ps256(_mm512_permutexvar_ps(even, acc)),
+                    _mm512_castps512_ps256(_mm512_permutexvar_ps(odd, acc)),
                 );
-                _mm256_storeu_ps(out[j].as_mut_ptr(), rows);
+                // SAFETY: eight f32 into an array of eight.
+                unsafe { _mm256_storeu_ps(out.as_mut_ptr(), rows) };
             }
             out
+        }
+    }
+
+    /// Interleaving a stored group's blocks in registers, as `interleave_group_reference`
+    /// defines it: for each block, the eight rows' weights loaded two rows to a register and
+    /// transposed in 8-byte pieces (two `vpermt2q` and two `vshufi64x2` per register of
+    /// output), their sign bits flipped; the scales copied one by one (a gather of them
+    /// measured slower on Zen 4).
+    struct StoredBlocks {
+        row_bytes: usize,
+        flip: __m512i,
+        first: __m512i,
+        second: __m512i,
+    }
+
+    impl StoredBlocks {
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        fn new(row_bytes: usize) -> StoredBlocks {
+            StoredBlocks {
+                row_bytes,
+                flip: _mm512_set1_epi8(-128),
+                // Lanes from high to low: [r0 q0, r1 q0, r2 q0, r3 q0, r0 q1, r1 q1, r2 q1,
+                // r3 q1] from two registers of two rows' four 8-byte pieces each; q2, q3 alike.
+                first: _mm512_set_epi64(13, 9, 5, 1, 12, 8, 4, 0),
+                second: _mm512_set_epi64(15, 11, 7, 3, 14, 10, 6, 2),
+            }
+        }
+
+        /// The eight rows' scales of the four blocks at `base` (row 0's group block), `[k][r]`.
+        #[inline]
+        unsafe fn scales(&self, base: *const u8, out: &mut [u16; BLOCKS * ROWS]) {
+            for k in 0..BLOCKS {
+                for row in 0..ROWS {
+                    // SAFETY: the caller guarantees eight rows of whole group blocks from
+                    // `base`'s row start.
+                    out[ROWS * k + row] = unsafe {
+                        std::ptr::read_unaligned(
+                            base.add(row * self.row_bytes + k * BLOCK_BYTES) as *const u16
+                        )
+                    };
+                }
+            }
+        }
+
+        /// Block `k`'s weights of the group block at `base`, interleaved and offset by 128.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2")]
+        unsafe fn weights(&self, base: *const u8, k: usize) -> [__m512i; 4] {
+            // SAFETY: the caller guarantees eight rows of whole group blocks from `base`'s row
+            // start; each load reads a block's 32 weights, from its third byte.
+            unsafe {
+                let weights = |row: usize| {
+                    _mm256_loadu_si256(
+                        base.add(row * self.row_bytes + k * BLOCK_BYTES + 2) as *const __m256i
+                    )
+                };
+                let two_rows = |row: usize| {
+                    _mm512_inserti64x4::<1>(_mm512_castsi256_si512(weights(row)), weights(row + 1))
+                };
+                let (r01, r23, r45, r67) = (two_rows(0), two_rows(2), two_rows(4), two_rows(6));
+                let low_a = _mm512_permutex2var_epi64(r01, self.first, r23);
+                let high_a = _mm512_permutex2var_epi64(r01, self.second, r23);
+                let low_b = _mm512_permutex2var_epi64(r45, self.first, r67);
+                let high_b = _mm512_permutex2var_epi64(r45, self.second, r67);
+                [
+                    _mm512_shuffle_i64x2::<0x44>(low_a, low_b),
+                    _mm512_shuffle_i64x2::<0xEE>(low_a, low_b),
+                    _mm512_shuffle_i64x2::<0x44>(high_a, high_b),
+                    _mm512_shuffle_i64x2::<0xEE>(high_a, high_b),
+                ]
+                .map(|piece| _mm512_xor_si512(piece, self.flip))
+            }
         }
     }
 
@@ -295,7 +578,7 @@ mod avx512 {
             let mut lanes = [0i32; 16];
             _mm512_storeu_si512(
                 lanes.as_mut_ptr() as *mut __m512i,
-                block_isum(group_block.as_ptr(), k, y),
+                block_isum(&interleaved_weights(group_block.as_ptr(), k), y),
             );
             let mut out = [0; ROWS];
             for (r, out) in out.iter_mut().enumerate() {
@@ -344,7 +627,7 @@ mod tests {
                     let group = &interleaved[g * group_bytes..][..group_bytes];
                     let reference = dot_group_reference(group, &xs[0]);
                     let mut alone = [[0f32; ROWS]];
-                    dot_group(isa, group, &[&xs[0]], &mut alone);
+                    dot_group(isa, group, &[], &[&xs[0]], &mut alone);
                     for r in 0..ROWS {
                         let row = &matrix[(g * ROWS + r) * row_bytes..][..row_bytes];
                         assert_eq!(
@@ -385,10 +668,11 @@ mod tests {
                     let views: Vec<&[ActivationBlock]> = xs.iter().map(Vec::as_slice).collect();
                     for tile_views in views.chunks(tile(isa)) {
                         let mut together = vec![[0f32; ROWS]; tile_views.len()];
-                        dot_group(isa, group, tile_views, &mut together);
+                        // Asking for bytes ahead reads nothing into the sums.
+                        dot_group(isa, group, group, tile_views, &mut together);
                         for (j, view) in tile_views.iter().enumerate() {
                             let mut alone = [[0f32; ROWS]];
-                            dot_group(isa, group, std::slice::from_ref(view), &mut alone);
+                            dot_group(isa, group, &[], std::slice::from_ref(view), &mut alone);
                             assert_eq!(
                                 together[j], alone[0],
                                 "{isa:?}, seed {seed}, activation {j}"
@@ -405,14 +689,59 @@ mod tests {
     }
 
     #[test]
-    fn the_matmul_dots_every_row_with_every_activation() {
-        let (rows, blocks, n) = (16, 8, 5);
+    fn a_stored_group_is_interleaved_as_defined_and_dotted_as_the_interleaved_one() {
+        for isa in available() {
+            for seed in 1..12u64 {
+                let blocks = BLOCKS * (1 + seed as usize % 6);
+                let (cols, row_bytes) = (blocks * QK8_0, blocks * BLOCK_BYTES);
+                let stored = random_matrix(seed, ROWS, blocks);
+                let mut expected = vec![0u8; stored.len()];
+                interleave_group_reference(&stored, row_bytes, &mut expected);
+                let xs: Vec<Vec<ActivationBlock>> = (0..tile(isa) as u64)
+                    .map(|j| activations(&random_activations(seed * 31 + j, cols)))
+                    .collect();
+                let views: Vec<&[ActivationBlock]> = xs.iter().map(Vec::as_slice).collect();
+                for n in 1..=views.len() {
+                    let mut interleaved_out = vec![[0f32; ROWS]; n];
+                    dot_group(isa, &expected, &[], &views[..n], &mut interleaved_out);
+                    for keep in [true, false] {
+                        // Stale bytes in the buffer, as a reused scratch buffer has.
+                        let mut into = random_bytes(seed + 100, stored.len());
+                        let mut out = vec![[0f32; ROWS]; n];
+                        let target = keep.then_some(&mut into[..]);
+                        dot_stored_group(
+                            isa,
+                            &stored,
+                            row_bytes,
+                            target,
+                            &[],
+                            &views[..n],
+                            &mut out,
+                        );
+                        assert!(
+                            !keep || into == expected,
+                            "{isa:?}, seed {seed}, {blocks} blocks"
+                        );
+                        assert_eq!(out, interleaved_out, "{isa:?}, seed {seed}, {n} rows");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn both_matmuls_dot_every_row_with_every_activation() {
+        // Five groups: two pairs and one alone, over however many threads the pool has; more
+        // activation rows than a tile, so that later passes read what the first interleaved.
+        let (rows, blocks, n) = (40, 8, 19);
         let cols = blocks * QK8_0;
         let matrix = random_matrix(3, rows, blocks);
         let interleaved = interleave(&matrix, rows, cols).expect("whole groups");
         let xs = random_activations(9, n * cols);
-        let mut out = vec![0f32; rows * n];
-        matmul(&interleaved, rows, cols, &xs, &mut out);
+        let mut stored_out = vec![0f32; rows * n];
+        matmul_stored(&matrix, rows, cols, &xs, &mut stored_out);
+        let mut copy_out = vec![0f32; rows * n];
+        matmul(&interleaved, rows, cols, &xs, &mut copy_out);
         let group_bytes = cols / WEIGHTS * GROUP_BLOCK_BYTES;
         let isa = super::super::isa();
         for j in 0..n {
@@ -422,15 +751,17 @@ mod tests {
                 dot_group(
                     isa,
                     &interleaved[g * group_bytes..][..group_bytes],
+                    &[],
                     &[&x],
                     &mut expected,
                 );
-                for r in 0..ROWS {
+                for (r, &expected) in expected[0].iter().enumerate() {
+                    let at = j * rows + g * ROWS + r;
                     assert_eq!(
-                        out[j * rows + g * ROWS + r],
-                        expected[0][r],
-                        "activation {j}, row {r}"
+                        stored_out[at], expected,
+                        "as stored: activation {j}, row {r}"
                     );
+                    assert_eq!(copy_out[at], expected, "the copy: activation {j}, row {r}");
                 }
             }
         }
