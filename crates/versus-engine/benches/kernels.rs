@@ -135,6 +135,8 @@ fn main() -> candle_core::Result<()> {
     for &format in &formats {
         let mut total = (0.0, 0.0, 0.0, 0.0);
         let mut batch_times = vec![0.0; BATCHES.len()];
+        // Q8_0 as stored, what its matrices run at until their background copies are made.
+        let mut stored_times = vec![0.0; BATCHES.len()];
         for &(name, rows, cols) in SHAPES {
             let row_at_a_time = random_matrix(format, rows, cols)?;
             let matrix = row_at_a_time.clone().for_matmul();
@@ -200,6 +202,15 @@ fn main() -> candle_core::Result<()> {
                     times.push(start.elapsed().as_secs_f64());
                 }
                 batch_times[slot] += median(times);
+                if format == StoredFormat::Q8_0 {
+                    let mut times = Vec::new();
+                    for _ in 0..3 {
+                        let start = Instant::now();
+                        std::hint::black_box(matrix.matmul_as_stored(&xs));
+                        times.push(start.elapsed().as_secs_f64());
+                    }
+                    stored_times[slot] += median(times);
+                }
             }
         }
         let (bytes, ours, theirs, plain) = total;
@@ -214,9 +225,17 @@ fn main() -> candle_core::Result<()> {
         );
         let compute: Vec<f64> = BATCHES
             .iter()
-            .map(|&n| in_cache_step_seconds(format, n))
+            .map(|&n| in_cache_step_seconds(format, n, false))
             .collect::<candle_core::Result<_>>()?;
-        batch_rows.push((format, batch_times, compute));
+        batch_rows.push((format!("{format:?}"), batch_times, compute));
+        if format == StoredFormat::Q8_0 {
+            let compute: Vec<f64> = BATCHES
+                .iter()
+                .map(|&n| in_cache_step_seconds(format, n, true))
+                .collect::<candle_core::Result<_>>()?;
+            let label = "Q8_0 as stored (until its copy is made)".to_string();
+            batch_rows.push((label, stored_times, compute));
+        }
     }
     println!("\nOne decode step's five projections for a batch of n activation rows (versus's kernels):\n");
     print!("| format |");
@@ -225,8 +244,8 @@ fn main() -> candle_core::Result<()> {
     }
     println!(" rows per second at n = 16 / at n = 1 |");
     println!("|---|{}---|", "---|".repeat(BATCHES.len()));
-    for (format, times, _) in &batch_rows {
-        print!("| {format:?} |");
+    for (label, times, _) in &batch_rows {
+        print!("| {label} |");
         for time in times {
             print!(" {:.1} ({:.2}x) |", time * 1e3, time / times[0]);
         }
@@ -249,8 +268,8 @@ fn main() -> candle_core::Result<()> {
     }
     println!();
     println!("|---|{}", "---|".repeat(BATCHES.len()));
-    for (format, times, compute) in &batch_rows {
-        print!("| {format:?} |");
+    for (label, times, compute) in &batch_rows {
+        print!("| {label} |");
         for (&n, time) in BATCHES.iter().zip(compute) {
             // A step is never faster than one row's, which reads every weight.
             let gain = n as f64 * times[0] / time.max(times[0]);
@@ -270,7 +289,11 @@ const CACHE_ROWS_BYTES: usize = 1024 * 1024;
 /// matrices of Phi-4's width, as the difference between `2R` rows and `R` rows (so that the
 /// per-call costs, quantizing the activations and waking the pool, cancel), times the step's
 /// weights.
-fn in_cache_step_seconds(format: StoredFormat, n: usize) -> candle_core::Result<f64> {
+fn in_cache_step_seconds(
+    format: StoredFormat,
+    n: usize,
+    as_stored: bool,
+) -> candle_core::Result<f64> {
     const COLS: usize = 5120;
     const CALLS: usize = 50;
     let row_bytes = format
@@ -285,7 +308,11 @@ fn in_cache_step_seconds(format: StoredFormat, n: usize) -> candle_core::Result<
     let time = |matrix: &StoredMatrix| {
         let start = Instant::now();
         for _ in 0..CALLS {
-            std::hint::black_box(matrix.matmul(&xs));
+            if as_stored {
+                std::hint::black_box(matrix.matmul_as_stored(&xs));
+            } else {
+                std::hint::black_box(matrix.matmul(&xs));
+            }
         }
         start.elapsed().as_secs_f64() / CALLS as f64
     };

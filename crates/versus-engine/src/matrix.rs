@@ -363,6 +363,19 @@ impl StoredMatrix {
         out
     }
 
+    /// [`StoredMatrix::matmul`] as a Q8_0 matrix gives it before its interleaved copy is made
+    /// (the same results, bit for bit), for the benchmarks to time; any other matrix's
+    /// `matmul`.
+    pub fn matmul_as_stored(&self, xs: &[f32]) -> Vec<f32> {
+        if let Kernel::InterleavedInBackground { .. } = &self.kernel {
+            let n = xs.len() / self.cols.max(1);
+            let mut out = vec![0f32; n * self.rows];
+            q8_0_x8::matmul_stored(&self.bytes, self.rows, self.cols, xs, &mut out);
+            return out;
+        }
+        self.matmul(xs)
+    }
+
     /// candle's form of the matrix (made once, on first use): for the CPU when versus's kernels
     /// are turned off. Half-precision weights become f32 there, as candle needs them.
     pub fn candle(&self) -> candle_core::Result<&QMatMul> {
@@ -505,8 +518,7 @@ mod tests {
         let xs: Vec<f32> = (0..9 * 512)
             .map(|i| (i * 31 % 97) as f32 / 48.0 - 1.0)
             .collect();
-        let mut as_stored = vec![0f32; 9 * 40];
-        q8_0_x8::matmul_stored(&matrix.bytes, 40, 512, &xs, &mut as_stored);
+        let as_stored = matrix.matmul_as_stored(&xs);
         wait_for_background_work();
         let Kernel::InterleavedInBackground { copy } = &matrix.kernel else {
             assert!(
