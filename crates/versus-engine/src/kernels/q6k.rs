@@ -277,9 +277,17 @@ mod avx512 {
         all_scales: __m256i,
     }
 
+    /// Two copies of the byte pair at `byte`, `byte + 1`: a `vpshufb` index that fills each
+    /// 16-bit lane of a 32-bit one with the i16 there.
+    const fn pair_index(byte: i8) -> i32 {
+        let (low, high) = (byte as u8 as i32, (byte + 1) as u8 as i32);
+        let lane = low | (high << 8);
+        lane | (lane << 16)
+    }
+
     /// A block unpacked at full width: each 64-byte `ql` load gives two pairs' low bits (its low
     /// and its high nibbles), a 32-byte `qh` load broadcast to both halves gives their high
-    /// bits (masked, then shifted by a per-half count), and one `vpermw` each spreads the
+    /// bits (masked, then shifted by a per-half count), and one `vpshufb` each spreads the
     /// sixteen scales over a pair's sub-blocks. Why not AVX2's unpacking joined in pairs, as
     /// before: its scale broadcasts and joins were most of a block's instructions, and this
     /// kernel was bound by them even at one activation row (the kernels bench's compute alone:
@@ -321,12 +329,35 @@ mod avx512 {
                 unpacked.q[2 * n + 1] =
                     _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), nibble), high);
             }
-            // Pair p covers sub-blocks 4p..4p+4, eight 16-bit lanes of products each.
-            let scales = _mm512_castsi256_si512(all_scales);
+            // Pair p covers sub-blocks 4p..4p+4, eight 16-bit lanes of products each: the i16
+            // scales' 128-bit lane that holds them, in every lane, then an in-lane shuffle.
             for (pair, spread) in unpacked.scales.iter_mut().enumerate() {
-                let lanes: [i16; 32] = std::array::from_fn(|m| (4 * pair + m / 8) as i16);
-                let index = _mm512_loadu_si512(lanes.as_ptr() as *const __m512i);
-                *spread = _mm512_permutexvar_epi16(index, scales);
+                let lane = if pair < 2 {
+                    _mm256_castsi256_si128(all_scales)
+                } else {
+                    _mm256_extracti128_si256(all_scales, 1)
+                };
+                let first = (8 * (pair % 2)) as i8;
+                let index = |s: i8| pair_index(first + 2 * s);
+                let index = _mm512_set_epi32(
+                    index(3),
+                    index(3),
+                    index(3),
+                    index(3),
+                    index(2),
+                    index(2),
+                    index(2),
+                    index(2),
+                    index(1),
+                    index(1),
+                    index(1),
+                    index(1),
+                    index(0),
+                    index(0),
+                    index(0),
+                    index(0),
+                );
+                *spread = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(lane), index);
             }
             unpacked
         }
