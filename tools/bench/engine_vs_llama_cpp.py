@@ -3,7 +3,9 @@
 
 Writes a Phi-4-shaped GGUF with random weights (full width and vocabulary, `--layers` of its 40
 layers) in F16, quantizes it with llama.cpp's own quantizer to Q8_0 and Q4_K (every 2-D tensor
-Q4_K, output and embedding included, so the file is one type), then, for each file and round,
+Q4_K, output and embedding included, so the file is one type), and with `--types` to the
+Q4_K_M and Q5_K_M mixes people download (llama.cpp's choice of Q6_K tensors among them), then,
+for each file and round,
 interleaved: versus (`cargo bench -p versus-engine --bench engine -- --gguf FILE`, which also
 measures decode with candle's matmul alone) and llama.cpp (llama-cpp-python, in this process):
 load seconds, prefill tokens/s over a 128-token prompt and decode tokens/s over 32 greedy
@@ -88,13 +90,14 @@ def write_f16(path, layers):
     writer.close()
 
 
-def quantize(source, target, ftype, threads):
-    """llama.cpp's quantizer; Q4_K files get Q4_K output and embedding matrices too."""
+def quantize(source, target, ftype, threads, pure=True):
+    """llama.cpp's quantizer; pure Q4_K files get Q4_K output and embedding matrices too."""
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = ftype
     params.nthread = threads
-    # Every tensor the requested type (no per-tensor bumps to Q5_K/Q6_K): one type per file.
-    params.pure = True
+    # Pure: every tensor the requested type (no per-tensor bumps to Q5_K/Q6_K), one type per
+    # file. The _M mixes are what people download: llama.cpp's own choice of Q6_K tensors.
+    params.pure = pure
     if ftype == llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_S:
         params.output_tensor_type = GGML_TYPE_Q4_K
         params.token_embedding_type = GGML_TYPE_Q4_K
@@ -202,7 +205,8 @@ def main():
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--types", default="q4_k,q8_0,f16")
+    parser.add_argument("--types", default="q4_k,q8_0,f16",
+                        help="comma-separated, of q4_k, q8_0, f16, q4_k_m, q5_k_m")
     parser.add_argument("--prepare-only", action="store_true", help="write the files and stop")
     args = parser.parse_args()
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -211,19 +215,23 @@ def main():
     if not os.path.exists(files["f16"]):
         print(f"writing {files['f16']} ...", file=sys.stderr)
         write_f16(files["f16"], args.layers)
-    for name, ftype in [("q8_0", llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0), ("q4_k", llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_S)]:
+    types = args.types.split(",")
+    mixes = [("q8_0", llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, True),
+             ("q4_k", llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_S, True),
+             ("q4_k_m", llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M, False),
+             ("q5_k_m", llama_cpp.LLAMA_FTYPE_MOSTLY_Q5_K_M, False)]
+    for name, ftype, pure in mixes:
         files[name] = os.path.join(args.dir, f"phi4-{args.layers}l-{name}.gguf")
-        if not os.path.exists(files[name]):
+        if name in types and not os.path.exists(files[name]):
             print(f"quantizing to {files[name]} ...", file=sys.stderr)
-            quantize(files["f16"], files[name], ftype, args.threads)
+            quantize(files["f16"], files[name], ftype, args.threads, pure)
     if args.prepare_only:
-        for name, path in files.items():
-            print(name, path, tensor_types(path))
+        for name in types:
+            print(name, files[name], tensor_types(files[name]))
         return
     print("building the versus benchmark ...", file=sys.stderr)
     subprocess.run(["cargo", "bench", "-p", "versus-engine", "--bench", "engine", "--no-run"], cwd=repo, check=True)
 
-    types = args.types.split(",")
     results = {t: {"versus": [], "llama.cpp": []} for t in types}
     for round_ in range(args.rounds):
         for t in types:
