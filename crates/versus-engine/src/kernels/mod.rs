@@ -3,7 +3,9 @@
 //! one activation row (decode) or a few (batched decode, prefill), with the activations quantized
 //! (to Q8_K, to Q8_0) exactly as llama.cpp quantizes them, split over candle's persistent thread
 //! pool. A Q4_K matrix whose rows fill groups of eight is interleaved on load for an eight-row
-//! kernel (`q4k_x8`) on AVX2 and AVX-512 VNNI machines.
+//! kernel (`q4k_x8`) on AVX2 and AVX-512 VNNI machines; a Q8_0 one goes through an eight-row
+//! kernel too (`q8_0_x8`, AVX-512 VNNI), interleaved as it is used until a background copy is
+//! made.
 //!
 //! Why not candle's: on two cores its one-row quantized matmul read weights at about 11.6 GB/s
 //! (Q4_K) and 11.8 GB/s (Q8_0) against 25 GB/s of bandwidth, where these read 19.9 and 14.1

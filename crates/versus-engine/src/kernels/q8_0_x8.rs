@@ -1,6 +1,8 @@
-//! Q8_0 with eight rows interleaved, as `q4k_x8` does for Q4_K: a Q8_0 matrix is repacked on
-//! load so that one AVX-512 VNNI `dpbusd` multiplies 64 weights of eight rows with their
-//! activations.
+//! Q8_0 with eight rows interleaved, as `q4k_x8` does for Q4_K, so that one AVX-512 VNNI
+//! `dpbusd` multiplies 64 weights of eight rows with their activations. The interleaved copy is
+//! made in the background ([`interleave`], see `matrix::Kernel` for why not on load); until it
+//! exists, [`matmul_stored`] interleaves each group of the stored rows in registers as it goes,
+//! with the same results bit for bit.
 //!
 //! Why: the row-at-a-time Q8_0 kernel unpacks a 34-byte block (an f16 scale and 32 weights) per
 //! row and per tile of activations, and its sixteen-row batch took 7.4x one row's time; prefill
