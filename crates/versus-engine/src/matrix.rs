@@ -267,7 +267,7 @@ impl StoredMatrix {
 
     /// The matrix readied for its matmul: a Q4_K or Q8_0 matrix whose rows fill groups of eight
     /// goes through an eight-row kernel where this CPU has one. A Q4_K matrix is interleaved
-    /// for it now, a Q8_0 matrix in the background (see [`Kernel`]); the file's pages of it are
+    /// for it now, a Q8_0 matrix in the background (see `Kernel`); the file's pages of it are
     /// then released, so memory returns to the file's size. Every
     /// product of the matrix then goes through that kernel, whatever the number of activation
     /// rows, so a row's result never depends on its batch. The stored bytes stay for candle's
