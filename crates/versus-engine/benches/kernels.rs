@@ -193,23 +193,23 @@ fn main() -> candle_core::Result<()> {
                 theirs / ours,
                 bytes / 1e9 / ours / bound * 100.0
             );
+            // The median of three calls.
+            let time = |product: &dyn Fn() -> Vec<f32>| {
+                median(
+                    (0..3)
+                        .map(|_| {
+                            let start = Instant::now();
+                            std::hint::black_box(product());
+                            start.elapsed().as_secs_f64()
+                        })
+                        .collect(),
+                )
+            };
             for (slot, &n) in BATCHES.iter().enumerate() {
                 let xs = activations(n, cols);
-                let mut times = Vec::new();
-                for _ in 0..3 {
-                    let start = Instant::now();
-                    std::hint::black_box(matrix.matmul(&xs));
-                    times.push(start.elapsed().as_secs_f64());
-                }
-                batch_times[slot] += median(times);
+                batch_times[slot] += time(&|| matrix.matmul(&xs));
                 if format == StoredFormat::Q8_0 {
-                    let mut times = Vec::new();
-                    for _ in 0..3 {
-                        let start = Instant::now();
-                        std::hint::black_box(matrix.matmul_as_stored(&xs));
-                        times.push(start.elapsed().as_secs_f64());
-                    }
-                    stored_times[slot] += median(times);
+                    stored_times[slot] += time(&|| matrix.matmul_as_stored(&xs));
                 }
             }
         }

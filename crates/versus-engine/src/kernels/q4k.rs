@@ -140,6 +140,12 @@ impl super::Format for Q4K {
 /// The scale unpacking Q5_K shares (its blocks pack scales and minimums the same way).
 #[cfg(target_arch = "x86_64")]
 pub(super) use avx2::unpack_scales as avx2_unpack_scales;
+/// Its block sums, for Q5_K's exactness tests.
+#[cfg(all(target_arch = "x86_64", test))]
+pub(super) use avx512::block_sums as avx512_block_sums;
+/// The AVX-512 kernel Q5_K shares, with its own unpacking.
+#[cfg(target_arch = "x86_64")]
+pub(super) use avx512::{dot_tile_by as avx512_dot_tile_by, Unpacked as Avx512Unpacked};
 
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
@@ -342,11 +348,12 @@ mod avx512 {
     use super::{BlockQ8K, BLOCK_BYTES};
 
     /// A block's weights unpacked: the four 64-weight vectors, each one's pair of sub-block
-    /// scales as i16 lanes (32 of each), and the eight minimums as i16.
-    pub(super) struct Unpacked {
-        q: [__m512i; 4],
-        scales: [__m512i; 4],
-        mins: __m128i,
+    /// scales as i16 lanes (32 of each), and the eight minimums as i16. Q5_K's kernel unpacks
+    /// its blocks into the same form and shares the rest ([`dot_tile_by`]).
+    pub(in crate::kernels) struct Unpacked {
+        pub(in crate::kernels) q: [__m512i; 4],
+        pub(in crate::kernels) scales: [__m512i; 4],
+        pub(in crate::kernels) mins: __m128i,
     }
 
     /// The AVX2 unpacking (all in registers), each chunk's two halves joined.
@@ -382,7 +389,7 @@ mod avx512 {
     /// `block_sums_reference`), as sixteen and four i32 lanes.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-    pub(super) unsafe fn block_sums(x: &Unpacked, y: &BlockQ8K) -> (__m512i, __m128i) {
+    pub(in crate::kernels) unsafe fn block_sums(x: &Unpacked, y: &BlockQ8K) -> (__m512i, __m128i) {
         let q8 = y.qs.as_ptr();
         // SAFETY: a Q8_K block has 256 bytes of q8 and 16 i16 bsums; chunk < 4 keeps every
         // 64-byte load inside them. The caller guarantees the features.
@@ -390,8 +397,8 @@ mod avx512 {
             let mut sumi = _mm512_setzero_si512();
             for chunk in 0..4 {
                 let a = _mm512_loadu_si512(q8.add(64 * chunk) as *const __m512i);
-                // u8 (< 16) x i8 pairs into i16 (no saturation), then times the scale and
-                // into the i32 lanes.
+                // u8 (< 16, or < 32 for Q5_K) x i8 pairs into i16 (at most 2·31·128, no
+                // saturation), then times the scale and into the i32 lanes.
                 let pairs = _mm512_maddubs_epi16(x.q[chunk], a);
                 sumi = _mm512_dpwssd_epi32(sumi, pairs, x.scales[chunk]);
             }
@@ -418,12 +425,26 @@ mod avx512 {
     /// One row dotted with `N` activation rows: the same operations for each whatever `N` is.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
     pub(super) unsafe fn dot_tile<const N: usize>(row: &[u8], ys: [&[BlockQ8K]; N]) -> [f32; N] {
+        // SAFETY: the caller guarantees the features; `unpack` gets whole blocks.
+        unsafe { dot_tile_by(row, BLOCK_BYTES, ys, |bytes| unpack(bytes)) }
+    }
+
+    /// [`dot_tile`] for any block of `block_bytes` that starts with Q4_K's f16 `d` and `dmin`
+    /// and that `unpack` turns into [`Unpacked`] (Q4_K's, Q5_K's).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub(in crate::kernels) unsafe fn dot_tile_by<const N: usize>(
+        row: &[u8],
+        block_bytes: usize,
+        ys: [&[BlockQ8K]; N],
+        unpack: impl Fn(&[u8]) -> Unpacked,
+    ) -> [f32; N] {
         // SAFETY: the caller guarantees the features; blocks are read by `unpack` and
         // `block_sums` inside their bounds, activation blocks by bounds-checked index.
         unsafe {
             let mut acc = [_mm512_setzero_ps(); N];
             let mut acc_mins = [_mm_setzero_ps(); N];
-            for (block, bytes) in row.chunks_exact(BLOCK_BYTES).enumerate() {
+            for (block, bytes) in row.chunks_exact(block_bytes).enumerate() {
                 let head = i32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
                 let both = _mm_cvtph_ps(_mm_cvtsi32_si128(head));
                 let (d, dmin) = (_mm_cvtss_f32(both), _mm_cvtss_f32(_mm_movehdup_ps(both)));

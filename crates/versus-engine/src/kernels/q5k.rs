@@ -275,29 +275,14 @@ mod avx512 {
     //! kernel's instructions per activation row, which is what a batch pays for.
     use std::arch::x86_64::*;
 
-    use super::super::q4k::avx2_unpack_scales;
-    use super::super::x86;
+    use super::super::q4k::{avx2_unpack_scales, avx512_dot_tile_by, Avx512Unpacked as Unpacked};
     use super::{BlockQ8K, BLOCK_BYTES};
-
-    /// A block's weights unpacked: chunk c's 64 weights in value order, the scale of the
-    /// sub-block each pair of them belongs to as i16 lanes, and the eight minimums as i16.
-    struct Unpacked {
-        q: [__m512i; 4],
-        scales: [__m512i; 4],
-        mins: __m128i,
-    }
 
     /// The 16-bit lanes of a register's high 256 bits.
     const HIGH_HALF: __mmask32 = 0xffff_0000;
 
-    /// Two copies of the byte pair at `byte`, `byte + 1`: a `vpshufb` index that fills each
-    /// 16-bit lane of a 32-bit one with the i16 there.
-    const fn pair(byte: i8) -> i32 {
-        let (low, high) = (byte as u8 as i32, (byte + 1) as u8 as i32);
-        let lane = low | (high << 8);
-        lane | (lane << 16)
-    }
-
+    /// A block unpacked into Q4_K's form: chunk c's 64 weights in value order, the scale of
+    /// the sub-block each pair of them belongs to as i16 lanes, and the eight minimums.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
     unsafe fn unpack(bytes: &[u8]) -> Unpacked {
@@ -339,52 +324,10 @@ mod avx512 {
                 unpacked.q[chunk] = _mm512_or_si512(nibbles, fifth);
                 // Sub-block 2c's scale over the low half, 2c + 1's over the high half.
                 let (low, high) = ((4 * chunk) as i8, (4 * chunk + 2) as i8);
-                let spread = _mm512_set_epi32(
-                    pair(high),
-                    pair(high),
-                    pair(high),
-                    pair(high),
-                    pair(high),
-                    pair(high),
-                    pair(high),
-                    pair(high),
-                    pair(low),
-                    pair(low),
-                    pair(low),
-                    pair(low),
-                    pair(low),
-                    pair(low),
-                    pair(low),
-                    pair(low),
-                );
+                let spread = super::super::x86::i16_spread_index([low, low, high, high]);
                 unpacked.scales[chunk] = _mm512_shuffle_epi8(scales, spread);
             }
             unpacked
-        }
-    }
-
-    /// The two integer sums of an unpacked block against a Q8_K block (see
-    /// `block_sums_reference`), as sixteen and four i32 lanes.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-    unsafe fn block_sums(x: &Unpacked, y: &BlockQ8K) -> (__m512i, __m128i) {
-        let q8 = y.qs.as_ptr();
-        // SAFETY: a Q8_K block has 256 bytes of q8 and 16 i16 bsums; chunk < 4 keeps every
-        // 64-byte load inside them. The caller guarantees the features.
-        unsafe {
-            let mut sumi = _mm512_setzero_si512();
-            for chunk in 0..4 {
-                let a = _mm512_loadu_si512(q8.add(64 * chunk) as *const __m512i);
-                // u8 (< 32) x i8 pairs into i16 (at most 2·31·128), then scaled into i32.
-                let products = _mm512_maddubs_epi16(x.q[chunk], a);
-                sumi = _mm512_dpwssd_epi32(sumi, products, x.scales[chunk]);
-            }
-            let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
-            let pair_sums = _mm_hadd_epi16(
-                _mm256_castsi256_si128(bsums),
-                _mm256_extracti128_si256(bsums, 1),
-            );
-            (sumi, _mm_madd_epi16(x.mins, pair_sums))
         }
     }
 
@@ -394,40 +337,20 @@ mod avx512 {
     pub(super) unsafe fn block_sums_scalar(bytes: &[u8], y: &BlockQ8K) -> (i32, i32) {
         // SAFETY: the caller guarantees the features the callees need.
         unsafe {
-            let (sumi, summs) = block_sums(&unpack(bytes), y);
-            (_mm512_reduce_add_epi32(sumi), x86::sum_i32x4(summs))
+            let (sumi, summs) = super::super::q4k::avx512_block_sums(&unpack(bytes), y);
+            (
+                _mm512_reduce_add_epi32(sumi),
+                super::super::x86::sum_i32x4(summs),
+            )
         }
     }
 
-    /// One row dotted with `N` activation rows: per block, the weights are unpacked once and
-    /// multiplied with each activation in turn, the same operations whatever `N` is.
+    /// One row dotted with `N` activation rows: Q4_K's AVX-512 kernel with this unpacking
+    /// (the block sums of a chunk are the same once its weights are bytes below 32).
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
     pub(super) unsafe fn dot_tile<const N: usize>(row: &[u8], ys: [&[BlockQ8K]; N]) -> [f32; N] {
-        // SAFETY: the caller guarantees the features; blocks are read by `unpack` and
-        // `block_sums` inside their bounds, activation blocks by bounds-checked index.
-        unsafe {
-            let mut acc = [_mm512_setzero_ps(); N];
-            let mut acc_mins = [_mm_setzero_ps(); N];
-            for (block, bytes) in row.chunks_exact(BLOCK_BYTES).enumerate() {
-                let head = i32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-                let both = _mm_cvtph_ps(_mm_cvtsi32_si128(head));
-                let (d, dmin) = (_mm_cvtss_f32(both), _mm_cvtss_f32(_mm_movehdup_ps(both)));
-                let unpacked = unpack(bytes);
-                for j in 0..N {
-                    let y = &ys[j][block];
-                    let (sumi, summs) = block_sums(&unpacked, y);
-                    acc[j] =
-                        _mm512_fmadd_ps(_mm512_set1_ps(d * y.d), _mm512_cvtepi32_ps(sumi), acc[j]);
-                    acc_mins[j] =
-                        _mm_fmadd_ps(_mm_set1_ps(dmin * y.d), _mm_cvtepi32_ps(summs), acc_mins[j]);
-                }
-            }
-            let mut out = [0f32; N];
-            for j in 0..N {
-                out[j] = _mm512_reduce_add_ps(acc[j]) - x86::sum_f32x4(acc_mins[j]);
-            }
-            out
-        }
+        // SAFETY: the caller guarantees the features; `unpack` gets whole blocks.
+        unsafe { avx512_dot_tile_by(row, BLOCK_BYTES, ys, |bytes| unpack(bytes)) }
     }
 }
 

@@ -277,14 +277,6 @@ mod avx512 {
         all_scales: __m256i,
     }
 
-    /// Two copies of the byte pair at `byte`, `byte + 1`: a `vpshufb` index that fills each
-    /// 16-bit lane of a 32-bit one with the i16 there.
-    const fn pair_index(byte: i8) -> i32 {
-        let (low, high) = (byte as u8 as i32, (byte + 1) as u8 as i32);
-        let lane = low | (high << 8);
-        lane | (lane << 16)
-    }
-
     /// A block unpacked at full width: each 64-byte `ql` load gives two pairs' low bits (its low
     /// and its high nibbles), a 32-byte `qh` load broadcast to both halves gives their high
     /// bits (masked, then shifted by a per-half count), and one `vpshufb` each spreads the
@@ -338,25 +330,7 @@ mod avx512 {
                     _mm256_extracti128_si256(all_scales, 1)
                 };
                 let first = (8 * (pair % 2)) as i8;
-                let index = |s: i8| pair_index(first + 2 * s);
-                let index = _mm512_set_epi32(
-                    index(3),
-                    index(3),
-                    index(3),
-                    index(3),
-                    index(2),
-                    index(2),
-                    index(2),
-                    index(2),
-                    index(1),
-                    index(1),
-                    index(1),
-                    index(1),
-                    index(0),
-                    index(0),
-                    index(0),
-                    index(0),
-                );
+                let index = super::super::x86::i16_spread_index([0, 2, 4, 6].map(|s| first + s));
                 *spread = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(lane), index);
             }
             unpacked

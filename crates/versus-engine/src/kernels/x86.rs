@@ -15,6 +15,20 @@ pub(super) fn prefetch_l2(start: *const u8, len: usize) {
     }
 }
 
+/// A `vpshufb` index that fills 128-bit lane q of a register with copies of the i16 at byte
+/// `bytes[q]` of the shuffled register's lane: how the Q5_K and Q6_K kernels spread a block's
+/// sub-block scales (i16, eight to a lane) over the products they scale.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(super) fn i16_spread_index(bytes: [i8; 4]) -> __m512i {
+    let pair = |byte: i8| {
+        let lane = i32::from(byte as u8) | (i32::from(byte as u8 + 1) << 8);
+        lane | (lane << 16)
+    };
+    let [a, b, c, d] = bytes.map(pair);
+    _mm512_set_epi32(d, d, d, d, c, c, c, c, b, b, b, b, a, a, a, a)
+}
+
 /// The eight f32 lanes of `v`, added up.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
