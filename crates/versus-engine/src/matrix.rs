@@ -155,7 +155,8 @@ enum Kernel {
     /// file load in 1.3-2.5 s against 0.14 s without. Why not read as stored for good: the
     /// copy is faster to multiply (one 64-byte load where stored rows need eight loads and
     /// four shuffles); eight sequences decoded together measured 122-158 tokens/s from the
-    /// copy against 107-114 as stored (`--bench engine -- --profile batch8`, interleaved runs).
+    /// copy (then made on load) against 107-114 as stored (`--bench engine -- --profile
+    /// batch8`, interleaved runs).
     InterleavedInBackground {
         copy: Arc<OnceLock<kernels::Interleaved>>,
     },
@@ -200,10 +201,7 @@ fn background() -> &'static Background {
                             }
                         }
                     }
-                    let background = background();
-                    let mut pending = background.pending.lock().unwrap_or_else(|e| e.into_inner());
-                    *pending = pending.saturating_sub(1);
-                    background.finished.notify_all();
+                    background().one_done();
                 }
             });
         Background {
@@ -212,6 +210,25 @@ fn background() -> &'static Background {
             finished: std::sync::Condvar::new(),
         }
     })
+}
+
+impl Background {
+    /// Queues a copy for the thread.
+    fn enqueue(&self, job: BackgroundCopy) {
+        *self.pending.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        let queued = self.queue.lock().is_ok_and(|queue| queue.send(job).is_ok());
+        if !queued {
+            // No thread to do it: nothing will be finished.
+            self.one_done();
+        }
+    }
+
+    /// One queued copy made, or given up.
+    fn one_done(&self) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        *pending = pending.saturating_sub(1);
+        self.finished.notify_all();
+    }
 }
 
 /// Blocks until the background thread has made every interleaved copy asked of it so far, so
@@ -292,18 +309,7 @@ impl StoredMatrix {
                     cols: self.cols,
                     copy: Arc::downgrade(&copy),
                 };
-                let background = background();
-                *background.pending.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-                let queued = background
-                    .queue
-                    .lock()
-                    .is_ok_and(|queue| queue.send(job).is_ok());
-                if !queued {
-                    // No thread to do it: nothing will be finished.
-                    let mut pending = background.pending.lock().unwrap_or_else(|e| e.into_inner());
-                    *pending = pending.saturating_sub(1);
-                    background.finished.notify_all();
-                }
+                background().enqueue(job);
                 self.kernel = Kernel::InterleavedInBackground { copy };
             }
             _ => {}

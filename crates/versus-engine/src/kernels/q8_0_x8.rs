@@ -179,9 +179,9 @@ pub fn dot_group_reference(group: &[u8], ys: &[ActivationBlock]) -> [f32; ROWS] 
     out
 }
 
-/// A group's eight rows (interleaved) dotted with one to four activation rows: `out[j][r]`.
-/// `ahead` (empty, or as many bytes as `group`) is asked into L2 as the pass goes, a group
-/// block's worth per group block: the stored rows of a group to come.
+/// A group's eight rows (interleaved) dotted with one to [`super::TILE`] activation rows:
+/// `out[j][r]`. `ahead` (empty, or as many bytes as `group`) is asked into L2 as the pass goes,
+/// a group block's worth per group block: the bytes of a group to come.
 pub fn dot_group(
     isa: Isa,
     group: &[u8],
@@ -336,8 +336,11 @@ mod avx512 {
     /// `N` activation rows against a group of eight rows: `out[j][r]`, asking for `ahead`
     /// (empty or as long as `group`) into L2 a group block's worth at a time. Why: with two or
     /// more activation rows a pass computes long enough that reading the next group has to
-    /// overlap it, and left to the hardware it did not (see `q4k_x8`'s `PREFETCH_BLOCKS`):
-    /// eight sequences decoded together measured 123-148 tokens/s against 100-106 without.
+    /// overlap it, and left to the hardware it did not (see `q4k_x8`'s `PREFETCH_BLOCKS`).
+    /// Asking for the group's own bytes 16 group blocks ahead, as this kernel first did, eight
+    /// sequences decoded together measured 123-148 tokens/s against 100-106 without; asking for
+    /// the next group's, as now, measured 112-140 against that version's 128-138
+    /// (`--bench engine -- --gguf` Q8_0, interleaved runs), the same within this host's noise.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
     pub(super) unsafe fn dot_group<const N: usize>(
         ys: [&[ActivationBlock]; N],
