@@ -19,7 +19,8 @@ Set-up (about 7 minutes to build llama.cpp from source on two cores):
     /tmp/llvenv/bin/pip install numpy gguf llama-cpp-python==0.3.36
     /tmp/llvenv/bin/python tools/bench/engine_vs_llama_cpp.py --dir /tmp/gguf-bench
 
-The files take about 6 GB in `--dir` (kept between runs; delete them to regenerate).
+The files take about 6 GB in `--dir`, and 2.4 GB more with the two mixes (kept between runs;
+delete them to regenerate).
 """
 
 import argparse
@@ -216,6 +217,9 @@ def main():
         print(f"writing {files['f16']} ...", file=sys.stderr)
         write_f16(files["f16"], args.layers)
     types = args.types.split(",")
+    known = {"f16", "q8_0", "q4_k", "q4_k_m", "q5_k_m"}
+    if not set(types) <= known:
+        sys.exit(f"--types takes {', '.join(sorted(known))}, not {', '.join(sorted(set(types) - known))}")
     mixes = [("q8_0", llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, True),
              ("q4_k", llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_S, True),
              ("q4_k_m", llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M, False),
