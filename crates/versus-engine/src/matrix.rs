@@ -15,7 +15,7 @@ use candle_core::{Device, Tensor};
 use memmap2::Mmap;
 
 use crate::kernels::half::{Bf16, HalfKind, F16};
-use crate::kernels::{self, q4k::Q4K, q4k_x8, q5k::Q5K, q6k::Q6K, q8_0::Q8_0, q8_0_x8};
+use crate::kernels::{self, q4k::Q4K, q4k_x8, q5k::Q5K, q5k_x8, q6k::Q6K, q8_0::Q8_0, q8_0_x8};
 
 /// The formats versus's kernels multiply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,8 +143,12 @@ pub struct StoredMatrix {
 enum Kernel {
     /// A row at a time (`kernels::matmul`), or candle's matmul when the kernels are off.
     Rows,
-    /// Eight rows at a time, from a copy interleaved on load (Q4_K: `kernels::q4k_x8`).
-    InterleavedOnLoad(Arc<kernels::Interleaved>),
+    /// Eight rows at a time, from a copy interleaved on load (Q4_K: `kernels::q4k_x8`; Q5_K:
+    /// `kernels::q5k_x8`), multiplied by that module's `matmul`.
+    InterleavedOnLoad {
+        copy: Arc<kernels::Interleaved>,
+        matmul: InterleavedMatmul,
+    },
     /// Eight rows at a time (Q8_0: `kernels::q8_0_x8`): from the stored bytes, each group
     /// interleaved in registers as it is used, until the background thread (see
     /// [`wait_for_background_work`]) has set `copy`, then from that interleaved copy. Both give
@@ -161,6 +165,9 @@ enum Kernel {
         copy: Arc<OnceLock<kernels::Interleaved>>,
     },
 }
+
+/// An interleaved kernel's `matmul(copy, rows, cols, xs, out)`.
+type InterleavedMatmul = fn(&[u8], usize, usize, &[f32], &mut [f32]);
 
 /// A matrix's interleaved copy still to be made by the background thread.
 struct BackgroundCopy {
@@ -282,9 +289,9 @@ impl StoredMatrix {
         })
     }
 
-    /// The matrix readied for its matmul: a Q4_K or Q8_0 matrix whose rows fill groups of eight
-    /// goes through an eight-row kernel where this CPU has one. A Q4_K matrix is interleaved
-    /// for it now, a Q8_0 matrix in the background (see `Kernel`); the file's pages of it are
+    /// The matrix readied for its matmul: a Q4_K, Q5_K or Q8_0 matrix whose rows fill groups
+    /// of eight goes through an eight-row kernel where this CPU has one. A Q4_K or Q5_K matrix
+    /// is interleaved for it now, a Q8_0 matrix in the background (see `Kernel`); the file's pages of it are
     /// then released, so memory returns to the file's size. Every
     /// product of the matrix then goes through that kernel, whatever the number of activation
     /// rows, so a row's result never depends on its batch. The stored bytes stay for candle's
@@ -296,9 +303,21 @@ impl StoredMatrix {
         let isa = kernels::isa();
         match self.format {
             StoredFormat::Q4K if q4k_x8::applies(isa, self.rows, self.cols) => {
-                if let Some(interleaved) = q4k_x8::interleave(&self.bytes, self.rows, self.cols) {
+                if let Some(copy) = q4k_x8::interleave(&self.bytes, self.rows, self.cols) {
                     self.bytes.release();
-                    self.kernel = Kernel::InterleavedOnLoad(Arc::new(interleaved));
+                    self.kernel = Kernel::InterleavedOnLoad {
+                        copy: Arc::new(copy),
+                        matmul: q4k_x8::matmul,
+                    };
+                }
+            }
+            StoredFormat::Q5K if q5k_x8::applies(isa, self.rows, self.cols) => {
+                if let Some(copy) = q5k_x8::interleave(&self.bytes, self.rows, self.cols) {
+                    self.bytes.release();
+                    self.kernel = Kernel::InterleavedOnLoad {
+                        copy: Arc::new(copy),
+                        matmul: q5k_x8::matmul,
+                    };
                 }
             }
             StoredFormat::Q8_0 if q8_0_x8::applies(isa, self.rows, self.cols) => {
@@ -345,8 +364,8 @@ impl StoredMatrix {
         let mut out = vec![0f32; n * self.rows];
         let (bytes, rows, cols) = (&*self.bytes, self.rows, self.cols);
         match &self.kernel {
-            Kernel::InterleavedOnLoad(interleaved) => {
-                q4k_x8::matmul(interleaved, rows, cols, xs, &mut out);
+            Kernel::InterleavedOnLoad { copy, matmul } => {
+                matmul(copy, rows, cols, xs, &mut out);
                 return out;
             }
             Kernel::InterleavedInBackground { copy } => {
@@ -539,13 +558,27 @@ mod tests {
         assert_eq!(bits(&from_copy), bits(&as_stored));
     }
 
+    /// The matrix as stored, and readied for its matmul (interleaved where an eight-row kernel
+    /// applies).
+    fn both_kernels(weights: &Tensor, format: StoredFormat) -> [StoredMatrix; 2] {
+        kernels::set_enabled(true);
+        [
+            stored(weights, format),
+            stored(weights, format).for_matmul(),
+        ]
+    }
+
     /// versus's kernels and candle's matmul on the same stored weights agree within the
-    /// activations' rounding, for a decode step, a batch and a prefill alike.
+    /// activations' rounding, for a decode step, a batch and a prefill alike, whether the
+    /// matrix goes through a row-at-a-time kernel or an interleaved one.
     #[test]
     fn the_kernels_and_candles_matmul_agree_at_every_row_count() {
         let weights = dense(40, 512);
-        for format in FORMATS {
-            let matrix = stored(&weights, format);
+        for matrix in FORMATS
+            .iter()
+            .flat_map(|&format| both_kernels(&weights, format))
+        {
+            let format = matrix.format();
             let projection = Projection::Stored(matrix.clone());
             for rows in [1, 3, 4, 5, 9, 130] {
                 let xs: Vec<f32> = (0..rows * 512)
@@ -582,8 +615,11 @@ mod tests {
     #[test]
     fn a_row_is_computed_the_same_whatever_its_batch() {
         let weights = dense(24, 256);
-        for format in FORMATS {
-            let matrix = stored(&weights, format);
+        for matrix in FORMATS
+            .iter()
+            .flat_map(|&format| both_kernels(&weights, format))
+        {
+            let format = matrix.format();
             let xs: Vec<f32> = (0..7 * 256)
                 .map(|i| (i * 13 % 89) as f32 / 40.0 - 1.0)
                 .collect();

@@ -20,6 +20,7 @@ pub mod half;
 pub mod q4k;
 pub mod q4k_x8;
 pub mod q5k;
+pub mod q5k_x8;
 pub mod q6k;
 pub mod q8_0;
 pub mod q8_0_x8;

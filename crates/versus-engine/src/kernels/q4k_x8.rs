@@ -124,33 +124,43 @@ pub fn interleave(bytes: &[u8], rows: usize, cols: usize) -> Option<super::Inter
             for r in 0..ROWS {
                 let start = (group * ROWS + r) * row_bytes + block * BLOCK_BYTES;
                 let src = &bytes[start..start + BLOCK_BYTES];
-                dst[D + 2 * r..D + 2 * r + 2].copy_from_slice(&src[0..2]);
-                dst[DMIN + 2 * r..DMIN + 2 * r + 2].copy_from_slice(&src[2..4]);
-                for word in 0..3 {
-                    let to = PACKED + 4 * ROWS * word + 4 * r;
-                    dst[to..to + 4].copy_from_slice(&src[4 + 4 * word..8 + 4 * word]);
-                }
-                for chunk in 0..4 {
-                    for i in 0..4 {
-                        let to = QS + 256 * chunk + 64 * i + 8 * r;
-                        let from = 16 + 32 * chunk + 8 * i;
-                        dst[to..to + 8].copy_from_slice(&src[from..from + 8]);
-                    }
-                }
+                put_row(dst, r, &src[..16], &src[16..]);
             }
         }
     });
     Some(out)
 }
 
-/// Row `r` (of the group) of a group block, in Q4_K's own form except for the packed scales,
-/// which it unpacks:
-/// `(d, dmin, scales, mins, the 128 nibble bytes)`.
-fn row_of(group_block: &[u8], r: usize) -> (f32, f32, [u8; 8], [u8; 8], [u8; 128]) {
-    let half = |at: usize| f16::from_le_bytes([group_block[at], group_block[at + 1]]).to_f32();
-    let packed: [u8; 12] =
-        std::array::from_fn(|i| group_block[PACKED + 4 * ROWS * (i / 4) + 4 * r + i % 4]);
-    let (scales, mins) = scales_and_mins(&packed);
+/// Puts row `r` of a group into a group block: `head`, its block's first sixteen bytes (`d`,
+/// `dmin` and the twelve packed bytes of scales and minimums), and `qs`, its 128 nibble
+/// bytes, where the layout (see the module's documentation) wants them. Q5_K's interleaving
+/// (`q5k_x8`) calls it too: its blocks are these bytes with `qh` between the two.
+pub(super) fn put_row(group_block: &mut [u8], r: usize, head: &[u8], qs: &[u8]) {
+    group_block[D + 2 * r..D + 2 * r + 2].copy_from_slice(&head[0..2]);
+    group_block[DMIN + 2 * r..DMIN + 2 * r + 2].copy_from_slice(&head[2..4]);
+    for word in 0..3 {
+        let to = PACKED + 4 * ROWS * word + 4 * r;
+        group_block[to..to + 4].copy_from_slice(&head[4 + 4 * word..8 + 4 * word]);
+    }
+    for chunk in 0..4 {
+        for i in 0..4 {
+            let to = QS + 256 * chunk + 64 * i + 8 * r;
+            let from = 32 * chunk + 8 * i;
+            group_block[to..to + 8].copy_from_slice(&qs[from..from + 8]);
+        }
+    }
+}
+
+/// Row `r` of a group block as [`put_row`] took it: its block's first sixteen bytes and its
+/// 128 nibble bytes.
+pub(super) fn take_row(group_block: &[u8], r: usize) -> ([u8; 16], [u8; 128]) {
+    let mut head = [0u8; 16];
+    head[0..2].copy_from_slice(&group_block[D + 2 * r..D + 2 * r + 2]);
+    head[2..4].copy_from_slice(&group_block[DMIN + 2 * r..DMIN + 2 * r + 2]);
+    for word in 0..3 {
+        let from = PACKED + 4 * ROWS * word + 4 * r;
+        head[4 + 4 * word..8 + 4 * word].copy_from_slice(&group_block[from..from + 4]);
+    }
     let mut qs = [0u8; 128];
     for chunk in 0..4 {
         for i in 0..4 {
@@ -159,7 +169,18 @@ fn row_of(group_block: &[u8], r: usize) -> (f32, f32, [u8; 8], [u8; 8], [u8; 128
                 .copy_from_slice(&group_block[from..from + 8]);
         }
     }
-    (half(D + 2 * r), half(DMIN + 2 * r), scales, mins, qs)
+    (head, qs)
+}
+
+/// Row `r` (of the group) of a group block, in Q4_K's own form except for the packed scales,
+/// which it unpacks:
+/// `(d, dmin, scales, mins, the 128 nibble bytes)`.
+fn row_of(group_block: &[u8], r: usize) -> (f32, f32, [u8; 8], [u8; 8], [u8; 128]) {
+    let (head, qs) = take_row(group_block, r);
+    let half = |at: usize| f16::from_le_bytes([head[at], head[at + 1]]).to_f32();
+    let packed: [u8; 12] = std::array::from_fn(|i| head[4 + i]);
+    let (scales, mins) = scales_and_mins(&packed);
+    (half(0), half(2), scales, mins, qs)
 }
 
 /// Row `r`'s two integer sums for one group block against a Q8_K block, by the scalar
@@ -274,12 +295,18 @@ fn q4k_activations(xs: &[f32]) -> Vec<BlockQ8K> {
 
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
-mod avx512 {
+pub(super) mod avx512 {
     //! AVX-512 VNNI: sixteen i32 lanes of `dpbusd`, two a row (its bytes `8i..8i+4` and
     //! `8i+4..8i+8` of a chunk), the activation's matching eight bytes broadcast to every pair
     //! of lanes; the sub-blocks' sums are then packed, scaled and added by `dpwssd` into lanes
     //! in another order ([`LANE_ROWS`]).
+    //!
+    //! Q5_K's interleaved groups (`q5k_x8`) go through the same kernel with `FIFTH_BIT`: their
+    //! group blocks are this layout followed by the fifth bits as byte masks, which add 16 to
+    //! the nibbles they mark.
     use std::arch::x86_64::*;
+
+    use super::super::q5k_x8;
 
     use super::{BlockQ8K, D, DMIN, GROUP_BLOCK_BYTES, PREFETCH_BLOCKS, QS, ROWS, SCALES};
 
@@ -303,13 +330,27 @@ mod avx512 {
     /// Which row each i32 lane of a block's sum belongs to: lane `4l + m` is row `2l + m % 2`.
     const LANE_ROWS: [i32; 16] = [0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7];
 
+    /// Bytes from one group block to the next: Q4_K's, or with `FIFTH_BIT` Q5_K's.
+    const fn stride<const FIFTH_BIT: bool>() -> usize {
+        if FIFTH_BIT {
+            q5k_x8::GROUP_BLOCK_BYTES
+        } else {
+            GROUP_BLOCK_BYTES
+        }
+    }
+
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn unpack_chunk(p: *const u8, h: *const u8, chunk: usize) -> Chunk {
-        // SAFETY: the caller guarantees the features, a whole group block at `p` and its
-        // unpacked header at `h`; `chunk < 4` keeps the loads inside them.
+    unsafe fn unpack_chunk<const FIFTH_BIT: bool>(
+        p: *const u8,
+        h: *const u8,
+        chunk: usize,
+    ) -> Chunk {
+        // SAFETY: the caller guarantees the features, a whole group block at `p` (Q5_K's with
+        // `FIFTH_BIT`) and its unpacked header at `h`; `chunk < 4` keeps the loads inside them.
         unsafe {
             let low4 = _mm512_set1_epi8(0x0f);
+            let sixteen = _mm512_set1_epi8(16);
             let scales = _mm256_cvtepu8_epi16(_mm_loadu_si128(
                 h.add(SCALES + 2 * ROWS * chunk) as *const __m128i
             ));
@@ -325,6 +366,21 @@ mod avx512 {
                 let bits = _mm512_loadu_si512(p.add(QS + 256 * chunk + 64 * i) as *const __m512i);
                 unpacked.low[i] = _mm512_and_si512(bits, low4);
                 unpacked.high[i] = _mm512_and_si512(_mm512_srli_epi16(bits, 4), low4);
+                if FIFTH_BIT {
+                    // One bit a byte of the load: a mask register straight from memory, and a
+                    // masked add (an or: the nibbles are below 16).
+                    let masks = p.add(q5k_x8::fifth_bit_masks(chunk, i));
+                    let low_mask = std::ptr::read_unaligned(masks as *const u64);
+                    let high_mask = std::ptr::read_unaligned(masks.add(8) as *const u64);
+                    unpacked.low[i] =
+                        _mm512_mask_add_epi8(unpacked.low[i], low_mask, unpacked.low[i], sixteen);
+                    unpacked.high[i] = _mm512_mask_add_epi8(
+                        unpacked.high[i],
+                        high_mask,
+                        unpacked.high[i],
+                        sixteen,
+                    );
+                }
             }
             unpacked
         }
@@ -340,16 +396,26 @@ mod avx512 {
     /// samples; the sums are the same integers. Measured in interleaved runs on the 2-core
     /// development machine: prefill 438-476 against 371-432 tokens/s, eight sequences 136-141
     /// against 126-145 (medians 140 and 134), one sequence unchanged.
+    ///
+    /// With `FIFTH_BIT` a weight reaches 31, and four loads' products (63,488) no longer fit
+    /// a word: each sub-block's lanes are summed over two loads at a time (at most 31,744),
+    /// packed and scaled twice.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn chunk_isum(isum: __m512i, x: &Chunk, chunk: usize, y: &BlockQ8K) -> __m512i {
+    unsafe fn chunk_isum<const FIFTH_BIT: bool>(
+        isum: __m512i,
+        x: &Chunk,
+        chunk: usize,
+        y: &BlockQ8K,
+    ) -> __m512i {
         // SAFETY: the caller guarantees the features; `chunk < 4` and `i < 4` keep the 8-byte
         // reads inside the block's 256 q8.
         unsafe {
             let q8 = y.qs.as_ptr();
-            let mut sub_low = _mm512_setzero_si512();
-            let mut sub_high = _mm512_setzero_si512();
+            let mut sub_low = [_mm512_setzero_si512(); 2];
+            let mut sub_high = [_mm512_setzero_si512(); 2];
             for i in 0..4 {
+                let part = if FIFTH_BIT { i / 2 } else { 0 };
                 let a_low = _mm512_set1_epi64(std::ptr::read_unaligned(
                     q8.add(64 * chunk + 8 * i) as *const i64
                 ));
@@ -357,32 +423,59 @@ mod avx512 {
                     q8.add(64 * chunk + 32 + 8 * i) as *const i64,
                 ));
                 // u8 nibbles x i8 activations, four products a lane, in i32.
-                sub_low = _mm512_dpbusd_epi32(sub_low, x.low[i], a_low);
-                sub_high = _mm512_dpbusd_epi32(sub_high, x.high[i], a_high);
+                sub_low[part] = _mm512_dpbusd_epi32(sub_low[part], x.low[i], a_low);
+                sub_high[part] = _mm512_dpbusd_epi32(sub_high[part], x.high[i], a_high);
             }
             // Per 128-bit lane: the low sub-block's four lanes, then the high one's.
-            _mm512_dpwssd_epi32(isum, _mm512_packs_epi32(sub_low, sub_high), x.scales)
+            let isum =
+                _mm512_dpwssd_epi32(isum, _mm512_packs_epi32(sub_low[0], sub_high[0]), x.scales);
+            if FIFTH_BIT {
+                _mm512_dpwssd_epi32(isum, _mm512_packs_epi32(sub_low[1], sub_high[1]), x.scales)
+            } else {
+                isum
+            }
         }
     }
 
-    /// `N` activation rows against a group of eight rows: `out[j][r]`.
+    /// `N` activation rows against a Q4_K group of eight rows: `out[j][r]`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
     pub(super) unsafe fn dot_group<const N: usize>(
         ys: [&[BlockQ8K]; N],
         group: &[u8],
     ) -> [[f32; ROWS]; N] {
-        // SAFETY: the caller guarantees the features, that `group` is whole group blocks and
-        // that each `ys[j]` has a block for each.
+        // SAFETY: as `dot_group_of`.
+        unsafe { dot_group_of::<N, false>(ys, group) }
+    }
+
+    /// `N` activation rows against a Q5_K group of eight rows (`q5k_x8`): `out[j][r]`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub(in super::super) unsafe fn dot_q5k_group<const N: usize>(
+        ys: [&[BlockQ8K]; N],
+        group: &[u8],
+    ) -> [[f32; ROWS]; N] {
+        // SAFETY: as `dot_group_of`.
+        unsafe { dot_group_of::<N, true>(ys, group) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    unsafe fn dot_group_of<const N: usize, const FIFTH_BIT: bool>(
+        ys: [&[BlockQ8K]; N],
+        group: &[u8],
+    ) -> [[f32; ROWS]; N] {
+        // SAFETY: the caller guarantees the features, that `group` is whole group blocks
+        // (Q5_K's with `FIFTH_BIT`) and that each `ys[j]` has a block for each.
         unsafe {
             let lane_rows = _mm512_loadu_si512(LANE_ROWS.as_ptr() as *const __m512i);
             let mut acc = [_mm512_setzero_ps(); N];
             let mut acc_mins = [_mm256_setzero_ps(); N];
-            for (block, gb) in group.chunks_exact(GROUP_BLOCK_BYTES).enumerate() {
+            let stride = stride::<FIFTH_BIT>();
+            for (block, gb) in group.chunks_exact(stride).enumerate() {
                 let p = gb.as_ptr();
                 // Past the matrix's end this asks for nothing that matters.
                 if N > 1 {
-                    let ahead = p.wrapping_add(PREFETCH_BLOCKS * GROUP_BLOCK_BYTES);
-                    super::super::x86::prefetch_l2(ahead, GROUP_BLOCK_BYTES);
+                    let ahead = p.wrapping_add(PREFETCH_BLOCKS * stride);
+                    super::super::x86::prefetch_l2(ahead, stride);
                 }
                 let d = _mm256_cvtph_ps(_mm_loadu_si128(p.add(D) as *const __m128i));
                 let dmin = _mm256_cvtph_ps(_mm_loadu_si128(p.add(DMIN) as *const __m128i));
@@ -393,9 +486,9 @@ mod avx512 {
                 let header = super::avx2::unpack_header(p);
                 let h = header.0.as_ptr();
                 for chunk in 0..4 {
-                    let unpacked = unpack_chunk(p, h, chunk);
+                    let unpacked = unpack_chunk::<FIFTH_BIT>(p, h, chunk);
                     for j in 0..N {
-                        isum[j] = chunk_isum(isum[j], &unpacked, chunk, &ys[j][block]);
+                        isum[j] = chunk_isum::<FIFTH_BIT>(isum[j], &unpacked, chunk, &ys[j][block]);
                     }
                 }
                 for j in 0..N {
@@ -430,18 +523,22 @@ mod avx512 {
     }
 
     /// Each row's two integer sums of one group block, for the exactness tests: the kernel's
-    /// own helpers, added up.
+    /// own helpers, added up (Q5_K's group block with `FIFTH_BIT`).
     #[cfg(test)]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    pub(super) unsafe fn block_sums(group_block: &[u8], y: &BlockQ8K) -> [(i32, i32); ROWS] {
-        // SAFETY: as `dot_group`, on one group block.
+    pub(in super::super) unsafe fn block_sums<const FIFTH_BIT: bool>(
+        group_block: &[u8],
+        y: &BlockQ8K,
+    ) -> [(i32, i32); ROWS] {
+        // SAFETY: as `dot_group_of`, on one group block.
         unsafe {
             let p = group_block.as_ptr();
             let header = super::avx2::unpack_header(p);
             let h = header.0.as_ptr();
             let mut isum = _mm512_setzero_si512();
             for chunk in 0..4 {
-                isum = chunk_isum(isum, &unpack_chunk(p, h, chunk), chunk, y);
+                let unpacked = unpack_chunk::<FIFTH_BIT>(p, h, chunk);
+                isum = chunk_isum::<FIFTH_BIT>(isum, &unpacked, chunk, y);
             }
             let mut lanes = [0i32; 16];
             _mm512_storeu_si512(lanes.as_mut_ptr() as *mut __m512i, isum);
@@ -829,7 +926,7 @@ mod tests {
                 #[allow(unsafe_code)]
                 let simd = unsafe {
                     match isa {
-                        Isa::Avx512 => avx512::block_sums(&group, &y),
+                        Isa::Avx512 => avx512::block_sums::<false>(&group, &y),
                         Isa::Avx2 => avx2::block_sums(&group, &y),
                         Isa::Portable => continue,
                     }
@@ -872,7 +969,7 @@ mod tests {
                         #[allow(unsafe_code)]
                         let simd = unsafe {
                             if isa == Isa::Avx512 {
-                                avx512::block_sums(group_block, &xs[0][b])
+                                avx512::block_sums::<false>(group_block, &xs[0][b])
                             } else {
                                 avx2::block_sums(group_block, &xs[0][b])
                             }
