@@ -135,8 +135,10 @@ fn main() -> candle_core::Result<()> {
     for &format in &formats {
         let mut total = (0.0, 0.0, 0.0, 0.0);
         let mut batch_times = vec![0.0; BATCHES.len()];
-        // Q8_0 as stored, what its matrices run at until their background copies are made.
+        // As stored, what the matrices run at until their background copies are made (Q8_0,
+        // and Q4_K and Q5_K with AVX-512).
         let mut stored_times = vec![0.0; BATCHES.len()];
+        let mut reads_stored = false;
         for &(name, rows, cols) in SHAPES {
             let row_at_a_time = random_matrix(format, rows, cols)?;
             let matrix = row_at_a_time.clone().for_matmul();
@@ -208,7 +210,8 @@ fn main() -> candle_core::Result<()> {
             for (slot, &n) in BATCHES.iter().enumerate() {
                 let xs = activations(n, cols);
                 batch_times[slot] += time(&|| matrix.matmul(&xs));
-                if format == StoredFormat::Q8_0 {
+                if matrix.reads_stored_at_first() {
+                    reads_stored = true;
                     stored_times[slot] += time(&|| matrix.matmul_as_stored(&xs));
                 }
             }
@@ -228,12 +231,12 @@ fn main() -> candle_core::Result<()> {
             .map(|&n| in_cache_step_seconds(format, n, false))
             .collect::<candle_core::Result<_>>()?;
         batch_rows.push((format!("{format:?}"), batch_times, compute));
-        if format == StoredFormat::Q8_0 {
+        if reads_stored {
             let compute: Vec<f64> = BATCHES
                 .iter()
                 .map(|&n| in_cache_step_seconds(format, n, true))
                 .collect::<candle_core::Result<_>>()?;
-            let label = "Q8_0 as stored (until its copy is made)".to_string();
+            let label = format!("{format:?} as stored (until its copy is made)");
             batch_rows.push((label, stored_times, compute));
         }
     }
@@ -302,7 +305,8 @@ fn in_cache_step_seconds(
     let small_rows = (CACHE_ROWS_BYTES / 2 / row_bytes / 16).max(1) * 16;
     let small = random_matrix(format, small_rows, COLS)?.for_matmul();
     let large = random_matrix(format, 2 * small_rows, COLS)?.for_matmul();
-    // Q8_0's interleaved copies are made in the background; time them, the steady state.
+    // Interleaved copies made in the background (Q8_0's; Q4_K's and Q5_K's with AVX-512): time
+    // them, the steady state.
     versus_engine::matrix::wait_for_background_work();
     let xs = activations(n, COLS);
     let time = |matrix: &StoredMatrix| {

@@ -143,34 +143,93 @@ pub struct StoredMatrix {
 enum Kernel {
     /// A row at a time (`kernels::matmul`), or candle's matmul when the kernels are off.
     Rows,
-    /// Eight rows at a time, from a copy interleaved on load (Q4_K: `kernels::q4k_x8`; Q5_K:
-    /// `kernels::q5k_x8`), multiplied by that module's `matmul`.
-    InterleavedOnLoad {
-        copy: Arc<kernels::Interleaved>,
-        matmul: InterleavedMatmul,
-    },
-    /// Eight rows at a time (Q8_0: `kernels::q8_0_x8`): from the stored bytes, each group
-    /// interleaved in registers as it is used, until the background thread (see
-    /// [`wait_for_background_work`]) has set `copy`, then from that interleaved copy. Both give
-    /// the same results bit for bit, so when the switch happens changes no answer.
+    /// Eight rows at a time, from `copy`, the matrix interleaved for `interleaving`'s kernel.
     ///
-    /// Why not interleave on load, as for Q4_K: the copy is written into fresh memory, and on
-    /// the 2-core development machine the kernel's zeroing of those pages made a 1.8 GB Q8_0
-    /// file load in 1.3-2.5 s against 0.14 s without. Why not read as stored for good: the
-    /// copy is faster to multiply (one 64-byte load where stored rows need eight loads and
-    /// four shuffles); eight sequences decoded together measured 122-158 tokens/s from the
-    /// copy (then made on load) against 107-114 as stored (`--bench engine -- --profile
-    /// batch8`, interleaved runs).
-    InterleavedInBackground {
+    /// Where the kernel's results can be had bit for bit from the stored bytes
+    /// ([`Interleaving::reads_stored`]), the copy is made by the background thread (see
+    /// [`wait_for_background_work`]) and the matrix is read as stored until it is set; when the
+    /// switch happens then changes no answer. Elsewhere the copy is made on load.
+    ///
+    /// Why not always on load: the copy is written into fresh memory, and on the 2-core
+    /// development machine the kernel's zeroing of those pages made a 1.8 GB Q8_0 file load in
+    /// 1.3-2.5 s against 0.14 s without, and a Q5_K_M file in 0.84-0.96 s against 0.15-0.21.
+    /// Why not read as stored for good: the copy is faster to multiply (for Q8_0, one 64-byte
+    /// load where stored rows need eight loads and four shuffles; eight sequences decoded
+    /// together measured 122-158 tokens/s from the copy, then made on load, against 107-114 as
+    /// stored, `--bench engine -- --profile batch8`, interleaved runs).
+    Interleaved {
+        interleaving: Interleaving,
         copy: Arc<OnceLock<kernels::Interleaved>>,
     },
 }
 
-/// An interleaved kernel's `matmul(copy, rows, cols, xs, out)`.
-type InterleavedMatmul = fn(&[u8], usize, usize, &[f32], &mut [f32]);
+/// The eight-row interleaved kernels, by the format they take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Interleaving {
+    /// `kernels::q4k_x8`.
+    Q4K,
+    /// `kernels::q5k_x8`.
+    Q5K,
+    /// `kernels::q8_0_x8`.
+    Q8_0,
+}
+
+impl Interleaving {
+    /// The interleaved kernel for a `rows x cols` matrix of `format` on `isa`, if one applies.
+    fn of(format: StoredFormat, isa: kernels::Isa, rows: usize, cols: usize) -> Option<Self> {
+        match format {
+            StoredFormat::Q4K if q4k_x8::applies(isa, rows, cols) => Some(Interleaving::Q4K),
+            StoredFormat::Q5K if q5k_x8::applies(isa, rows, cols) => Some(Interleaving::Q5K),
+            StoredFormat::Q8_0 if q8_0_x8::applies(isa, rows, cols) => Some(Interleaving::Q8_0),
+            _ => None,
+        }
+    }
+
+    /// Whether [`Interleaving::matmul_stored`] gives [`Interleaving::matmul`]'s results bit
+    /// for bit on `isa`, so that the copy can be made in the background.
+    fn reads_stored(self, isa: kernels::Isa) -> bool {
+        match self {
+            Interleaving::Q4K => q4k_x8::reads_stored(isa),
+            Interleaving::Q5K => q5k_x8::reads_stored(isa),
+            Interleaving::Q8_0 => true,
+        }
+    }
+
+    /// The interleaved copy of `bytes`, made on `threads` threads (Q8_0's on one).
+    fn interleave(
+        self,
+        bytes: &[u8],
+        rows: usize,
+        cols: usize,
+        threads: usize,
+    ) -> Option<kernels::Interleaved> {
+        match self {
+            Interleaving::Q4K => q4k_x8::interleave(bytes, rows, cols, threads),
+            Interleaving::Q5K => q5k_x8::interleave(bytes, rows, cols, threads),
+            Interleaving::Q8_0 => q8_0_x8::interleave(bytes, rows, cols),
+        }
+    }
+
+    fn matmul(self, copy: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
+        match self {
+            Interleaving::Q4K => q4k_x8::matmul(copy, rows, cols, xs, out),
+            Interleaving::Q5K => q5k_x8::matmul(copy, rows, cols, xs, out),
+            Interleaving::Q8_0 => q8_0_x8::matmul(copy, rows, cols, xs, out),
+        }
+    }
+
+    fn matmul_stored(self, stored: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
+        match self {
+            Interleaving::Q4K => q4k_x8::matmul_stored(stored, rows, cols, xs, out),
+            Interleaving::Q5K => q5k_x8::matmul_stored(stored, rows, cols, xs, out),
+            Interleaving::Q8_0 => q8_0_x8::matmul_stored(stored, rows, cols, xs, out),
+        }
+    }
+}
 
 /// A matrix's interleaved copy still to be made by the background thread.
 struct BackgroundCopy {
+    interleaving: Interleaving,
     bytes: StoredBytes,
     rows: usize,
     cols: usize,
@@ -198,8 +257,9 @@ fn background() -> &'static Background {
             .spawn(move || {
                 for job in receiver {
                     if let Some(copy) = job.copy.upgrade() {
-                        if let Some(interleaved) =
-                            q8_0_x8::interleave(&job.bytes, job.rows, job.cols)
+                        if let Some(interleaved) = job
+                            .interleaving
+                            .interleave(&job.bytes, job.rows, job.cols, 1)
                         {
                             if copy.set(interleaved).is_ok() {
                                 // The file's pages of it are not read again; memory returns
@@ -290,9 +350,10 @@ impl StoredMatrix {
     }
 
     /// The matrix readied for its matmul: a Q4_K, Q5_K or Q8_0 matrix whose rows fill groups
-    /// of eight goes through an eight-row kernel where this CPU has one. A Q4_K or Q5_K matrix
-    /// is interleaved for it now, a Q8_0 matrix in the background (see `Kernel`); the file's pages of it are
-    /// then released, so memory returns to the file's size. Every
+    /// of eight goes through an eight-row kernel where this CPU has one. Its interleaved copy
+    /// is made in the background where the matrix can be read as stored with the same results
+    /// meanwhile, else now (see `Kernel`); the file's pages of it are then released, so
+    /// memory returns to the file's size. Every
     /// product of the matrix then goes through that kernel, whatever the number of activation
     /// rows, so a row's result never depends on its batch. The stored bytes stay for candle's
     /// fallback.
@@ -301,38 +362,29 @@ impl StoredMatrix {
             return self;
         }
         let isa = kernels::isa();
-        match self.format {
-            StoredFormat::Q4K if q4k_x8::applies(isa, self.rows, self.cols) => {
-                if let Some(copy) = q4k_x8::interleave(&self.bytes, self.rows, self.cols) {
+        let Some(interleaving) = Interleaving::of(self.format, isa, self.rows, self.cols) else {
+            return self;
+        };
+        let copy = Arc::new(OnceLock::new());
+        if interleaving.reads_stored(isa) {
+            background().enqueue(BackgroundCopy {
+                interleaving,
+                bytes: self.bytes.clone(),
+                rows: self.rows,
+                cols: self.cols,
+                copy: Arc::downgrade(&copy),
+            });
+        } else {
+            match interleaving.interleave(&self.bytes, self.rows, self.cols, kernels::threads()) {
+                Some(made) => {
+                    let _ = copy.set(made);
                     self.bytes.release();
-                    self.kernel = Kernel::InterleavedOnLoad {
-                        copy: Arc::new(copy),
-                        matmul: q4k_x8::matmul,
-                    };
                 }
+                // No memory for the copy: rows one at a time.
+                None => return self,
             }
-            StoredFormat::Q5K if q5k_x8::applies(isa, self.rows, self.cols) => {
-                if let Some(copy) = q5k_x8::interleave(&self.bytes, self.rows, self.cols) {
-                    self.bytes.release();
-                    self.kernel = Kernel::InterleavedOnLoad {
-                        copy: Arc::new(copy),
-                        matmul: q5k_x8::matmul,
-                    };
-                }
-            }
-            StoredFormat::Q8_0 if q8_0_x8::applies(isa, self.rows, self.cols) => {
-                let copy = Arc::new(OnceLock::new());
-                let job = BackgroundCopy {
-                    bytes: self.bytes.clone(),
-                    rows: self.rows,
-                    cols: self.cols,
-                    copy: Arc::downgrade(&copy),
-                };
-                background().enqueue(job);
-                self.kernel = Kernel::InterleavedInBackground { copy };
-            }
-            _ => {}
         }
+        self.kernel = Kernel::Interleaved { interleaving, copy };
         self
     }
 
@@ -364,14 +416,10 @@ impl StoredMatrix {
         let mut out = vec![0f32; n * self.rows];
         let (bytes, rows, cols) = (&*self.bytes, self.rows, self.cols);
         match &self.kernel {
-            Kernel::InterleavedOnLoad { copy, matmul } => {
-                matmul(copy, rows, cols, xs, &mut out);
-                return out;
-            }
-            Kernel::InterleavedInBackground { copy } => {
+            Kernel::Interleaved { interleaving, copy } => {
                 match copy.get() {
-                    Some(interleaved) => q8_0_x8::matmul(interleaved, rows, cols, xs, &mut out),
-                    None => q8_0_x8::matmul_stored(bytes, rows, cols, xs, &mut out),
+                    Some(copy) => interleaving.matmul(copy, rows, cols, xs, &mut out),
+                    None => interleaving.matmul_stored(bytes, rows, cols, xs, &mut out),
                 }
                 return out;
             }
@@ -388,17 +436,29 @@ impl StoredMatrix {
         out
     }
 
-    /// [`StoredMatrix::matmul`] as a Q8_0 matrix gives it before its interleaved copy is made
-    /// (the same results, bit for bit), for the benchmarks to time; any other matrix's
-    /// `matmul`.
+    /// [`StoredMatrix::matmul`] as a matrix whose interleaved copy is made in the background
+    /// gives it before the copy is made (the same results, bit for bit), for the benchmarks to
+    /// time; any other matrix's `matmul`.
     pub fn matmul_as_stored(&self, xs: &[f32]) -> Vec<f32> {
-        if let Kernel::InterleavedInBackground { .. } = &self.kernel {
-            let n = xs.len() / self.cols.max(1);
-            let mut out = vec![0f32; n * self.rows];
-            q8_0_x8::matmul_stored(&self.bytes, self.rows, self.cols, xs, &mut out);
-            return out;
+        match &self.kernel {
+            Kernel::Interleaved { interleaving, .. }
+                if interleaving.reads_stored(kernels::isa()) =>
+            {
+                let n = xs.len() / self.cols.max(1);
+                let mut out = vec![0f32; n * self.rows];
+                interleaving.matmul_stored(&self.bytes, self.rows, self.cols, xs, &mut out);
+                out
+            }
+            _ => self.matmul(xs),
         }
-        self.matmul(xs)
+    }
+
+    /// Whether the matrix is read as stored until a background copy is made (see `Kernel`).
+    pub fn reads_stored_at_first(&self) -> bool {
+        match &self.kernel {
+            Kernel::Interleaved { interleaving, .. } => interleaving.reads_stored(kernels::isa()),
+            Kernel::Rows => false,
+        }
     }
 
     /// candle's form of the matrix (made once, on first use): for the CPU when versus's kernels
@@ -531,31 +591,35 @@ mod tests {
         StoredFormat::Bf16,
     ];
 
-    /// A Q8_0 matrix gives the same results, bit for bit, read as stored and from the copy the
-    /// background thread makes; a matrix dropped before its copy is made leaves nothing
-    /// waiting.
+    /// A matrix whose interleaved copy is made in the background (Q8_0 with AVX-512, and Q4_K
+    /// and Q5_K there) gives the same results, bit for bit, read as stored and from that copy;
+    /// a matrix dropped before its copy is made leaves nothing waiting.
     #[test]
-    fn a_q8_0_matrix_answers_the_same_as_stored_and_from_its_background_copy() {
+    fn a_matrix_answers_the_same_as_stored_and_from_its_background_copy() {
         kernels::set_enabled(true);
         let weights = dense(40, 512);
-        drop(stored(&weights, StoredFormat::Q8_0).for_matmul());
-        let matrix = stored(&weights, StoredFormat::Q8_0).for_matmul();
-        let xs: Vec<f32> = (0..9 * 512)
-            .map(|i| (i * 31 % 97) as f32 / 48.0 - 1.0)
-            .collect();
-        let as_stored = matrix.matmul_as_stored(&xs);
-        wait_for_background_work();
-        let Kernel::InterleavedInBackground { copy } = &matrix.kernel else {
-            assert!(
-                !q8_0_x8::applies(kernels::isa(), 40, 512),
-                "an eight-row kernel applies"
-            );
-            return;
-        };
-        assert!(copy.get().is_some(), "the copy is made");
-        let from_copy = matrix.matmul(&xs);
-        let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&from_copy), bits(&as_stored));
+        for format in [StoredFormat::Q4K, StoredFormat::Q5K, StoredFormat::Q8_0] {
+            drop(stored(&weights, format).for_matmul());
+            let matrix = stored(&weights, format).for_matmul();
+            let xs: Vec<f32> = (0..9 * 512)
+                .map(|i| (i * 31 % 97) as f32 / 48.0 - 1.0)
+                .collect();
+            let as_stored = matrix.matmul_as_stored(&xs);
+            wait_for_background_work();
+            let Kernel::Interleaved { copy, .. } = &matrix.kernel else {
+                assert!(
+                    Interleaving::of(format, kernels::isa(), 40, 512).is_none(),
+                    "{format:?}: an eight-row kernel applies"
+                );
+                continue;
+            };
+            assert!(copy.get().is_some(), "{format:?}: the copy is made");
+            let from_copy = matrix.matmul(&xs);
+            let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            if matrix.reads_stored_at_first() {
+                assert_eq!(bits(&from_copy), bits(&as_stored), "{format:?}");
+            }
+        }
     }
 
     /// The matrix as stored, and readied for its matmul (interleaved where an eight-row kernel

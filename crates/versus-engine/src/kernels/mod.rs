@@ -2,10 +2,10 @@
 //! BF16), where candle's generic quantized matmul leaves memory bandwidth unused: a matrix times
 //! one activation row (decode) or a few (batched decode, prefill), with the activations quantized
 //! (to Q8_K, to Q8_0) exactly as llama.cpp quantizes them, split over candle's persistent thread
-//! pool. A Q4_K matrix whose rows fill groups of eight is interleaved on load for an eight-row
-//! kernel (`q4k_x8`) on AVX2 and AVX-512 VNNI machines; a Q8_0 one goes through an eight-row
-//! kernel too (`q8_0_x8`, AVX-512 VNNI), interleaved as it is used until a background copy is
-//! made.
+//! pool. Q4_K, Q5_K and Q8_0 matrices whose rows fill groups of eight go through eight-row
+//! kernels over interleaved copies (`q4k_x8` on AVX2 and AVX-512 VNNI machines, `q5k_x8` and
+//! `q8_0_x8` on AVX-512 VNNI ones); on AVX-512 the copies are made in the background, and until
+//! then each matrix is read as stored with the copy's results bit for bit (`matrix::Kernel`).
 //!
 //! Why not candle's: on two cores its one-row quantized matmul read weights at about 11.6 GB/s
 //! (Q4_K) and 11.8 GB/s (Q8_0) against 25 GB/s of bandwidth, where these read 19.9 and 14.1
@@ -309,12 +309,24 @@ impl Interleaved {
     }
 }
 
-/// Fills `out`, groups of `group_bytes` bytes, with `fill(group index, its bytes)` on as many
-/// threads as the kernels use: interleaving a matrix on load reads and writes every byte once,
-/// which on one thread took longer than the file takes to map.
-fn fill_groups(out: &mut [u8], group_bytes: usize, fill: impl Fn(usize, &mut [u8]) + Sync) {
+/// Fills `out`, groups of `group_bytes` bytes, with `fill(group index, its bytes)` on
+/// `threads` threads: interleaving a matrix on load reads and writes every byte once, which on
+/// one thread took longer than the file takes to map (the background thread, which runs while
+/// the model answers, takes one).
+fn fill_groups(
+    out: &mut [u8],
+    group_bytes: usize,
+    threads: usize,
+    fill: impl Fn(usize, &mut [u8]) + Sync,
+) {
     let groups = out.len() / group_bytes.max(1);
-    let per_thread = groups.div_ceil(threads().max(1)).max(1);
+    if threads <= 1 {
+        for (group, group_out) in out.chunks_exact_mut(group_bytes.max(1)).enumerate() {
+            fill(group, group_out);
+        }
+        return;
+    }
+    let per_thread = groups.div_ceil(threads).max(1);
     std::thread::scope(|scope| {
         for (part, bytes) in out.chunks_mut(per_thread * group_bytes).enumerate() {
             let fill = &fill;

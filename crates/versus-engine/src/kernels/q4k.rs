@@ -137,6 +137,30 @@ impl super::Format for Q4K {
     }
 }
 
+/// One row dotted with one to eight activation rows (`ys`) in the float order of `q4k_x8`'s
+/// AVX-512 kernel (see `avx512::dot_tile_in_x8_order_by`), where `isa` is AVX-512: what that
+/// kernel gives for the row, bit for bit. Elsewhere, the reference.
+pub fn dot_tile_in_x8_order(isa: Isa, row: &[u8], ys: &[&[BlockQ8K]], out: &mut [f32]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as `dot_tile`'s AVX-512 arm.
+        #[allow(unsafe_code)]
+        Isa::Avx512 => unsafe {
+            super::dispatch_tile!(ys, out, |tile| avx512::dot_tile_in_x8_order_by(
+                row,
+                BLOCK_BYTES,
+                tile,
+                |bytes| avx512::unpack(bytes)
+            ))
+        },
+        _ => {
+            for (out, y) in out.iter_mut().zip(ys) {
+                *out = dot_reference(row, y);
+            }
+        }
+    }
+}
+
 /// The scale unpacking Q5_K shares (its blocks pack scales and minimums the same way).
 #[cfg(target_arch = "x86_64")]
 pub(super) use avx2::unpack_scales as avx2_unpack_scales;
@@ -145,7 +169,10 @@ pub(super) use avx2::unpack_scales as avx2_unpack_scales;
 pub(super) use avx512::block_sums as avx512_block_sums;
 /// The AVX-512 kernel Q5_K shares, with its own unpacking.
 #[cfg(target_arch = "x86_64")]
-pub(super) use avx512::{dot_tile_by as avx512_dot_tile_by, Unpacked as Avx512Unpacked};
+pub(super) use avx512::{
+    dot_tile_by as avx512_dot_tile_by, dot_tile_in_x8_order_by as avx512_dot_tile_in_x8_order_by,
+    Unpacked as Avx512Unpacked,
+};
 
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
@@ -359,7 +386,7 @@ mod avx512 {
     /// The AVX2 unpacking (all in registers), each chunk's two halves joined.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-    pub(super) unsafe fn unpack(bytes: &[u8]) -> Unpacked {
+    pub(in crate::kernels) unsafe fn unpack(bytes: &[u8]) -> Unpacked {
         // SAFETY: the caller guarantees the features, AVX2's among them, and a whole block.
         unsafe {
             let halves = super::avx2::unpack(bytes);
@@ -463,6 +490,46 @@ mod avx512 {
                 out[j] = _mm512_reduce_add_ps(acc[j]) - x86::sum_f32x4(acc_mins[j]);
             }
             out
+        }
+    }
+
+    /// [`dot_tile_by`] with the float arithmetic of `q4k_x8`'s AVX-512 kernel, so that a
+    /// matrix read as stored gives, bit for bit, what the eight-row kernel gives on its
+    /// interleaved copy (while the background thread makes it). That kernel keeps, per row,
+    /// three f32 sums: of the low sub-blocks' integer sums (`sumi`'s lanes 0-7 here), of the
+    /// high ones' (lanes 8-15) and of the minimums' sums, each block's integer times
+    /// `d · y.d` (or `dmin · y.d`) added by one FMA in block order, and the result is
+    /// `(low + high) - minimums`. The integers are the same whoever adds them up, so the
+    /// same steps on them give the same floats.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub(in crate::kernels) unsafe fn dot_tile_in_x8_order_by<const N: usize>(
+        row: &[u8],
+        block_bytes: usize,
+        ys: [&[BlockQ8K]; N],
+        unpack: impl Fn(&[u8]) -> Unpacked,
+    ) -> [f32; N] {
+        // SAFETY: as `dot_tile_by`.
+        unsafe {
+            let mut sums = [[0f32; 3]; N];
+            for (block, bytes) in row.chunks_exact(block_bytes).enumerate() {
+                let head = i32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+                let both = _mm_cvtph_ps(_mm_cvtsi32_si128(head));
+                let (d, dmin) = (_mm_cvtss_f32(both), _mm_cvtss_f32(_mm_movehdup_ps(both)));
+                let unpacked = unpack(bytes);
+                for j in 0..N {
+                    let y = &ys[j][block];
+                    let (sumi, summs) = block_sums(&unpacked, y);
+                    let low = _mm512_mask_reduce_add_epi32(0x00ff, sumi);
+                    let high = _mm512_mask_reduce_add_epi32(0xff00, sumi);
+                    let mins = x86::sum_i32x4(summs);
+                    let [sum_low, sum_high, sum_mins] = &mut sums[j];
+                    *sum_low = (low as f32).mul_add(d * y.d, *sum_low);
+                    *sum_high = (high as f32).mul_add(d * y.d, *sum_high);
+                    *sum_mins = (mins as f32).mul_add(dmin * y.d, *sum_mins);
+                }
+            }
+            sums.map(|[low, high, mins]| (low + high) - mins)
         }
     }
 }

@@ -108,8 +108,13 @@ pub fn applies(isa: Isa, rows: usize, cols: usize) -> bool {
 }
 
 /// `bytes` (a `rows x cols` Q4_K matrix, rows one after another) interleaved, or `None` when
-/// the rows do not fill whole groups or the bytes are not the matrix's.
-pub fn interleave(bytes: &[u8], rows: usize, cols: usize) -> Option<super::Interleaved> {
+/// the rows do not fill whole groups or the bytes are not the matrix's; on `threads` threads.
+pub fn interleave(
+    bytes: &[u8],
+    rows: usize,
+    cols: usize,
+    threads: usize,
+) -> Option<super::Interleaved> {
     if !rows.is_multiple_of(ROWS) || !cols.is_multiple_of(QK_K) {
         return None;
     }
@@ -119,15 +124,20 @@ pub fn interleave(bytes: &[u8], rows: usize, cols: usize) -> Option<super::Inter
         return None;
     }
     let mut out = super::Interleaved::zeroed(rows / ROWS * blocks * GROUP_BLOCK_BYTES)?;
-    super::fill_groups(&mut out, blocks * GROUP_BLOCK_BYTES, |group, group_out| {
-        for (block, dst) in group_out.chunks_exact_mut(GROUP_BLOCK_BYTES).enumerate() {
-            for r in 0..ROWS {
-                let start = (group * ROWS + r) * row_bytes + block * BLOCK_BYTES;
-                let src = &bytes[start..start + BLOCK_BYTES];
-                put_row(dst, r, &src[..16], &src[16..]);
+    super::fill_groups(
+        &mut out,
+        blocks * GROUP_BLOCK_BYTES,
+        threads,
+        |group, group_out| {
+            for (block, dst) in group_out.chunks_exact_mut(GROUP_BLOCK_BYTES).enumerate() {
+                for r in 0..ROWS {
+                    let start = (group * ROWS + r) * row_bytes + block * BLOCK_BYTES;
+                    let src = &bytes[start..start + BLOCK_BYTES];
+                    put_row(dst, r, &src[..16], &src[16..]);
+                }
             }
-        }
-    });
+        },
+    );
     Some(out)
 }
 
@@ -831,6 +841,35 @@ mod avx2 {
     }
 }
 
+/// Whether [`matmul_stored`] gives, bit for bit, what [`matmul`] gives on the interleaved
+/// copy with `isa`: then the copy can be made in the background while the matrix is read as
+/// stored. On AVX-512, whose eight-row kernel adds each row's sums in an order a row kernel
+/// can follow (`q4k::dot_tile_in_x8_order`). AVX2's eight-row kernel splits
+/// each row's sums over its lanes by byte position, which a row kernel does not follow, so there
+/// a Q4_K matrix is interleaved on load.
+pub fn reads_stored(isa: Isa) -> bool {
+    isa == Isa::Avx512
+}
+
+/// `out (n x rows) = xs (n x cols) · Wᵀ` for a Q4_K matrix as the file stores it, a row at a
+/// time in the eight-row kernel's float order: where [`reads_stored`], bit for bit what
+/// [`matmul`] gives on the interleaved copy; elsewhere the reference's results.
+pub fn matmul_stored(stored: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
+    assert!(cols.is_multiple_of(QK_K));
+    let activations: Vec<Vec<BlockQ8K>> = xs.chunks_exact(cols).map(q4k_activations).collect();
+    let views: Vec<&[BlockQ8K]> = activations.iter().map(Vec::as_slice).collect();
+    let isa = super::isa();
+    super::split_rows(
+        stored,
+        rows,
+        cols / QK_K * BLOCK_BYTES,
+        &views,
+        super::TILE,
+        out,
+        |row, tile, out| q4k::dot_tile_in_x8_order(isa, row, tile, out),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::{random_activations, random_bytes};
@@ -856,7 +895,8 @@ mod tests {
         for seed in 1..12u64 {
             let (rows, blocks) = (8 * (1 + seed as usize % 3), 1 + seed as usize % 5);
             let matrix = random_matrix(seed, rows, blocks);
-            let interleaved = interleave(&matrix, rows, blocks * QK_K).expect("whole groups");
+            let interleaved = interleave(&matrix, rows, blocks * QK_K, 1 + seed as usize % 2)
+                .expect("whole groups");
             let group_bytes = blocks * GROUP_BLOCK_BYTES;
             let row_bytes = blocks * BLOCK_BYTES;
             let xs = q8k::quantized(&random_activations(seed, blocks * QK_K));
@@ -891,7 +931,7 @@ mod tests {
             }
         }
         assert!(
-            interleave(&random_matrix(1, 7, 1), 7, QK_K).is_none(),
+            interleave(&random_matrix(1, 7, 1), 7, QK_K, 2).is_none(),
             "7 rows"
         );
     }
@@ -905,7 +945,7 @@ mod tests {
         block[0..2].copy_from_slice(&f16::from_f32(0.5).to_le_bytes());
         block[2..4].copy_from_slice(&f16::from_f32(0.25).to_le_bytes());
         let matrix: Vec<u8> = (0..ROWS).flat_map(|_| block).collect();
-        let group = interleave(&matrix, ROWS, QK_K).expect("one group");
+        let group = interleave(&matrix, ROWS, QK_K, 2).expect("one group");
         for activation in [-128i8, 127] {
             let y = BlockQ8K {
                 d: 0.125,
@@ -956,7 +996,7 @@ mod tests {
             for seed in 1..30u64 {
                 let blocks = 1 + seed as usize % 20;
                 let matrix = random_matrix(seed, ROWS, blocks);
-                let group = interleave(&matrix, ROWS, blocks * QK_K).expect("one group");
+                let group = interleave(&matrix, ROWS, blocks * QK_K, 2).expect("one group");
                 let xs: Vec<Vec<BlockQ8K>> = (0..7)
                     .map(|j| q8k::quantized(&random_activations(seed * 31 + j, blocks * QK_K)))
                     .collect();
@@ -1020,7 +1060,7 @@ mod tests {
         let (rows, blocks, n) = (24, 3, 6);
         let cols = blocks * QK_K;
         let matrix = random_matrix(7, rows, blocks);
-        let interleaved = interleave(&matrix, rows, cols).expect("whole groups");
+        let interleaved = interleave(&matrix, rows, cols, 2).expect("whole groups");
         let xs = random_activations(3, n * cols);
         let mut out = vec![0f32; rows * n];
         matmul(&interleaved, rows, cols, &xs, &mut out);
@@ -1042,6 +1082,31 @@ mod tests {
                         expected[0][r],
                         "activation {j}, row {}",
                         g * ROWS + r
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_stored_matmul_gives_the_copys_results_bit_for_bit_where_it_reads_stored() {
+        let (rows, blocks) = (24, 3);
+        let cols = blocks * QK_K;
+        let matrix = random_matrix(5, rows, blocks);
+        let copy = interleave(&matrix, rows, cols, 2).expect("whole groups");
+        let isa = super::super::isa();
+        for n in [1, 3, 8, 9, 17] {
+            let xs = random_activations(n as u64, n * cols);
+            let (mut from_copy, mut as_stored) = (vec![0f32; rows * n], vec![0f32; rows * n]);
+            matmul(&copy, rows, cols, &xs, &mut from_copy);
+            matmul_stored(&matrix, rows, cols, &xs, &mut as_stored);
+            for (i, (a, b)) in from_copy.iter().zip(&as_stored).enumerate() {
+                if reads_stored(isa) {
+                    assert_eq!(a.to_bits(), b.to_bits(), "{n} rows, output {i}: {a} vs {b}");
+                } else {
+                    assert!(
+                        (a - b).abs() <= 1e-4 * a.abs().max(1.0),
+                        "{n} rows, output {i}"
                     );
                 }
             }

@@ -120,6 +120,25 @@ impl super::Format for Q5K {
     }
 }
 
+/// One row dotted with one to eight activation rows (`ys`) in the float order of the eight-row
+/// kernel Q5_K's interleaved copies go through (`q5k_x8`), where `isa` is AVX-512: what that
+/// kernel gives for the row, bit for bit. Elsewhere, the reference.
+pub fn dot_tile_in_x8_order(isa: Isa, row: &[u8], ys: &[&[BlockQ8K]], out: &mut [f32]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as `dot_tile`'s AVX-512 arm.
+        #[allow(unsafe_code)]
+        Isa::Avx512 => unsafe {
+            super::dispatch_tile!(ys, out, |tile| avx512::dot_tile_in_x8_order(row, tile))
+        },
+        _ => {
+            for (out, y) in out.iter_mut().zip(ys) {
+                *out = dot_reference(row, y);
+            }
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod avx2 {
@@ -275,7 +294,10 @@ mod avx512 {
     //! kernel's instructions per activation row, which is what a batch pays for.
     use std::arch::x86_64::*;
 
-    use super::super::q4k::{avx2_unpack_scales, avx512_dot_tile_by, Avx512Unpacked as Unpacked};
+    use super::super::q4k::{
+        avx2_unpack_scales, avx512_dot_tile_by, avx512_dot_tile_in_x8_order_by,
+        Avx512Unpacked as Unpacked,
+    };
     use super::{BlockQ8K, BLOCK_BYTES};
 
     /// The 16-bit lanes of a register's high 256 bits.
@@ -351,6 +373,17 @@ mod avx512 {
     pub(super) unsafe fn dot_tile<const N: usize>(row: &[u8], ys: [&[BlockQ8K]; N]) -> [f32; N] {
         // SAFETY: the caller guarantees the features; `unpack` gets whole blocks.
         unsafe { avx512_dot_tile_by(row, BLOCK_BYTES, ys, |bytes| unpack(bytes)) }
+    }
+
+    /// [`dot_tile`] in the eight-row kernel's float order (see Q4_K's
+    /// `dot_tile_in_x8_order_by`).
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub(super) unsafe fn dot_tile_in_x8_order<const N: usize>(
+        row: &[u8],
+        ys: [&[BlockQ8K]; N],
+    ) -> [f32; N] {
+        // SAFETY: the caller guarantees the features; `unpack` gets whole blocks.
+        unsafe { avx512_dot_tile_in_x8_order_by(row, BLOCK_BYTES, ys, |bytes| unpack(bytes)) }
     }
 }
 

@@ -71,8 +71,8 @@ pub(super) unsafe fn sum_i32x8(v: __m256i) -> i32 {
     }
 }
 
-/// The four i32 lanes of `v`, added up (for the kernels' exactness tests).
-#[cfg(test)]
+/// The four i32 lanes of `v`, added up (for the exactness tests, and the Q4_K and Q5_K row
+/// kernels in the eight-row kernel's order).
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn sum_i32x4(v: __m128i) -> i32 {
     // SAFETY: as `sum_f32x8`.
