@@ -15,7 +15,9 @@ use candle_core::{Device, Tensor};
 use memmap2::Mmap;
 
 use crate::kernels::half::{Bf16, HalfKind, F16};
-use crate::kernels::{self, q4k::Q4K, q4k_x8, q5k::Q5K, q5k_x8, q6k::Q6K, q8_0::Q8_0, q8_0_x8};
+use crate::kernels::{
+    self, q4k::Q4K, q4k_x8, q5k::Q5K, q5k_x8, q6k::Q6K, q6k_x8, q8_0::Q8_0, q8_0_x8,
+};
 
 /// The formats versus's kernels multiply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +172,8 @@ enum Interleaving {
     Q4K,
     /// `kernels::q5k_x8`.
     Q5K,
+    /// `kernels::q6k_x8`.
+    Q6K,
     /// `kernels::q8_0_x8`.
     Q8_0,
 }
@@ -180,6 +184,7 @@ impl Interleaving {
         match format {
             StoredFormat::Q4K if q4k_x8::applies(isa, rows, cols) => Some(Interleaving::Q4K),
             StoredFormat::Q5K if q5k_x8::applies(isa, rows, cols) => Some(Interleaving::Q5K),
+            StoredFormat::Q6K if q6k_x8::applies(isa, rows, cols) => Some(Interleaving::Q6K),
             StoredFormat::Q8_0 if q8_0_x8::applies(isa, rows, cols) => Some(Interleaving::Q8_0),
             _ => None,
         }
@@ -191,6 +196,7 @@ impl Interleaving {
         match self {
             Interleaving::Q4K => q4k_x8::reads_stored(isa),
             Interleaving::Q5K => q5k_x8::reads_stored(isa),
+            Interleaving::Q6K => q6k_x8::reads_stored(isa),
             Interleaving::Q8_0 => true,
         }
     }
@@ -206,6 +212,7 @@ impl Interleaving {
         match self {
             Interleaving::Q4K => q4k_x8::interleave(bytes, rows, cols, threads),
             Interleaving::Q5K => q5k_x8::interleave(bytes, rows, cols, threads),
+            Interleaving::Q6K => q6k_x8::interleave(bytes, rows, cols, threads),
             Interleaving::Q8_0 => q8_0_x8::interleave(bytes, rows, cols),
         }
     }
@@ -214,6 +221,7 @@ impl Interleaving {
         match self {
             Interleaving::Q4K => q4k_x8::matmul(copy, rows, cols, xs, out),
             Interleaving::Q5K => q5k_x8::matmul(copy, rows, cols, xs, out),
+            Interleaving::Q6K => q6k_x8::matmul(copy, rows, cols, xs, out),
             Interleaving::Q8_0 => q8_0_x8::matmul(copy, rows, cols, xs, out),
         }
     }
@@ -222,6 +230,7 @@ impl Interleaving {
         match self {
             Interleaving::Q4K => q4k_x8::matmul_stored(stored, rows, cols, xs, out),
             Interleaving::Q5K => q5k_x8::matmul_stored(stored, rows, cols, xs, out),
+            Interleaving::Q6K => q6k_x8::matmul_stored(stored, rows, cols, xs, out),
             Interleaving::Q8_0 => q8_0_x8::matmul_stored(stored, rows, cols, xs, out),
         }
     }
@@ -349,7 +358,7 @@ impl StoredMatrix {
         })
     }
 
-    /// The matrix readied for its matmul: a Q4_K, Q5_K or Q8_0 matrix whose rows fill groups
+    /// The matrix readied for its matmul: a Q4_K, Q5_K, Q6_K or Q8_0 matrix whose rows fill groups
     /// of eight goes through an eight-row kernel where this CPU has one. Its interleaved copy
     /// is made in the background where the matrix can be read as stored with the same results
     /// meanwhile, else now (see `Kernel`); the file's pages of it are then released, so
@@ -591,14 +600,19 @@ mod tests {
         StoredFormat::Bf16,
     ];
 
-    /// A matrix whose interleaved copy is made in the background (Q8_0 with AVX-512, and Q4_K
-    /// and Q5_K there) gives the same results, bit for bit, read as stored and from that copy;
+    /// A matrix whose interleaved copy is made in the background (Q4_K, Q5_K, Q6_K and Q8_0
+    /// with AVX-512) gives the same results, bit for bit, read as stored and from that copy;
     /// a matrix dropped before its copy is made leaves nothing waiting.
     #[test]
     fn a_matrix_answers_the_same_as_stored_and_from_its_background_copy() {
         kernels::set_enabled(true);
         let weights = dense(40, 512);
-        for format in [StoredFormat::Q4K, StoredFormat::Q5K, StoredFormat::Q8_0] {
+        for format in [
+            StoredFormat::Q4K,
+            StoredFormat::Q5K,
+            StoredFormat::Q6K,
+            StoredFormat::Q8_0,
+        ] {
             drop(stored(&weights, format).for_matmul());
             let matrix = stored(&weights, format).for_matmul();
             let xs: Vec<f32> = (0..9 * 512)

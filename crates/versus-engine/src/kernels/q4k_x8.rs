@@ -82,7 +82,7 @@ struct Header([u8; 128]);
 /// there the prefetches only cost instructions (into L2: 39.9-47 against 42.3-65 tokens/s
 /// for one sequence), so a single row's pass asks for nothing.
 #[cfg(target_arch = "x86_64")]
-const PREFETCH_BLOCKS: usize = 16;
+pub(super) const PREFETCH_BLOCKS: usize = 16;
 
 /// Activation rows one pass takes: each needs five registers of accumulators. A one-pass
 /// kernel for eight (each 64-byte load unpacked once and met by all eight rows, two sub-block

@@ -129,6 +129,27 @@ impl super::Format for Q6K {
     }
 }
 
+/// One row dotted with one to eight activation rows (`ys`) in the float order of the eight-row
+/// kernel (`q6k_x8`), where `isa` is AVX-512: each block's integer `sumi − 32·summs` times
+/// `d·y.d` added by one FMA, block after block. What that kernel gives for the row, bit for
+/// bit, so that a matrix can be read as stored while its interleaved copy is made. Elsewhere,
+/// the reference.
+pub fn dot_tile_in_x8_order(isa: Isa, row: &[u8], ys: &[&[BlockQ8K]], out: &mut [f32]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as `dot_tile`'s AVX-512 arm.
+        #[allow(unsafe_code)]
+        Isa::Avx512 => unsafe {
+            super::dispatch_tile!(ys, out, |tile| avx512::dot_tile_in_x8_order(row, tile))
+        },
+        _ => {
+            for (out, y) in out.iter_mut().zip(ys) {
+                *out = dot_reference(row, y);
+            }
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod avx2 {
@@ -390,6 +411,31 @@ mod avx512 {
                 out[j] = _mm512_reduce_add_ps(acc[j]);
             }
             out
+        }
+    }
+
+    /// [`dot_tile`] in the eight-row kernel's float order (see `dot_tile_in_x8_order` above):
+    /// the block's lanes added up as integers, then one FMA.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub(super) unsafe fn dot_tile_in_x8_order<const N: usize>(
+        row: &[u8],
+        ys: [&[BlockQ8K]; N],
+    ) -> [f32; N] {
+        // SAFETY: as `dot_tile`.
+        unsafe {
+            let mut acc = [0f32; N];
+            for (block, bytes) in row.chunks_exact(BLOCK_BYTES).enumerate() {
+                let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(
+                    u16::from_le_bytes([bytes[208], bytes[209]]),
+                ))));
+                let unpacked = unpack(bytes);
+                for j in 0..N {
+                    let y = &ys[j][block];
+                    let total = _mm512_reduce_add_epi32(block_total(&unpacked, y));
+                    acc[j] = (total as f32).mul_add(d * y.d, acc[j]);
+                }
+            }
+            acc
         }
     }
 }
