@@ -131,7 +131,7 @@ struct Row {
     weight_gib: f64,
     load_s: f64,
     /// Seconds from the start of loading until background work (the interleaved copies of
-    /// Q8_0 matrices, and of Q4_K and Q5_K ones with AVX-512) was done.
+    /// Q8_0 matrices, and of Q4_K, Q5_K and Q6_K ones with AVX-512) was done.
     ready_s: f64,
     prefill_tokens_per_s: f64,
     decode_tokens_per_s: f64,

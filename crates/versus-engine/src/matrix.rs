@@ -154,7 +154,7 @@ enum Kernel {
     ///
     /// Why not always on load: the copy is written into fresh memory, and on the 2-core
     /// development machine the kernel's zeroing of those pages made a 1.8 GB Q8_0 file load in
-    /// 1.3-2.5 s against 0.14 s without, and a Q5_K_M file in 0.84-0.96 s against 0.15-0.21.
+    /// 1.3-2.5 s against 0.14 s without, and a Q5_K_M file in 0.42-0.96 s against 0.14-0.21.
     /// Why not read as stored for good: the copy is faster to multiply (for Q8_0, one 64-byte
     /// load where stored rows need eight loads and four shuffles; eight sequences decoded
     /// together measured 122-158 tokens/s from the copy, then made on load, against 107-114 as
@@ -265,18 +265,11 @@ fn background() -> &'static Background {
             .name("versus-interleave".into())
             .spawn(move || {
                 for job in receiver {
-                    if let Some(copy) = job.copy.upgrade() {
-                        if let Some(interleaved) = job
-                            .interleaving
-                            .interleave(&job.bytes, job.rows, job.cols, 1)
-                        {
-                            if copy.set(interleaved).is_ok() {
-                                // The file's pages of it are not read again; memory returns
-                                // to the file's size.
-                                job.bytes.release();
-                            }
-                        }
-                    }
+                    // A copy that panics is given up (its matrix stays read as stored), not
+                    // the thread: the jobs queued behind it are still made, and the count
+                    // that `wait_for_background_work` waits on still comes down.
+                    let _ =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| make_copy(&job)));
                     background().one_done();
                 }
             });
@@ -286,6 +279,22 @@ fn background() -> &'static Background {
             finished: std::sync::Condvar::new(),
         }
     })
+}
+
+/// Makes one queued copy, unless its matrix is gone.
+fn make_copy(job: &BackgroundCopy) {
+    let Some(copy) = job.copy.upgrade() else {
+        return;
+    };
+    if let Some(interleaved) = job
+        .interleaving
+        .interleave(&job.bytes, job.rows, job.cols, 1)
+    {
+        if copy.set(interleaved).is_ok() {
+            // The file's pages of it are not read again; memory returns to the file's size.
+            job.bytes.release();
+        }
+    }
 }
 
 impl Background {
@@ -397,7 +406,8 @@ impl StoredMatrix {
         self
     }
 
-    /// Whether products go through an eight-row interleaved kernel.
+    /// Whether products go through an eight-row interleaved kernel once its copy is made (until
+    /// then, see [`StoredMatrix::reads_stored_at_first`]).
     pub fn is_interleaved(&self) -> bool {
         !matches!(self.kernel, Kernel::Rows)
     }
@@ -637,13 +647,14 @@ mod tests {
     }
 
     /// The matrix as stored, and readied for its matmul (interleaved where an eight-row kernel
-    /// applies).
+    /// applies), its background copy made: so that which kernel runs does not depend on timing
+    /// (reading as stored is held to the copy's results by
+    /// `a_matrix_answers_the_same_as_stored_and_from_its_background_copy`).
     fn both_kernels(weights: &Tensor, format: StoredFormat) -> [StoredMatrix; 2] {
         kernels::set_enabled(true);
-        [
-            stored(weights, format),
-            stored(weights, format).for_matmul(),
-        ]
+        let readied = stored(weights, format).for_matmul();
+        wait_for_background_work();
+        [stored(weights, format), readied]
     }
 
     /// versus's kernels and candle's matmul on the same stored weights agree within the

@@ -272,7 +272,7 @@ fn prefetch_l2(bytes: &[u8]) {
     let _ = bytes;
 }
 
-/// An interleaved matrix (`q4k_x8`, `q8_0_x8`): anonymous memory of its own, which starts on a
+/// An interleaved matrix (`q4k_x8`, `q5k_x8`, `q6k_x8`, `q8_0_x8`): anonymous memory of its own, which starts on a
 /// page (so its group blocks, whole cache lines, start on cache lines) and asks the kernel for
 /// huge pages: filling a 1 GB matrix on load then takes 500 page faults instead of 250,000,
 /// and a decode step's reads miss the TLB less.
@@ -320,9 +320,12 @@ fn fill_groups(
     threads: usize,
     fill: impl Fn(usize, &mut [u8]) + Sync,
 ) {
-    let groups = out.len() / group_bytes.max(1);
+    if group_bytes == 0 || out.is_empty() {
+        return;
+    }
+    let groups = out.len() / group_bytes;
     if threads <= 1 {
-        for (group, group_out) in out.chunks_exact_mut(group_bytes.max(1)).enumerate() {
+        for (group, group_out) in out.chunks_exact_mut(group_bytes).enumerate() {
             fill(group, group_out);
         }
         return;
@@ -347,7 +350,7 @@ pub fn interleaving_enabled() -> bool {
     !*OFF.get_or_init(|| std::env::var("VERSUS_INTERLEAVE").is_ok_and(|value| value == "off"))
 }
 
-/// Rows in a group of an interleaved matrix (`q4k_x8`, `q8_0_x8`).
+/// Rows in a group of an interleaved matrix (`q4k_x8`, `q5k_x8`, `q6k_x8`, `q8_0_x8`).
 pub const GROUP_ROWS: usize = 8;
 
 /// A matrix handed to [`split_groups`], by how its bytes hold its groups of eight rows.
@@ -489,13 +492,20 @@ pub fn threads() -> usize {
 }
 
 /// Which instruction set the kernels use on this machine, chosen at run time.
+///
+/// The SIMD variants are `#[non_exhaustive]`: outside this crate they cannot be written, only
+/// received from [`available`] or [`isa`], which check the CPU. That is what lets the kernel
+/// functions that take an `Isa` be safe to call: none can be handed an instruction set the CPU
+/// lacks (match them as `Isa::Avx512 { .. }`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isa {
     /// x86-64 with AVX-512 (F, BW, VL) and VNNI, besides AVX2, FMA and F16C: Ice Lake and
     /// later Intel server cores, AMD Zen 4 and later. Formats without an AVX-512 kernel use
     /// their AVX2 one.
+    #[non_exhaustive]
     Avx512,
     /// x86-64 with AVX2, FMA and F16C (every AVX2 CPU has them).
+    #[non_exhaustive]
     Avx2,
     /// Anything else: the scalar reference.
     Portable,

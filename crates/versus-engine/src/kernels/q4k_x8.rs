@@ -1,6 +1,7 @@
-//! Q4_K with eight rows interleaved: the layout a Q4_K matrix is repacked into on load (as
-//! llama.cpp's CPU backend repacks it), so that one kernel pass computes eight rows' dot
-//! products with an activation row at once.
+//! Q4_K with eight rows interleaved: the layout a Q4_K matrix is repacked into (as llama.cpp's
+//! CPU backend repacks it; on AVX-512 by a background thread, on AVX2 on load, see
+//! `matrix::Kernel`), so that one kernel pass computes eight rows' dot products with an
+//! activation row at once.
 //!
 //! Why: the row-at-a-time kernel (`q4k.rs`) spends most of its instructions per block on
 //! unpacking the twelve bytes of six-bit scales, broadcasting each sub-block's scale and adding
@@ -105,10 +106,12 @@ pub fn applies(isa: Isa, rows: usize, cols: usize) -> bool {
         && rows.is_multiple_of(ROWS)
         && cols.is_multiple_of(QK_K)
         && rows > 0
+        && cols > 0
 }
 
-/// `bytes` (a `rows x cols` Q4_K matrix, rows one after another) interleaved, or `None` when
-/// the rows do not fill whole groups or the bytes are not the matrix's; on `threads` threads.
+/// `bytes` (a `rows x cols` Q4_K matrix, rows one after another) interleaved on `threads`
+/// threads, or `None` when the rows do not fill whole groups, the bytes are not the matrix's or
+/// the system will not map memory for the copy.
 pub fn interleave(
     bytes: &[u8],
     rows: usize,
@@ -294,7 +297,9 @@ pub fn matmul(interleaved: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mu
         out,
         |group, _, tile_ys, tile_out| match group {
             super::Group::Interleaved(group) => dot_group(isa, group, tile_ys, tile_out),
-            super::Group::Stored { .. } => unreachable!("Q4_K is interleaved on load"),
+            super::Group::Stored { .. } => {
+                unreachable!("a stored Q4_K matrix is read a row at a time")
+            }
         },
     );
 }
@@ -540,7 +545,8 @@ pub(super) mod avx512 {
         group_block: &[u8],
         y: &BlockQ8K,
     ) -> [(i32, i32); ROWS] {
-        // SAFETY: as `dot_group_of`, on one group block.
+        assert_eq!(group_block.len(), stride::<FIFTH_BIT>(), "one group block");
+        // SAFETY: as `dot_group_of`, on one group block (checked above).
         unsafe {
             let p = group_block.as_ptr();
             let header = super::avx2::unpack_header(p);

@@ -68,10 +68,12 @@ pub fn applies(isa: Isa, rows: usize, cols: usize) -> bool {
         && rows.is_multiple_of(ROWS)
         && cols.is_multiple_of(QK_K)
         && rows > 0
+        && cols > 0
 }
 
-/// `bytes` (a `rows x cols` Q5_K matrix, rows one after another) interleaved, or `None` when
-/// the rows do not fill whole groups or the bytes are not the matrix's; on `threads` threads.
+/// `bytes` (a `rows x cols` Q5_K matrix, rows one after another) interleaved on `threads`
+/// threads, or `None` when the rows do not fill whole groups, the bytes are not the matrix's or
+/// the system will not map memory for the copy.
 pub fn interleave(
     bytes: &[u8],
     rows: usize,
@@ -190,7 +192,9 @@ pub fn matmul(interleaved: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mu
         out,
         |group, _, tile_ys, tile_out| match group {
             super::Group::Interleaved(group) => dot_group(isa, group, tile_ys, tile_out),
-            super::Group::Stored { .. } => unreachable!("Q5_K is interleaved on load"),
+            super::Group::Stored { .. } => {
+                unreachable!("a stored Q5_K matrix is read a row at a time")
+            }
         },
     );
 }
@@ -290,11 +294,6 @@ mod tests {
                         }
                     }
                 }
-                assert_eq!(
-                    dot_group_reference(group, &xs)[r % ROWS].to_bits(),
-                    q5k::dot_reference(row, &xs).to_bits(),
-                    "seed {seed}, row {r}"
-                );
             }
         }
         assert!(
@@ -417,26 +416,20 @@ mod tests {
     }
 
     #[test]
-    fn the_stored_matmul_gives_the_copys_results_bit_for_bit_where_it_reads_stored() {
+    fn the_stored_matmul_gives_the_copys_results_bit_for_bit() {
         let (rows, blocks) = (24, 3);
         let cols = blocks * QK_K;
         let matrix = random_matrix(5, rows, blocks);
         let copy = interleave(&matrix, rows, cols, 2).expect("whole groups");
-        let isa = super::super::isa();
         for n in [1, 3, 8, 9, 17] {
             let xs = random_activations(n as u64, n * cols);
             let (mut from_copy, mut as_stored) = (vec![0f32; rows * n], vec![0f32; rows * n]);
             matmul(&copy, rows, cols, &xs, &mut from_copy);
             matmul_stored(&matrix, rows, cols, &xs, &mut as_stored);
+            // Where the kernel does not apply both are the reference, row by row: the same
+            // bits too.
             for (i, (a, b)) in from_copy.iter().zip(&as_stored).enumerate() {
-                if reads_stored(isa) {
-                    assert_eq!(a.to_bits(), b.to_bits(), "{n} rows, output {i}: {a} vs {b}");
-                } else {
-                    assert!(
-                        (a - b).abs() <= 1e-4 * a.abs().max(1.0),
-                        "{n} rows, output {i}"
-                    );
-                }
+                assert_eq!(a.to_bits(), b.to_bits(), "{n} rows, output {i}: {a} vs {b}");
             }
         }
     }

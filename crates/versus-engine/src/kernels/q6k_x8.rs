@@ -63,7 +63,9 @@ const fn ql_at(cc: usize, i: usize) -> usize {
 /// Bytes of a group's eight blocks at one block index.
 pub const GROUP_BLOCK_BYTES: usize = HALVES + 2 * HALF_BYTES;
 
-/// Activation rows one pass takes.
+/// Activation rows one pass takes: four, each an accumulator register beside a piece's eight
+/// weight and four scale registers, as in `q4k_x8` (where a one-pass tile of eight measured
+/// no faster); other sizes are not measured for Q6_K.
 pub fn tile(isa: Isa) -> usize {
     match isa {
         Isa::Avx512 => 4,
@@ -80,6 +82,7 @@ pub fn applies(isa: Isa, rows: usize, cols: usize) -> bool {
         && rows.is_multiple_of(ROWS)
         && cols.is_multiple_of(QK_K)
         && rows > 0
+        && cols > 0
 }
 
 /// Whether [`matmul_stored`] gives, bit for bit, what [`matmul`] gives on the interleaved copy
@@ -89,8 +92,8 @@ pub fn reads_stored(isa: Isa) -> bool {
 }
 
 /// `bytes` (a `rows x cols` Q6_K matrix, rows one after another) interleaved on `threads`
-/// threads, or `None` when the rows do not fill whole groups or the bytes are not the
-/// matrix's.
+/// threads, or `None` when the rows do not fill whole groups, the bytes are not the matrix's or
+/// the system will not map memory for the copy.
 pub fn interleave(
     bytes: &[u8],
     rows: usize,
@@ -201,7 +204,9 @@ pub fn matmul(interleaved: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mu
         out,
         |group, _, tile_ys, tile_out| match group {
             super::Group::Interleaved(group) => dot_group(isa, group, tile_ys, tile_out),
-            super::Group::Stored { .. } => unreachable!("Q6_K is read as stored a row at a time"),
+            super::Group::Stored { .. } => {
+                unreachable!("a stored Q6_K matrix is read a row at a time")
+            }
         },
     );
 }
@@ -440,7 +445,8 @@ mod avx512 {
     #[cfg(test)]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
     pub(super) unsafe fn block_totals_of(group_block: &[u8], y: &BlockQ8K) -> [i32; ROWS] {
-        // SAFETY: as `dot_group`, on one group block.
+        assert_eq!(group_block.len(), GROUP_BLOCK_BYTES, "one group block");
+        // SAFETY: as `dot_group`, on one group block (checked above).
         unsafe {
             let [totals] = block_totals(group_block.as_ptr(), [y]);
             let mut out = [0i32; ROWS];
@@ -517,11 +523,6 @@ mod tests {
                         }
                     }
                 }
-                assert_eq!(
-                    dot_group_reference(group, &xs)[r % ROWS].to_bits(),
-                    q6k::dot_reference(row, &xs).to_bits(),
-                    "seed {seed}, row {r}"
-                );
             }
         }
         assert!(
@@ -616,26 +617,20 @@ mod tests {
     }
 
     #[test]
-    fn the_stored_matmul_gives_the_copys_results_bit_for_bit_where_it_reads_stored() {
+    fn the_stored_matmul_gives_the_copys_results_bit_for_bit() {
         let (rows, blocks) = (24, 3);
         let cols = blocks * QK_K;
         let matrix = random_matrix(5, rows, blocks);
         let copy = interleave(&matrix, rows, cols, 2).expect("whole groups");
-        let isa = super::super::isa();
         for n in [1, 3, 8, 9, 17] {
             let xs = random_activations(n as u64, n * cols);
             let (mut from_copy, mut as_stored) = (vec![0f32; rows * n], vec![0f32; rows * n]);
             matmul(&copy, rows, cols, &xs, &mut from_copy);
             matmul_stored(&matrix, rows, cols, &xs, &mut as_stored);
+            // Where the kernel does not apply both are the reference, row by row: the same
+            // bits too.
             for (i, (a, b)) in from_copy.iter().zip(&as_stored).enumerate() {
-                if reads_stored(isa) {
-                    assert_eq!(a.to_bits(), b.to_bits(), "{n} rows, output {i}: {a} vs {b}");
-                } else {
-                    assert!(
-                        (a - b).abs() <= 1e-4 * a.abs().max(1.0),
-                        "{n} rows, output {i}"
-                    );
-                }
+                assert_eq!(a.to_bits(), b.to_bits(), "{n} rows, output {i}: {a} vs {b}");
             }
         }
     }

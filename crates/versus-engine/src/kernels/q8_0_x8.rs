@@ -76,6 +76,7 @@ pub fn applies(isa: Isa, rows: usize, cols: usize) -> bool {
         && rows.is_multiple_of(ROWS)
         && cols.is_multiple_of(WEIGHTS)
         && rows > 0
+        && cols > 0
 }
 
 /// Activation rows one pass over an interleaved copy takes.
