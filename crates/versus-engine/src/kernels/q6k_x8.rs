@@ -19,8 +19,10 @@
 //! read the weights at 11.9 GB/s against the row kernel's 29.8 (kernels bench), presumably
 //! because the hardware prefetcher follows a stream that moves forward.
 //!
-//! The group blocks take 26.25 cache lines, so most of them do not start on one: padding them
-//! to 27 would read 2.9% more bytes in a decode step, which is bound by memory.
+//! The group blocks take 26.25 cache lines, so most of them do not start on one. Padded to 27
+//! (the halves starting on a line, every load aligned), a decode step would read 2.9% more
+//! bytes, and one activation row measured no faster: 0.86 and 0.87 of the row kernel's rate in
+//! the same rounds, against 0.93 and 1.02 unpadded (kernels bench, interleaved runs).
 //!
 //! The kernel: one `dpbusd` multiplies a load's 64 weights (six bits, unsigned) with the
 //! matching activation bytes into two i32 lanes a row. A sub-block is two loads, whose sums
