@@ -51,10 +51,13 @@ pub(super) const fn fifth_bit_masks(chunk: usize, i: usize) -> usize {
 const QH: usize = 16;
 const QS: usize = 48;
 
-/// Activation rows one pass takes: as `q4k_x8`'s AVX-512 kernel.
+/// Activation rows one pass takes: eight, where `q4k_x8` takes four. Q5_K's unpacking (a mask
+/// load and a masked add per nibble register besides Q4_K's) is worth sharing with more rows:
+/// prefilling the Q5_K_M benchmark file measured 363-376 tokens/s against 288-359 with four
+/// (`--bench engine -- --gguf FILE --profile prefill`, interleaved runs).
 pub fn tile(isa: Isa) -> usize {
     match isa {
-        Isa::Avx512 => q4k_x8::tile(isa),
+        Isa::Avx512 => 8,
         Isa::Avx2 | Isa::Portable => 1,
     }
 }

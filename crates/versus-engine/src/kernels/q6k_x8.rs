@@ -65,12 +65,14 @@ const fn ql_at(cc: usize, i: usize) -> usize {
 /// Bytes of a group's eight blocks at one block index.
 pub const GROUP_BLOCK_BYTES: usize = HALVES + 2 * HALF_BYTES;
 
-/// Activation rows one pass takes: four, each an accumulator register beside a piece's eight
-/// weight and four scale registers, as in `q4k_x8` (where a one-pass tile of eight measured
-/// no faster); other sizes are not measured for Q6_K.
+/// Activation rows one pass takes: eight, each an accumulator register beside a piece's eight
+/// weight and four scale registers. Measured against four (kernels bench, `-- q6k`, four
+/// interleaved runs each), a decode step's five projections for eight rows took 39.5-57.1 ms
+/// (median 42.7) against 46.5-54.5 (48.2), for sixteen 77.9-114 (85.5) against 89.5-105.7
+/// (92.8).
 pub fn tile(isa: Isa) -> usize {
     match isa {
-        Isa::Avx512 => 4,
+        Isa::Avx512 => 8,
         Isa::Avx2 | Isa::Portable => 1,
     }
 }
