@@ -582,7 +582,7 @@ mod tests {
                 let blocks = 1 + seed as usize % 20;
                 let matrix = random_matrix(seed, ROWS, blocks);
                 let group = interleave(&matrix, ROWS, blocks * QK_K, 2).expect("one group");
-                let xs: Vec<Vec<BlockQ8K>> = (0..7)
+                let xs: Vec<Vec<BlockQ8K>> = (0..super::super::TILE as u64)
                     .map(|j| q8k::quantized(&random_activations(seed * 31 + j, blocks * QK_K)))
                     .collect();
                 let reference = dot_group_reference(&group, &xs[0]);
