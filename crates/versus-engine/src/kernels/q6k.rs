@@ -421,21 +421,47 @@ mod avx512 {
         row: &[u8],
         ys: [&[BlockQ8K]; N],
     ) -> [f32; N] {
-        // SAFETY: as `dot_tile`.
+        // SAFETY: as `dot_tile`; the store fills an eight-lane array.
         unsafe {
-            let mut acc = [0f32; N];
+            if N == 1 {
+                // One row, the same steps in scalars: the eight-lane sums cost a lone row more
+                // than they save (see Q4_K's `dot_row_in_x8_order`).
+                let mut acc = 0f32;
+                for (bytes, y) in row.chunks_exact(BLOCK_BYTES).zip(ys[0]) {
+                    let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(
+                        u16::from_le_bytes([bytes[208], bytes[209]]),
+                    ))));
+                    let total = _mm512_reduce_add_epi32(block_total(&unpack(bytes), y));
+                    acc = (total as f32).mul_add(d * y.d, acc);
+                }
+                return std::array::from_fn(|_| acc);
+            }
+            // Lane j: activation row j's f32 sum (rows past N stay 0).
+            let mut acc = _mm256_setzero_ps();
             for (block, bytes) in row.chunks_exact(BLOCK_BYTES).enumerate() {
                 let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(
                     u16::from_le_bytes([bytes[208], bytes[209]]),
                 ))));
                 let unpacked = unpack(bytes);
+                let mut totals = [_mm256_setzero_si256(); 8];
+                let mut scales = [0f32; 8];
                 for j in 0..N {
                     let y = &ys[j][block];
-                    let total = _mm512_reduce_add_epi32(block_total(&unpacked, y));
-                    acc[j] = (total as f32).mul_add(d * y.d, acc[j]);
+                    let total = block_total(&unpacked, y);
+                    totals[j] = _mm256_add_epi32(
+                        _mm512_castsi512_si256(total),
+                        _mm512_extracti64x4_epi64::<1>(total),
+                    );
+                    scales[j] = y.d;
                 }
+                // The same product and FMA as one row at a time, eight rows a register.
+                let scale = _mm256_mul_ps(_mm256_set1_ps(d), _mm256_loadu_ps(scales.as_ptr()));
+                let totals = _mm256_cvtepi32_ps(super::super::x86::sums_i32x8(totals));
+                acc = _mm256_fmadd_ps(totals, scale, acc);
             }
-            acc
+            let mut out = [0f32; 8];
+            _mm256_storeu_ps(out.as_mut_ptr(), acc);
+            std::array::from_fn(|j| out[j])
         }
     }
 }

@@ -71,8 +71,8 @@ pub(super) unsafe fn sum_i32x8(v: __m256i) -> i32 {
     }
 }
 
-/// The four i32 lanes of `v`, added up (for the exactness tests, and the Q4_K and Q5_K row
-/// kernels in the eight-row kernel's order).
+/// The four i32 lanes of `v`, added up (for the exactness tests, and one row of Q4_K or Q5_K
+/// in the eight-row kernel's order).
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn sum_i32x4(v: __m128i) -> i32 {
     // SAFETY: as `sum_f32x8`.
@@ -82,4 +82,39 @@ pub(super) unsafe fn sum_i32x4(v: __m128i) -> i32 {
         let v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0b10_11_00_01));
         _mm_cvtsi128_si32(v)
     }
+}
+
+/// Lane `j` of the result: the eight i32 lanes of `v[j]` added up. Eight horizontal sums at the
+/// price of about two: how the row kernels in an eight-row kernel's order bring each activation
+/// row's block sums down to the integers that kernel adds into f32 (`dot_tile_in_x8_order`).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn sums_i32x8(v: [__m256i; 8]) -> __m256i {
+    // Each `hadd` adds neighbouring lanes within 128-bit halves: after three rounds, half 0
+    // holds the sums of v[0..4]'s low halves and half 1 of their high halves (likewise for
+    // v[4..8]), and the last step adds the two halves.
+    let pairs = [
+        _mm256_hadd_epi32(v[0], v[1]),
+        _mm256_hadd_epi32(v[2], v[3]),
+        _mm256_hadd_epi32(v[4], v[5]),
+        _mm256_hadd_epi32(v[6], v[7]),
+    ];
+    let first = _mm256_hadd_epi32(pairs[0], pairs[1]);
+    let second = _mm256_hadd_epi32(pairs[2], pairs[3]);
+    _mm256_add_epi32(
+        _mm256_permute2x128_si256::<0x20>(first, second),
+        _mm256_permute2x128_si256::<0x31>(first, second),
+    )
+}
+
+/// Lane `j` of the result: the four i32 lanes of `v[j]` added up (see [`sums_i32x8`]).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn sums_i32x4(v: [__m128i; 8]) -> __m256i {
+    // v[j] in half 0 and v[j + 4] in half 1, then two rounds of `hadd`.
+    let joined: [__m256i; 4] = std::array::from_fn(|j| _mm256_set_m128i(v[j + 4], v[j]));
+    _mm256_hadd_epi32(
+        _mm256_hadd_epi32(joined[0], joined[1]),
+        _mm256_hadd_epi32(joined[2], joined[3]),
+    )
 }
