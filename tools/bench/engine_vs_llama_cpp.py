@@ -192,7 +192,7 @@ def versus_once(path, threads, repo):
         sys.exit(f"the versus benchmark failed on {path}:\n{out.stdout}\n{out.stderr}")
     load_s, prefill, decode, candle = map(float, match.groups())
     batched = {int(n): float(rate) for n, rate in re.findall(r"batch(\d+)=(\S+)", out.stdout)}
-    # Until then versus reads Q8_0 matrices (and Q4_K, Q5_K and Q6_K ones) as stored
+    # Until then versus reads Q8_0 matrices (and Q4_K, Q5_K and Q6_K ones with AVX-512) as stored
     # while a background thread interleaves them; its rates are measured after.
     ready = re.search(r"ready_s=(\S+)", out.stdout)
     ready_s = float(ready.group(1)) if ready else load_s

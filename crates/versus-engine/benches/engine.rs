@@ -131,7 +131,7 @@ struct Row {
     weight_gib: f64,
     load_s: f64,
     /// Seconds from the start of loading until background work (the interleaved copies of
-    /// Q8_0 matrices, and of Q4_K, Q5_K and Q6_K ones where their eight-row kernels run) was done.
+    /// Q8_0 matrices, and of Q4_K, Q5_K and Q6_K ones with AVX-512) was done.
     ready_s: f64,
     prefill_tokens_per_s: f64,
     decode_tokens_per_s: f64,
@@ -288,7 +288,7 @@ fn run(source: &Source, layers: usize) -> Result<Row, Box<dyn std::error::Error>
     let started = Instant::now();
     let decoder = load(source, layers)?;
     let load_s = started.elapsed().as_secs_f64();
-    // Q8_0 matrices (and Q4_K, Q5_K and Q6_K ones) are read as stored until a
+    // Q8_0 matrices (and Q4_K, Q5_K and Q6_K ones with AVX-512) are read as stored until a
     // background thread has interleaved them (see `matrix::Kernel`); the rates below are the
     // steady state after it.
     versus_engine::matrix::wait_for_background_work();

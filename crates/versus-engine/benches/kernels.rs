@@ -136,7 +136,7 @@ fn main() -> candle_core::Result<()> {
         let mut total = (0.0, 0.0, 0.0, 0.0);
         let mut batch_times = vec![0.0; BATCHES.len()];
         // As stored, what the matrices run at until their background copies are made (Q8_0,
-        // Q4_K, Q5_K and Q6_K).
+        // and Q4_K, Q5_K and Q6_K with AVX-512).
         let mut stored_times = vec![0.0; BATCHES.len()];
         let mut reads_stored = false;
         for &(name, rows, cols) in SHAPES {
@@ -305,8 +305,8 @@ fn in_cache_step_seconds(
     let small_rows = (CACHE_ROWS_BYTES / 2 / row_bytes / 16).max(1) * 16;
     let small = random_matrix(format, small_rows, COLS)?.for_matmul();
     let large = random_matrix(format, 2 * small_rows, COLS)?.for_matmul();
-    // Interleaved copies made in the background (Q8_0's, Q4_K's, Q5_K's and Q6_K's where
-    // their kernels run): time them, the steady state.
+    // Interleaved copies made in the background (Q8_0's; Q4_K's, Q5_K's and Q6_K's with
+    // AVX-512): time them, the steady state.
     versus_engine::matrix::wait_for_background_work();
     let xs = activations(n, COLS);
     let time = |matrix: &StoredMatrix| {

