@@ -610,8 +610,8 @@ mod tests {
         StoredFormat::Bf16,
     ];
 
-    /// A matrix whose interleaved copy is made in the background (Q4_K, Q5_K, Q6_K and Q8_0,
-    /// where their eight-row kernels run) gives the same results, bit for bit, read as stored and from that copy;
+    /// A matrix whose interleaved copy is made in the background (Q4_K, Q5_K, Q6_K and Q8_0
+    /// with AVX-512) gives the same results, bit for bit, read as stored and from that copy;
     /// a matrix dropped before its copy is made leaves nothing waiting.
     #[test]
     fn a_matrix_answers_the_same_as_stored_and_from_its_background_copy() {

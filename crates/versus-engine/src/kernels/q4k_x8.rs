@@ -1118,4 +1118,42 @@ mod tests {
             }
         }
     }
+
+    /// Where the matrix can be read as stored, a row in the eight-row kernel's order
+    /// (`q4k::dot_tile_in_x8_order`, whatever its tile) gives that kernel's bits.
+    #[test]
+    fn the_rows_in_the_kernels_order_give_its_bits() {
+        let blocks = 5;
+        let matrix = random_matrix(9, ROWS, blocks);
+        let group = interleave(&matrix, ROWS, blocks * QK_K, 1).expect("one group");
+        let xs: Vec<Vec<BlockQ8K>> = (0..super::super::TILE as u64)
+            .map(|j| q8k::quantized(&random_activations(j + 40, blocks * QK_K)))
+            .collect();
+        let views: Vec<&[BlockQ8K]> = xs.iter().map(Vec::as_slice).collect();
+        let row_bytes = blocks * BLOCK_BYTES;
+        for isa in available().into_iter().filter(|&isa| reads_stored(isa)) {
+            let by_kernel: Vec<[f32; ROWS]> = views
+                .iter()
+                .map(|view| {
+                    let mut out = [[0f32; ROWS]];
+                    dot_group(isa, &group, std::slice::from_ref(view), &mut out);
+                    out[0]
+                })
+                .collect();
+            for size in 1..=views.len() {
+                for r in 0..ROWS {
+                    let mut by_rows = vec![0f32; size];
+                    let row = &matrix[r * row_bytes..(r + 1) * row_bytes];
+                    q4k::dot_tile_in_x8_order(isa, row, &views[..size], &mut by_rows);
+                    for (j, value) in by_rows.iter().enumerate() {
+                        assert_eq!(
+                            value.to_bits(),
+                            by_kernel[j][r].to_bits(),
+                            "{isa:?}, tile {size}, activation {j}, row {r}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
