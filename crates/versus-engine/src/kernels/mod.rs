@@ -343,6 +343,111 @@ fn fill_groups(
     });
 }
 
+/// Whether a `rows x cols` matrix takes an eight-row kernel on `isa`: interleaving is on
+/// (`VERSUS_INTERLEAVE`), the kernel has `isa` (`has_kernel`), and the rows fill whole groups
+/// and the columns whole blocks of `block` weights, neither empty. Every `applies` in the
+/// `*_x8` modules is this with its own instruction sets and block.
+fn eight_rows_apply(has_kernel: bool, rows: usize, cols: usize, block: usize) -> bool {
+    interleaving_enabled()
+        && has_kernel
+        && rows > 0
+        && cols > 0
+        && rows.is_multiple_of(GROUP_ROWS)
+        && cols.is_multiple_of(block)
+}
+
+/// A K-quant matrix (`rows x cols`, rows one after another, blocks of `QK_K` weights in
+/// `block_bytes` bytes) interleaved into group blocks of `group_block_bytes`, on `threads`
+/// threads: `put_row(group block, r, block)` places row `r`'s block of each group. `None` when
+/// the rows do not fill whole groups, the bytes are not the matrix's or the system will not
+/// map memory for the copy. The driver `q4k_x8`, `q5k_x8` and `q6k_x8` share.
+fn interleave_k_quant(
+    bytes: &[u8],
+    (rows, cols): (usize, usize),
+    (block_bytes, group_block_bytes): (usize, usize),
+    threads: usize,
+    put_row: impl Fn(&mut [u8], usize, &[u8]) + Sync,
+) -> Option<Interleaved> {
+    if !rows.is_multiple_of(GROUP_ROWS) || !cols.is_multiple_of(q8k::QK_K) {
+        return None;
+    }
+    let blocks = cols / q8k::QK_K;
+    let row_bytes = blocks * block_bytes;
+    if bytes.len() != rows.checked_mul(row_bytes)? {
+        return None;
+    }
+    let mut out = Interleaved::zeroed(rows / GROUP_ROWS * blocks * group_block_bytes)?;
+    fill_groups(
+        &mut out,
+        blocks * group_block_bytes,
+        threads,
+        |group, group_out| {
+            for (block, dst) in group_out.chunks_exact_mut(group_block_bytes).enumerate() {
+                for r in 0..GROUP_ROWS {
+                    let start = (group * GROUP_ROWS + r) * row_bytes + block * block_bytes;
+                    put_row(dst, r, &bytes[start..start + block_bytes]);
+                }
+            }
+        },
+    );
+    Some(out)
+}
+
+/// `out (n x rows) = xs (n x cols) · Wᵀ` for an interleaved K-quant matrix (group blocks of
+/// `group_block_bytes`): the activations quantized to Q8_K once, groups split over the kernel
+/// pool, each group read once for every tile of `tile` activation rows, which
+/// `dot_group(isa, group, tile, out)` multiplies.
+fn k_quant_group_products(
+    interleaved: &[u8],
+    (rows, cols): (usize, usize),
+    group_block_bytes: usize,
+    tile: impl Fn(Isa) -> usize,
+    (xs, out): (&[f32], &mut [f32]),
+    dot_group: impl Fn(Isa, &[u8], &[&[q8k::BlockQ8K]], &mut [[f32; GROUP_ROWS]]) + Sync,
+) {
+    assert!(cols.is_multiple_of(q8k::QK_K) && rows.is_multiple_of(GROUP_ROWS));
+    let activations: Vec<Vec<q8k::BlockQ8K>> = xs.chunks_exact(cols).map(q8k::quantized).collect();
+    let views: Vec<&[q8k::BlockQ8K]> = activations.iter().map(Vec::as_slice).collect();
+    let isa = isa();
+    split_groups(
+        Layout::Interleaved(interleaved),
+        rows,
+        cols / q8k::QK_K * group_block_bytes,
+        &views,
+        tile(isa),
+        out,
+        |group, _, tile_ys, tile_out| match group {
+            Group::Interleaved(group) => dot_group(isa, group, tile_ys, tile_out),
+            Group::Stored { .. } => unreachable!("a stored K-quant matrix is read a row at a time"),
+        },
+    );
+}
+
+/// `out (n x rows) = xs (n x cols) · Wᵀ` for a K-quant matrix as the file stores it (blocks of
+/// `block_bytes`), a row at a time by `dot_tile(isa, row, tile, out)`, which for the `*_x8`
+/// modules' `matmul_stored` takes the eight-row kernel's float order.
+fn k_quant_rows_in_x8_order(
+    stored: &[u8],
+    (rows, cols): (usize, usize),
+    block_bytes: usize,
+    (xs, out): (&[f32], &mut [f32]),
+    dot_tile: impl Fn(Isa, &[u8], &[&[q8k::BlockQ8K]], &mut [f32]) + Sync,
+) {
+    assert!(cols.is_multiple_of(q8k::QK_K));
+    let activations: Vec<Vec<q8k::BlockQ8K>> = xs.chunks_exact(cols).map(q8k::quantized).collect();
+    let views: Vec<&[q8k::BlockQ8K]> = activations.iter().map(Vec::as_slice).collect();
+    let isa = isa();
+    split_rows(
+        stored,
+        rows,
+        cols / q8k::QK_K * block_bytes,
+        &views,
+        TILE,
+        out,
+        |row, tile, out| dot_tile(isa, row, tile, out),
+    );
+}
+
 /// Whether matrices are interleaved where a kernel for that exists: yes, unless
 /// `VERSUS_INTERLEAVE=off` (for comparing with the row-at-a-time kernels).
 pub fn interleaving_enabled() -> bool {

@@ -101,12 +101,7 @@ pub fn tile(isa: Isa) -> usize {
 /// where it has a SIMD kernel (AVX-512 VNNI, AVX2) and the rows fill whole groups.
 /// `VERSUS_INTERLEAVE=off` keeps every matrix a row at a time (for comparing the two kernels).
 pub fn applies(isa: Isa, rows: usize, cols: usize) -> bool {
-    super::interleaving_enabled()
-        && isa != Isa::Portable
-        && rows.is_multiple_of(ROWS)
-        && cols.is_multiple_of(QK_K)
-        && rows > 0
-        && cols > 0
+    super::eight_rows_apply(isa != Isa::Portable, rows, cols, QK_K)
 }
 
 /// `bytes` (a `rows x cols` Q4_K matrix, rows one after another) interleaved on `threads`
@@ -118,30 +113,10 @@ pub fn interleave(
     cols: usize,
     threads: usize,
 ) -> Option<super::Interleaved> {
-    if !rows.is_multiple_of(ROWS) || !cols.is_multiple_of(QK_K) {
-        return None;
-    }
-    let blocks = cols / QK_K;
-    let row_bytes = blocks * BLOCK_BYTES;
-    if bytes.len() != rows.checked_mul(row_bytes)? {
-        return None;
-    }
-    let mut out = super::Interleaved::zeroed(rows / ROWS * blocks * GROUP_BLOCK_BYTES)?;
-    super::fill_groups(
-        &mut out,
-        blocks * GROUP_BLOCK_BYTES,
-        threads,
-        |group, group_out| {
-            for (block, dst) in group_out.chunks_exact_mut(GROUP_BLOCK_BYTES).enumerate() {
-                for r in 0..ROWS {
-                    let start = (group * ROWS + r) * row_bytes + block * BLOCK_BYTES;
-                    let src = &bytes[start..start + BLOCK_BYTES];
-                    put_row(dst, r, &src[..16], &src[16..]);
-                }
-            }
-        },
-    );
-    Some(out)
+    let sizes = (BLOCK_BYTES, GROUP_BLOCK_BYTES);
+    super::interleave_k_quant(bytes, (rows, cols), sizes, threads, |dst, r, block| {
+        put_row(dst, r, &block[..16], &block[16..])
+    })
 }
 
 /// Puts row `r` of a group into a group block: `head`, its block's first sixteen bytes (`d`,
@@ -284,28 +259,14 @@ pub fn dot_group(isa: Isa, group: &[u8], ys: &[&[BlockQ8K]], out: &mut [[f32; RO
 /// `out (n x rows) = xs (n x cols) · Wᵀ` for an interleaved Q4_K matrix: groups of rows split
 /// over the kernel pool, each group's bytes read once for every tile of activation rows.
 pub fn matmul(interleaved: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
-    assert!(cols.is_multiple_of(QK_K) && rows.is_multiple_of(ROWS));
-    let activations: Vec<Vec<BlockQ8K>> = xs.chunks_exact(cols).map(q4k_activations).collect();
-    let views: Vec<&[BlockQ8K]> = activations.iter().map(Vec::as_slice).collect();
-    let isa = super::isa();
-    super::split_groups(
-        super::Layout::Interleaved(interleaved),
-        rows,
-        cols / QK_K * GROUP_BLOCK_BYTES,
-        &views,
-        tile(isa),
-        out,
-        |group, _, tile_ys, tile_out| match group {
-            super::Group::Interleaved(group) => dot_group(isa, group, tile_ys, tile_out),
-            super::Group::Stored { .. } => {
-                unreachable!("a stored Q4_K matrix is read a row at a time")
-            }
-        },
+    super::k_quant_group_products(
+        interleaved,
+        (rows, cols),
+        GROUP_BLOCK_BYTES,
+        tile,
+        (xs, out),
+        dot_group,
     );
-}
-
-fn q4k_activations(xs: &[f32]) -> Vec<BlockQ8K> {
-    <q4k::Q4K as super::Format>::activations(xs)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -861,18 +822,12 @@ pub fn reads_stored(isa: Isa) -> bool {
 /// time in the eight-row kernel's float order: where [`reads_stored`], bit for bit what
 /// [`matmul`] gives on the interleaved copy; elsewhere the reference's results.
 pub fn matmul_stored(stored: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
-    assert!(cols.is_multiple_of(QK_K));
-    let activations: Vec<Vec<BlockQ8K>> = xs.chunks_exact(cols).map(q4k_activations).collect();
-    let views: Vec<&[BlockQ8K]> = activations.iter().map(Vec::as_slice).collect();
-    let isa = super::isa();
-    super::split_rows(
+    super::k_quant_rows_in_x8_order(
         stored,
-        rows,
-        cols / QK_K * BLOCK_BYTES,
-        &views,
-        super::TILE,
-        out,
-        |row, tile, out| q4k::dot_tile_in_x8_order(isa, row, tile, out),
+        (rows, cols),
+        BLOCK_BYTES,
+        (xs, out),
+        q4k::dot_tile_in_x8_order,
     );
 }
 

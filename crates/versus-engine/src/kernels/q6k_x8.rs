@@ -81,12 +81,7 @@ pub fn tile(isa: Isa) -> usize {
 /// on AVX-512 VNNI machines, when the rows fill whole groups. `VERSUS_INTERLEAVE=off` keeps
 /// every matrix a row at a time.
 pub fn applies(isa: Isa, rows: usize, cols: usize) -> bool {
-    super::interleaving_enabled()
-        && isa == Isa::Avx512
-        && rows.is_multiple_of(ROWS)
-        && cols.is_multiple_of(QK_K)
-        && rows > 0
-        && cols > 0
+    super::eight_rows_apply(isa == Isa::Avx512, rows, cols, QK_K)
 }
 
 /// Whether [`matmul_stored`] gives, bit for bit, what [`matmul`] gives on the interleaved copy
@@ -104,29 +99,8 @@ pub fn interleave(
     cols: usize,
     threads: usize,
 ) -> Option<super::Interleaved> {
-    if !rows.is_multiple_of(ROWS) || !cols.is_multiple_of(QK_K) {
-        return None;
-    }
-    let blocks = cols / QK_K;
-    let row_bytes = blocks * BLOCK_BYTES;
-    if bytes.len() != rows.checked_mul(row_bytes)? {
-        return None;
-    }
-    let mut out = super::Interleaved::zeroed(rows / ROWS * blocks * GROUP_BLOCK_BYTES)?;
-    super::fill_groups(
-        &mut out,
-        blocks * GROUP_BLOCK_BYTES,
-        threads,
-        |group, group_out| {
-            for (block, dst) in group_out.chunks_exact_mut(GROUP_BLOCK_BYTES).enumerate() {
-                for r in 0..ROWS {
-                    let start = (group * ROWS + r) * row_bytes + block * BLOCK_BYTES;
-                    put_row(dst, r, &bytes[start..start + BLOCK_BYTES]);
-                }
-            }
-        },
-    );
-    Some(out)
+    let sizes = (BLOCK_BYTES, GROUP_BLOCK_BYTES);
+    super::interleave_k_quant(bytes, (rows, cols), sizes, threads, put_row)
 }
 
 /// Where each of a block's bytes goes in a group block, for row `r`: `(block offset, group
@@ -194,24 +168,13 @@ pub fn dot_group(isa: Isa, group: &[u8], ys: &[&[BlockQ8K]], out: &mut [[f32; RO
 /// `out (n x rows) = xs (n x cols) · Wᵀ` for an interleaved Q6_K matrix: groups of rows split
 /// over the kernel pool, each group's bytes read once for every tile of activation rows.
 pub fn matmul(interleaved: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
-    assert!(cols.is_multiple_of(QK_K) && rows.is_multiple_of(ROWS));
-    let activations: Vec<Vec<BlockQ8K>> =
-        xs.chunks_exact(cols).map(super::q8k::quantized).collect();
-    let views: Vec<&[BlockQ8K]> = activations.iter().map(Vec::as_slice).collect();
-    let isa = super::isa();
-    super::split_groups(
-        super::Layout::Interleaved(interleaved),
-        rows,
-        cols / QK_K * GROUP_BLOCK_BYTES,
-        &views,
-        tile(isa),
-        out,
-        |group, _, tile_ys, tile_out| match group {
-            super::Group::Interleaved(group) => dot_group(isa, group, tile_ys, tile_out),
-            super::Group::Stored { .. } => {
-                unreachable!("a stored Q6_K matrix is read a row at a time")
-            }
-        },
+    super::k_quant_group_products(
+        interleaved,
+        (rows, cols),
+        GROUP_BLOCK_BYTES,
+        tile,
+        (xs, out),
+        dot_group,
     );
 }
 
@@ -219,19 +182,12 @@ pub fn matmul(interleaved: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mu
 /// time in the eight-row kernel's float order: where [`reads_stored`], bit for bit what
 /// [`matmul`] gives on the interleaved copy; elsewhere the reference's results.
 pub fn matmul_stored(stored: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
-    assert!(cols.is_multiple_of(QK_K));
-    let activations: Vec<Vec<BlockQ8K>> =
-        xs.chunks_exact(cols).map(super::q8k::quantized).collect();
-    let views: Vec<&[BlockQ8K]> = activations.iter().map(Vec::as_slice).collect();
-    let isa = super::isa();
-    super::split_rows(
+    super::k_quant_rows_in_x8_order(
         stored,
-        rows,
-        cols / QK_K * BLOCK_BYTES,
-        &views,
-        super::TILE,
-        out,
-        |row, tile, out| q6k::dot_tile_in_x8_order(isa, row, tile, out),
+        (rows, cols),
+        BLOCK_BYTES,
+        (xs, out),
+        q6k::dot_tile_in_x8_order,
     );
 }
 

@@ -71,12 +71,7 @@ pub fn activations(xs: &[f32]) -> Vec<ActivationBlock> {
 /// AVX-512 VNNI, rows in whole groups and rows in whole group blocks (`VERSUS_INTERLEAVE=off`
 /// keeps every matrix a row at a time).
 pub fn applies(isa: Isa, rows: usize, cols: usize) -> bool {
-    super::interleaving_enabled()
-        && isa == Isa::Avx512
-        && rows.is_multiple_of(ROWS)
-        && cols.is_multiple_of(WEIGHTS)
-        && rows > 0
-        && cols > 0
+    super::eight_rows_apply(isa == Isa::Avx512, rows, cols, WEIGHTS)
 }
 
 /// Activation rows one pass over an interleaved copy takes.
