@@ -662,6 +662,72 @@ pub(crate) mod tests {
     //! What every format's kernels are held to, one helper so that a new format is one call.
     use super::*;
 
+    /// An eight-row kernel's matmul over stored bytes (`matmul_stored`) against its matmul over
+    /// the interleaved copy, for 1, 3, 8, 9 and 17 activation rows: the same bits where
+    /// `bit_exact`, within float rounding elsewhere.
+    pub fn check_stored_matches_copy(
+        (stored, copy): (&[u8], &[u8]),
+        (rows, cols): (usize, usize),
+        bit_exact: bool,
+        matmul: fn(&[u8], usize, usize, &[f32], &mut [f32]),
+        matmul_stored: fn(&[u8], usize, usize, &[f32], &mut [f32]),
+    ) {
+        for n in [1, 3, 8, 9, 17] {
+            let xs = random_activations(n as u64, n * cols);
+            let (mut from_copy, mut as_stored) = (vec![0f32; rows * n], vec![0f32; rows * n]);
+            matmul(copy, rows, cols, &xs, &mut from_copy);
+            matmul_stored(stored, rows, cols, &xs, &mut as_stored);
+            for (i, (a, b)) in from_copy.iter().zip(&as_stored).enumerate() {
+                if bit_exact {
+                    assert_eq!(a.to_bits(), b.to_bits(), "{n} rows, output {i}: {a} vs {b}");
+                } else {
+                    assert!(
+                        (a - b).abs() <= 1e-4 * a.abs().max(1.0),
+                        "{n} rows, output {i}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// An eight-row kernel on one group (`dot_group` on `isa`): each row within float rounding
+    /// of `reference` (relative to `magnitude`, the sum of its blocks' absolute dot products)
+    /// for the first activation row, and every activation row's result in a tile of each size
+    /// up to `tile` exactly its result alone.
+    pub fn check_group_tiles(
+        isa: Isa,
+        group: &[u8],
+        xs: &[Vec<q8k::BlockQ8K>],
+        tile: usize,
+        (reference, magnitude): ([f32; GROUP_ROWS], [f32; GROUP_ROWS]),
+        dot_group: impl Fn(Isa, &[u8], &[&[q8k::BlockQ8K]], &mut [[f32; GROUP_ROWS]]),
+    ) {
+        let mut alone = [[0f32; GROUP_ROWS]];
+        dot_group(isa, group, &[&xs[0]], &mut alone);
+        for r in 0..GROUP_ROWS {
+            assert!(
+                (alone[0][r] - reference[r]).abs() <= 1e-5 * magnitude[r].max(1e-3),
+                "{isa:?}, row {r}: {} vs {}",
+                alone[0][r],
+                reference[r]
+            );
+        }
+        let views: Vec<&[q8k::BlockQ8K]> = xs.iter().map(Vec::as_slice).collect();
+        for size in 1..=tile {
+            let tile_views = &views[..size];
+            let mut together = vec![[0f32; GROUP_ROWS]; size];
+            dot_group(isa, group, tile_views, &mut together);
+            for (j, view) in tile_views.iter().enumerate() {
+                let mut alone = [[0f32; GROUP_ROWS]];
+                dot_group(isa, group, std::slice::from_ref(view), &mut alone);
+                assert_eq!(
+                    together[j], alone[0],
+                    "{isa:?}, tile {size}, activation {j}"
+                );
+            }
+        }
+    }
+
     /// Bytes from a seeded xorshift (every byte value appears).
     pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
         let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

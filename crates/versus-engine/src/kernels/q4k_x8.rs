@@ -833,7 +833,7 @@ pub fn matmul_stored(stored: &[u8], rows: usize, cols: usize, xs: &[f32], out: &
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{random_activations, random_bytes};
+    use super::super::tests::{check_stored_matches_copy, random_activations, random_bytes};
     use super::super::{available, q8k};
     use super::*;
 
@@ -1055,23 +1055,14 @@ mod tests {
         let cols = blocks * QK_K;
         let matrix = random_matrix(5, rows, blocks);
         let copy = interleave(&matrix, rows, cols, 2).expect("whole groups");
-        let isa = super::super::isa();
-        for n in [1, 3, 8, 9, 17] {
-            let xs = random_activations(n as u64, n * cols);
-            let (mut from_copy, mut as_stored) = (vec![0f32; rows * n], vec![0f32; rows * n]);
-            matmul(&copy, rows, cols, &xs, &mut from_copy);
-            matmul_stored(&matrix, rows, cols, &xs, &mut as_stored);
-            for (i, (a, b)) in from_copy.iter().zip(&as_stored).enumerate() {
-                if reads_stored(isa) {
-                    assert_eq!(a.to_bits(), b.to_bits(), "{n} rows, output {i}: {a} vs {b}");
-                } else {
-                    assert!(
-                        (a - b).abs() <= 1e-4 * a.abs().max(1.0),
-                        "{n} rows, output {i}"
-                    );
-                }
-            }
-        }
+        let bit_exact = reads_stored(super::super::isa());
+        check_stored_matches_copy(
+            (&matrix, &copy),
+            (rows, cols),
+            bit_exact,
+            matmul,
+            matmul_stored,
+        );
     }
 
     /// Where the matrix can be read as stored, a row in the eight-row kernel's order

@@ -418,7 +418,9 @@ mod avx512 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{random_activations, random_bytes};
+    use super::super::tests::{
+        check_group_tiles, check_stored_matches_copy, random_activations, random_bytes,
+    };
     use super::super::{available, q8k};
     use super::*;
     use half::f16;
@@ -541,37 +543,16 @@ mod tests {
                 let xs: Vec<Vec<BlockQ8K>> = (0..super::super::TILE as u64)
                     .map(|j| q8k::quantized(&random_activations(seed * 31 + j, blocks * QK_K)))
                     .collect();
-                let reference = dot_group_reference(&group, &xs[0]);
-                let mut alone = [[0f32; ROWS]];
-                dot_group(isa, &group, &[&xs[0]], &mut alone);
                 let row_bytes = blocks * BLOCK_BYTES;
-                for r in 0..ROWS {
-                    let magnitude: f32 = matrix[r * row_bytes..(r + 1) * row_bytes]
+                let magnitude: [f32; ROWS] = std::array::from_fn(|r| {
+                    matrix[r * row_bytes..(r + 1) * row_bytes]
                         .chunks_exact(BLOCK_BYTES)
                         .zip(&xs[0])
                         .map(|(block, y)| q6k::dot_reference(block, std::slice::from_ref(y)).abs())
-                        .sum();
-                    assert!(
-                        (alone[0][r] - reference[r]).abs() <= 1e-5 * magnitude.max(1e-3),
-                        "{isa:?}, seed {seed}, row {r}: {} vs {}",
-                        alone[0][r],
-                        reference[r]
-                    );
-                }
-                let views: Vec<&[BlockQ8K]> = xs.iter().map(Vec::as_slice).collect();
-                for size in 1..=tile(isa) {
-                    let tile_views = &views[..size];
-                    let mut together = vec![[0f32; ROWS]; size];
-                    dot_group(isa, &group, tile_views, &mut together);
-                    for (j, view) in tile_views.iter().enumerate() {
-                        let mut alone = [[0f32; ROWS]];
-                        dot_group(isa, &group, std::slice::from_ref(view), &mut alone);
-                        assert_eq!(
-                            together[j], alone[0],
-                            "{isa:?}, seed {seed}, activation {j}"
-                        );
-                    }
-                }
+                        .sum()
+                });
+                let reference = (dot_group_reference(&group, &xs[0]), magnitude);
+                check_group_tiles(isa, &group, &xs, tile(isa), reference, dot_group);
             }
         }
     }
@@ -582,16 +563,8 @@ mod tests {
         let cols = blocks * QK_K;
         let matrix = random_matrix(5, rows, blocks);
         let copy = interleave(&matrix, rows, cols, 2).expect("whole groups");
-        for n in [1, 3, 8, 9, 17] {
-            let xs = random_activations(n as u64, n * cols);
-            let (mut from_copy, mut as_stored) = (vec![0f32; rows * n], vec![0f32; rows * n]);
-            matmul(&copy, rows, cols, &xs, &mut from_copy);
-            matmul_stored(&matrix, rows, cols, &xs, &mut as_stored);
-            // Where the kernel does not apply both are the reference, row by row: the same
-            // bits too.
-            for (i, (a, b)) in from_copy.iter().zip(&as_stored).enumerate() {
-                assert_eq!(a.to_bits(), b.to_bits(), "{n} rows, output {i}: {a} vs {b}");
-            }
-        }
+        // Where the kernel does not apply both are the reference, row by row: the same bits
+        // too.
+        check_stored_matches_copy((&matrix, &copy), (rows, cols), true, matmul, matmul_stored);
     }
 }
