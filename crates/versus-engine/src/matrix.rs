@@ -14,7 +14,7 @@ use candle_core::quantized::{ggml_file, GgmlDType, QMatMul};
 use candle_core::{Device, Tensor};
 use memmap2::Mmap;
 
-use crate::kernels::half::{Bf16, HalfKind, F16};
+use crate::kernels::half::{self, Bf16, HalfKind, F16};
 use crate::kernels::{
     self, q4k::Q4K, q4k_x8, q5k::Q5K, q5k_x8, q6k::Q6K, q6k_x8, q8_0::Q8_0, q8_0_x8,
 };
@@ -105,6 +105,11 @@ impl StoredBytes {
         }
     }
 
+    /// Whether the bytes are a mapped file's pages (which [`StoredBytes::release`] gives back).
+    fn is_mapped(&self) -> bool {
+        matches!(self.owner, Owner::Mapped(_))
+    }
+
     /// A copy of `bytes`.
     pub fn owned(bytes: &[u8]) -> StoredBytes {
         StoredBytes {
@@ -176,6 +181,10 @@ enum Interleaving {
     Q6K,
     /// `kernels::q8_0_x8`.
     Q8_0,
+    /// `kernels::half`'s interleaved F16 (one stream a decode tile, the same arithmetic).
+    F16,
+    /// The same for BF16.
+    Bf16,
 }
 
 impl Interleaving {
@@ -186,6 +195,8 @@ impl Interleaving {
             StoredFormat::Q5K if q5k_x8::applies(isa, rows, cols) => Some(Interleaving::Q5K),
             StoredFormat::Q6K if q6k_x8::applies(isa, rows, cols) => Some(Interleaving::Q6K),
             StoredFormat::Q8_0 if q8_0_x8::applies(isa, rows, cols) => Some(Interleaving::Q8_0),
+            StoredFormat::F16 if half::interleaves(isa, rows, cols) => Some(Interleaving::F16),
+            StoredFormat::Bf16 if half::interleaves(isa, rows, cols) => Some(Interleaving::Bf16),
             _ => None,
         }
     }
@@ -197,8 +208,16 @@ impl Interleaving {
             Interleaving::Q4K => q4k_x8::reads_stored(isa),
             Interleaving::Q5K => q5k_x8::reads_stored(isa),
             Interleaving::Q6K => q6k_x8::reads_stored(isa),
-            Interleaving::Q8_0 => true,
+            Interleaving::Q8_0 | Interleaving::F16 | Interleaving::Bf16 => true,
         }
+    }
+
+    /// Whether the copy is worth making of bytes that stay in memory after it (`owned`: not a
+    /// file's pages, which are given back once copied). Half-precision weights are the
+    /// largest there are (a Phi-4 in F16 is 28 GB) and gain least from the copy (no unpacking
+    /// saved, only the order of the reads), so theirs is made only of a mapped file.
+    fn copies_owned_bytes(self) -> bool {
+        !matches!(self, Interleaving::F16 | Interleaving::Bf16)
     }
 
     /// The interleaved copy of `bytes`, made on `threads` threads (Q8_0's on one).
@@ -214,6 +233,7 @@ impl Interleaving {
             Interleaving::Q5K => q5k_x8::interleave(bytes, rows, cols, threads),
             Interleaving::Q6K => q6k_x8::interleave(bytes, rows, cols, threads),
             Interleaving::Q8_0 => q8_0_x8::interleave(bytes, rows, cols),
+            Interleaving::F16 | Interleaving::Bf16 => half::interleave(bytes, rows, cols, threads),
         }
     }
 
@@ -223,6 +243,8 @@ impl Interleaving {
             Interleaving::Q5K => q5k_x8::matmul(copy, rows, cols, xs, out),
             Interleaving::Q6K => q6k_x8::matmul(copy, rows, cols, xs, out),
             Interleaving::Q8_0 => q8_0_x8::matmul(copy, rows, cols, xs, out),
+            Interleaving::F16 => F16::matmul_interleaved(copy, rows, cols, xs, out),
+            Interleaving::Bf16 => Bf16::matmul_interleaved(copy, rows, cols, xs, out),
         }
     }
 
@@ -232,6 +254,8 @@ impl Interleaving {
             Interleaving::Q5K => q5k_x8::matmul_stored(stored, rows, cols, xs, out),
             Interleaving::Q6K => q6k_x8::matmul_stored(stored, rows, cols, xs, out),
             Interleaving::Q8_0 => q8_0_x8::matmul_stored(stored, rows, cols, xs, out),
+            Interleaving::F16 => F16::matmul(stored, rows, cols, xs, out),
+            Interleaving::Bf16 => Bf16::matmul(stored, rows, cols, xs, out),
         }
     }
 }
@@ -368,7 +392,8 @@ impl StoredMatrix {
     }
 
     /// The matrix readied for its matmul: a Q4_K, Q5_K, Q6_K or Q8_0 matrix whose rows fill groups
-    /// of eight goes through an eight-row kernel where this CPU has one. Its interleaved copy
+    /// of eight goes through an eight-row kernel where this CPU has one, and so does an F16 or
+    /// BF16 one mapped from a file (`Interleaving::copies_owned_bytes` says why only then). Its interleaved copy
     /// is made in the background where the matrix can be read as stored with the same results
     /// meanwhile, else now (see `Kernel`); the file's pages of it are then released, so
     /// memory returns to the file's size. Every
@@ -383,6 +408,9 @@ impl StoredMatrix {
         let Some(interleaving) = Interleaving::of(self.format, isa, self.rows, self.cols) else {
             return self;
         };
+        if !interleaving.copies_owned_bytes() && !self.bytes.is_mapped() {
+            return self;
+        }
         let copy = Arc::new(OnceLock::new());
         if interleaving.reads_stored(isa) {
             background().enqueue(BackgroundCopy {
@@ -593,12 +621,29 @@ mod tests {
         Tensor::from_vec(values, (rows, cols), &Device::Cpu).expect("tensor")
     }
 
-    /// The matrix in `format`, stored as llama.cpp would store it.
+    /// The matrix in `format`, stored as llama.cpp would store it: half-precision weights
+    /// mapped from a file, as a GGUF's are (their interleaved copy is made only of a file's
+    /// pages), quantized ones in memory.
     fn stored(weights: &Tensor, format: StoredFormat) -> StoredMatrix {
         let (rows, cols) = weights.dims2().expect("2-d");
         let tensor = QTensor::quantize(weights, format.ggml()).expect("quantize");
         let data = tensor.data().expect("data");
-        StoredMatrix::new(StoredBytes::owned(&data), format, rows, cols).expect("stored")
+        let bytes = match format {
+            StoredFormat::F16 | StoredFormat::Bf16 => mapped(&data),
+            _ => StoredBytes::owned(&data),
+        };
+        StoredMatrix::new(bytes, format, rows, cols).expect("stored")
+    }
+
+    /// `data` written to a file of its own and mapped.
+    fn mapped(data: &[u8]) -> StoredBytes {
+        use std::io::Write;
+        let mut file = tempfile::tempfile().expect("temp file");
+        file.write_all(data).expect("write");
+        // SAFETY: the file is unnamed, this test's alone, and not written while mapped.
+        #[allow(unsafe_code)]
+        let map = Arc::new(unsafe { Mmap::map(&file) }.expect("map"));
+        StoredBytes::mapped(&map, 0, data.len()).expect("inside the map")
     }
 
     const FORMATS: [StoredFormat; 6] = [
@@ -610,19 +655,14 @@ mod tests {
         StoredFormat::Bf16,
     ];
 
-    /// A matrix whose interleaved copy is made in the background (Q4_K, Q5_K, Q6_K and Q8_0
-    /// with AVX-512) gives the same results, bit for bit, read as stored and from that copy;
-    /// a matrix dropped before its copy is made leaves nothing waiting.
+    /// A matrix whose interleaved copy is made in the background (every format with AVX-512)
+    /// gives the same results, bit for bit, read as stored and from that copy; a matrix
+    /// dropped before its copy is made leaves nothing waiting.
     #[test]
     fn a_matrix_answers_the_same_as_stored_and_from_its_background_copy() {
         kernels::set_enabled(true);
         let weights = dense(40, 512);
-        for format in [
-            StoredFormat::Q4K,
-            StoredFormat::Q5K,
-            StoredFormat::Q6K,
-            StoredFormat::Q8_0,
-        ] {
+        for format in FORMATS {
             drop(stored(&weights, format).for_matmul());
             let matrix = stored(&weights, format).for_matmul();
             let xs: Vec<f32> = (0..9 * 512)
@@ -643,6 +683,22 @@ mod tests {
             if matrix.reads_stored_at_first() {
                 assert_eq!(bits(&from_copy), bits(&as_stored), "{format:?}");
             }
+        }
+    }
+
+    /// Half-precision weights held in memory (safetensors') are not copied: the copy would
+    /// double the largest weights there are, since owned bytes cannot be given back.
+    #[test]
+    fn half_precision_weights_in_memory_are_read_as_stored() {
+        kernels::set_enabled(true);
+        let weights = dense(40, 512);
+        for format in [StoredFormat::F16, StoredFormat::Bf16] {
+            let tensor = QTensor::quantize(&weights, format.ggml()).expect("quantize");
+            let bytes = StoredBytes::owned(&tensor.data().expect("data"));
+            let matrix = StoredMatrix::new(bytes, format, 40, 512)
+                .expect("stored")
+                .for_matmul();
+            assert!(!matrix.is_interleaved(), "{format:?}");
         }
     }
 

@@ -4,8 +4,10 @@
 //! (to Q8_K, to Q8_0) exactly as llama.cpp quantizes them, split over candle's persistent thread
 //! pool. Q4_K, Q5_K, Q6_K and Q8_0 matrices whose rows fill groups of eight go through eight-row
 //! kernels over interleaved copies (`q4k_x8` on AVX2 and AVX-512 VNNI machines, `q5k_x8`,
-//! `q6k_x8` and `q8_0_x8` on AVX-512 VNNI ones); on AVX-512 the copies are made in the background, and until
-//! then each matrix is read as stored with the copy's results bit for bit (`matrix::Kernel`).
+//! `q6k_x8` and `q8_0_x8` on AVX-512 VNNI ones), and on AVX-512 a mapped file's F16 and BF16
+//! matrices through `half`'s tiles over copies with each group's rows side by side; on AVX-512
+//! the copies are made in the background, and until then each matrix is read as stored with the
+//! copy's results bit for bit (`matrix::Kernel`).
 //!
 //! Why not candle's: on two cores its one-row quantized matmul read weights at about 11.6 GB/s
 //! (Q4_K) and 11.8 GB/s (Q8_0) against 25 GB/s of bandwidth, where these read 19.9 and 14.1
@@ -455,7 +457,7 @@ pub fn interleaving_enabled() -> bool {
     !*OFF.get_or_init(|| std::env::var("VERSUS_INTERLEAVE").is_ok_and(|value| value == "off"))
 }
 
-/// Rows in a group of an interleaved matrix (`q4k_x8`, `q5k_x8`, `q6k_x8`, `q8_0_x8`).
+/// Rows in a group of an interleaved matrix (`q4k_x8`, `q5k_x8`, `q6k_x8`, `q8_0_x8`, `half`).
 pub const GROUP_ROWS: usize = 8;
 
 /// A matrix handed to [`split_groups`], by how its bytes hold its groups of eight rows.
