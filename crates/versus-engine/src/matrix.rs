@@ -665,10 +665,19 @@ mod tests {
         for format in FORMATS {
             drop(stored(&weights, format).for_matmul());
             let matrix = stored(&weights, format).for_matmul();
-            let xs: Vec<f32> = (0..9 * 512)
-                .map(|i| (i * 31 % 97) as f32 / 48.0 - 1.0)
+            // A decode batch, and a prefill's (which Q4_K and Q5_K take through panels).
+            let batches: Vec<Vec<f32>> = [9, 40]
+                .iter()
+                .map(|&n| {
+                    (0..n * 512)
+                        .map(|i| (i * 31 % 97) as f32 / 48.0 - 1.0)
+                        .collect()
+                })
                 .collect();
-            let as_stored = matrix.matmul_as_stored(&xs);
+            let as_stored: Vec<Vec<f32>> = batches
+                .iter()
+                .map(|xs| matrix.matmul_as_stored(xs))
+                .collect();
             wait_for_background_work();
             let Kernel::Interleaved { copy, .. } = &matrix.kernel else {
                 assert!(
@@ -678,10 +687,17 @@ mod tests {
                 continue;
             };
             assert!(copy.get().is_some(), "{format:?}: the copy is made");
-            let from_copy = matrix.matmul(&xs);
             let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             if matrix.reads_stored_at_first() {
-                assert_eq!(bits(&from_copy), bits(&as_stored), "{format:?}");
+                for (xs, as_stored) in batches.iter().zip(&as_stored) {
+                    let from_copy = matrix.matmul(xs);
+                    assert_eq!(
+                        bits(&from_copy),
+                        bits(as_stored),
+                        "{format:?}, {} rows",
+                        xs.len() / 512
+                    );
+                }
             }
         }
     }

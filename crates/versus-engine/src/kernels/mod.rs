@@ -19,6 +19,7 @@
 //! below check both on random blocks.
 
 pub mod half;
+pub mod panel;
 pub mod q4k;
 pub mod q4k_x8;
 pub mod q5k;

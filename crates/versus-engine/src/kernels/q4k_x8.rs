@@ -259,6 +259,16 @@ pub fn dot_group(isa: Isa, group: &[u8], ys: &[&[BlockQ8K]], out: &mut [[f32; RO
 /// `out (n x rows) = xs (n x cols) · Wᵀ` for an interleaved Q4_K matrix: groups of rows split
 /// over the kernel pool, each group's bytes read once for every tile of activation rows.
 pub fn matmul(interleaved: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
+    if super::panel::applies(super::isa(), xs.len() / cols.max(1)) {
+        // A long batch: the same results, from panels (see there).
+        return super::panel::q4k_q5k_matmul::<false>(
+            interleaved,
+            (rows, cols),
+            GROUP_BLOCK_BYTES,
+            xs,
+            out,
+        );
+    }
     super::k_quant_group_products(
         interleaved,
         (rows, cols),
@@ -284,7 +294,7 @@ pub(super) mod avx512 {
 
     use super::super::q5k_x8;
 
-    use super::{BlockQ8K, D, DMIN, GROUP_BLOCK_BYTES, PREFETCH_BLOCKS, QS, ROWS, SCALES};
+    use super::{BlockQ8K, D, DMIN, GROUP_BLOCK_BYTES, MINS, PREFETCH_BLOCKS, QS, ROWS, SCALES};
 
     /// One 32-byte chunk of a group block unpacked: the nibbles of its four 64-byte loads (low:
     /// sub-block 2·chunk, high: 2·chunk + 1) and those sub-blocks' scales as i16 words, laid
@@ -495,6 +505,83 @@ pub(super) mod avx512 {
                 _mm256_storeu_ps(out[j].as_mut_ptr(), _mm256_sub_ps(rows, acc_mins[j]));
             }
             out
+        }
+    }
+
+    /// Two groups' blocks at one block index (`a` and `b`: whole group blocks, Q5_K's with
+    /// `FIFTH_BIT`; `b` may be `a` when a matrix ends on one group) unpacked for
+    /// [`super::super::panel`], rows 0-7 of `a` in lanes 0-7 and those of `b` in lanes 8-15:
+    /// `weights` the 64 registers of weights as bytes, register `kg` holding weights `4 kg`
+    /// to `4 kg + 3` of each row (element `k` of sub-block `s` is weight `32 s + k`);
+    /// `scales` eight registers of i32, one a sub-block; `mins` four registers, each lane the
+    /// minimums of sub-blocks `2p` and `2p + 1` as two i16; `d` and `dmin` as f32.
+    ///
+    /// # Safety
+    /// The features; `a` and `b` whole group blocks of the kind; `weights` 64 writable
+    /// registers, `scales` eight, `mins` four.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub(in super::super) unsafe fn unpack_group_pair<const FIFTH_BIT: bool>(
+        a: *const u8,
+        b: *const u8,
+        weights: *mut __m512i,
+        scales: *mut __m512i,
+        mins: *mut __m512i,
+    ) -> (__m512, __m512) {
+        // SAFETY: as the caller promises; every read is inside a group block or its unpacked
+        // header, every write inside the registers promised.
+        unsafe {
+            let header_a = super::avx2::unpack_header(a);
+            let header_b = super::avx2::unpack_header(b);
+            let (ha, hb) = (header_a.0.as_ptr(), header_b.0.as_ptr());
+            // Each row's eight bytes of a load are two dwords (lanes 2r and 2r + 1): the first
+            // of each row from `a` then from `b`, and the second.
+            let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            for chunk in 0..4 {
+                let from_a = unpack_chunk::<FIFTH_BIT>(a, ha, chunk);
+                let from_b = unpack_chunk::<FIFTH_BIT>(b, hb, chunk);
+                for i in 0..4 {
+                    // Load i of the chunk holds weights 8i..8i+8 of sub-blocks 2·chunk (low
+                    // nibbles) and 2·chunk + 1 (high).
+                    let low = 16 * chunk + 2 * i;
+                    let high = low + 8;
+                    let merge = |from_a: __m512i, index: __m512i, from_b: __m512i| {
+                        _mm512_permutex2var_epi32(from_a, index, from_b)
+                    };
+                    *weights.add(low) = merge(from_a.low[i], even, from_b.low[i]);
+                    *weights.add(low + 1) = merge(from_a.low[i], odd, from_b.low[i]);
+                    *weights.add(high) = merge(from_a.high[i], even, from_b.high[i]);
+                    *weights.add(high + 1) = merge(from_a.high[i], odd, from_b.high[i]);
+                }
+            }
+            let join = |low: __m256i, high: __m256i| {
+                _mm512_inserti64x4::<1>(_mm512_castsi256_si512(low), high)
+            };
+            for s in 0..8 {
+                let of = |h: *const u8| {
+                    _mm256_cvtepu8_epi32(
+                        _mm_loadl_epi64(h.add(SCALES + ROWS * s) as *const __m128i),
+                    )
+                };
+                *scales.add(s) = join(of(ha), of(hb));
+            }
+            for pair in 0..4 {
+                let of = |h: *const u8| {
+                    _mm256_cvtepu8_epi16(_mm_loadu_si128(
+                        h.add(MINS + 2 * ROWS * pair) as *const __m128i
+                    ))
+                };
+                *mins.add(pair) = join(of(ha), of(hb));
+            }
+            let halves = |at: usize| {
+                let of =
+                    |p: *const u8| _mm256_cvtph_ps(_mm_loadu_si128(p.add(at) as *const __m128i));
+                _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+                    _mm512_castpd256_pd512(_mm256_castps_pd(of(a))),
+                    _mm256_castps_pd(of(b)),
+                ))
+            };
+            (halves(D), halves(DMIN))
         }
     }
 

@@ -1,0 +1,388 @@
+//! Interleaved Q4_K and Q5_K matrices times long batches of activation rows (a prefill): each
+//! band of sixteen rows (two groups) unpacked block by block into weights as bytes (a panel of
+//! 4.7 KB, which stays in L1), then met by every activation row, four at a time, with one
+//! `dpbusd` per sixteen rows and four weights whose activation bytes come broadcast from memory
+//! inside the instruction; each row's three float sums wait in memory between blocks.
+//!
+//! Why: the eight-row kernels (`q4k_x8`) unpack a group block for every tile of four or eight
+//! activation rows and need a separate broadcast load for each `dpbusd` (their registers hold
+//! two lanes of a row, so the activation pattern is eight bytes, which `dpbusd` cannot
+//! broadcast itself). A prefill's 128 rows paid the unpacking 16 to 32 times over; here once.
+//! On the 2-core development machine a Q5_K_M prefill spent 69% of its time in the eight-row
+//! kernel at about 90 G multiply-adds a second a core, where this loop alone measured 190 (a
+//! standalone test on cache-resident panels). The file's prefill then measured 446-477
+//! tokens/s against 333-367 (`--bench engine -- --gguf FILE --profile prefill`, interleaved
+//! runs); two chains of `dpbusd` a row instead of one gave a few percent more.
+//!
+//! Exactness: the same integers as the eight-row AVX-512 kernel (each row's sums of its even
+//! sub-blocks, of its odd ones, and of its minimums, per block) and the same float steps on
+//! them (one FMA chain for each of the three, by `d · y.d` and `dmin · y.d`, then `(even + odd)
+//! - minimums`), so every result is that kernel's bit for bit, whatever the batch (tested).
+
+use std::cell::RefCell;
+
+use super::q8k::{self, BlockQ8K, QK_K};
+use super::{Isa, SharedRows, GROUP_ROWS};
+
+/// Rows in a panel: two interleaved groups, one lane each of a 512-bit register.
+const BAND_ROWS: usize = 2 * GROUP_ROWS;
+/// Activation rows one pass over a panel takes (three float and two integer accumulators
+/// each, besides the sub-block's).
+const TILE: usize = 4;
+/// The fewest activation rows that go through panels: below, the eight-row kernels, whose
+/// results are the same. Sixteen sequences decoded together measured 149-152 tokens/s
+/// through panels against 160-164 through the eight-row kernel (a Q4_K_M file, interleaved
+/// runs): with few rows the unpacking is not paid back, and the eight-row kernel's prefetches
+/// overlap its reads with its multiplies.
+pub const MIN_ROWS: usize = 32;
+
+/// Whether a batch of `n` activation rows goes through panels on `isa`.
+pub fn applies(isa: Isa, n: usize) -> bool {
+    isa == Isa::Avx512 && n >= MIN_ROWS
+}
+
+/// A 64-byte line: the panels' unit, so that every register load is aligned.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
+/// One thread's panel: one block of a band unpacked, and the band's float sums so far for
+/// every activation row.
+struct Panel {
+    /// `[kg][row][4]`: the block's weights as bytes, four of a row a lane.
+    weights: [Line; 64],
+    /// `[sub-block]`: each row's scale as i32.
+    scales: [Line; 8],
+    /// `[pair]`: each row's minimums of the pair's two sub-blocks as two i16.
+    mins: [Line; 4],
+    /// Each row's `d`, then each row's `dmin`, as f32.
+    d: [Line; 2],
+    /// `[activation row][3]`: each row's FMA chains so far, of the even sub-blocks' sums, of
+    /// the odd ones' and of the minimums'.
+    sums: Vec<[Line; 3]>,
+}
+
+impl Default for Panel {
+    fn default() -> Panel {
+        let zero = Line([0; 64]);
+        Panel {
+            weights: [zero; 64],
+            scales: [zero; 8],
+            mins: [zero; 4],
+            d: [zero; 2],
+            sums: Vec::new(),
+        }
+    }
+}
+
+thread_local! {
+    /// Each kernel thread's panel, grown to the widest matrix and reused by every call.
+    static PANEL: RefCell<Panel> = RefCell::new(Panel::default());
+}
+
+/// `out (n x rows) = xs (n x cols) · Wᵀ` for an interleaved Q4_K matrix (`q4k_x8`'s group
+/// blocks of `group_block_bytes`) or, with `FIFTH_BIT`, a Q5_K one (`q5k_x8`'s), by panels.
+///
+/// # Panics
+/// Unless [`applies`] for `isa()` and the batch, or when the shape and lengths do not match.
+pub fn q4k_q5k_matmul<const FIFTH_BIT: bool>(
+    interleaved: &[u8],
+    (rows, cols): (usize, usize),
+    group_block_bytes: usize,
+    xs: &[f32],
+    out: &mut [f32],
+) {
+    assert!(cols > 0 && cols.is_multiple_of(QK_K) && rows.is_multiple_of(GROUP_ROWS));
+    let n = xs.len() / cols;
+    assert!(applies(super::isa(), n), "panels for {n} activation rows");
+    assert_eq!(xs.len(), n * cols, "activation rows of {cols}");
+    assert_eq!(out.len(), n * rows, "outputs for {rows} rows");
+    let blocks = cols / QK_K;
+    let group_bytes = blocks * group_block_bytes;
+    assert_eq!(
+        interleaved.len(),
+        rows / GROUP_ROWS * group_bytes,
+        "bytes of the groups"
+    );
+    let activations: Vec<Vec<BlockQ8K>> = xs.chunks_exact(cols).map(q8k::quantized).collect();
+    // Each block's sums of its sub-blocks' activations, two sub-blocks a word pair: what the
+    // minimums multiply.
+    let pair_sums: Vec<Vec<[i32; 4]>> = activations
+        .iter()
+        .map(|row| row.iter().map(pair_sums).collect())
+        .collect();
+    let groups = rows / GROUP_ROWS;
+    let shared = SharedRows(out.as_mut_ptr());
+    candle_core::utils::barrier_pool().execute_chunked(groups.div_ceil(2), |bands| {
+        PANEL.with_borrow_mut(|panel| {
+            for band in bands {
+                let first = 2 * band;
+                let second = (first + 1).min(groups - 1);
+                let band_rows = if second == first {
+                    GROUP_ROWS
+                } else {
+                    BAND_ROWS
+                };
+                panel.sums.clear();
+                panel.sums.resize(n, [Line([0; 64]); 3]);
+                // Block after block: each block's panel (4.7 KB) stays in L1 while every
+                // activation row meets it, where a band's whole panel (80 KB and more) had to
+                // come from L2 for every tile of activations.
+                for block in 0..blocks {
+                    let at = |g: usize| &interleaved[g * group_bytes + block * group_block_bytes..];
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `applies` held for `isa()` (AVX-512 with VNNI, checked by
+                    // `available()`); both groups have a whole group block of the kind at
+                    // `block` (the lengths were checked), and every activation row has
+                    // `blocks` blocks.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        avx512::unpack::<FIFTH_BIT>(panel, at(first), at(second));
+                        let mut j = 0;
+                        while j < n {
+                            let count = TILE.min(n - j);
+                            let (ys, sums) = (&activations[j..], &pair_sums[j..]);
+                            match count {
+                                1 => avx512::tile::<1>(panel, block, j, ys, sums),
+                                2 => avx512::tile::<2>(panel, block, j, ys, sums),
+                                3 => avx512::tile::<3>(panel, block, j, ys, sums),
+                                _ => avx512::tile::<TILE>(panel, block, j, ys, sums),
+                            }
+                            j += count;
+                        }
+                    }
+                }
+                for (j, [even, odd, minimums]) in panel.sums.iter().enumerate() {
+                    let lanes = |line: &Line| -> [f32; BAND_ROWS] {
+                        std::array::from_fn(|r| {
+                            f32::from_le_bytes([
+                                line.0[4 * r],
+                                line.0[4 * r + 1],
+                                line.0[4 * r + 2],
+                                line.0[4 * r + 3],
+                            ])
+                        })
+                    };
+                    let (even, odd, minimums) = (lanes(even), lanes(odd), lanes(minimums));
+                    for r in 0..band_rows {
+                        // The eight-row kernel's last step: (even + odd) - minimums.
+                        let value = (even[r] + odd[r]) - minimums[r];
+                        // SAFETY: each band's rows are handed to one thread only, and
+                        // `j · rows + first · 8 + r` is inside `out`.
+                        #[allow(unsafe_code)]
+                        unsafe {
+                            shared.write(j * rows + first * GROUP_ROWS + r, value)
+                        };
+                    }
+                }
+            }
+        });
+    });
+}
+
+/// A Q8_K block's sums of each sub-block of 32 activations, two sub-blocks a 32-bit word (the
+/// first in the low half), for the minimums' `dpwssd`.
+fn pair_sums(y: &BlockQ8K) -> [i32; 4] {
+    std::array::from_fn(|p| {
+        let sum = |s: usize| i32::from(y.bsums[2 * s]) + i32::from(y.bsums[2 * s + 1]);
+        // Each sum is at most 32 · 128 in size: it fits its i16.
+        (sum(2 * p) & 0xffff) | (sum(2 * p + 1) << 16)
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod avx512 {
+    //! The panel's unpacking (by `q4k_x8`'s own helpers) and the pass of up to four activation
+    //! rows over it.
+    use std::arch::x86_64::*;
+
+    use super::{BlockQ8K, Line, Panel};
+    use crate::kernels::q4k_x8;
+
+    /// One block of the band's groups, at `a` and `b` (`b` may be `a`), into `panel`.
+    ///
+    /// # Safety
+    /// AVX-512 F, BW, VL and VNNI, AVX2, FMA and F16C; a whole group block of the kind (Q5_K's
+    /// with `FIFTH_BIT`) at the start of `a` and of `b`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub(super) unsafe fn unpack<const FIFTH_BIT: bool>(panel: &mut Panel, a: &[u8], b: &[u8]) {
+        // SAFETY: as the caller promises; the panel's lines take what is written.
+        unsafe {
+            let (d, dmin) = q4k_x8::avx512::unpack_group_pair::<FIFTH_BIT>(
+                a.as_ptr(),
+                b.as_ptr(),
+                panel.weights.as_mut_ptr() as *mut __m512i,
+                panel.scales.as_mut_ptr() as *mut __m512i,
+                panel.mins.as_mut_ptr() as *mut __m512i,
+            );
+            _mm512_store_ps(panel.d[0].0.as_mut_ptr() as *mut f32, d);
+            _mm512_store_ps(panel.d[1].0.as_mut_ptr() as *mut f32, dmin);
+        }
+    }
+
+    /// `N` activation rows (the first `N` of `ys`, with their `pair_sums`; rows `first..` of
+    /// the band's) against the panel's block `block`: their three FMA chains in `panel.sums`
+    /// taken one block further.
+    ///
+    /// # Safety
+    /// AVX-512 F, BW, VL and VNNI, AVX2, FMA and F16C; the panel unpacked for block `block`,
+    /// `N` activation rows with that block in `ys` and `pair_sums`, and `first + N` rows of
+    /// sums in the panel.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub(super) unsafe fn tile<const N: usize>(
+        panel: &mut Panel,
+        block: usize,
+        first: usize,
+        ys: &[Vec<BlockQ8K>],
+        pair_sums: &[Vec<[i32; 4]>],
+    ) {
+        // SAFETY: as the caller promises; the loads are aligned lines of the panel and 4-byte
+        // reads inside each activation block's 256 bytes.
+        unsafe {
+            let ys: [&BlockQ8K; N] = std::array::from_fn(|j| &ys[j][block]);
+            let pairs: [[i32; 4]; N] = std::array::from_fn(|j| pair_sums[j][block]);
+            let line = |lines: &[Line], index: usize| lines.as_ptr().add(index) as *const __m512i;
+            let mut even_sum = [_mm512_setzero_si512(); N];
+            let mut odd_sum = [_mm512_setzero_si512(); N];
+            for s in 0..8 {
+                // Two chains of `dpbusd` a row (even and odd groups of four weights), so that
+                // each waits on half as many before it.
+                let mut sub = [[_mm512_setzero_si512(); N]; 2];
+                for g in 0..8 {
+                    let w = _mm512_load_si512(line(&panel.weights, 8 * s + g));
+                    for j in 0..N {
+                        // Four activation bytes, broadcast by `dpbusd` itself.
+                        let four = std::ptr::read_unaligned(
+                            ys[j].qs.as_ptr().add(32 * s + 4 * g) as *const i32
+                        );
+                        sub[g % 2][j] =
+                            _mm512_dpbusd_epi32(sub[g % 2][j], w, _mm512_set1_epi32(four));
+                    }
+                }
+                let scale = _mm512_load_si512(line(&panel.scales, s));
+                for j in 0..N {
+                    let scaled = _mm512_mullo_epi32(_mm512_add_epi32(sub[0][j], sub[1][j]), scale);
+                    if s % 2 == 0 {
+                        even_sum[j] = _mm512_add_epi32(even_sum[j], scaled);
+                    } else {
+                        odd_sum[j] = _mm512_add_epi32(odd_sum[j], scaled);
+                    }
+                }
+            }
+            let mut mins_sum = [_mm512_setzero_si512(); N];
+            for (pair, mins) in panel.mins.iter().enumerate() {
+                let mins = _mm512_load_si512(mins.0.as_ptr() as *const __m512i);
+                for j in 0..N {
+                    let sums = _mm512_set1_epi32(pairs[j][pair]);
+                    mins_sum[j] = _mm512_dpwssd_epi32(mins_sum[j], mins, sums);
+                }
+            }
+            let d = _mm512_load_ps(panel.d[0].0.as_ptr() as *const f32);
+            let dmin = _mm512_load_ps(panel.d[1].0.as_ptr() as *const f32);
+            for j in 0..N {
+                let chains = panel.sums[first + j].as_mut_ptr() as *mut f32;
+                let scale = _mm512_set1_ps(ys[j].d);
+                let d_scale = _mm512_mul_ps(d, scale);
+                let step = |at: usize, sum: __m512i, by: __m512| {
+                    let chain = chains.add(16 * at);
+                    _mm512_store_ps(
+                        chain,
+                        _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), by, _mm512_load_ps(chain)),
+                    );
+                };
+                step(0, even_sum[j], d_scale);
+                step(1, odd_sum[j], d_scale);
+                step(2, mins_sum[j], _mm512_mul_ps(dmin, scale));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::random_activations;
+    use super::super::{q4k_x8, q5k_x8};
+    use super::*;
+    use candle_core::quantized::{GgmlDType, QTensor};
+    use candle_core::{Device, Tensor};
+
+    /// A random `rows x cols` matrix of `dtype` as llama.cpp's quantizer writes it.
+    fn quantized(dtype: GgmlDType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
+        let values = random_activations(seed, rows * cols);
+        let tensor = Tensor::from_vec(values, (rows, cols), &Device::Cpu).expect("tensor");
+        let quantized = QTensor::quantize(&tensor, dtype).expect("quantize");
+        quantized.data().expect("data").to_vec()
+    }
+
+    /// Panels give the eight-row AVX-512 kernel's results bit for bit: Q4_K and Q5_K, a band of
+    /// two groups and a matrix that ends on one, batches that fill whole tiles of four and
+    /// batches that do not.
+    #[test]
+    fn panels_give_the_eight_row_kernels_bits() {
+        if !applies(super::super::isa(), MIN_ROWS) {
+            return;
+        }
+        for fifth_bit in [false, true] {
+            for (rows, cols) in [(16, 256), (24, 512), (40, 768)] {
+                let (dtype, group_block_bytes) = if fifth_bit {
+                    (GgmlDType::Q5K, q5k_x8::GROUP_BLOCK_BYTES)
+                } else {
+                    (GgmlDType::Q4K, q4k_x8::GROUP_BLOCK_BYTES)
+                };
+                let bytes = quantized(dtype, rows, cols, rows as u64 + cols as u64);
+                let copy = if fifth_bit {
+                    q5k_x8::interleave(&bytes, rows, cols, 1)
+                } else {
+                    q4k_x8::interleave(&bytes, rows, cols, 1)
+                }
+                .expect("interleaved");
+                for n in [MIN_ROWS, MIN_ROWS + 1, MIN_ROWS + 3, 2 * MIN_ROWS + 2] {
+                    let xs = random_activations(n as u64 * 7 + 1, n * cols);
+                    let mut panels = vec![f32::NAN; n * rows];
+                    let mut eight_rows = vec![f32::NAN; n * rows];
+                    if fifth_bit {
+                        q4k_q5k_matmul::<true>(
+                            &copy,
+                            (rows, cols),
+                            group_block_bytes,
+                            &xs,
+                            &mut panels,
+                        );
+                        super::super::k_quant_group_products(
+                            &copy,
+                            (rows, cols),
+                            group_block_bytes,
+                            q5k_x8::tile,
+                            (&xs, &mut eight_rows),
+                            q5k_x8::dot_group,
+                        );
+                    } else {
+                        q4k_q5k_matmul::<false>(
+                            &copy,
+                            (rows, cols),
+                            group_block_bytes,
+                            &xs,
+                            &mut panels,
+                        );
+                        super::super::k_quant_group_products(
+                            &copy,
+                            (rows, cols),
+                            group_block_bytes,
+                            q4k_x8::tile,
+                            (&xs, &mut eight_rows),
+                            q4k_x8::dot_group,
+                        );
+                    }
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(&panels),
+                        bits(&eight_rows),
+                        "Q{}_K {rows}x{cols}, {n} activation rows",
+                        if fifth_bit { 5 } else { 4 }
+                    );
+                }
+            }
+        }
+    }
+}
