@@ -1,4 +1,4 @@
-//! Interleaved Q4_K and Q5_K matrices times long batches of activation rows (a prefill): each
+//! Interleaved Q4_K, Q5_K and Q6_K matrices times long batches of activation rows (a prefill): each
 //! band of sixteen rows (two groups) unpacked block by block into weights as bytes (a panel of
 //! 4.7 KB, which stays in L1), then met by every activation row, four at a time, with one
 //! `dpbusd` per sixteen rows and four weights whose activation bytes come broadcast from memory
@@ -14,10 +14,13 @@
 //! tokens/s against 333-367 (`--bench engine -- --gguf FILE --profile prefill`, interleaved
 //! runs); two chains of `dpbusd` a row instead of one gave a few percent more.
 //!
-//! Exactness: the same integers as the eight-row AVX-512 kernel (each row's sums of its even
-//! sub-blocks, of its odd ones, and of its minimums, per block) and the same float steps on
-//! them (one FMA chain for each of the three, by `d · y.d` and `dmin · y.d`, then `(even + odd)
-//! - minimums`), so every result is that kernel's bit for bit, whatever the batch (tested).
+//! Exactness: the same integers as the eight-row AVX-512 kernels (for Q4_K and Q5_K each row's
+//! sums of its even sub-blocks, of its odd ones, and of its minimums, per block; for Q6_K its
+//! block's `sumi - 32 · summs`, each sub-block's chain starting from its `-32 · bsum`) and the
+//! same float steps on them (Q4_K and Q5_K: one FMA chain for each of the three, by `d · y.d`
+//! and `dmin · y.d`, then `(even + odd) - minimums`; Q6_K: one chain by `d · y.d`), so every
+//! result is those kernels' bit for bit, whatever the batch (tested). Q6_K's panel lifted a
+//! Q5_K_M prefill (one Q6_K projection in it) from 439-445 to 472-476 tokens/s.
 
 use std::cell::RefCell;
 
@@ -51,14 +54,15 @@ struct Line([u8; 64]);
 struct Panel {
     /// `[kg][row][4]`: the block's weights as bytes, four of a row a lane.
     weights: [Line; 64],
-    /// `[sub-block]`: each row's scale as i32.
-    scales: [Line; 8],
+    /// `[sub-block]`: each row's scale as i32 (Q4_K and Q5_K: eight sub-blocks of 32 weights;
+    /// Q6_K: sixteen of 16).
+    scales: [Line; 16],
     /// `[pair]`: each row's minimums of the pair's two sub-blocks as two i16.
     mins: [Line; 4],
     /// Each row's `d`, then each row's `dmin`, as f32.
     d: [Line; 2],
     /// `[activation row][3]`: each row's FMA chains so far, of the even sub-blocks' sums, of
-    /// the odd ones' and of the minimums'.
+    /// the odd ones' and of the minimums' (Q6_K: one chain, of its blocks' integers).
     sums: Vec<[Line; 3]>,
 }
 
@@ -67,7 +71,7 @@ impl Default for Panel {
         let zero = Line([0; 64]);
         Panel {
             weights: [zero; 64],
-            scales: [zero; 8],
+            scales: [zero; 16],
             mins: [zero; 4],
             d: [zero; 2],
             sums: Vec::new(),
@@ -80,18 +84,29 @@ thread_local! {
     static PANEL: RefCell<Panel> = RefCell::new(Panel::default());
 }
 
-/// `out (n x rows) = xs (n x cols) · Wᵀ` for an interleaved Q4_K matrix (`q4k_x8`'s group
-/// blocks of `group_block_bytes`) or, with `FIFTH_BIT`, a Q5_K one (`q5k_x8`'s), by panels.
+/// The K-quants panels take, by their interleaved copies.
+pub const Q4K: u8 = 0;
+/// Q5_K (`q5k_x8`'s copies).
+pub const Q5K: u8 = 1;
+/// Q6_K (`q6k_x8`'s copies).
+pub const Q6K: u8 = 2;
+
+/// `out (n x rows) = xs (n x cols) · Wᵀ` for an interleaved matrix of `KIND` ([`Q4K`]:
+/// `q4k_x8`'s group blocks, [`Q5K`]: `q5k_x8`'s, [`Q6K`]: `q6k_x8`'s), by panels.
 ///
 /// # Panics
 /// Unless [`applies`] for `isa()` and the batch, or when the shape and lengths do not match.
-pub fn q4k_q5k_matmul<const FIFTH_BIT: bool>(
+pub fn matmul<const KIND: u8>(
     interleaved: &[u8],
     (rows, cols): (usize, usize),
-    group_block_bytes: usize,
     xs: &[f32],
     out: &mut [f32],
 ) {
+    let group_block_bytes = match KIND {
+        Q4K => super::q4k_x8::GROUP_BLOCK_BYTES,
+        Q5K => super::q5k_x8::GROUP_BLOCK_BYTES,
+        _ => super::q6k_x8::GROUP_BLOCK_BYTES,
+    };
     assert!(cols > 0 && cols.is_multiple_of(QK_K) && rows.is_multiple_of(GROUP_ROWS));
     let n = xs.len() / cols;
     assert!(applies(super::isa(), n), "panels for {n} activation rows");
@@ -105,11 +120,22 @@ pub fn q4k_q5k_matmul<const FIFTH_BIT: bool>(
         "bytes of the groups"
     );
     let activations: Vec<Vec<BlockQ8K>> = xs.chunks_exact(cols).map(q8k::quantized).collect();
-    // Each block's sums of its sub-blocks' activations, two sub-blocks a word pair: what the
-    // minimums multiply.
-    let pair_sums: Vec<Vec<[i32; 4]>> = activations
+    // Each activation block's terms for the weights' offsets: for Q4_K and Q5_K its sums of
+    // each sub-block, two a word pair (what the minimums multiply); for Q6_K `-32` times its
+    // sums of each sixteen.
+    let pair_sums: Vec<Vec<[i32; 16]>> = activations
         .iter()
-        .map(|row| row.iter().map(pair_sums).collect())
+        .map(|row| {
+            row.iter()
+                .map(|y| {
+                    if KIND == Q6K {
+                        q6k_offsets(y)
+                    } else {
+                        pair_sums(y)
+                    }
+                })
+                .collect()
+        })
         .collect();
     let groups = rows / GROUP_ROWS;
     let shared = SharedRows(out.as_mut_ptr());
@@ -137,16 +163,24 @@ pub fn q4k_q5k_matmul<const FIFTH_BIT: bool>(
                     // `blocks` blocks.
                     #[allow(unsafe_code)]
                     unsafe {
-                        avx512::unpack::<FIFTH_BIT>(panel, at(first), at(second));
+                        match KIND {
+                            Q4K => avx512::unpack::<false>(panel, at(first), at(second)),
+                            Q5K => avx512::unpack::<true>(panel, at(first), at(second)),
+                            _ => avx512::unpack_q6k(panel, at(first), at(second)),
+                        }
                         let mut j = 0;
                         while j < n {
                             let count = TILE.min(n - j);
                             let (ys, sums) = (&activations[j..], &pair_sums[j..]);
-                            match count {
-                                1 => avx512::tile::<1>(panel, block, j, ys, sums),
-                                2 => avx512::tile::<2>(panel, block, j, ys, sums),
-                                3 => avx512::tile::<3>(panel, block, j, ys, sums),
-                                _ => avx512::tile::<TILE>(panel, block, j, ys, sums),
+                            match (KIND == Q6K, count) {
+                                (false, 1) => avx512::tile::<1>(panel, block, j, ys, sums),
+                                (false, 2) => avx512::tile::<2>(panel, block, j, ys, sums),
+                                (false, 3) => avx512::tile::<3>(panel, block, j, ys, sums),
+                                (false, _) => avx512::tile::<TILE>(panel, block, j, ys, sums),
+                                (true, 1) => avx512::tile_q6k::<1>(panel, block, j, ys, sums),
+                                (true, 2) => avx512::tile_q6k::<2>(panel, block, j, ys, sums),
+                                (true, 3) => avx512::tile_q6k::<3>(panel, block, j, ys, sums),
+                                (true, _) => avx512::tile_q6k::<TILE>(panel, block, j, ys, sums),
                             }
                             j += count;
                         }
@@ -165,8 +199,13 @@ pub fn q4k_q5k_matmul<const FIFTH_BIT: bool>(
                     };
                     let (even, odd, minimums) = (lanes(even), lanes(odd), lanes(minimums));
                     for r in 0..band_rows {
-                        // The eight-row kernel's last step: (even + odd) - minimums.
-                        let value = (even[r] + odd[r]) - minimums[r];
+                        // The eight-row kernels' last step: for Q4_K and Q5_K (even + odd) -
+                        // minimums; Q6_K's one chain is its result.
+                        let value = if KIND == Q6K {
+                            even[r]
+                        } else {
+                            (even[r] + odd[r]) - minimums[r]
+                        };
                         // SAFETY: each band's rows are handed to one thread only, and
                         // `j · rows + first · 8 + r` is inside `out`.
                         #[allow(unsafe_code)]
@@ -182,12 +221,22 @@ pub fn q4k_q5k_matmul<const FIFTH_BIT: bool>(
 
 /// A Q8_K block's sums of each sub-block of 32 activations, two sub-blocks a 32-bit word (the
 /// first in the low half), for the minimums' `dpwssd`.
-fn pair_sums(y: &BlockQ8K) -> [i32; 4] {
+/// (The last twelve words are unused.)
+fn pair_sums(y: &BlockQ8K) -> [i32; 16] {
     std::array::from_fn(|p| {
+        if p >= 4 {
+            return 0;
+        }
         let sum = |s: usize| i32::from(y.bsums[2 * s]) + i32::from(y.bsums[2 * s + 1]);
         // Each sum is at most 32 · 128 in size: it fits its i16.
         (sum(2 * p) & 0xffff) | (sum(2 * p + 1) << 16)
     })
+}
+
+/// A Q8_K block's `-32` times its sums of each sixteen activations: each Q6_K sub-block's share
+/// of its weights' offset, with which that sub-block's `dpbusd` chain starts.
+fn q6k_offsets(y: &BlockQ8K) -> [i32; 16] {
+    std::array::from_fn(|s| -32 * i32::from(y.bsums[s]))
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -221,6 +270,81 @@ mod avx512 {
         }
     }
 
+    /// One block of the band's Q6_K groups, at `a` and `b` (`b` may be `a`), into `panel`:
+    /// weights as bytes (0-63) as for Q4_K, sixteen scales and `d` (`dmin` unused).
+    ///
+    /// # Safety
+    /// AVX-512 F, BW, VL and VNNI, AVX2, FMA and F16C; a whole Q6_K group block at the start
+    /// of `a` and of `b`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub(super) unsafe fn unpack_q6k(panel: &mut Panel, a: &[u8], b: &[u8]) {
+        // SAFETY: as the caller promises; the panel's lines take what is written.
+        unsafe {
+            let d = crate::kernels::q6k_x8::avx512::unpack_group_pair(
+                a.as_ptr(),
+                b.as_ptr(),
+                panel.weights.as_mut_ptr() as *mut __m512i,
+                panel.scales.as_mut_ptr() as *mut __m512i,
+            );
+            _mm512_store_ps(panel.d[0].0.as_mut_ptr() as *mut f32, d);
+        }
+    }
+
+    /// As [`tile`] for a Q6_K panel: each sub-block's `dpbusd` chains start from its
+    /// activations' offset term (`pair_sums`: `-32 · bsum`), its scale multiplies their sum,
+    /// and the block's integer (the eight-row kernel's `sumi - 32 · summs`) goes into one FMA
+    /// chain by `d · y.d`.
+    ///
+    /// # Safety
+    /// As [`tile`].
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub(super) unsafe fn tile_q6k<const N: usize>(
+        panel: &mut Panel,
+        block: usize,
+        first: usize,
+        ys: &[Vec<BlockQ8K>],
+        offsets: &[Vec<[i32; 16]>],
+    ) {
+        // SAFETY: as the caller promises; the loads are aligned lines of the panel and 4-byte
+        // reads inside each activation block's 256 bytes.
+        unsafe {
+            let ys: [&BlockQ8K; N] = std::array::from_fn(|j| &ys[j][block]);
+            let offsets: [[i32; 16]; N] = std::array::from_fn(|j| offsets[j][block]);
+            let line = |lines: &[Line], index: usize| lines.as_ptr().add(index) as *const __m512i;
+            let mut total = [_mm512_setzero_si512(); N];
+            for s in 0..16 {
+                let mut sub: [[__m512i; N]; 2] = [
+                    std::array::from_fn(|j| _mm512_set1_epi32(offsets[j][s])),
+                    [_mm512_setzero_si512(); N],
+                ];
+                for g in 0..4 {
+                    let w = _mm512_load_si512(line(&panel.weights, 4 * s + g));
+                    for j in 0..N {
+                        let four = std::ptr::read_unaligned(
+                            ys[j].qs.as_ptr().add(16 * s + 4 * g) as *const i32
+                        );
+                        sub[g % 2][j] =
+                            _mm512_dpbusd_epi32(sub[g % 2][j], w, _mm512_set1_epi32(four));
+                    }
+                }
+                let scale = _mm512_load_si512(line(&panel.scales, s));
+                for j in 0..N {
+                    let scaled = _mm512_mullo_epi32(_mm512_add_epi32(sub[0][j], sub[1][j]), scale);
+                    total[j] = _mm512_add_epi32(total[j], scaled);
+                }
+            }
+            let d = _mm512_load_ps(panel.d[0].0.as_ptr() as *const f32);
+            for j in 0..N {
+                let chain = panel.sums[first + j].as_mut_ptr() as *mut f32;
+                let scale = _mm512_mul_ps(d, _mm512_set1_ps(ys[j].d));
+                _mm512_store_ps(
+                    chain,
+                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[j]), scale, _mm512_load_ps(chain)),
+                );
+            }
+        }
+    }
+
     /// `N` activation rows (the first `N` of `ys`, with their `pair_sums`; rows `first..` of
     /// the band's) against the panel's block `block`: their three FMA chains in `panel.sums`
     /// taken one block further.
@@ -235,13 +359,13 @@ mod avx512 {
         block: usize,
         first: usize,
         ys: &[Vec<BlockQ8K>],
-        pair_sums: &[Vec<[i32; 4]>],
+        pair_sums: &[Vec<[i32; 16]>],
     ) {
         // SAFETY: as the caller promises; the loads are aligned lines of the panel and 4-byte
         // reads inside each activation block's 256 bytes.
         unsafe {
             let ys: [&BlockQ8K; N] = std::array::from_fn(|j| &ys[j][block]);
-            let pairs: [[i32; 4]; N] = std::array::from_fn(|j| pair_sums[j][block]);
+            let pairs: [[i32; 16]; N] = std::array::from_fn(|j| pair_sums[j][block]);
             let line = |lines: &[Line], index: usize| lines.as_ptr().add(index) as *const __m512i;
             let mut even_sum = [_mm512_setzero_si512(); N];
             let mut odd_sum = [_mm512_setzero_si512(); N];
@@ -302,7 +426,7 @@ mod avx512 {
 #[cfg(test)]
 mod tests {
     use super::super::tests::random_activations;
-    use super::super::{q4k_x8, q5k_x8};
+    use super::super::{q4k_x8, q5k_x8, q6k_x8};
     use super::*;
     use candle_core::quantized::{GgmlDType, QTensor};
     use candle_core::{Device, Tensor};
@@ -315,74 +439,70 @@ mod tests {
         quantized.data().expect("data").to_vec()
     }
 
-    /// Panels give the eight-row AVX-512 kernel's results bit for bit: Q4_K and Q5_K, a band of
-    /// two groups and a matrix that ends on one, batches that fill whole tiles of four and
-    /// batches that do not.
+    /// The eight-row AVX-512 kernel's products for `KIND`, on its interleaved copy.
+    fn eight_rows<const KIND: u8>(copy: &[u8], shape: (usize, usize), xs: &[f32], out: &mut [f32]) {
+        match KIND {
+            Q4K => super::super::k_quant_group_products(
+                copy,
+                shape,
+                q4k_x8::GROUP_BLOCK_BYTES,
+                q4k_x8::tile,
+                (xs, out),
+                q4k_x8::dot_group,
+            ),
+            Q5K => super::super::k_quant_group_products(
+                copy,
+                shape,
+                q5k_x8::GROUP_BLOCK_BYTES,
+                q5k_x8::tile,
+                (xs, out),
+                q5k_x8::dot_group,
+            ),
+            _ => super::super::k_quant_group_products(
+                copy,
+                shape,
+                q6k_x8::GROUP_BLOCK_BYTES,
+                q6k_x8::tile,
+                (xs, out),
+                q6k_x8::dot_group,
+            ),
+        }
+    }
+
+    /// Panels against the eight-row kernel for `KIND` (`dtype`, interleaved by `interleave`):
+    /// a band of two groups and a matrix that ends on one, batches that fill whole tiles of
+    /// four and batches that do not.
+    fn check_kind<const KIND: u8>(
+        dtype: GgmlDType,
+        interleave: fn(&[u8], usize, usize, usize) -> Option<super::super::Interleaved>,
+    ) {
+        for (rows, cols) in [(16, 256), (24, 512), (40, 768)] {
+            let bytes = quantized(dtype, rows, cols, rows as u64 + cols as u64);
+            let copy = interleave(&bytes, rows, cols, 1).expect("interleaved");
+            for n in [MIN_ROWS, MIN_ROWS + 1, MIN_ROWS + 3, 2 * MIN_ROWS + 2] {
+                let xs = random_activations(n as u64 * 7 + 1, n * cols);
+                let mut panels = vec![f32::NAN; n * rows];
+                let mut eight = vec![f32::NAN; n * rows];
+                matmul::<KIND>(&copy, (rows, cols), &xs, &mut panels);
+                eight_rows::<KIND>(&copy, (rows, cols), &xs, &mut eight);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&panels),
+                    bits(&eight),
+                    "{dtype:?} {rows}x{cols}, {n} activation rows"
+                );
+            }
+        }
+    }
+
+    /// Panels give the eight-row AVX-512 kernels' results bit for bit, for every kind.
     #[test]
     fn panels_give_the_eight_row_kernels_bits() {
         if !applies(super::super::isa(), MIN_ROWS) {
             return;
         }
-        for fifth_bit in [false, true] {
-            for (rows, cols) in [(16, 256), (24, 512), (40, 768)] {
-                let (dtype, group_block_bytes) = if fifth_bit {
-                    (GgmlDType::Q5K, q5k_x8::GROUP_BLOCK_BYTES)
-                } else {
-                    (GgmlDType::Q4K, q4k_x8::GROUP_BLOCK_BYTES)
-                };
-                let bytes = quantized(dtype, rows, cols, rows as u64 + cols as u64);
-                let copy = if fifth_bit {
-                    q5k_x8::interleave(&bytes, rows, cols, 1)
-                } else {
-                    q4k_x8::interleave(&bytes, rows, cols, 1)
-                }
-                .expect("interleaved");
-                for n in [MIN_ROWS, MIN_ROWS + 1, MIN_ROWS + 3, 2 * MIN_ROWS + 2] {
-                    let xs = random_activations(n as u64 * 7 + 1, n * cols);
-                    let mut panels = vec![f32::NAN; n * rows];
-                    let mut eight_rows = vec![f32::NAN; n * rows];
-                    if fifth_bit {
-                        q4k_q5k_matmul::<true>(
-                            &copy,
-                            (rows, cols),
-                            group_block_bytes,
-                            &xs,
-                            &mut panels,
-                        );
-                        super::super::k_quant_group_products(
-                            &copy,
-                            (rows, cols),
-                            group_block_bytes,
-                            q5k_x8::tile,
-                            (&xs, &mut eight_rows),
-                            q5k_x8::dot_group,
-                        );
-                    } else {
-                        q4k_q5k_matmul::<false>(
-                            &copy,
-                            (rows, cols),
-                            group_block_bytes,
-                            &xs,
-                            &mut panels,
-                        );
-                        super::super::k_quant_group_products(
-                            &copy,
-                            (rows, cols),
-                            group_block_bytes,
-                            q4k_x8::tile,
-                            (&xs, &mut eight_rows),
-                            q4k_x8::dot_group,
-                        );
-                    }
-                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                    assert_eq!(
-                        bits(&panels),
-                        bits(&eight_rows),
-                        "Q{}_K {rows}x{cols}, {n} activation rows",
-                        if fifth_bit { 5 } else { 4 }
-                    );
-                }
-            }
-        }
+        check_kind::<Q4K>(GgmlDType::Q4K, q4k_x8::interleave);
+        check_kind::<Q5K>(GgmlDType::Q5K, q5k_x8::interleave);
+        check_kind::<Q6K>(GgmlDType::Q6K, q6k_x8::interleave);
     }
 }

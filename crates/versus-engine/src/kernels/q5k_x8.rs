@@ -155,13 +155,7 @@ pub fn dot_group(isa: Isa, group: &[u8], ys: &[&[BlockQ8K]], out: &mut [[f32; RO
 pub fn matmul(interleaved: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
     if super::panel::applies(super::isa(), xs.len() / cols.max(1)) {
         // A long batch: the same results, from panels (see there).
-        return super::panel::q4k_q5k_matmul::<true>(
-            interleaved,
-            (rows, cols),
-            GROUP_BLOCK_BYTES,
-            xs,
-            out,
-        );
+        return super::panel::matmul::<{ super::panel::Q5K }>(interleaved, (rows, cols), xs, out);
     }
     super::k_quant_group_products(
         interleaved,

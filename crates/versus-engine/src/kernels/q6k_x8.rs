@@ -168,6 +168,10 @@ pub fn dot_group(isa: Isa, group: &[u8], ys: &[&[BlockQ8K]], out: &mut [[f32; RO
 /// `out (n x rows) = xs (n x cols) · Wᵀ` for an interleaved Q6_K matrix: groups of rows split
 /// over the kernel pool, each group's bytes read once for every tile of activation rows.
 pub fn matmul(interleaved: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
+    if super::panel::applies(super::isa(), xs.len() / cols.max(1)) {
+        // A long batch: the same results, from panels (see there).
+        return super::panel::matmul::<{ super::panel::Q6K }>(interleaved, (rows, cols), xs, out);
+    }
     super::k_quant_group_products(
         interleaved,
         (rows, cols),
@@ -193,7 +197,7 @@ pub fn matmul_stored(stored: &[u8], rows: usize, cols: usize, xs: &[f32], out: &
 
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
-mod avx512 {
+pub(super) mod avx512 {
     //! AVX-512 VNNI: sixteen i32 lanes of `dpbusd`, two a row (its bytes `8i..8i+4` and
     //! `8i+4..8i+8` of a piece), the activation's matching eight bytes broadcast to every pair
     //! of lanes; a sub-block's two loads packed into i16 words and scaled by `dpwssd` into
@@ -398,6 +402,64 @@ mod avx512 {
                 _mm256_storeu_ps(out[j].as_mut_ptr(), acc[j]);
             }
             out
+        }
+    }
+
+    /// Two groups' blocks at one block index (`a` and `b`: whole group blocks; `b` may be `a`)
+    /// unpacked for [`super::super::panel`], rows 0-7 of `a` in lanes 0-7 and those of `b` in
+    /// lanes 8-15: `weights` the 64 registers of six-bit weights as bytes (0-63), register `kg`
+    /// holding weights `4 kg` to `4 kg + 3` of each row; `scales` sixteen registers of i32, one
+    /// a sub-block of sixteen weights. Returns each row's `d` as f32.
+    ///
+    /// # Safety
+    /// The features; `a` and `b` whole group blocks; `weights` 64 writable registers and
+    /// `scales` sixteen.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub(in super::super) unsafe fn unpack_group_pair(
+        a: *const u8,
+        b: *const u8,
+        weights: *mut __m512i,
+        scales: *mut __m512i,
+    ) -> __m512 {
+        // SAFETY: as the caller promises; every read is inside a group block, every write
+        // inside the registers promised.
+        unsafe {
+            // Each row's eight bytes of a load are two dwords (lanes 2r and 2r + 1): the first
+            // of each row from `a` then from `b`, and the second.
+            let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            for cc in 0..4 {
+                let (from_a, from_b) = (unpack_piece(a, cc), unpack_piece(b, cc));
+                let (n, c) = (cc / 2, cc % 2);
+                for i in 0..4 {
+                    // Load i: weights 128n + 32c + 8i..+8 (low nibbles) and 64 further on
+                    // (high nibbles).
+                    let low = 32 * n + 8 * c + 2 * i;
+                    let high = low + 16;
+                    let merge = |from_a: __m512i, index: __m512i, from_b: __m512i| {
+                        _mm512_permutex2var_epi32(from_a, index, from_b)
+                    };
+                    *weights.add(low) = merge(from_a.0[i], even, from_b.0[i]);
+                    *weights.add(low + 1) = merge(from_a.0[i], odd, from_b.0[i]);
+                    *weights.add(high) = merge(from_a.1[i], even, from_b.1[i]);
+                    *weights.add(high + 1) = merge(from_a.1[i], odd, from_b.1[i]);
+                }
+            }
+            // Scales `[quad][row][s % 4]` to `[s][row]`, sign-extended: once per block of a
+            // band, against every activation row's pass, so plain reads.
+            for sub_block in 0..16 {
+                let at = SCALES + 32 * (sub_block / 4) + sub_block % 4;
+                let lanes: [i32; 16] = std::array::from_fn(|lane| {
+                    let group = if lane < ROWS { a } else { b };
+                    i32::from(*group.add(at + 4 * (lane % ROWS)) as i8)
+                });
+                *scales.add(sub_block) = _mm512_loadu_si512(lanes.as_ptr() as *const __m512i);
+            }
+            let of = |p: *const u8| _mm256_cvtph_ps(_mm_loadu_si128(p.add(D) as *const __m128i));
+            _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+                _mm512_castpd256_pd512(_mm256_castps_pd(of(a))),
+                _mm256_castps_pd(of(b)),
+            ))
         }
     }
 
