@@ -312,7 +312,7 @@ mod avx512 {
             let offsets: [[i32; 16]; N] = std::array::from_fn(|j| offsets[j][block]);
             let line = |lines: &[Line], index: usize| lines.as_ptr().add(index) as *const __m512i;
             let mut total = [_mm512_setzero_si512(); N];
-            for s in 0..16 {
+            for (s, scale) in panel.scales.iter().enumerate() {
                 let mut sub: [[__m512i; N]; 2] = [
                     std::array::from_fn(|j| _mm512_set1_epi32(offsets[j][s])),
                     [_mm512_setzero_si512(); N],
@@ -327,7 +327,7 @@ mod avx512 {
                             _mm512_dpbusd_epi32(sub[g % 2][j], w, _mm512_set1_epi32(four));
                     }
                 }
-                let scale = _mm512_load_si512(line(&panel.scales, s));
+                let scale = _mm512_load_si512(scale.0.as_ptr() as *const __m512i);
                 for j in 0..N {
                     let scaled = _mm512_mullo_epi32(_mm512_add_epi32(sub[0][j], sub[1][j]), scale);
                     total[j] = _mm512_add_epi32(total[j], scaled);
