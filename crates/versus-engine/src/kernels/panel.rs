@@ -34,10 +34,16 @@ const BAND_ROWS: usize = 2 * GROUP_ROWS;
 const TILE: usize = 4;
 /// The fewest activation rows that go through panels: below, the eight-row kernels, whose
 /// results are the same. Sixteen sequences decoded together measured 149-152 tokens/s
-/// through panels against 160-164 through the eight-row kernel (a Q4_K_M file, interleaved
-/// runs): with few rows the unpacking is not paid back, and the eight-row kernel's prefetches
-/// overlap its reads with its multiplies.
+/// through panels against 160-164 through the eight-row kernel (a Q4_K_M file), eight
+/// sequences 143-147 against 174-206 (Q4_K, `--profile batch8`, with the prefetch below;
+/// interleaved runs): with few rows the unpacking and each row's per-block steps are not paid
+/// back.
 pub const MIN_ROWS: usize = 32;
+
+/// How many blocks ahead a band's groups are asked into L2 (`q4k_x8::PREFETCH_BLOCKS`'s
+/// distance).
+#[cfg(target_arch = "x86_64")]
+const PREFETCH_BLOCKS: usize = 16;
 
 /// Whether a batch of `n` activation rows goes through panels on `isa`.
 pub fn applies(isa: Isa, n: usize) -> bool {
@@ -156,6 +162,16 @@ pub fn matmul<const KIND: u8>(
                 // come from L2 for every tile of activations.
                 for block in 0..blocks {
                     let at = |g: usize| &interleaved[g * group_bytes + block * group_block_bytes..];
+                    // The groups' blocks PREFETCH_BLOCKS on, into L2, as the eight-row kernels
+                    // ask for theirs: a batch's reads then overlap its multiplies. Past a
+                    // group's end this asks for the next group's bytes or nothing.
+                    #[cfg(target_arch = "x86_64")]
+                    for group in [first, second] {
+                        let ahead = at(group)
+                            .as_ptr()
+                            .wrapping_add(PREFETCH_BLOCKS * group_block_bytes);
+                        super::x86::prefetch_l2(ahead, group_block_bytes);
+                    }
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: `applies` held for `isa()` (AVX-512 with VNNI, checked by
                     // `available()`); both groups have a whole group block of the kind at
