@@ -202,26 +202,15 @@ pub fn matmul<const KIND: u8>(
                         }
                     }
                 }
-                for (j, [even, odd, minimums]) in panel.sums.iter().enumerate() {
-                    let lanes = |line: &Line| -> [f32; BAND_ROWS] {
-                        std::array::from_fn(|r| {
-                            f32::from_le_bytes([
-                                line.0[4 * r],
-                                line.0[4 * r + 1],
-                                line.0[4 * r + 2],
-                                line.0[4 * r + 3],
-                            ])
-                        })
+                for (j, chains) in panel.sums.iter().enumerate() {
+                    let mut values = [0f32; BAND_ROWS];
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: as above; `chains` is three whole lines.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        avx512::finish(chains, KIND == Q6K, &mut values)
                     };
-                    let (even, odd, minimums) = (lanes(even), lanes(odd), lanes(minimums));
-                    for r in 0..band_rows {
-                        // The eight-row kernels' last step: for Q4_K and Q5_K (even + odd) -
-                        // minimums; Q6_K's one chain is its result.
-                        let value = if KIND == Q6K {
-                            even[r]
-                        } else {
-                            (even[r] + odd[r]) - minimums[r]
-                        };
+                    for (r, &value) in values.iter().enumerate().take(band_rows) {
                         // SAFETY: each band's rows are handed to one thread only, and
                         // `j · rows + first · 8 + r` is inside `out`.
                         #[allow(unsafe_code)]
@@ -264,6 +253,27 @@ mod avx512 {
 
     use super::{BlockQ8K, Line, Panel};
     use crate::kernels::q4k_x8;
+
+    /// An activation row's results from its three FMA chains: the eight-row kernels' last
+    /// step, `(even + odd) - minimums` for Q4_K and Q5_K, and for Q6_K (`q6k`) its one chain.
+    ///
+    /// # Safety
+    /// AVX-512 F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn finish(chains: &[Line; 3], q6k: bool, out: &mut [f32; 16]) {
+        // SAFETY: aligned loads of whole lines and a store of 16 floats into `out`.
+        unsafe {
+            let [even, odd, minimums] = chains
+                .each_ref()
+                .map(|line| _mm512_load_ps(line.0.as_ptr() as *const f32));
+            let rows = if q6k {
+                even
+            } else {
+                _mm512_sub_ps(_mm512_add_ps(even, odd), minimums)
+            };
+            _mm512_storeu_ps(out.as_mut_ptr(), rows);
+        }
+    }
 
     /// One block of the band's groups, at `a` and `b` (`b` may be `a`), into `panel`.
     ///
