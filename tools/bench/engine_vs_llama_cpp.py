@@ -9,7 +9,8 @@ for each file and round,
 interleaved: versus (`cargo bench -p versus-engine --bench engine -- --gguf FILE`, which also
 measures decode with candle's matmul alone) and llama.cpp (llama-cpp-python, in this process):
 load seconds, prefill tokens/s over a 128-token prompt (median of three) and decode tokens/s over 32 greedy
-steps, on `--threads` threads; then the aggregate decode tokens/s of 1, 4, 8 and 16 sequences
+steps, on `--threads` threads, and decode as a share of the memory bandwidth the versus benchmark
+measures in the same process; then the aggregate decode tokens/s of 1, 4, 8 and 16 sequences
 decoded together (versus's batched forward pass; llama.cpp's own multi-sequence batches, one
 `llama_decode` per step with a token of each sequence). Prints medians and the ratios as Markdown
 tables.
@@ -203,8 +204,13 @@ def versus_once(path, threads, repo):
     # while a background thread interleaves them; its rates are measured after.
     ready = re.search(r"ready_s=(\S+)", out.stdout)
     ready_s = float(ready.group(1)) if ready else load_s
+    # The bytes of weights a decode step reads (every matrix but an embedding table of its own)
+    # and the machine's bandwidth, measured in the same process: what bounds decode.
+    step_bytes = int(re.search(r"decode_step_bytes=(\d+)", out.stdout).group(1))
+    bandwidth = float(re.search(r"bandwidth_gbs=(\S+)", out.stdout).group(1))
     return {"load_s": load_s, "ready_s": ready_s, "prefill": prefill, "decode": decode,
-            "candle_decode": candle, "batched": batched}
+            "candle_decode": candle, "batched": batched, "step_bytes": step_bytes,
+            "bandwidth": bandwidth}
 
 
 def main():
@@ -271,6 +277,20 @@ def main():
               f"| {med(theirs, 'prefill'):.1f} / {med(theirs, 'decode'):.2f} "
               f"| {med(ours, 'prefill') / med(theirs, 'prefill'):.2f} / {med(ours, 'decode') / med(theirs, 'decode'):.2f} "
               f"| {med(ours, 'load_s'):.1f} / {med(theirs, 'load_s'):.1f} | {med(ours, 'ready_s'):.1f} |")
+
+    # Both engines read the same file's matrices once a decode step; the bound is the best
+    # bandwidth the versus benchmark measured in any of its runs of that file.
+    print(f"\nDecode as a share of the memory bandwidth: the bytes of weights a step reads (every "
+          f"matrix but an embedding table of its own) times tokens/s, over the best of the "
+          f"bandwidths measured in the versus runs (a parallel sum over 1 GiB on the same threads)\n")
+    print("| file | weights read a step, GB | bandwidth, GB/s | versus decode GB/s (% of bandwidth) | llama.cpp decode GB/s (% of bandwidth) |")
+    print("|---|---|---|---|---|")
+    for t in types:
+        ours, theirs = results[t]["versus"], results[t]["llama.cpp"]
+        step = ours[0]["step_bytes"] / 1e9
+        bound = max(r["bandwidth"] for r in ours)
+        a, b = step * med(ours, "decode"), step * med(theirs, "decode")
+        print(f"| {t} | {step:.3f} | {bound:.1f} | {a:.1f} ({100 * a / bound:.0f}%) | {b:.1f} ({100 * b / bound:.0f}%) |")
 
     print(f"\nAggregate decode tokens/s with n sequences decoded together ({BATCH_PROMPT}-token prompts, "
           f"{BATCH_STEPS} greedy steps); versus / llama.cpp, and each engine's n = 16 over its n = 1\n")

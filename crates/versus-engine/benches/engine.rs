@@ -131,6 +131,8 @@ fn random_weights(
 struct Row {
     name: String,
     weight_gib: f64,
+    /// Bytes of weights one decode step reads (`Decoder::decode_step_bytes`).
+    decode_step_bytes: u64,
     load_s: f64,
     /// Seconds from the start of loading until background work (the interleaved copies of
     /// Q8_0 matrices, and of Q4_K, Q5_K and Q6_K ones with AVX-512) was done.
@@ -184,6 +186,25 @@ fn batched_decode(decoder: &Decoder, n: usize) -> Result<f64, Box<dyn std::error
         logits = decoder.feed_batch(&mut feeds)?;
     }
     Ok((n * BATCH_STEPS) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// GB/s of the fastest of five parallel sums over 1 GiB on the kernels' threads: the bound a
+/// decode step, which reads each weight once, cannot beat. The best, not the median: on a
+/// shared host the neighbours only ever take bandwidth away.
+fn bandwidth_gbs() -> f64 {
+    let words: Vec<u64> = (0..(1usize << 27)).map(|i| i as u64).collect();
+    let chunks: Vec<&[u64]> = words.chunks(1 << 16).collect();
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let mut sums = vec![0f32; chunks.len()];
+        versus_engine::kernels::for_each_row(&mut sums, |i| {
+            chunks[i].iter().fold(0u64, |a, &w| a.wrapping_add(w)) as f32
+        });
+        std::hint::black_box(sums);
+        best = best.min(started.elapsed().as_secs_f64());
+    }
+    (words.len() * 8) as f64 / best / 1e9
 }
 
 fn argmax(logits: &[f32]) -> u32 {
@@ -351,6 +372,7 @@ fn run(source: &Source, layers: usize) -> Result<Row, Box<dyn std::error::Error>
         candle_decode_tokens_per_s: DECODE_STEPS as f64 / candle_s,
         name,
         weight_gib: decoder.weight_bytes() as f64 / (1u64 << 30) as f64,
+        decode_step_bytes: decoder.decode_step_bytes(),
         load_s,
         ready_s,
         prefill_tokens_per_s: PROMPT_TOKENS as f64 / prefill_s,
@@ -404,12 +426,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
+    let bandwidth = bandwidth_gbs();
     println!(
         "Phi-4 shape, {layers} of 40 layers, vocab 100352; prompt {PROMPT_TOKENS} tokens, {DECODE_STEPS} decode steps; {threads} threads"
     );
     println!();
-    println!("| weights | weight GiB | load s (at full speed after) | prefill tok/s | decode tok/s | decode tok/s, candle's matmul only | ratio | batched decode tok/s: 1 / 4 / 8 / 16 sequences |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---|");
+    println!("Memory bandwidth (the best of five parallel sums over 1 GiB, on the same threads): {bandwidth:.1} GB/s");
+    println!();
+    println!("| weights | weight GiB | load s (at full speed after) | prefill tok/s | decode tok/s | decode GB/s read (% of bandwidth) | decode tok/s, candle's matmul only | ratio | batched decode tok/s: 1 / 4 / 8 / 16 sequences |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---|");
     for source in &sources {
         let row = run(source, layers)?;
         let batched: Vec<String> = row
@@ -417,14 +442,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .iter()
             .map(|(_, rate)| format!("{rate:.1}"))
             .collect();
+        let decode_gbs = row.decode_step_bytes as f64 * row.decode_tokens_per_s / 1e9;
         println!(
-            "| {} | {:.2} | {:.1} ({:.1}) | {:.1} | {:.2} | {:.2} | {:.2} | {} |",
+            "| {} | {:.2} | {:.1} ({:.1}) | {:.1} | {:.2} | {:.1} ({:.0}%) | {:.2} | {:.2} | {} |",
             row.name,
             row.weight_gib,
             row.load_s,
             row.ready_s,
             row.prefill_tokens_per_s,
             row.decode_tokens_per_s,
+            decode_gbs,
+            100.0 * decode_gbs / bandwidth,
             row.candle_decode_tokens_per_s,
             row.decode_tokens_per_s / row.candle_decode_tokens_per_s,
             batched.join(" / ")
@@ -436,13 +464,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|(n, rate)| format!("batch{n}={rate:.3}"))
             .collect();
         println!(
-            "RESULT load_s={:.3} prefill={:.3} decode={:.3} candle_decode={:.3} {} ready_s={:.3}",
+            "RESULT load_s={:.3} prefill={:.3} decode={:.3} candle_decode={:.3} {} ready_s={:.3} decode_step_bytes={} bandwidth_gbs={:.2}",
             row.load_s,
             row.prefill_tokens_per_s,
             row.decode_tokens_per_s,
             row.candle_decode_tokens_per_s,
             batched.join(" "),
-            row.ready_s
+            row.ready_s,
+            row.decode_step_bytes,
+            bandwidth
         );
     }
     Ok(())

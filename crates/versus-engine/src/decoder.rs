@@ -663,6 +663,18 @@ impl Decoder {
         self.embedding.storage_bytes() + blocks + tensor_bytes(&self.norm.weight) + lm_head
     }
 
+    /// Bytes of weights a decode step reads: every matrix but an embedding table of its own,
+    /// of which a step reads one row (an embedding tied to the output is read whole, as the
+    /// output). What bounds a single sequence's decode by memory bandwidth.
+    pub fn decode_step_bytes(&self) -> u64 {
+        let embedding = if self.config.tie_word_embeddings {
+            0
+        } else {
+            self.embedding.storage_bytes()
+        };
+        self.weight_bytes() - embedding
+    }
+
     /// Bytes one cached position of one sequence takes: keys and values of every layer.
     pub fn kv_bytes_per_position(&self) -> u64 {
         let config = &self.config;
