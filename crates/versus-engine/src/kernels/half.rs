@@ -130,7 +130,8 @@ impl<const KIND: u8> Half<KIND> {
     pub fn matmul(weights: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         if super::isa() == super::Isa::Avx512 && cols.is_multiple_of(8) {
-            return matmul_avx512::<KIND>(weights, rows, cols, xs, out);
+            let row_bytes = cols * WEIGHT_BYTES;
+            return matmul_avx512::<KIND, 32>(weights, rows, cols, xs, out, |r| r * row_bytes);
         }
         super::matmul::<Half<KIND>>(weights, rows, cols, xs, out)
     }
@@ -141,13 +142,18 @@ impl<const KIND: u8> Half<KIND> {
 /// eight rows stream at once; for a batch, four rows by up to six activations (24 accumulators,
 /// four weight registers and one activation register of the 32), so that each converted weight
 /// register meets six activations and each activation register four rows.
+///
+/// `row_start(r)` is where row `r`'s first chunk of sixteen weights lies in `weights`, its next
+/// `STRIDE` bytes on: `r · row bytes` and 32 as stored, in its group with
+/// [`INTERLEAVED_STRIDE`] interleaved.
 #[cfg(target_arch = "x86_64")]
-fn matmul_avx512<const KIND: u8>(
+fn matmul_avx512<const KIND: u8, const STRIDE: usize>(
     weights: &[u8],
     rows: usize,
     cols: usize,
     xs: &[f32],
     out: &mut [f32],
+    row_start: impl Fn(usize) -> usize + Sync,
 ) {
     let row_bytes = cols * WEIGHT_BYTES;
     assert_eq!(
@@ -164,12 +170,12 @@ fn matmul_avx512<const KIND: u8>(
     if n == 0 || rows == 0 {
         return;
     }
-    let weight_rows = |r: usize| weights[r * row_bytes..(r + 1) * row_bytes].as_ptr();
+    let weight_rows = |r: usize| weights[row_start(r)..].as_ptr();
     let activation = |j: usize| xs[j * cols..(j + 1) * cols].as_ptr();
     if n <= 2 {
-        tiled::<KIND, 8, 2, 32>(rows, n, cols, &weight_rows, &activation, out);
+        tiled::<KIND, 8, 2, STRIDE>(rows, n, cols, &weight_rows, &activation, out);
     } else {
-        tiled::<KIND, 4, TILE_ACTIVATIONS, 32>(rows, n, cols, &weight_rows, &activation, out);
+        tiled::<KIND, 4, TILE_ACTIVATIONS, STRIDE>(rows, n, cols, &weight_rows, &activation, out);
     }
 }
 
@@ -196,7 +202,7 @@ pub fn interleaves(isa: Isa, rows: usize, cols: usize) -> bool {
 /// accumulators in the same order, [`Half::matmul_interleaved`]), but a decode step reads the
 /// eight rows of its tile as one stream instead of eight. On the 2-core development machine,
 /// summing a 3.4 GB memory-mapped F16 file on two threads read 45-55 GB/s as one stream a
-/// thread against 39-43 as eight streams of 10 KB rows (the rows of a Phi-4 projection) and
+/// thread against 39-44 as eight streams of 10 KB rows (the rows of a Phi-4 projection) and
 /// 23-26 as two, the four patterns interleaved in the same runs; llama.cpp, which reads a row
 /// after another, decoded the F16 file 10-25% faster than versus's eight-stream tiles.
 pub fn interleave(
@@ -241,47 +247,15 @@ impl<const KIND: u8> Half<KIND> {
             "an interleaved {rows} x {cols} half-precision matrix on {:?}",
             super::isa()
         );
+        // Row r's first chunk: in its group's first chunk, after the rows before it.
+        let group_bytes = super::GROUP_ROWS * cols * WEIGHT_BYTES;
+        let chunk_bytes = CHUNK_WEIGHTS * WEIGHT_BYTES;
         #[cfg(target_arch = "x86_64")]
-        {
-            let row_bytes = cols * WEIGHT_BYTES;
-            assert_eq!(copy.len(), rows * row_bytes, "weight bytes for {rows} rows");
-            assert!(xs.len().is_multiple_of(cols), "activation rows of {cols}");
-            let n = xs.len() / cols;
-            assert_eq!(out.len(), rows * n, "outputs for {rows} rows");
-            if n == 0 {
-                return;
-            }
-            // Row r's first chunk: in its group's first chunk, after the rows before it.
-            let group_bytes = super::GROUP_ROWS * row_bytes;
-            let chunk_bytes = CHUNK_WEIGHTS * WEIGHT_BYTES;
-            let weight_rows = |r: usize| {
-                copy[(r / super::GROUP_ROWS) * group_bytes
-                    + (r % super::GROUP_ROWS) * chunk_bytes..]
-                    .as_ptr()
-            };
-            let activation = |j: usize| xs[j * cols..(j + 1) * cols].as_ptr();
-            if n <= 2 {
-                tiled::<KIND, 8, 2, INTERLEAVED_STRIDE>(
-                    rows,
-                    n,
-                    cols,
-                    &weight_rows,
-                    &activation,
-                    out,
-                );
-            } else {
-                tiled::<KIND, 4, TILE_ACTIVATIONS, INTERLEAVED_STRIDE>(
-                    rows,
-                    n,
-                    cols,
-                    &weight_rows,
-                    &activation,
-                    out,
-                );
-            }
-        }
+        matmul_avx512::<KIND, INTERLEAVED_STRIDE>(copy, rows, cols, xs, out, |r| {
+            (r / super::GROUP_ROWS) * group_bytes + (r % super::GROUP_ROWS) * chunk_bytes
+        });
         #[cfg(not(target_arch = "x86_64"))]
-        let _ = (copy, xs, out);
+        let _ = (copy, xs, out, group_bytes, chunk_bytes);
     }
 }
 

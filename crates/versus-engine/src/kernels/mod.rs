@@ -396,6 +396,32 @@ fn interleave_k_quant(
     Some(out)
 }
 
+/// `out (n x rows) = xs (n x cols) · Wᵀ` for an interleaved K-quant matrix of panel kind `KIND`
+/// (`q4k_x8`'s, `q5k_x8`'s or `q6k_x8`'s group blocks of `group_block_bytes`): a long batch
+/// through panels where they apply, any other through the eight-row kernel
+/// ([`k_quant_group_products`]); the results are the same bits either way (see `panel`). The
+/// `matmul` of `q4k_x8`, `q5k_x8` and `q6k_x8`.
+fn k_quant_matmul<const KIND: u8>(
+    interleaved: &[u8],
+    (rows, cols): (usize, usize),
+    group_block_bytes: usize,
+    tile: impl Fn(Isa) -> usize,
+    (xs, out): (&[f32], &mut [f32]),
+    dot_group: impl Fn(Isa, &[u8], &[&[q8k::BlockQ8K]], &mut [[f32; GROUP_ROWS]]) + Sync,
+) {
+    if panel::applies(isa(), xs.len() / cols.max(1)) {
+        return panel::matmul::<KIND>(interleaved, (rows, cols), xs, out);
+    }
+    k_quant_group_products(
+        interleaved,
+        (rows, cols),
+        group_block_bytes,
+        tile,
+        (xs, out),
+        dot_group,
+    );
+}
+
 /// `out (n x rows) = xs (n x cols) · Wᵀ` for an interleaved K-quant matrix (group blocks of
 /// `group_block_bytes`): the activations quantized to Q8_K once, groups split over the kernel
 /// pool, each group read once for every tile of `tile` activation rows, which

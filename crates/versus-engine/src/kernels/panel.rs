@@ -1,6 +1,6 @@
 //! Interleaved Q4_K, Q5_K and Q6_K matrices times long batches of activation rows (a prefill): each
 //! band of sixteen rows (two groups) unpacked block by block into weights as bytes (a panel of
-//! 4.7 KB, which stays in L1), then met by every activation row, four at a time, with one
+//! 5.5 KB, which stays in L1), then met by every activation row, four at a time, with one
 //! `dpbusd` per sixteen rows and four weights whose activation bytes come broadcast from memory
 //! inside the instruction; each row's three float sums wait in memory between blocks.
 //!
@@ -86,7 +86,7 @@ impl Default for Panel {
 }
 
 thread_local! {
-    /// Each kernel thread's panel, grown to the widest matrix and reused by every call.
+    /// Each kernel thread's panel, its sums grown to the longest batch, reused by every call.
     static PANEL: RefCell<Panel> = RefCell::new(Panel::default());
 }
 
@@ -129,7 +129,7 @@ pub fn matmul<const KIND: u8>(
     // Each activation block's terms for the weights' offsets: for Q4_K and Q5_K its sums of
     // each sub-block, two a word pair (what the minimums multiply); for Q6_K `-32` times its
     // sums of each sixteen.
-    let pair_sums: Vec<Vec<[i32; 16]>> = activations
+    let block_terms: Vec<Vec<[i32; 16]>> = activations
         .iter()
         .map(|row| {
             row.iter()
@@ -157,7 +157,7 @@ pub fn matmul<const KIND: u8>(
                 };
                 panel.sums.clear();
                 panel.sums.resize(n, [Line([0; 64]); 3]);
-                // Block after block: each block's panel (4.7 KB) stays in L1 while every
+                // Block after block: each block's panel (5.5 KB) stays in L1 while every
                 // activation row meets it, where a band's whole panel (80 KB and more) had to
                 // come from L2 for every tile of activations.
                 for block in 0..blocks {
@@ -187,7 +187,7 @@ pub fn matmul<const KIND: u8>(
                         let mut j = 0;
                         while j < n {
                             let count = TILE.min(n - j);
-                            let (ys, sums) = (&activations[j..], &pair_sums[j..]);
+                            let (ys, sums) = (&activations[j..], &block_terms[j..]);
                             match (KIND == Q6K, count) {
                                 (false, 1) => avx512::tile::<1>(panel, block, j, ys, sums),
                                 (false, 2) => avx512::tile::<2>(panel, block, j, ys, sums),
@@ -253,6 +253,44 @@ mod avx512 {
 
     use super::{BlockQ8K, Line, Panel};
     use crate::kernels::q4k_x8;
+
+    /// One sub-block of `4 · GROUPS` weights against `N` activation rows: the panel's registers
+    /// `weights[..GROUPS]` (four weights of each of the sixteen rows each) against each row's
+    /// bytes from `start` in its block, the rows' four bytes broadcast by `dpbusd` itself; two
+    /// chains a row (even and odd registers), so that each waits on half as many before it, the
+    /// first starting from `start_from`; their sum times the sub-block's `scale`.
+    ///
+    /// # Safety
+    /// AVX-512 F and VNNI; `GROUPS` lines in `weights` and `start + 4 · GROUPS` bytes in each
+    /// row's block.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    unsafe fn scaled_sub_block<const N: usize, const GROUPS: usize>(
+        weights: &[Line],
+        ys: [&BlockQ8K; N],
+        start: usize,
+        start_from: [__m512i; N],
+        scale: &Line,
+    ) -> [__m512i; N] {
+        // SAFETY: as the caller promises; the loads are aligned lines and 4-byte reads inside
+        // each activation block's 256 bytes.
+        unsafe {
+            let mut sub = [start_from, [_mm512_setzero_si512(); N]];
+            for g in 0..GROUPS {
+                let w = _mm512_load_si512(weights[g].0.as_ptr() as *const __m512i);
+                for j in 0..N {
+                    let four = std::ptr::read_unaligned(
+                        ys[j].qs.as_ptr().add(start + 4 * g) as *const i32
+                    );
+                    sub[g % 2][j] = _mm512_dpbusd_epi32(sub[g % 2][j], w, _mm512_set1_epi32(four));
+                }
+            }
+            let scale = _mm512_load_si512(scale.0.as_ptr() as *const __m512i);
+            std::array::from_fn(|j| {
+                _mm512_mullo_epi32(_mm512_add_epi32(sub[0][j], sub[1][j]), scale)
+            })
+        }
+    }
 
     /// An activation row's results from its three FMA chains: the eight-row kernels' last
     /// step, `(even + odd) - minimums` for Q4_K and Q5_K, and for Q6_K (`q6k`) its one chain.
@@ -336,27 +374,13 @@ mod avx512 {
         unsafe {
             let ys: [&BlockQ8K; N] = std::array::from_fn(|j| &ys[j][block]);
             let offsets: [[i32; 16]; N] = std::array::from_fn(|j| offsets[j][block]);
-            let line = |lines: &[Line], index: usize| lines.as_ptr().add(index) as *const __m512i;
             let mut total = [_mm512_setzero_si512(); N];
             for (s, scale) in panel.scales.iter().enumerate() {
-                let mut sub: [[__m512i; N]; 2] = [
-                    std::array::from_fn(|j| _mm512_set1_epi32(offsets[j][s])),
-                    [_mm512_setzero_si512(); N],
-                ];
-                for g in 0..4 {
-                    let w = _mm512_load_si512(line(&panel.weights, 4 * s + g));
-                    for j in 0..N {
-                        let four = std::ptr::read_unaligned(
-                            ys[j].qs.as_ptr().add(16 * s + 4 * g) as *const i32
-                        );
-                        sub[g % 2][j] =
-                            _mm512_dpbusd_epi32(sub[g % 2][j], w, _mm512_set1_epi32(four));
-                    }
-                }
-                let scale = _mm512_load_si512(scale.0.as_ptr() as *const __m512i);
+                let offset = std::array::from_fn(|j| _mm512_set1_epi32(offsets[j][s]));
+                let scaled =
+                    scaled_sub_block::<N, 4>(&panel.weights[4 * s..], ys, 16 * s, offset, scale);
                 for j in 0..N {
-                    let scaled = _mm512_mullo_epi32(_mm512_add_epi32(sub[0][j], sub[1][j]), scale);
-                    total[j] = _mm512_add_epi32(total[j], scaled);
+                    total[j] = _mm512_add_epi32(total[j], scaled[j]);
                 }
             }
             let d = _mm512_load_ps(panel.d[0].0.as_ptr() as *const f32);
@@ -392,31 +416,22 @@ mod avx512 {
         unsafe {
             let ys: [&BlockQ8K; N] = std::array::from_fn(|j| &ys[j][block]);
             let pairs: [[i32; 16]; N] = std::array::from_fn(|j| pair_sums[j][block]);
-            let line = |lines: &[Line], index: usize| lines.as_ptr().add(index) as *const __m512i;
             let mut even_sum = [_mm512_setzero_si512(); N];
             let mut odd_sum = [_mm512_setzero_si512(); N];
             for s in 0..8 {
-                // Two chains of `dpbusd` a row (even and odd groups of four weights), so that
-                // each waits on half as many before it.
-                let mut sub = [[_mm512_setzero_si512(); N]; 2];
-                for g in 0..8 {
-                    let w = _mm512_load_si512(line(&panel.weights, 8 * s + g));
-                    for j in 0..N {
-                        // Four activation bytes, broadcast by `dpbusd` itself.
-                        let four = std::ptr::read_unaligned(
-                            ys[j].qs.as_ptr().add(32 * s + 4 * g) as *const i32
-                        );
-                        sub[g % 2][j] =
-                            _mm512_dpbusd_epi32(sub[g % 2][j], w, _mm512_set1_epi32(four));
-                    }
-                }
-                let scale = _mm512_load_si512(line(&panel.scales, s));
+                let zero = [_mm512_setzero_si512(); N];
+                let scaled = scaled_sub_block::<N, 8>(
+                    &panel.weights[8 * s..],
+                    ys,
+                    32 * s,
+                    zero,
+                    &panel.scales[s],
+                );
                 for j in 0..N {
-                    let scaled = _mm512_mullo_epi32(_mm512_add_epi32(sub[0][j], sub[1][j]), scale);
                     if s % 2 == 0 {
-                        even_sum[j] = _mm512_add_epi32(even_sum[j], scaled);
+                        even_sum[j] = _mm512_add_epi32(even_sum[j], scaled[j]);
                     } else {
-                        odd_sum[j] = _mm512_add_epi32(odd_sum[j], scaled);
+                        odd_sum[j] = _mm512_add_epi32(odd_sum[j], scaled[j]);
                     }
                 }
             }

@@ -151,13 +151,10 @@ pub fn dot_group(isa: Isa, group: &[u8], ys: &[&[BlockQ8K]], out: &mut [[f32; RO
 }
 
 /// `out (n x rows) = xs (n x cols) · Wᵀ` for an interleaved Q5_K matrix: groups of rows split
-/// over the kernel pool, each group's bytes read once for every tile of activation rows.
+/// over the kernel pool, each group's bytes read once for every tile of activation rows; a
+/// prefill's long batch through `panel` instead, with the same results (`k_quant_matmul`).
 pub fn matmul(interleaved: &[u8], rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
-    if super::panel::applies(super::isa(), xs.len() / cols.max(1)) {
-        // A long batch: the same results, from panels (see there).
-        return super::panel::matmul::<{ super::panel::Q5K }>(interleaved, (rows, cols), xs, out);
-    }
-    super::k_quant_group_products(
+    super::k_quant_matmul::<{ super::panel::Q5K }>(
         interleaved,
         (rows, cols),
         GROUP_BLOCK_BYTES,
