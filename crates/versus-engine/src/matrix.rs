@@ -393,13 +393,13 @@ impl StoredMatrix {
 
     /// The matrix readied for its matmul: a Q4_K, Q5_K, Q6_K or Q8_0 matrix whose rows fill groups
     /// of eight goes through an eight-row kernel where this CPU has one, and so does an F16 or
-    /// BF16 one mapped from a file (`Interleaving::copies_owned_bytes` says why only then). Its interleaved copy
-    /// is made in the background where the matrix can be read as stored with the same results
-    /// meanwhile, else now (see `Kernel`); the file's pages of it are then released, so
-    /// memory returns to the file's size. Every
-    /// product of the matrix then goes through that kernel, whatever the number of activation
-    /// rows, so a row's result never depends on its batch. The stored bytes stay for candle's
-    /// fallback.
+    /// BF16 one mapped from a file (`Interleaving::copies_owned_bytes` says why only then). Its
+    /// interleaved copy is made in the background where the matrix can be read as stored with
+    /// the same results meanwhile, else now (see `Kernel`); the file's pages of it are then
+    /// released, so memory returns to the file's size. Every product of the matrix then goes
+    /// through that kernel (or, for a prefill, its panels, with the same bits), whatever the
+    /// number of activation rows, so a row's result never depends on its batch. The stored
+    /// bytes stay for candle's fallback.
     pub fn for_matmul(mut self) -> StoredMatrix {
         if !kernels::enabled() {
             return self;
@@ -665,7 +665,7 @@ mod tests {
         for format in FORMATS {
             drop(stored(&weights, format).for_matmul());
             let matrix = stored(&weights, format).for_matmul();
-            // A decode batch, and a prefill's (which Q4_K and Q5_K take through panels).
+            // A decode batch, and a prefill's (which Q4_K, Q5_K and Q6_K take through panels).
             let batches: Vec<Vec<f32>> = [9, 40]
                 .iter()
                 .map(|&n| {
