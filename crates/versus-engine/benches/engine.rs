@@ -288,11 +288,16 @@ fn repeat_phase(
             200
         }
         Phase::Batch8 => {
-            let mut rate = 0.0;
-            for _ in 0..10 {
-                rate = batched_decode(&decoder, 8)?;
-            }
-            println!("{rate:.1} tokens/s (the last round's)");
+            let mut rates = (0..10)
+                .map(|_| batched_decode(&decoder, 8))
+                .collect::<Result<Vec<f64>, _>>()?;
+            rates.sort_by(f64::total_cmp);
+            println!(
+                "{:.1} tokens/s (the median of ten rounds; {:.1} to {:.1})",
+                (rates[4] + rates[5]) / 2.0,
+                rates[0],
+                rates[9]
+            );
             return Ok(());
         }
     };

@@ -4,7 +4,9 @@
 //! (to Q8_K, to Q8_0) exactly as llama.cpp quantizes them, split over candle's persistent thread
 //! pool. Q4_K, Q5_K, Q6_K and Q8_0 matrices whose rows fill groups of eight go through eight-row
 //! kernels over interleaved copies (`q4k_x8` on AVX2 and AVX-512 VNNI machines, `q5k_x8`,
-//! `q6k_x8` and `q8_0_x8` on AVX-512 VNNI ones), and on AVX-512 a mapped file's F16 and BF16
+//! `q6k_x8` and `q8_0_x8` on AVX-512 VNNI ones; on those, long batches of the K-quants and
+//! Q4_K's batches from five rows go through `panel`'s bands of sixteen rows instead, with the
+//! same results), and on AVX-512 a mapped file's F16 and BF16
 //! matrices through `half`'s tiles over copies with each group's rows side by side; on AVX-512
 //! the copies are made in the background, and until then each matrix is read as stored with the
 //! copy's results bit for bit (`matrix::Kernel`).
@@ -409,8 +411,12 @@ fn k_quant_matmul<const KIND: u8>(
     (xs, out): (&[f32], &mut [f32]),
     dot_group: impl Fn(Isa, &[u8], &[&[q8k::BlockQ8K]], &mut [[f32; GROUP_ROWS]]) + Sync,
 ) {
-    if panel::applies(isa(), xs.len() / cols.max(1)) {
+    let n = xs.len() / cols.max(1);
+    if panel::applies(isa(), n) {
         return panel::matmul::<KIND>(interleaved, (rows, cols), xs, out);
+    }
+    if KIND == panel::Q4K && panel::in_registers_applies(isa(), n) {
+        return panel::matmul_in_registers(interleaved, (rows, cols), xs, out);
     }
     k_quant_group_products(
         interleaved,

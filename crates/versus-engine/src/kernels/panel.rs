@@ -3,6 +3,9 @@
 //! 5.5 KB, which stays in L1), then met by every activation row, four at a time, with one
 //! `dpbusd` per sixteen rows and four weights whose activation bytes come broadcast from memory
 //! inside the instruction; each row's three float sums wait in memory between blocks.
+//! Q4_K's shorter batches (5 to 31 rows: eight sequences decoded together) take the same bands
+//! without a panel ([`matmul_in_registers`]): each load of the two groups merged into one lane a
+//! row in a register and met there by up to eight activation rows.
 //!
 //! Why: the eight-row kernels (`q4k_x8`) unpack a group block for every tile of four or eight
 //! activation rows and need a separate broadcast load for each `dpbusd` (their registers hold
@@ -126,23 +129,7 @@ pub fn matmul<const KIND: u8>(
         "bytes of the groups"
     );
     let activations: Vec<Vec<BlockQ8K>> = xs.chunks_exact(cols).map(q8k::quantized).collect();
-    // Each activation block's terms for the weights' offsets: for Q4_K and Q5_K its sums of
-    // each sub-block, two a word pair (what the minimums multiply); for Q6_K `-32` times its
-    // sums of each sixteen.
-    let block_terms: Vec<Vec<[i32; 16]>> = activations
-        .iter()
-        .map(|row| {
-            row.iter()
-                .map(|y| {
-                    if KIND == Q6K {
-                        q6k_offsets(y)
-                    } else {
-                        pair_sums(y)
-                    }
-                })
-                .collect()
-        })
-        .collect();
+    let block_terms = block_terms::<KIND>(&activations);
     let groups = rows / GROUP_ROWS;
     let shared = SharedRows(out.as_mut_ptr());
     candle_core::utils::barrier_pool().execute_chunked(groups.div_ceil(2), |bands| {
@@ -150,11 +137,6 @@ pub fn matmul<const KIND: u8>(
             for band in bands {
                 let first = 2 * band;
                 let second = (first + 1).min(groups - 1);
-                let band_rows = if second == first {
-                    GROUP_ROWS
-                } else {
-                    BAND_ROWS
-                };
                 panel.sums.clear();
                 panel.sums.resize(n, [Line([0; 64]); 3]);
                 // Block after block: each block's panel (5.5 KB) stays in L1 while every
@@ -210,18 +192,165 @@ pub fn matmul<const KIND: u8>(
                     unsafe {
                         avx512::finish(chains, KIND == Q6K, &mut values)
                     };
-                    for (r, &value) in values.iter().enumerate().take(band_rows) {
-                        // SAFETY: each band's rows are handed to one thread only, and
-                        // `j · rows + first · 8 + r` is inside `out`.
-                        #[allow(unsafe_code)]
-                        unsafe {
-                            shared.write(j * rows + first * GROUP_ROWS + r, value)
-                        };
-                    }
+                    write_band(&shared, rows, (j, first), second > first, &values);
                 }
             }
         });
     });
+}
+
+/// Activation rows one pass of [`matmul_in_registers`] takes: a `dpbusd` chain, two integer
+/// sums and three float chains each.
+const IN_REGISTERS_TILE: usize = 8;
+
+/// The fewest activation rows that go through [`matmul_in_registers`]: below, the eight-row
+/// kernel, whose results are the same. Up to four rows a step is bound by memory, and the
+/// eight-row kernel reads one stream of weights a thread where a band reads two; from five,
+/// one pass here replaces two there. Measured on the 2-core development machine (a 35840 x
+/// 5120 Q4_K matrix, both paths interleaved in one process, ms a product): four rows
+/// 3.77-3.99 here against 3.50-4.20 there, five 4.04-4.59 against 4.65-5.01, six 4.93-5.24
+/// against 4.87-6.19, eight 6.78-7.54 against 6.99-7.66, sixteen 12.39-16.05 against
+/// 13.24-14.69.
+pub const IN_REGISTERS_MIN_ROWS: usize = 5;
+
+/// Whether a batch of `n` activation rows times an interleaved Q4_K matrix goes through
+/// [`matmul_in_registers`] on `isa`: too short for panels, long enough to be bound by compute
+/// ([`IN_REGISTERS_MIN_ROWS`]).
+pub fn in_registers_applies(isa: Isa, n: usize) -> bool {
+    isa == Isa::Avx512 && (IN_REGISTERS_MIN_ROWS..MIN_ROWS).contains(&n)
+}
+
+/// `out (n x rows) = xs (n x cols) · Wᵀ` for an interleaved Q4_K matrix (`q4k_x8`'s group
+/// blocks) and a short batch: bands of sixteen rows, as panels take them, each met by up to
+/// eight activation rows at a time in registers (`q4k_x8::avx512::dot_band`). Why: eight
+/// sequences decoded together are bound by compute, and the eight-row kernel, with two lanes
+/// a row, needs a broadcast load for every `dpbusd` and unpacks every block once for each four
+/// activation rows; merged into one lane a row, sixteen rows' nibbles meet eight activation
+/// rows per unpacking, the activation bytes broadcast four at a time. The results are the
+/// panels' and the eight-row kernel's bit for bit (tested).
+///
+/// # Panics
+/// Unless [`in_registers_applies`] for `isa()` and the batch, or when the shape and lengths do
+/// not match.
+pub fn matmul_in_registers(
+    interleaved: &[u8],
+    (rows, cols): (usize, usize),
+    xs: &[f32],
+    out: &mut [f32],
+) {
+    let group_block_bytes = super::q4k_x8::GROUP_BLOCK_BYTES;
+    assert!(cols > 0 && cols.is_multiple_of(QK_K) && rows.is_multiple_of(GROUP_ROWS));
+    let n = xs.len() / cols;
+    assert!(
+        in_registers_applies(super::isa(), n),
+        "{n} activation rows in registers"
+    );
+    assert_eq!(xs.len(), n * cols, "activation rows of {cols}");
+    assert_eq!(out.len(), n * rows, "outputs for {rows} rows");
+    let group_bytes = cols / QK_K * group_block_bytes;
+    assert_eq!(
+        interleaved.len(),
+        rows / GROUP_ROWS * group_bytes,
+        "bytes of the groups"
+    );
+    let activations: Vec<Vec<BlockQ8K>> = xs.chunks_exact(cols).map(q8k::quantized).collect();
+    let block_terms = block_terms::<Q4K>(&activations);
+    let groups = rows / GROUP_ROWS;
+    let shared = SharedRows(out.as_mut_ptr());
+    candle_core::utils::barrier_pool().execute_chunked(groups.div_ceil(2), |bands| {
+        for band in bands {
+            let first = 2 * band;
+            let second = (first + 1).min(groups - 1);
+            let group = |g: usize| &interleaved[g * group_bytes..(g + 1) * group_bytes];
+            let (a, b) = (group(first), group(second));
+            let mut j = 0;
+            while j < n {
+                let count = IN_REGISTERS_TILE.min(n - j);
+                let ys = &activations[j..j + count];
+                let terms = &block_terms[j..j + count];
+                let mut values = [[0f32; BAND_ROWS]; IN_REGISTERS_TILE];
+                #[cfg(target_arch = "x86_64")]
+                {
+                    macro_rules! pass {
+                        ($n:literal) => {{
+                            let ys: [&[BlockQ8K]; $n] = std::array::from_fn(|t| ys[t].as_slice());
+                            let terms: [&[[i32; 16]]; $n] =
+                                std::array::from_fn(|t| terms[t].as_slice());
+                            // SAFETY: `in_registers_applies` held for `isa()` (AVX-512 with
+                            // VNNI, checked by `available()`); `a` and `b` are whole groups
+                            // (the lengths were checked), and every activation row and its
+                            // terms have a block for each of their group blocks.
+                            #[allow(unsafe_code)]
+                            let pass = unsafe {
+                                super::q4k_x8::avx512::dot_band::<$n>(
+                                    a,
+                                    b,
+                                    2 * group_bytes,
+                                    ys,
+                                    terms,
+                                )
+                            };
+                            values[..$n].copy_from_slice(&pass);
+                        }};
+                    }
+                    match count {
+                        1 => pass!(1),
+                        2 => pass!(2),
+                        3 => pass!(3),
+                        4 => pass!(4),
+                        5 => pass!(5),
+                        6 => pass!(6),
+                        7 => pass!(7),
+                        _ => pass!(8),
+                    }
+                }
+                for (t, values) in values[..count].iter().enumerate() {
+                    write_band(&shared, rows, (j + t, first), second > first, values);
+                }
+                j += count;
+            }
+        }
+    });
+}
+
+/// Writes activation row `j`'s results for the band whose first group is `first` (sixteen
+/// rows, or the first eight where the band has one group) into `out (n x rows)`.
+fn write_band(
+    shared: &SharedRows,
+    rows: usize,
+    (j, first): (usize, usize),
+    two_groups: bool,
+    values: &[f32; BAND_ROWS],
+) {
+    let band_rows = if two_groups { BAND_ROWS } else { GROUP_ROWS };
+    for (r, &value) in values.iter().enumerate().take(band_rows) {
+        // SAFETY: each band's rows are handed to one thread only, and `j · rows + first · 8 +
+        // r` is inside `out` (the callers checked its length).
+        #[allow(unsafe_code)]
+        unsafe {
+            shared.write(j * rows + first * GROUP_ROWS + r, value)
+        };
+    }
+}
+
+/// Each activation block's terms for the weights' offsets: for Q4_K and Q5_K its sums of each
+/// sub-block, two a word pair (what the minimums multiply); for Q6_K `-32` times its sums of
+/// each sixteen.
+fn block_terms<const KIND: u8>(activations: &[Vec<BlockQ8K>]) -> Vec<Vec<[i32; 16]>> {
+    activations
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|y| {
+                    if KIND == Q6K {
+                        q6k_offsets(y)
+                    } else {
+                        pair_sums(y)
+                    }
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// A Q8_K block's sums of each sub-block of 32 activations, two sub-blocks a 32-bit word (the
@@ -531,6 +660,44 @@ mod tests {
                     bits(&panels),
                     bits(&eight),
                     "{dtype:?} {rows}x{cols}, {n} activation rows"
+                );
+            }
+        }
+    }
+
+    /// A short batch in registers gives the eight-row AVX-512 kernel's results bit for bit:
+    /// bands of two groups and a matrix that ends on one, passes that fill all eight rows and
+    /// passes that do not.
+    #[test]
+    fn short_batches_in_registers_give_the_eight_row_kernels_bits() {
+        if !in_registers_applies(super::super::isa(), IN_REGISTERS_MIN_ROWS) {
+            return;
+        }
+        for (rows, cols) in [(16, 256), (24, 512), (40, 768)] {
+            let bytes = quantized(GgmlDType::Q4K, rows, cols, rows as u64 * 3 + cols as u64);
+            let copy = q4k_x8::interleave(&bytes, rows, cols, 1).expect("interleaved");
+            for n in [
+                IN_REGISTERS_MIN_ROWS,
+                7,
+                8,
+                9,
+                10,
+                12,
+                14,
+                16,
+                19,
+                MIN_ROWS - 1,
+            ] {
+                let xs = random_activations(n as u64 * 11 + 5, n * cols);
+                let mut in_registers = vec![f32::NAN; n * rows];
+                let mut eight = vec![f32::NAN; n * rows];
+                matmul_in_registers(&copy, (rows, cols), &xs, &mut in_registers);
+                eight_rows::<Q4K>(&copy, (rows, cols), &xs, &mut eight);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&in_registers),
+                    bits(&eight),
+                    "{rows}x{cols}, {n} activation rows"
                 );
             }
         }

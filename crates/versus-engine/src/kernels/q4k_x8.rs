@@ -524,10 +524,6 @@ pub(super) mod avx512 {
             let header_a = super::avx2::unpack_header(a);
             let header_b = super::avx2::unpack_header(b);
             let (ha, hb) = (header_a.0.as_ptr(), header_b.0.as_ptr());
-            // Each row's eight bytes of a load are two dwords (lanes 2r and 2r + 1): the first
-            // of each row from `a` then from `b`, and the second.
-            let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-            let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
             for chunk in 0..4 {
                 let from_a = unpack_chunk::<FIFTH_BIT>(a, ha, chunk);
                 let from_b = unpack_chunk::<FIFTH_BIT>(b, hb, chunk);
@@ -536,15 +532,46 @@ pub(super) mod avx512 {
                     // nibbles) and 2·chunk + 1 (high).
                     let low = 16 * chunk + 2 * i;
                     let high = low + 8;
-                    let merge = |from_a: __m512i, index: __m512i, from_b: __m512i| {
-                        _mm512_permutex2var_epi32(from_a, index, from_b)
-                    };
-                    *weights.add(low) = merge(from_a.low[i], even, from_b.low[i]);
-                    *weights.add(low + 1) = merge(from_a.low[i], odd, from_b.low[i]);
-                    *weights.add(high) = merge(from_a.high[i], even, from_b.high[i]);
-                    *weights.add(high + 1) = merge(from_a.high[i], odd, from_b.high[i]);
+                    for (half, index) in HALF_LANES.iter().enumerate() {
+                        let index = _mm512_loadu_si512(index.as_ptr() as *const __m512i);
+                        let merge = |from_a: __m512i, from_b: __m512i| {
+                            _mm512_permutex2var_epi32(from_a, index, from_b)
+                        };
+                        *weights.add(low + half) = merge(from_a.low[i], from_b.low[i]);
+                        *weights.add(high + half) = merge(from_a.high[i], from_b.high[i]);
+                    }
                 }
             }
+            header_pair(a, b, (ha, hb), scales, mins)
+        }
+    }
+
+    /// Which dword of a load of `a` (0-15) or of `b` (16-31) each lane of a band's register
+    /// takes: each row's eight bytes of a load are two dwords (lanes 2r and 2r + 1), so its
+    /// first four bytes of `a`'s rows then `b`'s, and its second four.
+    const HALF_LANES: [[i32; 16]; 2] = [
+        [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30],
+        [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31],
+    ];
+
+    /// The scales, minimums, `d` and `dmin` of two groups' blocks (`a` and `b`, their unpacked
+    /// headers `ha` and `hb`), rows 0-7 of `a` in lanes 0-7 and those of `b` in lanes 8-15, as
+    /// [`unpack_group_pair`] describes them.
+    ///
+    /// # Safety
+    /// The features; `a` and `b` whole group blocks and `ha`, `hb` their unpacked headers;
+    /// `scales` eight writable registers, `mins` four.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    unsafe fn header_pair(
+        a: *const u8,
+        b: *const u8,
+        (ha, hb): (*const u8, *const u8),
+        scales: *mut __m512i,
+        mins: *mut __m512i,
+    ) -> (__m512, __m512) {
+        // SAFETY: as the caller promises.
+        unsafe {
             let join = |low: __m256i, high: __m256i| {
                 _mm512_inserti64x4::<1>(_mm512_castsi256_si512(low), high)
             };
@@ -573,6 +600,133 @@ pub(super) mod avx512 {
                 ))
             };
             (halves(D), halves(DMIN))
+        }
+    }
+
+    /// `N` activation rows (`ys`, with each block's `pair_sums` for the minimums) against a
+    /// band of two Q4_K groups, `a` and `b` (whole groups of as many group blocks as each
+    /// activation row has blocks; `b` may be `a`; the next band's groups `next_band` bytes
+    /// on): `out[j]` the band's sixteen rows, those of `a` first. [`super::super::panel`]'s results bit for bit (the same integers and float
+    /// steps) without a panel: each load of the two groups merged (one `vpermt2d`) into
+    /// registers of one lane a row, whose nibbles meet every activation row's four bytes
+    /// while in a register; for a few activation rows (batched decode), where unpacking into
+    /// a panel is not paid back (see there).
+    ///
+    /// # Safety
+    /// The features; `a` and `b` whole Q4_K groups of the same length, and each `ys[j]` and
+    /// `pair_sums[j]` a block for each of their group blocks.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub(in super::super) unsafe fn dot_band<const N: usize>(
+        a: &[u8],
+        b: &[u8],
+        next_band: usize,
+        ys: [&[BlockQ8K]; N],
+        pair_sums: [&[[i32; 16]]; N],
+    ) -> [[f32; 2 * ROWS]; N] {
+        // SAFETY: as the caller promises: every load is inside a group block of `a` or `b`
+        // (`blocks` of them), every activation read inside block `block` of a row.
+        unsafe {
+            let low4 = _mm512_set1_epi8(0x0f);
+            let half_lanes =
+                HALF_LANES.map(|index| _mm512_loadu_si512(index.as_ptr() as *const __m512i));
+            let mut chains = [[_mm512_setzero_ps(); 3]; N];
+            let mut scales = [_mm512_setzero_si512(); 8];
+            let mut mins = [_mm512_setzero_si512(); 4];
+            let blocks = a.len() / GROUP_BLOCK_BYTES;
+            for block in 0..blocks {
+                let pa = a.as_ptr().add(block * GROUP_BLOCK_BYTES);
+                let pb = b.as_ptr().add(block * GROUP_BLOCK_BYTES);
+                // As `dot_group_of`, a batch asks for the blocks ahead into L2: the band's
+                // own, and near its end the next band's (`next_band` bytes on), as a pass
+                // over one group after another would. Past the matrix's end this asks for
+                // nothing that matters.
+                if N > 1 {
+                    let (band, ahead) = if block + PREFETCH_BLOCKS < blocks {
+                        (0, block + PREFETCH_BLOCKS)
+                    } else {
+                        (next_band, block + PREFETCH_BLOCKS - blocks)
+                    };
+                    for group in [a, b] {
+                        let at = group
+                            .as_ptr()
+                            .wrapping_add(band + ahead * GROUP_BLOCK_BYTES);
+                        super::super::x86::prefetch_l2(at, GROUP_BLOCK_BYTES);
+                    }
+                }
+                let header_a = super::avx2::unpack_header(pa);
+                let header_b = super::avx2::unpack_header(pb);
+                let (d, dmin) = header_pair(
+                    pa,
+                    pb,
+                    (header_a.0.as_ptr(), header_b.0.as_ptr()),
+                    scales.as_mut_ptr(),
+                    mins.as_mut_ptr(),
+                );
+                let y: [&BlockQ8K; N] = std::array::from_fn(|j| &ys[j][block]);
+                let mut even_sum = [_mm512_setzero_si512(); N];
+                let mut odd_sum = [_mm512_setzero_si512(); N];
+                for chunk in 0..4 {
+                    for high in [false, true] {
+                        // One sub-block (2·chunk, or 2·chunk + 1 in the high nibbles): eight
+                        // registers of four weights a row, one `dpbusd` chain a row.
+                        let mut sub = [_mm512_setzero_si512(); N];
+                        for i in 0..4 {
+                            let at = QS + 256 * chunk + 64 * i;
+                            let from_a = _mm512_loadu_si512(pa.add(at) as *const __m512i);
+                            let from_b = _mm512_loadu_si512(pb.add(at) as *const __m512i);
+                            for (half, index) in half_lanes.iter().enumerate() {
+                                let merged = _mm512_permutex2var_epi32(from_a, *index, from_b);
+                                let w = if high {
+                                    _mm512_and_si512(_mm512_srli_epi16(merged, 4), low4)
+                                } else {
+                                    _mm512_and_si512(merged, low4)
+                                };
+                                let q8 = 64 * chunk + 32 * usize::from(high) + 8 * i + 4 * half;
+                                for j in 0..N {
+                                    let four = std::ptr::read_unaligned(
+                                        y[j].qs.as_ptr().add(q8) as *const i32
+                                    );
+                                    sub[j] =
+                                        _mm512_dpbusd_epi32(sub[j], w, _mm512_set1_epi32(four));
+                                }
+                            }
+                        }
+                        let scale = scales[2 * chunk + usize::from(high)];
+                        for j in 0..N {
+                            let scaled = _mm512_mullo_epi32(sub[j], scale);
+                            if high {
+                                odd_sum[j] = _mm512_add_epi32(odd_sum[j], scaled);
+                            } else {
+                                even_sum[j] = _mm512_add_epi32(even_sum[j], scaled);
+                            }
+                        }
+                    }
+                }
+                for j in 0..N {
+                    let mut mins_sum = _mm512_setzero_si512();
+                    for (pair, mins) in mins.iter().enumerate() {
+                        let sums = _mm512_set1_epi32(pair_sums[j][block][pair]);
+                        mins_sum = _mm512_dpwssd_epi32(mins_sum, *mins, sums);
+                    }
+                    // The panel tile's float steps (see `panel`), in the same order.
+                    let scale = _mm512_set1_ps(y[j].d);
+                    let d_scale = _mm512_mul_ps(d, scale);
+                    let [even, odd, minimums] = &mut chains[j];
+                    *even = _mm512_fmadd_ps(_mm512_cvtepi32_ps(even_sum[j]), d_scale, *even);
+                    *odd = _mm512_fmadd_ps(_mm512_cvtepi32_ps(odd_sum[j]), d_scale, *odd);
+                    *minimums = _mm512_fmadd_ps(
+                        _mm512_cvtepi32_ps(mins_sum),
+                        _mm512_mul_ps(dmin, scale),
+                        *minimums,
+                    );
+                }
+            }
+            let mut out = [[0f32; 2 * ROWS]; N];
+            for (out, [even, odd, minimums]) in out.iter_mut().zip(chains) {
+                let rows = _mm512_sub_ps(_mm512_add_ps(even, odd), minimums);
+                _mm512_storeu_ps(out.as_mut_ptr(), rows);
+            }
+            out
         }
     }
 
