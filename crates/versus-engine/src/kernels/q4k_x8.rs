@@ -603,6 +603,46 @@ pub(super) mod avx512 {
         }
     }
 
+    /// One sub-block of a band's block for `N` activation rows: the chunk's four loads of
+    /// each group (`at` and `bt`) merged into eight registers of four weights a row (the low
+    /// nibbles, sub-block `2 · chunk`, or with `HIGH` the high ones, `2 · chunk + 1`), each met
+    /// by every row's four activation bytes (`q8[j]`, the chunk's 64 bytes) in one `dpbusd`
+    /// chain a row.
+    ///
+    /// # Safety
+    /// The features; 256 bytes of nibbles at `at` and at `bt`, 64 at each `q8[j]`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    unsafe fn band_sub_block<const N: usize, const HIGH: bool>(
+        (at, bt): (*const u8, *const u8),
+        half_lanes: [__m512i; 2],
+        q8: &[*const u8; N],
+    ) -> [__m512i; N] {
+        // SAFETY: as the caller promises.
+        unsafe {
+            let low4 = _mm512_set1_epi8(0x0f);
+            let mut sub = [_mm512_setzero_si512(); N];
+            for i in 0..4 {
+                let from_a = _mm512_loadu_si512(at.add(64 * i) as *const __m512i);
+                let from_b = _mm512_loadu_si512(bt.add(64 * i) as *const __m512i);
+                for (half, index) in half_lanes.iter().enumerate() {
+                    let merged = _mm512_permutex2var_epi32(from_a, *index, from_b);
+                    let w = if HIGH {
+                        _mm512_and_si512(_mm512_srli_epi16(merged, 4), low4)
+                    } else {
+                        _mm512_and_si512(merged, low4)
+                    };
+                    let offset = 32 * usize::from(HIGH) + 8 * i + 4 * half;
+                    for j in 0..N {
+                        let four = std::ptr::read_unaligned(q8[j].add(offset) as *const i32);
+                        sub[j] = _mm512_dpbusd_epi32(sub[j], w, _mm512_set1_epi32(four));
+                    }
+                }
+            }
+            sub
+        }
+    }
+
     /// `N` activation rows (`ys`, with each block's `pair_sums` for the minimums) against a
     /// band of two Q4_K groups, `a` and `b` (whole groups of as many group blocks as each
     /// activation row has blocks; `b` may be `a`; the next band's groups `next_band` bytes
@@ -626,7 +666,6 @@ pub(super) mod avx512 {
         // SAFETY: as the caller promises: every load is inside a group block of `a` or `b`
         // (`blocks` of them), every activation read inside block `block` of a row.
         unsafe {
-            let low4 = _mm512_set1_epi8(0x0f);
             let half_lanes =
                 HALF_LANES.map(|index| _mm512_loadu_si512(index.as_ptr() as *const __m512i));
             let mut chains = [[_mm512_setzero_ps(); 3]; N];
@@ -663,43 +702,24 @@ pub(super) mod avx512 {
                     mins.as_mut_ptr(),
                 );
                 let y: [&BlockQ8K; N] = std::array::from_fn(|j| &ys[j][block]);
+                let q8: [*const u8; N] = std::array::from_fn(|j| y[j].qs.as_ptr() as *const u8);
                 let mut even_sum = [_mm512_setzero_si512(); N];
                 let mut odd_sum = [_mm512_setzero_si512(); N];
                 for chunk in 0..4 {
-                    for high in [false, true] {
-                        // One sub-block (2·chunk, or 2·chunk + 1 in the high nibbles): eight
-                        // registers of four weights a row, one `dpbusd` chain a row.
-                        let mut sub = [_mm512_setzero_si512(); N];
-                        for i in 0..4 {
-                            let at = QS + 256 * chunk + 64 * i;
-                            let from_a = _mm512_loadu_si512(pa.add(at) as *const __m512i);
-                            let from_b = _mm512_loadu_si512(pb.add(at) as *const __m512i);
-                            for (half, index) in half_lanes.iter().enumerate() {
-                                let merged = _mm512_permutex2var_epi32(from_a, *index, from_b);
-                                let w = if high {
-                                    _mm512_and_si512(_mm512_srli_epi16(merged, 4), low4)
-                                } else {
-                                    _mm512_and_si512(merged, low4)
-                                };
-                                let q8 = 64 * chunk + 32 * usize::from(high) + 8 * i + 4 * half;
-                                for j in 0..N {
-                                    let four = std::ptr::read_unaligned(
-                                        y[j].qs.as_ptr().add(q8) as *const i32
-                                    );
-                                    sub[j] =
-                                        _mm512_dpbusd_epi32(sub[j], w, _mm512_set1_epi32(four));
-                                }
-                            }
-                        }
-                        let scale = scales[2 * chunk + usize::from(high)];
-                        for j in 0..N {
-                            let scaled = _mm512_mullo_epi32(sub[j], scale);
-                            if high {
-                                odd_sum[j] = _mm512_add_epi32(odd_sum[j], scaled);
-                            } else {
-                                even_sum[j] = _mm512_add_epi32(even_sum[j], scaled);
-                            }
-                        }
+                    let at = pa.add(QS + 256 * chunk);
+                    let bt = pb.add(QS + 256 * chunk);
+                    let q8 = q8.map(|q| q.add(64 * chunk));
+                    let even = band_sub_block::<N, false>((at, bt), half_lanes, &q8);
+                    let scale = scales[2 * chunk];
+                    for j in 0..N {
+                        even_sum[j] =
+                            _mm512_add_epi32(even_sum[j], _mm512_mullo_epi32(even[j], scale));
+                    }
+                    let odd = band_sub_block::<N, true>((at, bt), half_lanes, &q8);
+                    let scale = scales[2 * chunk + 1];
+                    for j in 0..N {
+                        odd_sum[j] =
+                            _mm512_add_epi32(odd_sum[j], _mm512_mullo_epi32(odd[j], scale));
                     }
                 }
                 for j in 0..N {
