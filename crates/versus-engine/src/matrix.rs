@@ -44,6 +44,12 @@ impl StoredFormat {
         }
     }
 
+    /// Whether the format is a quantized one (blocks of integers and scales), not half
+    /// precision.
+    pub fn is_quantized(self) -> bool {
+        !matches!(self, StoredFormat::F16 | StoredFormat::Bf16)
+    }
+
     pub fn ggml(self) -> GgmlDType {
         match self {
             StoredFormat::Q4K => GgmlDType::Q4K,
@@ -401,7 +407,7 @@ impl StoredMatrix {
     /// number of activation rows, so a row's result never depends on its batch. The stored
     /// bytes stay for candle's fallback.
     pub fn for_matmul(mut self) -> StoredMatrix {
-        if !kernels::enabled() {
+        if !self.uses_kernels() {
             return self;
         }
         let isa = kernels::isa();
@@ -508,6 +514,12 @@ impl StoredMatrix {
         }
     }
 
+    /// Whether versus's kernels multiply this matrix, or candle's matmul does
+    /// (`kernels::used_for`).
+    pub fn uses_kernels(&self) -> bool {
+        kernels::used_for(self.format.is_quantized())
+    }
+
     /// candle's form of the matrix (made once, on first use): for the CPU when versus's kernels
     /// are turned off. Half-precision weights become f32 there, as candle needs them.
     pub fn candle(&self) -> candle_core::Result<&QMatMul> {
@@ -575,7 +587,7 @@ impl Projection {
         match self {
             Projection::Candle(matmul) => matmul.forward(xs),
             Projection::Stored(matrix) => {
-                if kernels::enabled()
+                if matrix.uses_kernels()
                     && xs.device().is_cpu()
                     && xs.dtype() == candle_core::DType::F32
                     && xs.dim(candle_core::D::Minus1)? == matrix.cols
