@@ -112,9 +112,11 @@ impl<const KIND: u8> super::Format for Half<KIND> {
 }
 
 /// The most activation rows an AVX-512 register tile takes at once.
+#[cfg(target_arch = "x86_64")]
 const TILE_ACTIVATIONS: usize = 6;
 /// Groups of rows a thread takes together: each tile of activations meets all of them while
 /// their bytes are in L2.
+#[cfg(target_arch = "x86_64")]
 const GROUPS_PER_BLOCK: usize = 4;
 
 impl<const KIND: u8> Half<KIND> {

@@ -158,7 +158,8 @@ pub trait Format {
 }
 
 /// Calls a tile kernel `$kernel` (a function of an array of one to [`TILE`] activation rows)
-/// on `$tile`, writing its results to `$out`.
+/// on `$tile`, writing its results to `$out`. Only the x86 kernels have tiles.
+#[cfg(target_arch = "x86_64")]
 macro_rules! dispatch_tile {
     ($tile:expr, $out:expr, |$ys:ident| $kernel:expr) => {
         match $tile {
@@ -198,8 +199,10 @@ macro_rules! dispatch_tile {
         }
     };
 }
+#[cfg(target_arch = "x86_64")]
 pub(crate) use dispatch_tile;
 
+#[cfg(target_arch = "x86_64")]
 #[cold]
 fn unreachable_tile() {
     debug_assert!(false, "tiles are one to TILE activations long");
@@ -705,6 +708,8 @@ impl Isa {
 }
 
 /// Every instruction set this CPU can run, best first (the tests check each kernel).
+// Without x86 there is nothing to push before the portable kernels.
+#[cfg_attr(not(target_arch = "x86_64"), allow(clippy::vec_init_then_push))]
 pub fn available() -> Vec<Isa> {
     let mut isas = Vec::new();
     #[cfg(target_arch = "x86_64")]

@@ -25,6 +25,13 @@
 //! result is those kernels' bit for bit, whatever the batch (tested). Q6_K's panel lifted a
 //! Q5_K_M prefill (one Q6_K projection in it) from 439-445 to 472-476 tokens/s.
 
+// Panels are AVX-512 only: elsewhere `applies` and `in_registers_applies` are false and the
+// drivers' kernel calls compile away, leaving their preparation unused.
+#![cfg_attr(
+    not(target_arch = "x86_64"),
+    allow(dead_code, unused_variables, unused_mut)
+)]
+
 use std::cell::RefCell;
 
 use super::q8k::{self, BlockQ8K, QK_K};

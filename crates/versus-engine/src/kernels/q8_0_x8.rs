@@ -196,6 +196,8 @@ pub fn dot_group(
             super::dispatch_tile!(ys, out, |tile| avx512::dot_group(tile, group, ahead))
         },
         _ => {
+            // Only the SIMD kernels prefetch.
+            let _ = ahead;
             for (out, y) in out.iter_mut().zip(ys) {
                 *out = dot_group_reference(group, y);
             }
