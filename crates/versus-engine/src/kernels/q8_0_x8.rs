@@ -355,14 +355,7 @@ mod avx512 {
                 if N > 1 {
                     prefetch_ahead(ahead, index);
                 }
-                // The group block's weights read first, in address order: one row is bound by
-                // memory, and left to the compiler the loads came out in another order, block
-                // 3 first, with which a decode step read 22.2-23.2 GB/s against 27.9-33.4
-                // (kernels bench, Q8_0, the same kernel compiled before and after other code
-                // was added to the crate).
-                let weights: [[__m512i; 4]; BLOCKS] =
-                    std::array::from_fn(|k| interleaved_weights(p, k));
-                for (k, weights) in weights.iter().enumerate() {
+                let mut block = |k: usize, weights: &[__m512i; 4]| {
                     let d = _mm256_cvtph_ps(_mm_loadu_si128(p.add(D + 16 * k) as *const __m128i));
                     let d_pairs = _mm512_permutexvar_ps(pairs, _mm512_castps256_ps512(d));
                     for j in 0..N {
@@ -373,6 +366,26 @@ mod avx512 {
                             _mm512_mul_ps(d_pairs, _mm512_set1_ps(y.block.d)),
                             acc[j],
                         );
+                    }
+                };
+                if N == 1 {
+                    // One row is bound by memory: the group block's weights read first, in
+                    // address order. Left to the compiler, the loads came out in another
+                    // order, block 3 first, and a decode step read 22.2-23.2 GB/s against
+                    // 27.9-33.4 (kernels bench, Q8_0: the same kernel compiled before and
+                    // after other code was added to the crate). For more rows the sixteen
+                    // registers held at once spilled: a prefill fell from 315-344 to 210-215
+                    // tokens/s.
+                    let weights: [[__m512i; 4]; BLOCKS] =
+                        std::array::from_fn(|k| interleaved_weights(p, k));
+                    // Keeps the compiler from moving the loads in among the multiplies.
+                    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+                    for (k, weights) in weights.iter().enumerate() {
+                        block(k, weights);
+                    }
+                } else {
+                    for k in 0..BLOCKS {
+                        block(k, &interleaved_weights(p, k));
                     }
                 }
             }
