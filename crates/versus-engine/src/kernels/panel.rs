@@ -646,25 +646,30 @@ mod tests {
         }
     }
 
-    /// Panels against the eight-row kernel for `KIND` (`dtype`, interleaved by `interleave`):
-    /// a band of two groups and a matrix that ends on one, batches that fill whole tiles of
-    /// four and batches that do not.
-    fn check_kind<const KIND: u8>(
+    /// A matmul over an interleaved copy: `(copy, (rows, cols), xs, out)`.
+    type Matmul = fn(&[u8], (usize, usize), &[f32], &mut [f32]);
+
+    /// `path` (a matmul over `KIND`'s interleaved copy) against the eight-row kernel for
+    /// `KIND` (`dtype`, interleaved by `interleave`), bit for bit: a band of two groups and
+    /// matrices that end on one, each batch length in `batches`.
+    fn check_against_eight_rows<const KIND: u8>(
         dtype: GgmlDType,
         interleave: fn(&[u8], usize, usize, usize) -> Option<super::super::Interleaved>,
+        batches: &[usize],
+        path: Matmul,
     ) {
         for (rows, cols) in [(16, 256), (24, 512), (40, 768)] {
             let bytes = quantized(dtype, rows, cols, rows as u64 + cols as u64);
             let copy = interleave(&bytes, rows, cols, 1).expect("interleaved");
-            for n in [MIN_ROWS, MIN_ROWS + 1, MIN_ROWS + 3, 2 * MIN_ROWS + 2] {
+            for &n in batches {
                 let xs = random_activations(n as u64 * 7 + 1, n * cols);
-                let mut panels = vec![f32::NAN; n * rows];
+                let mut ours = vec![f32::NAN; n * rows];
                 let mut eight = vec![f32::NAN; n * rows];
-                matmul::<KIND>(&copy, (rows, cols), &xs, &mut panels);
+                path(&copy, (rows, cols), &xs, &mut ours);
                 eight_rows::<KIND>(&copy, (rows, cols), &xs, &mut eight);
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(
-                    bits(&panels),
+                    bits(&ours),
                     bits(&eight),
                     "{dtype:?} {rows}x{cols}, {n} activation rows"
                 );
@@ -672,42 +677,40 @@ mod tests {
         }
     }
 
+    /// Panels for `KIND`: batches that fill whole tiles of four and batches that do not.
+    fn check_kind<const KIND: u8>(
+        dtype: GgmlDType,
+        interleave: fn(&[u8], usize, usize, usize) -> Option<super::super::Interleaved>,
+    ) {
+        let batches = [MIN_ROWS, MIN_ROWS + 1, MIN_ROWS + 3, 2 * MIN_ROWS + 2];
+        check_against_eight_rows::<KIND>(dtype, interleave, &batches, matmul::<KIND>);
+    }
+
     /// A short batch in registers gives the eight-row AVX-512 kernel's results bit for bit:
-    /// bands of two groups and a matrix that ends on one, passes that fill all eight rows and
-    /// passes that do not.
+    /// passes that fill all eight rows and passes that do not.
     #[test]
     fn short_batches_in_registers_give_the_eight_row_kernels_bits() {
         if !in_registers_applies(super::super::isa(), IN_REGISTERS_MIN_ROWS) {
             return;
         }
-        for (rows, cols) in [(16, 256), (24, 512), (40, 768)] {
-            let bytes = quantized(GgmlDType::Q4K, rows, cols, rows as u64 * 3 + cols as u64);
-            let copy = q4k_x8::interleave(&bytes, rows, cols, 1).expect("interleaved");
-            for n in [
-                IN_REGISTERS_MIN_ROWS,
-                7,
-                8,
-                9,
-                10,
-                12,
-                14,
-                16,
-                19,
-                MIN_ROWS - 1,
-            ] {
-                let xs = random_activations(n as u64 * 11 + 5, n * cols);
-                let mut in_registers = vec![f32::NAN; n * rows];
-                let mut eight = vec![f32::NAN; n * rows];
-                matmul_in_registers(&copy, (rows, cols), &xs, &mut in_registers);
-                eight_rows::<Q4K>(&copy, (rows, cols), &xs, &mut eight);
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(
-                    bits(&in_registers),
-                    bits(&eight),
-                    "{rows}x{cols}, {n} activation rows"
-                );
-            }
-        }
+        let batches = [
+            IN_REGISTERS_MIN_ROWS,
+            7,
+            8,
+            9,
+            10,
+            12,
+            14,
+            16,
+            19,
+            MIN_ROWS - 1,
+        ];
+        check_against_eight_rows::<Q4K>(
+            GgmlDType::Q4K,
+            q4k_x8::interleave,
+            &batches,
+            matmul_in_registers,
+        );
     }
 
     /// Panels give the eight-row AVX-512 kernels' results bit for bit, for every kind.
