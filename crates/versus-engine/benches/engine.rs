@@ -5,8 +5,10 @@
 //! sequences decoded together (continuous batching's forward pass), and prints a table.
 //!
 //! `cargo bench -p versus-engine --bench engine [-- f32 f16 q8_0 q4k] [--layers N] [--gguf FILE]
-//! [--profile prefill|decode|batch8]` (the last runs one phase over and over, for `perf record`)
-//! (`RAYON_NUM_THREADS` overrides the thread count.) Multiply decode time by 20 for a rough
+//! [--profile prefill|decode|batch8] [--context N]` (the last runs one phase over and over, for
+//! `perf record`; `--context` sets how many positions a decode profile's sequence holds before
+//! its timed steps, 16 by default) (`RAYON_NUM_THREADS` overrides the thread count;
+//! `VERSUS_ATTENTION=candle` times a decode step's attention through candle's ops). Multiply decode time by 20 for a rough
 //! estimate of the full 40-layer model minus the embedding and output matrices' share.
 
 use std::collections::HashMap;
@@ -253,11 +255,13 @@ enum Phase {
 }
 
 /// Loads `source` and runs only `phase`, over and over (ten prefills of the prompt, or 200
-/// decode steps), printing its rate: what `perf record` should see.
+/// decode steps after a context of `context` positions), printing its rate: what `perf
+/// record` should see.
 fn repeat_phase(
     source: &Source,
     layers: usize,
     phase: Phase,
+    context: usize,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let decoder = load(source, layers)?;
@@ -280,12 +284,22 @@ fn repeat_phase(
             10 * PROMPT_TOKENS
         }
         Phase::Decode => {
-            let mut sequence = decoder.new_sequence(16 + 200);
-            let mut logits = decoder.feed(&mut sequence, &prompt[..16])?;
+            // A longer context (`--context N`) is prefilled first, untimed.
+            let context: Vec<u32> = (0..context.max(1) as u32)
+                .map(|i| (i * 7919) % 100_000)
+                .collect();
+            let mut sequence = decoder.new_sequence(context.len() + 200);
+            let mut logits = decoder.feed(&mut sequence, &context)?;
+            let started = Instant::now();
             for _ in 0..200 {
                 logits = decoder.feed(&mut sequence, &[argmax(&logits)])?;
             }
-            200
+            println!(
+                "{:.1} tokens/s (after a context of {} positions)",
+                200.0 / started.elapsed().as_secs_f64(),
+                context.len()
+            );
+            return Ok(());
         }
         Phase::Batch8 => {
             let mut rates = (0..10)
@@ -393,6 +407,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut sources: Vec<Source> = Vec::new();
     let mut layers = 2;
     let mut profile = None;
+    let mut context = 16;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -410,6 +425,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     _ => return Err("--profile takes prefill, decode or batch8".into()),
                 })
             }
+            "--context" => {
+                context = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or("--context needs a number")?
+            }
             "--gguf" => sources.push(Source::Gguf(
                 args.next().ok_or("--gguf needs a file")?.into(),
             )),
@@ -426,7 +447,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(phase) = profile {
         for source in &sources {
-            repeat_phase(source, layers, phase)?;
+            repeat_phase(source, layers, phase, context)?;
         }
         return Ok(());
     }

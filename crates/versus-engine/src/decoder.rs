@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Device, Storage, Tensor, D};
 
 use crate::config::{DecoderConfig, Family};
 use crate::error::EngineError;
@@ -267,6 +267,11 @@ impl Attention {
         let k = segment.rotary.apply(&split_heads(k, self.num_kv_heads)?)?;
         let v = split_heads(v, self.num_kv_heads)?;
         let (k, v) = segment.cache.append(&k, &v)?;
+        if batch == 1 && positions == 1 && segment.mask.is_none() {
+            if let Some(attended) = self.attend_in_place(&q, segment.cache)? {
+                return Ok(attended);
+            }
+        }
         let keys = k.dim(2)?;
 
         // Grouped-query attention without repeating k and v: query head h uses kv head
@@ -295,6 +300,47 @@ impl Attention {
             .reshape((batch, self.num_heads, positions, self.head_dim))?
             .transpose(1, 2)?
             .reshape((batch, positions, q_width))
+    }
+}
+
+impl Attention {
+    /// One new position's attention (`q`, `(1, heads, 1, head_dim)`, rotated) over `cache`
+    /// read where it lies (`attention::attend_one`), as `(1, 1, heads · head_dim)`; `None` where
+    /// that path does not apply (computing in F16 or BF16, off the CPU, or
+    /// `VERSUS_ATTENTION=candle`), which then takes candle's ops.
+    fn attend_in_place(&self, q: &Tensor, cache: &KvCache) -> candle_core::Result<Option<Tensor>> {
+        if q.dtype() != DType::F32 || !q.device().is_cpu() || !crate::attention::in_place() {
+            return Ok(None);
+        }
+        let Some((keys, values)) = cache.buffers() else {
+            return Ok(None);
+        };
+        let (key_storage, key_layout) = keys.storage_and_layout();
+        let (value_storage, value_layout) = values.storage_and_layout();
+        let (Storage::Cpu(key_storage), Storage::Cpu(value_storage)) =
+            (&*key_storage, &*value_storage)
+        else {
+            return Ok(None);
+        };
+        if !key_layout.is_contiguous() || !value_layout.is_contiguous() {
+            return Ok(None);
+        }
+        let query = q.flatten_all()?.to_vec1::<f32>()?;
+        let cached = crate::attention::CachedHeads {
+            keys: &key_storage.as_slice::<f32>()?[key_layout.start_offset()..],
+            values: &value_storage.as_slice::<f32>()?[value_layout.start_offset()..],
+            kv_heads: self.num_kv_heads,
+            capacity: cache.capacity(),
+            len: cache.len(),
+            head_dim: self.head_dim,
+        };
+        let attended =
+            crate::attention::attend_one(&query, self.num_heads, &cached, self.scaling as f32);
+        Ok(Some(Tensor::from_vec(
+            attended,
+            (1, 1, self.num_heads * self.head_dim),
+            q.device(),
+        )?))
     }
 }
 

@@ -46,6 +46,13 @@ impl KvCache {
         self.len = 0;
     }
 
+    /// The whole key and value buffers, `(batch, kv_heads, capacity, head_dim)`, of which the
+    /// first [`KvCache::len`] positions are filled: for reading the cache in place
+    /// (`attention`). `None` before the first append.
+    pub fn buffers(&self) -> Option<(&Tensor, &Tensor)> {
+        self.keys.as_ref().zip(self.values.as_ref())
+    }
+
     /// Appends the keys and values of new positions and returns those of all positions so far.
     pub fn append(&mut self, keys: &Tensor, values: &Tensor) -> Result<(Tensor, Tensor)> {
         let added = keys.dim(POSITIONS)?;

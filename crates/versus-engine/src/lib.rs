@@ -7,6 +7,7 @@
 //! `sampling` and `generate` produce text.
 
 pub mod assets;
+pub mod attention;
 pub mod config;
 pub mod decoder;
 pub mod detokenize;
