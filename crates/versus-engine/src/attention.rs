@@ -83,21 +83,23 @@ pub fn attend_one(query: &[f32], heads: usize, cached: &CachedHeads<'_>, scaling
     let group_width = group * head_dim;
     let mut out = vec![0f32; heads * head_dim];
     let isa = kernels::isa();
-    let attend_group = |kv_head: usize, out: &mut [f32]| {
+    let attend_kv_head = |kv_head: usize, out: &mut [f32]| {
         let rows = kv_head * capacity * head_dim..(kv_head * capacity + len) * head_dim;
         let group_query = &query[kv_head * group_width..(kv_head + 1) * group_width];
         let (keys, values) = (&cached.keys[rows.clone()], &cached.values[rows]);
-        let mut scores = vec![0f32; len];
-        for (query, out) in group_query
-            .chunks_exact(head_dim)
-            .zip(out.chunks_exact_mut(head_dim))
-        {
-            attend_head(isa, query, (keys, values), scaling, &mut scores, out);
-        }
+        let mut scores = vec![0f32; group * len];
+        attend_group(
+            isa,
+            group_query,
+            (keys, values),
+            (head_dim, scaling),
+            &mut scores,
+            out,
+        );
     };
     if heads * len * head_dim < PARALLEL_FROM || kernels::threads() == 1 {
         for (kv_head, out) in out.chunks_exact_mut(group_width).enumerate() {
-            attend_group(kv_head, out);
+            attend_kv_head(kv_head, out);
         }
     } else {
         // Each group's output slot behind a lock of its own: one thread takes each group, so
@@ -109,21 +111,22 @@ pub fn attend_one(query: &[f32], heads: usize, cached: &CachedHeads<'_>, scaling
                 let mut slot = slots[kv_head]
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                attend_group(kv_head, &mut slot);
+                attend_kv_head(kv_head, &mut slot);
             }
         });
     }
     out
 }
 
-/// One query head over its key/value head's `len` cached rows (`keys`, `values`: `len ·
-/// head_dim` each), `scores` a scratch row of `len`: the softmax-weighted sum of the values
-/// into `out`, with the widest vector instructions `isa` allows.
-fn attend_head(
+/// One group of query heads (`queries`, head after head) over their key/value head's `len`
+/// cached rows (`keys`, `values`: `len · head_dim` each), `scores` a scratch of `len` a head:
+/// each head's softmax-weighted sum of the values into `out`, with the widest vector
+/// instructions `isa` allows.
+fn attend_group(
     isa: Isa,
-    query: &[f32],
+    queries: &[f32],
     (keys, values): (&[f32], &[f32]),
-    scaling: f32,
+    (head_dim, scaling): (usize, f32),
     scores: &mut [f32],
     out: &mut [f32],
 ) {
@@ -131,78 +134,95 @@ fn attend_head(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `kernels::isa()` reports AVX-512 only when this CPU has it.
         #[allow(unsafe_code)]
-        Isa::Avx512 => unsafe { attend_head_avx512(query, (keys, values), scaling, scores, out) },
+        Isa::Avx512 => unsafe {
+            attend_group_avx512(queries, (keys, values), (head_dim, scaling), scores, out)
+        },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `kernels::isa()` reports AVX2 (with FMA) only when this CPU has it.
         #[allow(unsafe_code)]
-        Isa::Avx2 => unsafe { attend_head_avx2(query, (keys, values), scaling, scores, out) },
-        _ => attend_head_body(query, (keys, values), scaling, scores, out),
+        Isa::Avx2 => unsafe {
+            attend_group_avx2(queries, (keys, values), (head_dim, scaling), scores, out)
+        },
+        _ => attend_group_body(queries, (keys, values), (head_dim, scaling), scores, out),
     }
 }
 
-/// [`attend_head_body`] compiled for AVX-512.
+/// [`attend_group_body`] compiled for AVX-512.
 ///
 /// # Safety
 /// The CPU has AVX-512 F.
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn attend_head_avx512(
-    query: &[f32],
+unsafe fn attend_group_avx512(
+    queries: &[f32],
     cached: (&[f32], &[f32]),
-    scaling: f32,
+    shape: (usize, f32),
     scores: &mut [f32],
     out: &mut [f32],
 ) {
-    attend_head_body(query, cached, scaling, scores, out)
+    attend_group_body(queries, cached, shape, scores, out)
 }
 
-/// [`attend_head_body`] compiled for AVX2.
+/// [`attend_group_body`] compiled for AVX2.
 ///
 /// # Safety
 /// The CPU has AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn attend_head_avx2(
-    query: &[f32],
+unsafe fn attend_group_avx2(
+    queries: &[f32],
     cached: (&[f32], &[f32]),
-    scaling: f32,
+    shape: (usize, f32),
     scores: &mut [f32],
     out: &mut [f32],
 ) {
-    attend_head_body(query, cached, scaling, scores, out)
+    attend_group_body(queries, cached, shape, scores, out)
 }
 
 /// Lanes of the dot products' partial sums: independent additions the compiler keeps in
 /// vector registers (Rust does not reorder float additions by itself).
 const LANES: usize = 16;
 
-/// The scores, their softmax and the weighted values of one query head (see
-/// [`attend_head`]); inlined into each instruction set's wrapper.
+/// The scores, their softmax and the weighted values of a group of query heads (see
+/// [`attend_group`]); inlined into each instruction set's wrapper. Each cached row is read
+/// once for the whole group, the group's queries and outputs (a few KB) staying in L1: at
+/// long contexts a key/value head's rows outgrow L2, and reading them once a query head
+/// made the attention bound by that.
 #[inline(always)]
-fn attend_head_body(
-    query: &[f32],
+fn attend_group_body(
+    queries: &[f32],
     (keys, values): (&[f32], &[f32]),
-    scaling: f32,
+    (head_dim, scaling): (usize, f32),
     scores: &mut [f32],
     out: &mut [f32],
 ) {
-    let head_dim = query.len();
-    for (score, key) in scores.iter_mut().zip(keys.chunks_exact(head_dim)) {
-        *score = dot(query, key) * scaling;
+    let len = keys.len() / head_dim;
+    for (t, key) in keys.chunks_exact(head_dim).enumerate() {
+        for (h, query) in queries.chunks_exact(head_dim).enumerate() {
+            scores[h * len + t] = dot(query, key) * scaling;
+        }
     }
-    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0f32;
-    for score in scores.iter_mut() {
-        *score = (*score - max).exp();
-        sum += *score;
+    // Each head's softmax; its row of scores becomes its probabilities.
+    for scores in scores.chunks_exact_mut(len) {
+        let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0f32;
+        for score in scores.iter_mut() {
+            *score = (*score - max).exp();
+            sum += *score;
+        }
+        for score in scores.iter_mut() {
+            *score /= sum;
+        }
     }
     out.fill(0.0);
-    for (&weight, value) in scores.iter().zip(values.chunks_exact(head_dim)) {
-        let probability = weight / sum;
-        for (out, &value) in out.iter_mut().zip(value) {
-            *out += probability * value;
+    for (t, value) in values.chunks_exact(head_dim).enumerate() {
+        for (h, out) in out.chunks_exact_mut(head_dim).enumerate() {
+            let probability = scores[h * len + t];
+            for (out, &value) in out.iter_mut().zip(value) {
+                *out += probability * value;
+            }
         }
     }
 }
