@@ -6,11 +6,14 @@
 //! for the values), each allocating its result, and the cached keys and values were copied out
 //! of the cache's buffer into contiguous tensors at every step, for every layer: at a context
 //! of 4096 positions, Phi-4's 40 layers copied 1.7 GB a token, more than the Q4_K weights a step
-//! reads. Eight sequences decoded together spent about a sixth of a step there, on one thread
-//! while the other core waited (`perf` of `versus serve` with eight clients). Here each group
-//! of query heads that shares a key/value head reads that head's cached rows once, in place,
-//! and the groups are split over candle's CPU pool once the context is long enough to pay for
-//! the hand-off.
+//! reads. With eight `versus serve` clients the second core waited a sixth of each step for the
+//! first one's serial work, most of it these ops (`perf`). Here each group of query heads that
+//! shares a key/value head reads that head's cached rows once, in place, and the groups are
+//! split over candle's CPU pool once the context is long enough to pay for the hand-off.
+//! Measured on the 2-core development machine (the Phi-4-shaped 2-layer Q4_K GGUF, `--bench
+//! engine -- --profile decode --context 2048`, against `VERSUS_ATTENTION=candle`, interleaved
+//! runs): 37.2-41.0 tokens/s against 25.9-28.8 after 2048 positions of context; within the
+//! host's noise after 16.
 //!
 //! The arithmetic is the one candle's path does, in f32: each score the dot product of the
 //! query and the key times the scaling, softmax along the keys (less their maximum, `exp`,
