@@ -123,6 +123,44 @@ pub fn for_each_row(out: &mut [f32], f: impl Fn(usize) -> f32 + Sync) {
     });
 }
 
+/// Values in a batch of activation rows from which [`activation_rows`] splits the rows over
+/// candle's CPU pool: below, the hand-off costs more than the second core gives.
+const ACTIVATION_ROWS_PARALLEL_FROM: usize = 1 << 16;
+
+/// `convert` (an activation row's quantization for a format's dot products) applied to each
+/// row of `xs` (rows of `cols` values), a prefill's rows split over candle's CPU pool.
+/// Converted on the calling thread, a 128-row prefill's activations kept the other core
+/// waiting about 2% of the time, more before wide matrices such as `down_proj`.
+pub(crate) fn activation_rows<T: Send>(
+    xs: &[f32],
+    cols: usize,
+    convert: impl Fn(&[f32]) -> Vec<T> + Sync,
+) -> Vec<Vec<T>> {
+    let rows: Vec<&[f32]> = xs.chunks_exact(cols).collect();
+    if rows.len() < 2 || xs.len() < ACTIVATION_ROWS_PARALLEL_FROM || threads() == 1 {
+        return rows.into_iter().map(convert).collect();
+    }
+    let slots: Vec<std::sync::Mutex<Vec<T>>> = rows
+        .iter()
+        .map(|_| std::sync::Mutex::new(Vec::new()))
+        .collect();
+    candle_core::utils::barrier_pool().execute_chunked(rows.len(), |range| {
+        for row in range {
+            // One thread takes each row, so the locks are never contended.
+            *slots[row]
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = convert(rows[row]);
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        })
+        .collect()
+}
+
 /// Activations per call of a tile kernel, at most: each weight block is unpacked once for this
 /// many activation rows. Four keeps a tile's accumulators in AVX2's sixteen registers; the
 /// AVX-512 kernels, with thirty-two, take eight (see [`Format::tile`]).
@@ -133,7 +171,7 @@ pub const TILE: usize = 8;
 pub trait Format {
     /// One block of an activation row as this format's dot products take it (a Q8_K or Q8_0
     /// block quantized as llama.cpp quantizes it, or an f32).
-    type Activation: Sync;
+    type Activation: Send + Sync;
     /// Weights per block.
     const BLOCK: usize;
     /// Bytes per block.
@@ -234,7 +272,7 @@ pub fn matmul<F: Format>(weights: &[u8], rows: usize, cols: usize, xs: &[f32], o
         "rows of {cols} fill whole blocks of {}",
         F::BLOCK
     );
-    let activations: Vec<Vec<F::Activation>> = xs.chunks_exact(cols).map(F::activations).collect();
+    let activations = activation_rows(xs, cols, F::activations);
     let views: Vec<&[F::Activation]> = activations.iter().map(Vec::as_slice).collect();
     let isa = isa();
     split_rows(
@@ -487,7 +525,7 @@ fn k_quant_group_products(
     dot_group: impl Fn(Isa, &[u8], &[&[q8k::BlockQ8K]], &mut [[f32; GROUP_ROWS]]) + Sync,
 ) {
     assert!(cols.is_multiple_of(q8k::QK_K) && rows.is_multiple_of(GROUP_ROWS));
-    let activations: Vec<Vec<q8k::BlockQ8K>> = xs.chunks_exact(cols).map(q8k::quantized).collect();
+    let activations = q8k::quantized_rows(xs, cols);
     let views: Vec<&[q8k::BlockQ8K]> = activations.iter().map(Vec::as_slice).collect();
     let isa = isa();
     split_groups(
@@ -515,7 +553,7 @@ fn k_quant_rows_in_x8_order(
     dot_tile: impl Fn(Isa, &[u8], &[&[q8k::BlockQ8K]], &mut [f32]) + Sync,
 ) {
     assert!(cols.is_multiple_of(q8k::QK_K));
-    let activations: Vec<Vec<q8k::BlockQ8K>> = xs.chunks_exact(cols).map(q8k::quantized).collect();
+    let activations = q8k::quantized_rows(xs, cols);
     let views: Vec<&[q8k::BlockQ8K]> = activations.iter().map(Vec::as_slice).collect();
     let isa = isa();
     split_rows(

@@ -135,7 +135,7 @@ pub fn matmul<const KIND: u8>(
         rows / GROUP_ROWS * group_bytes,
         "bytes of the groups"
     );
-    let activations: Vec<Vec<BlockQ8K>> = xs.chunks_exact(cols).map(q8k::quantized).collect();
+    let activations = q8k::quantized_rows(xs, cols);
     let block_terms = block_terms::<KIND>(&activations);
     let groups = rows / GROUP_ROWS;
     let shared = SharedRows(out.as_mut_ptr());
@@ -260,7 +260,7 @@ pub fn matmul_in_registers(
         rows / GROUP_ROWS * group_bytes,
         "bytes of the groups"
     );
-    let activations: Vec<Vec<BlockQ8K>> = xs.chunks_exact(cols).map(q8k::quantized).collect();
+    let activations = q8k::quantized_rows(xs, cols);
     let block_terms = block_terms::<Q4K>(&activations);
     let groups = rows / GROUP_ROWS;
     let shared = SharedRows(out.as_mut_ptr());

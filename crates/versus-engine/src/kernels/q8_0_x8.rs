@@ -265,7 +265,7 @@ pub fn matmul_stored(stored: &[u8], rows: usize, cols: usize, xs: &[f32], out: &
 
 fn products(layout: super::Layout<'_>, rows: usize, cols: usize, xs: &[f32], out: &mut [f32]) {
     assert!(cols.is_multiple_of(WEIGHTS) && rows.is_multiple_of(ROWS));
-    let activations: Vec<Vec<ActivationBlock>> = xs.chunks_exact(cols).map(activations).collect();
+    let activations = super::activation_rows(xs, cols, activations);
     let views: Vec<&[ActivationBlock]> = activations.iter().map(Vec::as_slice).collect();
     let isa = super::isa();
     let row_bytes = cols / QK8_0 * BLOCK_BYTES;

@@ -70,9 +70,26 @@ pub fn quantized(xs: &[f32]) -> Vec<BlockQ8K> {
     out
 }
 
+/// Each row of `xs` (rows of `cols` values) quantized, as [`quantized`] does, a prefill's rows
+/// split over candle's CPU pool ([`super::activation_rows`]).
+pub fn quantized_rows(xs: &[f32], cols: usize) -> Vec<Vec<BlockQ8K>> {
+    super::activation_rows(xs, cols, quantized)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_quantized_in_parallel_are_each_rows_own() {
+        for (rows, cols) in [(1, 256), (3, 512), (64, 2048)] {
+            let xs: Vec<f32> = (0..rows * cols)
+                .map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * (1 + i % 7) as f32)
+                .collect();
+            let expected: Vec<Vec<BlockQ8K>> = xs.chunks_exact(cols).map(quantized).collect();
+            assert_eq!(quantized_rows(&xs, cols), expected, "{rows} rows of {cols}");
+        }
+    }
 
     #[test]
     fn the_largest_magnitude_maps_to_minus_127_and_ties_round_to_even() {
