@@ -687,29 +687,6 @@ pub fn gguf_name(hf_name: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn quantizing_rows_in_parallel_gives_candles_bytes() {
-        use super::*;
-        for (rows, cols, dtype) in [
-            (37, 512, GgmlDType::Q4K),
-            (64, 256, GgmlDType::Q8_0),
-            (3, 256, GgmlDType::Q4K),
-        ] {
-            let values: Vec<f32> = (0..rows * cols)
-                .map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * (1.0 + (i % 13) as f32))
-                .collect();
-            let tensor = Tensor::from_vec(values, (rows, cols), &Device::Cpu).expect("tensor");
-            let ours = quantize_in_parallel(&tensor, dtype).expect("in parallel");
-            let theirs = QTensor::quantize(&tensor, dtype).expect("candle's");
-            assert_eq!(ours.shape(), theirs.shape());
-            assert_eq!(
-                ours.data().expect("bytes"),
-                theirs.data().expect("bytes"),
-                "{rows} x {cols} {dtype:?}"
-            );
-        }
-    }
-
     use super::*;
 
     #[test]
@@ -746,5 +723,31 @@ mod tests {
         assert_eq!(Quantization::parse("Q8_0"), Some(Quantization::Q8_0));
         assert_eq!(Quantization::parse("q4k"), Some(Quantization::Q4K));
         assert_eq!(Quantization::parse("q3"), None);
+    }
+
+    #[test]
+    fn quantizing_rows_in_parallel_gives_candles_bytes() {
+        // Safetensors hold F16 or BF16 weights; three rows are too few to split.
+        for (rows, cols, dtype, stored) in [
+            (37, 512, GgmlDType::Q4K, DType::F32),
+            (64, 256, GgmlDType::Q8_0, DType::F32),
+            (40, 256, GgmlDType::Q4K, DType::F16),
+            (3, 256, GgmlDType::Q4K, DType::F32),
+        ] {
+            let values: Vec<f32> = (0..rows * cols)
+                .map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * (1.0 + (i % 13) as f32))
+                .collect();
+            let tensor = Tensor::from_vec(values, (rows, cols), &Device::Cpu)
+                .and_then(|tensor| tensor.to_dtype(stored))
+                .expect("tensor");
+            let ours = quantize_in_parallel(&tensor, dtype).expect("in parallel");
+            let theirs = QTensor::quantize(&tensor, dtype).expect("candle's");
+            assert_eq!(ours.shape(), theirs.shape());
+            assert_eq!(
+                ours.data().expect("bytes"),
+                theirs.data().expect("bytes"),
+                "{rows} x {cols} {stored:?} to {dtype:?}"
+            );
+        }
     }
 }
