@@ -12,8 +12,9 @@ load seconds, prefill tokens/s over a 128-token prompt (median of three) and dec
 steps, on `--threads` threads, and decode as a share of the memory bandwidth the versus benchmark
 measures in the same process; then the aggregate decode tokens/s of 1, 4, 8 and 16 sequences
 decoded together (versus's batched forward pass; llama.cpp's own multi-sequence batches, one
-`llama_decode` per step with a token of each sequence). Prints medians and the ratios as Markdown
-tables.
+`llama_decode` per step with a token of each sequence); with `--context N`, decode tokens/s over
+100 greedy steps after N positions of context (how attention over a long KV cache weighs).
+Prints medians and the ratios as Markdown tables.
 
 Set-up (about 7 minutes to build llama.cpp from source on two cores):
     python3 -m venv /tmp/llvenv
@@ -190,6 +191,37 @@ def llama_cpp_batched(path, threads):
     return rates
 
 
+CONTEXT_STEPS = 100
+
+
+def llama_cpp_after_context(path, threads, context):
+    """Decode tokens/s over CONTEXT_STEPS greedy steps after `context` positions."""
+    llm = llama_cpp.Llama(model_path=path, n_threads=threads, n_threads_batch=threads,
+                          n_ctx=context + CONTEXT_STEPS + 8, n_batch=context + CONTEXT_STEPS + 8,
+                          verbose=False)
+    llm.eval([(i * 7919) % 100000 for i in range(context)])
+    started = time.perf_counter()
+    for _ in range(CONTEXT_STEPS):
+        token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        llm.eval([token])
+    rate = CONTEXT_STEPS / (time.perf_counter() - started)
+    del llm
+    return rate
+
+
+def versus_after_context(path, threads, repo, context):
+    """The engine benchmark's decode profile after `context` positions (its 200 steps)."""
+    env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
+    out = subprocess.run(
+        ["cargo", "bench", "--quiet", "-p", "versus-engine", "--bench", "engine", "--", "--gguf", path,
+         "--profile", "decode", "--context", str(context)],
+        cwd=repo, env=env, capture_output=True, text=True, check=False)
+    match = re.search(r"(\S+) tokens/s \(after a context", out.stdout)
+    if not match:
+        sys.exit(f"the versus benchmark failed on {path}:\n{out.stdout}\n{out.stderr}")
+    return float(match.group(1))
+
+
 def versus_once(path, threads, repo):
     env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
     out = subprocess.run(
@@ -222,6 +254,8 @@ def main():
     parser.add_argument("--types", default="q4_k,q8_0,f16",
                         help="comma-separated, of q4_k, q8_0, f16, q4_k_m, q5_k_m")
     parser.add_argument("--prepare-only", action="store_true", help="write the files and stop")
+    parser.add_argument("--context", type=int, default=0,
+                        help="also time decode after this many positions of context (0: not)")
     args = parser.parse_args()
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     os.makedirs(args.dir, exist_ok=True)
@@ -261,6 +295,13 @@ def main():
                 engines.reverse()
             for engine, once in engines:
                 results[t][engine].append(once())
+            if args.context:
+                after = [("versus", lambda: versus_after_context(files[t], args.threads, repo, args.context)),
+                         ("llama.cpp", lambda: llama_cpp_after_context(files[t], args.threads, args.context))]
+                if round_ % 2:
+                    after.reverse()
+                for engine, once in after:
+                    results[t][engine][-1]["after_context"] = once()
 
     def med(rows, key):
         return statistics.median(r[key] for r in rows)
@@ -306,6 +347,15 @@ def main():
         scale = lambda rows: (statistics.median(r["batched"][BATCHES[-1]] for r in rows)
                               / statistics.median(r["batched"][BATCHES[0]] for r in rows))
         print(f"| {t} | " + " | ".join(cells) + f" | {scale(ours):.2f} / {scale(theirs):.2f} |")
+
+    if args.context:
+        print(f"\nDecode tokens/s after {args.context} positions of context (greedy steps, one sequence)\n")
+        print("| file | versus | llama.cpp | versus / llama.cpp |")
+        print("|---|---|---|---|")
+        for t in types:
+            a = med(results[t]["versus"], "after_context")
+            b = med(results[t]["llama.cpp"], "after_context")
+            print(f"| {t} | {a:.2f} | {b:.2f} | {a / b:.2f} |")
 
 
 if __name__ == "__main__":
