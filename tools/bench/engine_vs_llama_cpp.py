@@ -118,6 +118,15 @@ def tensor_types(path):
     return counts
 
 
+def greedy_steps(llm, steps):
+    """Tokens/s of `steps` greedy decode steps from where `llm` stands."""
+    started = time.perf_counter()
+    for _ in range(steps):
+        token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        llm.eval([token])
+    return steps / (time.perf_counter() - started)
+
+
 def llama_cpp_once(path, threads):
     started = time.perf_counter()
     llm = llama_cpp.Llama(model_path=path, n_threads=threads, n_threads_batch=threads,
@@ -132,11 +141,7 @@ def llama_cpp_once(path, threads):
         llm.eval(PROMPT)
         times.append(time.perf_counter() - started)
     prefill = len(PROMPT) / statistics.median(times)
-    started = time.perf_counter()
-    for _ in range(DECODE_STEPS):
-        token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
-        llm.eval([token])
-    decode = DECODE_STEPS / (time.perf_counter() - started)
+    decode = greedy_steps(llm, DECODE_STEPS)
     del llm
     return {"load_s": load_s, "prefill": prefill, "decode": decode}
 
@@ -200,11 +205,7 @@ def llama_cpp_after_context(path, threads, context):
                           n_ctx=context + CONTEXT_STEPS + 8, n_batch=context + CONTEXT_STEPS + 8,
                           verbose=False)
     llm.eval([(i * 7919) % 100000 for i in range(context)])
-    started = time.perf_counter()
-    for _ in range(CONTEXT_STEPS):
-        token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
-        llm.eval([token])
-    rate = CONTEXT_STEPS / (time.perf_counter() - started)
+    rate = greedy_steps(llm, CONTEXT_STEPS)
     del llm
     return rate
 

@@ -21,7 +21,7 @@
 //! the additions inside the dot products differs, so results agree to float rounding (tested
 //! against that path), and a sequence's result does not depend on the batch it is in.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use crate::kernels::{self, Isa};
 
@@ -84,41 +84,28 @@ pub fn attend_one(query: &[f32], heads: usize, cached: &CachedHeads<'_>, scaling
     );
     let group = heads / kv_heads;
     let group_width = group * head_dim;
-    let mut out = vec![0f32; heads * head_dim];
     let isa = kernels::isa();
-    let attend_kv_head = |kv_head: usize, out: &mut [f32]| {
+    let attend_kv_head = |kv_head: usize| {
         let rows = kv_head * capacity * head_dim..(kv_head * capacity + len) * head_dim;
         let group_query = &query[kv_head * group_width..(kv_head + 1) * group_width];
         let (keys, values) = (&cached.keys[rows.clone()], &cached.values[rows]);
         let mut scores = vec![0f32; group * len];
+        let mut out = vec![0f32; group_width];
         attend_group(
             isa,
             group_query,
             (keys, values),
             (head_dim, scaling),
             &mut scores,
-            out,
+            &mut out,
         );
+        out
     };
     if heads * len * head_dim < PARALLEL_FROM || kernels::threads() == 1 {
-        for (kv_head, out) in out.chunks_exact_mut(group_width).enumerate() {
-            attend_kv_head(kv_head, out);
-        }
+        (0..kv_heads).flat_map(attend_kv_head).collect()
     } else {
-        // Each group's output slot behind a lock of its own: one thread takes each group, so
-        // the locks are never contended; they only let the pool's closure hand out `&mut`.
-        let slots: Vec<Mutex<&mut [f32]>> =
-            out.chunks_exact_mut(group_width).map(Mutex::new).collect();
-        candle_core::utils::barrier_pool().execute_chunked(kv_heads, |range| {
-            for kv_head in range {
-                let mut slot = slots[kv_head]
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                attend_kv_head(kv_head, &mut slot);
-            }
-        });
+        kernels::map_on_pool(kv_heads, attend_kv_head).concat()
     }
-    out
 }
 
 /// One group of query heads (`queries`, head after head) over their key/value head's `len`
@@ -254,17 +241,10 @@ mod tests {
     use super::*;
     use candle_core::{DType, Device, Tensor};
 
-    /// Deterministic values in [-1, 1).
+    /// Deterministic values in [-1, 1): the kernels tests' activations, scaled.
     fn values(seed: u64, len: usize) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect()
+        let activations = crate::kernels::tests::random_activations(seed, len);
+        activations.into_iter().map(|value| value / 4.0).collect()
     }
 
     /// candle's path (the decoder's for a prompt): scores by matmul, softmax in f32, values by

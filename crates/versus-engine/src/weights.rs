@@ -606,44 +606,27 @@ fn quantize_in_parallel(tensor: &Tensor, dtype: GgmlDType) -> candle_core::Resul
         _ => return QTensor::quantize(tensor, dtype),
     };
     // Several slices a thread, so that one slow slice does not leave the others idle.
-    let slices = (4 * threads).min(rows);
-    let slice_rows = rows.div_ceil(slices);
-    let parts: Vec<std::sync::Mutex<Option<candle_core::Result<Vec<u8>>>>> = (0..rows
-        .div_ceil(slice_rows))
-        .map(|_| std::sync::Mutex::new(None))
-        .collect();
+    let slice_rows = rows.div_ceil((4 * threads).min(rows));
+    let slices = rows.div_ceil(slice_rows);
+    let quantize_slice = |slice: usize| {
+        let start = slice * slice_rows;
+        let part = tensor.narrow(0, start, slice_rows.min(rows - start))?;
+        // A storage of its own: `QTensor::quantize` reads its source's whole storage,
+        // whatever the view's offset (candle 0.11), and `copy` keeps the offset.
+        let shape = part.shape().clone();
+        let values = part.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let part = Tensor::from_vec(values, shape, &Device::Cpu)?;
+        Ok(QTensor::quantize(&part, dtype)?.data()?.into_owned())
+    };
     // A pool call a thread's worth of slices at a time: the pool takes one call at a time, and
     // a model already answering beside this one waits at most one slice for its next step.
-    for first in (0..parts.len()).step_by(threads) {
-        let call = (first + threads).min(parts.len()) - first;
-        candle_core::utils::barrier_pool().execute_chunked(call, |range| {
-            for slice in range.map(|offset| first + offset) {
-                let start = slice * slice_rows;
-                let quantized = tensor
-                    .narrow(0, start, slice_rows.min(rows - start))
-                    // A storage of its own: `QTensor::quantize` reads its source's whole storage,
-                    // whatever the view's offset (candle 0.11), and `copy` keeps the offset.
-                    .and_then(|part| {
-                        let shape = part.shape().clone();
-                        let values = part.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-                        Tensor::from_vec(values, shape, &Device::Cpu)
-                    })
-                    .and_then(|part| QTensor::quantize(&part, dtype))
-                    .and_then(|part| part.data().map(|bytes| bytes.into_owned()));
-                *parts[slice]
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(quantized);
-            }
-        });
-    }
     let mut bytes = Vec::new();
-    for part in parts {
-        let part = part
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match part {
-            Some(quantized) => bytes.extend_from_slice(&quantized?),
-            None => candle_core::bail!("a slice of rows was not quantized"),
+    for first in (0..slices).step_by(threads) {
+        let call = (first + threads).min(slices) - first;
+        let parts: Vec<candle_core::Result<Vec<u8>>> =
+            crate::kernels::map_on_pool(call, |offset| quantize_slice(first + offset));
+        for part in parts {
+            bytes.extend_from_slice(&part?);
         }
     }
     let storage = candle_core::quantized::QStorage::from_data(

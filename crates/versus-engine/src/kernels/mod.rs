@@ -140,16 +140,23 @@ pub(crate) fn activation_rows<T: Send>(
     if rows.len() < 2 || xs.len() < ACTIVATION_ROWS_PARALLEL_FROM || threads() == 1 {
         return rows.into_iter().map(convert).collect();
     }
-    let slots: Vec<std::sync::Mutex<Vec<T>>> = rows
-        .iter()
-        .map(|_| std::sync::Mutex::new(Vec::new()))
-        .collect();
-    candle_core::utils::barrier_pool().execute_chunked(rows.len(), |range| {
-        for row in range {
-            // One thread takes each row, so the locks are never contended.
-            *slots[row]
+    map_on_pool(rows.len(), |row| convert(rows[row]))
+}
+
+/// `f(i)` for every `i` in `0..n`, in order, the calls split over candle's CPU pool: each
+/// result goes into a slot of its own behind a lock that only its one thread takes, so the
+/// locks are never contended (they let the pool's `Fn` closure store results without
+/// `unsafe`). The pool takes one call at a time, and its caller's share of a call must not
+/// make another (candle marks only its workers as inside the pool), so `f` must not use the
+/// pool itself.
+pub(crate) fn map_on_pool<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let slots: Vec<std::sync::Mutex<Option<T>>> =
+        (0..n).map(|_| std::sync::Mutex::new(None)).collect();
+    candle_core::utils::barrier_pool().execute_chunked(n, |range| {
+        for i in range {
+            *slots[i]
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = convert(rows[row]);
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(f(i));
         }
     });
     slots
@@ -157,6 +164,8 @@ pub(crate) fn activation_rows<T: Send>(
         .map(|slot| {
             slot.into_inner()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
+                // The pool propagates a worker's panic before returning, so every index ran.
+                .expect("execute_chunked hands every index to one call")
         })
         .collect()
 }
